@@ -1,0 +1,157 @@
+/**
+ * Dataflow metadata as a 5GMETA sensor registers it (steps 3–4), plus the typed
+ * `videoInfo` vsb adds, and the answers of the registration API (steps 4–6).
+ * A body exactly as a 2022 5GMETA sensor sends it parses unchanged.
+ */
+import { z } from "zod";
+import { isQuadkey, MAX_LATITUDE } from "./quadkey.ts";
+
+const TEXT = 256;
+
+/** A JSON number, or a string holding one (old sensors send both); never NaN or Infinity. */
+const numeric = z.union([
+  z.number(),
+  z.string().trim().max(32).regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, "must be a number").transform(Number),
+]).pipe(z.number());
+
+const text = (max = TEXT) => z.string().min(1).max(max);
+
+/** Bing quadkey of 1 to 31 digits 0–3. */
+export const QuadkeySchema = z.string().refine(isQuadkey, "must be a quadkey of 1 to 31 digits 0-3");
+
+/** Where a video comes from on the sensor. */
+export const VideoSourceSchema = z.enum(["v4l2", "udp", "rtsp", "file", "test"]);
+export type VideoSource = z.infer<typeof VideoSourceSchema>;
+
+/** Typed video description (vsb), instead of stringly `extraAttributes`. */
+export const VideoInfoSchema = z.object({
+  width: z.number().int().min(16).max(8192),
+  height: z.number().int().min(16).max(8192),
+  fps: z.number().positive().max(240),
+  codec: z.enum(["h264"]).default("h264"),
+  bitrateKbps: z.number().int().positive().max(1_000_000).optional(),
+  source: VideoSourceSchema,
+  /** Milliseconds since the epoch when the sensor described the stream. */
+  timestamp: z.number().int().nonnegative().optional(),
+});
+export type VideoInfo = z.infer<typeof VideoInfoSchema>;
+
+/**
+ * `extraAttributes`: 5GMETA sensors send "", null, a JSON string or an object.
+ * Normalised to an object, or undefined when empty.
+ */
+const ExtraAttributesSchema = z
+  .union([z.string().max(16_384), z.record(z.string().max(TEXT), z.unknown()), z.null()])
+  .optional()
+  .transform((value, ctx): Record<string, unknown> | undefined => {
+    if (value === null || value === undefined || value === "") return undefined;
+    if (typeof value !== "string") return value;
+    try {
+      const parsed: unknown = JSON.parse(value);
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch { /* reported below */ }
+    ctx.addIssue({ code: "custom", message: "must be a JSON object, an object, or empty" });
+    return z.NEVER;
+  });
+
+const LocationSchema = z.object({
+  locationQuadkey: QuadkeySchema,
+  locationCountry: z.string().max(64).default(""),
+  locationLatitude: numeric.pipe(z.number().min(-MAX_LATITUDE).max(MAX_LATITUDE)),
+  locationLongitude: numeric.pipe(z.number().min(-180).max(180)),
+});
+
+const timezone = z.union([numeric, z.string().max(64)]).optional();
+const stratum = numeric.pipe(z.number().int().min(0).max(16)).optional();
+
+/**
+ * `dataSourceInfo`. The sensor's `sourceTimezone`/`sourceStratumLevel` and the
+ * server-side names `timeZone`/`timeStratumLevel` are both read; both are stored.
+ */
+const DataSourceInfoSchema = z
+  .object({
+    sourceTimezone: timezone,
+    sourceStratumLevel: stratum,
+    timeZone: timezone,
+    timeStratumLevel: stratum,
+    sourceId: z.union([z.number().int().nonnegative(), text(128)]),
+    sourceType: text(64),
+    sourceLocationInfo: LocationSchema,
+  })
+  .transform((info) => ({
+    ...info,
+    sourceTimezone: info.sourceTimezone ?? info.timeZone,
+    timeZone: info.timeZone ?? info.sourceTimezone,
+    sourceStratumLevel: info.sourceStratumLevel ?? info.timeStratumLevel,
+    timeStratumLevel: info.timeStratumLevel ?? info.sourceStratumLevel,
+  }));
+
+/** The body of `POST /dataflows` and (optionally) `PUT /dataflows/{id}`. */
+export const DataflowMetadataSchema = z.object({
+  dataTypeInfo: z.object({ dataType: text(64), dataSubType: text(64) }),
+  dataInfo: z.object({
+    dataFormat: text(64),
+    dataSampleRate: numeric.pipe(z.number().min(0).max(1_000_000)),
+    dataflowDirection: text(64).default("upload"),
+    extraAttributes: ExtraAttributesSchema,
+  }),
+  licenseInfo: z.object({ licenseGeolimit: z.string().max(TEXT), licenseType: z.string().max(TEXT) }).optional(),
+  dataSourceInfo: DataSourceInfoSchema,
+  videoInfo: VideoInfoSchema.optional(),
+});
+/** Metadata as the proxy stores it (after normalisation). */
+export type DataflowMetadata = z.output<typeof DataflowMetadataSchema>;
+/** Metadata as a sensor may send it. */
+export type DataflowMetadataInput = z.input<typeof DataflowMetadataSchema>;
+
+/** Where and how the sensor pushes media (WHIP, RFC 9725). */
+export const IngestSchema = z.object({ whipUrl: z.string(), token: z.string() });
+
+/** `201` answer to `POST /dataflows`. `id`, `topic`, `send` are the 5GMETA fields. */
+export const RegistrationSchema = z.object({
+  id: z.number().int().positive(),
+  topic: z.string(),
+  send: z.boolean(),
+  keepaliveSeconds: z.number().positive(),
+  ingest: IngestSchema,
+});
+export type Registration = z.infer<typeof RegistrationSchema>;
+
+/** Answer to `PUT /dataflows/{id}` (keep-alive). */
+export const KeepaliveSchema = z.object({
+  id: z.number().int().positive(),
+  send: z.boolean(),
+  keepaliveSeconds: z.number().positive().optional(),
+});
+export type Keepalive = z.infer<typeof KeepaliveSchema>;
+
+/**
+ * Life of a dataflow as operators see it: `registered` (no media yet), `live` (a WHIP
+ * session is up), `idle` (alive, not streaming now), `expired` (keep-alives missed or deleted).
+ */
+export const DataflowStateSchema = z.enum(["registered", "idle", "live", "expired"]);
+export type DataflowState = z.infer<typeof DataflowStateSchema>;
+
+/** One dataflow as `GET /dataflows[/{id}]` shows it. */
+export const DataflowRecordSchema = z.object({
+  id: z.number().int().positive(),
+  topic: z.string(),
+  state: DataflowStateSchema,
+  active: z.boolean(),
+  send: z.boolean(),
+  keepaliveSeconds: z.number().positive(),
+  registeredAt: z.string(),
+  lastSeenAt: z.string(),
+  metadata: z.unknown(),
+  udpForward: z.object({ host: z.string(), port: z.number().int() }).nullable(),
+  whipUrl: z.string(),
+  stats: z.record(z.string(), z.number()).optional(),
+});
+export type DataflowRecord = z.infer<typeof DataflowRecordSchema>;
+
+/** Query of `GET /dataflows`. */
+export const DataflowQuerySchema = z.object({
+  quadkey: z.string().regex(/^[0-3]{0,31}$/, "must be a quadkey prefix (digits 0-3)").optional(),
+  dataType: z.string().max(64).optional(),
+  active: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
+});

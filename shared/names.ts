@@ -1,0 +1,103 @@
+/**
+ * Every name that crosses a process boundary: HTTP routes, exchanges, routing keys,
+ * MQTT topics, message header names and discovery service names. Nothing outside
+ * `shared/` spells one of these as a literal (CONVENTIONS.md, habit 8).
+ */
+
+/** Exchange for `newdataflow`, `terminatedataflow` and `control.{id}`; MQTT lands here too. */
+export const EVENTS_EXCHANGE = "amq.topic";
+/** Topic exchange (durable) that carries one message per H.264 access unit. */
+export const VIDEO_EXCHANGE = "video";
+
+/** Routing key announcing that a dataflow is about to stream (5GMETA step 7). */
+export const NEW_DATAFLOW = "newdataflow";
+/** Routing key announcing that a dataflow's session ended (5GMETA step 9). */
+export const TERMINATE_DATAFLOW = "terminatedataflow";
+
+/** AMQP routing key on which the proxy announces `{id, send}` changes for one dataflow. */
+export function controlRoutingKey(id: number): string {
+  return `control.${id}`;
+}
+
+/** MQTT topic the agent subscribes to for `{id, send}` changes (same message as above). */
+export function controlTopic(id: number): string {
+  return mqttTopic(controlRoutingKey(id));
+}
+
+/** AMQP routing key of the frames of one dataflow: `video.{dataSubType}.{id}`. */
+export function videoRoutingKey(dataSubType: string, id: number): string {
+  return `video.${dataSubType}.${id}`;
+}
+
+/** Binding pattern matching the frames of every dataflow of one sub type. */
+export function videoBindingPattern(dataSubType = "*"): string {
+  return `video.${dataSubType}.*`;
+}
+
+/** RabbitMQ's MQTT plugin maps topic `a/b` to routing key `a.b` on `amq.topic`. */
+export function mqttTopic(routingKey: string): string {
+  return routingKey.replaceAll(".", "/");
+}
+
+/** Inverse of {@link mqttTopic}. */
+export function routingKeyOf(topic: string): string {
+  return topic.replaceAll("/", ".");
+}
+
+/** AMQP header (and MQTT-less property) names, as 5GMETA named them. */
+export const HEADER = {
+  dataType: "dataType",
+  dataSubType: "dataSubType",
+  dataSampleRate: "dataSampleRate",
+  sourceId: "sourceId",
+  locationQuadkey: "locationQuadkey",
+  bodySize: "body_size",
+  keyframe: "keyframe",
+  seq: "seq",
+  rtpTimestamp: "rtpTimestamp",
+  captureTime: "captureTime",
+  receiveTime: "receiveTime",
+  width: "width",
+  height: "height",
+} as const;
+
+/** Service names in a discovery answer (`sb_services[].service_name`). */
+export const SERVICE = {
+  messageBroker: "message-broker",
+  registrationApi: "registration-api",
+  videoBroker: "video-broker",
+} as const;
+
+/** Quadkey zoom used for discovery and registration. */
+export const DISCOVERY_ZOOM = 18;
+/** Quadkey zoom used in message headers (`locationQuadkey`). */
+export const HEADER_ZOOM = 25;
+
+/** HTTP route patterns as hono spells them (`:param`). */
+export const ROUTE = {
+  health: "/health",
+  ready: "/ready",
+  metrics: "/metrics",
+  openapi: "/openapi.json",
+  mecTile: "/mec/tile/:quadkey",
+  dataflows: "/dataflows",
+  dataflow: "/dataflows/:id",
+  demands: "/demands",
+  demand: "/demands/:id",
+  whip: "/whip/:id",
+  whipSession: "/whip/:id/:session",
+  whep: "/whep/:id",
+  whepSession: "/whep/:id/:session",
+} as const;
+
+/** Concrete paths for clients (agent, consumer CLI, tests). */
+export const PATH = {
+  mecTile: (quadkey: string) => `/mec/tile/${encodeURIComponent(quadkey)}`,
+  dataflow: (id: number) => `/dataflows/${id}`,
+  demand: (id: string) => `/demands/${encodeURIComponent(id)}`,
+  whip: (id: number) => `/whip/${id}`,
+  whep: (id: number) => `/whep/${id}`,
+} as const;
+
+/** Media type of WHIP/WHEP offers and answers (RFC 9725 §4.2). */
+export const SDP_CONTENT_TYPE = "application/sdp";

@@ -1,0 +1,78 @@
+import { describe, expect, test } from "bun:test";
+import { DataflowMetadataSchema, DemandRequestSchema, eventHeaders } from "../../shared/mod.ts";
+
+/** A body exactly as the 2022 5GMETA video sensor sent it. */
+export const SENSOR_2022 = {
+  dataTypeInfo: { dataType: "video", dataSubType: "h264" },
+  dataInfo: { dataFormat: "webrtc", dataSampleRate: 10.0, dataflowDirection: "upload", extraAttributes: "" },
+  licenseInfo: { licenseGeolimit: "europe", licenseType: "profit" },
+  dataSourceInfo: {
+    sourceTimezone: 2,
+    sourceStratumLevel: 1,
+    sourceId: 12345678,
+    sourceType: "vehicle",
+    sourceLocationInfo: {
+      locationQuadkey: "031333123201033303",
+      locationCountry: "ESP",
+      locationLatitude: 43.295778,
+      locationLongitude: -1.980823,
+    },
+  },
+};
+
+describe("DataflowMetadataSchema", () => {
+  test("accepts a 2022 5GMETA sensor body and stores both time field names", () => {
+    const m = DataflowMetadataSchema.parse(SENSOR_2022);
+    expect(m.dataSourceInfo.sourceTimezone).toBe(2);
+    expect(m.dataSourceInfo.timeZone).toBe(2);
+    expect(m.dataSourceInfo.timeStratumLevel).toBe(1);
+    expect(m.dataInfo.extraAttributes).toBeUndefined();
+  });
+
+  test("reads the server-side names timeZone/timeStratumLevel too", () => {
+    const body = structuredClone(SENSOR_2022) as any;
+    delete body.dataSourceInfo.sourceTimezone;
+    delete body.dataSourceInfo.sourceStratumLevel;
+    body.dataSourceInfo.timeZone = "Europe/Madrid";
+    body.dataSourceInfo.timeStratumLevel = 3;
+    const m = DataflowMetadataSchema.parse(body);
+    expect(m.dataSourceInfo.sourceTimezone).toBe("Europe/Madrid");
+    expect(m.dataSourceInfo.sourceStratumLevel).toBe(3);
+  });
+
+  test("extraAttributes may be a JSON string, an object, null or empty", () => {
+    const withString = { ...SENSOR_2022, dataInfo: { ...SENSOR_2022.dataInfo, extraAttributes: '{"resolution":"640x480"}' } };
+    expect(DataflowMetadataSchema.parse(withString).dataInfo.extraAttributes).toEqual({ resolution: "640x480" });
+    const withObject = { ...SENSOR_2022, dataInfo: { ...SENSOR_2022.dataInfo, extraAttributes: { a: 1 } } };
+    expect(DataflowMetadataSchema.parse(withObject).dataInfo.extraAttributes).toEqual({ a: 1 });
+    const withNull = { ...SENSOR_2022, dataInfo: { ...SENSOR_2022.dataInfo, extraAttributes: null } };
+    expect(DataflowMetadataSchema.parse(withNull).dataInfo.extraAttributes).toBeUndefined();
+    const withJunk = { ...SENSOR_2022, dataInfo: { ...SENSOR_2022.dataInfo, extraAttributes: "not json" } };
+    expect(DataflowMetadataSchema.safeParse(withJunk).success).toBe(false);
+  });
+
+  test("rejects a latitude out of range with the field's path", () => {
+    const body = structuredClone(SENSOR_2022) as any;
+    body.dataSourceInfo.sourceLocationInfo.locationLatitude = 123;
+    const r = DataflowMetadataSchema.safeParse(body);
+    expect(r.success).toBe(false);
+    expect(r.error!.issues[0]!.path.join(".")).toBe("dataSourceInfo.sourceLocationInfo.locationLatitude");
+  });
+});
+
+describe("eventHeaders()", () => {
+  test("carries the 5GMETA header names with a zoom-25 quadkey", () => {
+    const h = eventHeaders(7, DataflowMetadataSchema.parse(SENSOR_2022), 99);
+    expect(h).toEqual({
+      dataType: "video", dataSubType: "h264", dataSampleRate: 10, sourceId: 7,
+      locationQuadkey: "0313331232010333031221303", body_size: 99,
+    });
+  });
+});
+
+describe("DemandRequestSchema", () => {
+  test("needs a selector", () => {
+    expect(DemandRequestSchema.safeParse({ ttlSeconds: 10 }).success).toBe(false);
+    expect(DemandRequestSchema.parse({ quadkey: "0313" }).ttlSeconds).toBe(30);
+  });
+});
