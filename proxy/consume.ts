@@ -1,0 +1,134 @@
+/**
+ * vsb-consume: the consumer CLI (replaces 5GMETA's amqp2video example). Holds a demand lease
+ * so the agents send, reads one RabbitMQ message per frame from the `video` exchange, writes
+ * Annex-B H.264 to a file or stdout, and prints per-second statistics on stderr.
+ */
+import amqp from "amqplib";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { HEADER, VIDEO_EXCHANGE, videoBindingPattern, videoRoutingKey } from "../shared/mod.ts";
+import { consumeHelp, parseConsumeOptions, UsageError, type ConsumeOptions } from "./consumer/consume_options.ts";
+import { DemandLeaseHolder } from "./consumer/demand_lease.ts";
+import { FrameStats, formatStats } from "./consumer/frame_stats.ts";
+
+/** Where frames go: nowhere, stdout, one file, or one file per dataflow (`{id}` in the name). */
+class FrameSink {
+  #files = new Map<number, WriteStream>();
+  constructor(private readonly out: string | undefined) {}
+
+  write(dataflowId: number, body: Uint8Array): void {
+    if (!this.out) return;
+    if (this.out === "-") {
+      process.stdout.write(body);
+      return;
+    }
+    let file = this.#files.get(dataflowId);
+    if (!file) {
+      if (this.#files.size > 0 && !this.out.includes("{id}")) {
+        throw new Error(`--out "${this.out}" has no {id} but frames of several dataflows arrived; add {id} to the name`);
+      }
+      file = createWriteStream(this.out.replaceAll("{id}", String(dataflowId)));
+      this.#files.set(dataflowId, file);
+    }
+    file.write(body);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#files.values()].map((f) => new Promise((resolve) => f.end(resolve))));
+  }
+}
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function run(opts: ConsumeOptions): Promise<number> {
+  const lease = opts.noDemand ? null : new DemandLeaseHolder(opts.apiUrl, {
+    dataflowId: opts.dataflow,
+    quadkey: opts.quadkey,
+    ttlSeconds: opts.leaseSeconds,
+  }, { token: opts.apiToken, onError: (err) => say(`demand lease renewal failed: ${err.message}`) });
+
+  const connection = await amqp.connect(opts.amqpUrl);
+  const channel = await connection.createChannel();
+  await channel.assertExchange(VIDEO_EXCHANGE, "topic", { durable: true });
+  // An exclusive queue that the broker caps, so a stalled consumer cannot fill RabbitMQ.
+  const { queue } = await channel.assertQueue("", { exclusive: true, autoDelete: true, arguments: { "x-max-length": 600 } });
+  const pattern = opts.dataflow !== undefined ? videoRoutingKey("*", opts.dataflow) : videoBindingPattern("*");
+  await channel.bindQueue(queue, VIDEO_EXCHANGE, pattern);
+  if (lease) {
+    const held = await lease.start();
+    say(`holding demand lease ${held.id} until stopped (renewed every ${Math.round(opts.leaseSeconds / 3)} s)`);
+  }
+
+  const sink = new FrameSink(opts.out);
+  const stats = new FrameStats();
+  const started = Date.now();
+  let finish!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+
+  await channel.consume(queue, (msg) => {
+    if (!msg) return finish(1); // the broker cancelled us (queue deleted)
+    const h = msg.properties.headers ?? {};
+    const quadkey = String(h[HEADER.locationQuadkey] ?? "");
+    if (opts.quadkey && !quadkey.startsWith(opts.quadkey)) return;
+    const id = Number(h[HEADER.sourceId]);
+    try {
+      sink.write(id, msg.content);
+    } catch (err) {
+      say((err as Error).message);
+      return finish(1);
+    }
+    stats.add({
+      dataflowId: id,
+      seq: Number(h[HEADER.seq]),
+      bytes: msg.content.length,
+      keyframe: h[HEADER.keyframe] === true,
+      latencyMs: Date.now() - Number(h[HEADER.receiveTime]),
+    });
+    if (opts.frames && stats.totalFrames >= opts.frames) finish(0);
+  }, { noAck: true });
+
+  const ticker = setInterval(() => {
+    if (opts.quiet) return;
+    const line = stats.take(1000);
+    say(opts.json ? JSON.stringify({ t: new Date().toISOString(), ...line }) : formatStats(line));
+  }, 1000);
+  const timer = opts.seconds ? setTimeout(() => finish(0), opts.seconds * 1000) : null;
+  const onSignal = () => finish(0);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  connection.on("close", () => finish(1));
+
+  const code = await done;
+  clearInterval(ticker);
+  if (timer) clearTimeout(timer);
+  await lease?.release();
+  await sink.close();
+  await connection.close().catch(() => undefined);
+  const secs = (Date.now() - started) / 1000;
+  say(`received ${stats.totalFrames} frames in ${secs.toFixed(1)} s, ${stats.totalGaps} missing`);
+  return code;
+}
+
+async function main(): Promise<void> {
+  let opts: ConsumeOptions | null;
+  try {
+    opts = parseConsumeOptions(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    say(`vsb-consume: ${err.message}`);
+    process.exit(2);
+  }
+  if (!opts) {
+    process.stdout.write(`${consumeHelp()}\n`);
+    return;
+  }
+  try {
+    process.exitCode = await run(opts);
+  } catch (err) {
+    say(`vsb-consume: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+
+if (import.meta.main) await main();
