@@ -9,3 +9,4 @@ export * from "./demand.ts";
 export * from "./discovery.ts";
 export * from "./bus.ts";
 export * from "./errors.ts";
+export * from "./h264.ts";

@@ -1,0 +1,320 @@
+// H.264 RTP depacketizer, RFC 6184 packetization-mode 1 (non-interleaved, §6.3): single NAL
+// unit packets (§5.6), STAP-A (§5.7.1) and FU-A (§5.8), grouped into access units by RTP
+// timestamp and closed by the marker bit (§5.1) or by the next timestamp.
+//
+//   STAP-A (§5.7.1)                          FU-A (§5.8)
+//   +---------------+---------------+        +---------------+---------------+
+//   |F|NRI| Type=24 | NALU 1 size   |        |F|NRI| Type=28 |S|E|R| Type    |
+//   +---------------+---------------+        +---------------+---------------+
+//   | NALU 1 size   | NALU 1 HDR    |        |       FU indicator / header   |
+//   +---------------+  ...          |        |  fragment of the NAL payload  |
+//   | NALU 2 size   | NALU 2 HDR ...|        |  (the NAL header is rebuilt   |
+//   +-------------------------------+        |   from F|NRI and Type)        |
+//                                            +-------------------------------+
+//
+// Packets must come in sequence order (from the jitter buffer) with extended sequence numbers;
+// a number skipped means loss. A unit that may miss any packet, or whose FU-A runs are broken,
+// is never emitted: it is reported as a drop with its reason, and the stream then waits for
+// the next IDR (a decoder could not use what follows anyway), asking for it with a PLI.
+// Keyframes come from the NAL types (IDR = 5), never from FU header bits alone.
+
+import {
+  type FuNal,
+  type Nal,
+  nalHeader,
+  nalSize,
+  type UnitDraft,
+  writeAccessUnit,
+} from "./access_unit_writer.ts";
+import { isVclType, NalType, parseSps } from "../../shared/h264.ts";
+
+/** Why an access unit was not emitted. */
+export type FrameDropReason =
+  | "packet-lost"
+  | "fu-a-incomplete"
+  | "fu-a-without-start"
+  | "malformed"
+  | "unsupported-packet"
+  | "after-marker"
+  | "no-picture"
+  | "awaiting-keyframe"
+  | "missing-parameter-sets";
+
+/** Every `FrameDropReason`, for metrics that list all of them from the start. */
+export const FRAME_DROP_REASONS: readonly FrameDropReason[] = [
+  "packet-lost", "fu-a-incomplete", "fu-a-without-start", "malformed", "unsupported-packet",
+  "after-marker", "no-picture", "awaiting-keyframe", "missing-parameter-sets",
+];
+
+/** One whole access unit, Annex-B, SPS+PPS in front of every keyframe. */
+export interface AccessUnit {
+  /** Annex-B bytes: 4-byte start code before each NAL unit. */
+  data: Uint8Array;
+  /** The NAL units of `data` (views, without start codes). */
+  nals: Uint8Array[];
+  keyframe: boolean;
+  rtpTimestamp: number;
+  /** Frame number: 0 for the first emitted unit, +1 for each one after it. */
+  seq: number;
+  /** Earliest arrival among the unit's packets (the caller's clock, ms). */
+  firstPacketArrivalMs: number;
+  /** Picture size from the SPS in force, when one has been seen. */
+  width?: number;
+  height?: number;
+}
+
+/** Receives units and drops, synchronously from `push`. */
+export interface DepacketizerSink {
+  unit(unit: AccessUnit): void;
+  drop(reason: FrameDropReason, rtpTimestamp: number): void;
+}
+
+/** Tunables; each field documents its default. */
+export interface DepacketizerOptions {
+  /** Minimum time between two keyframe requests. Default 500 ms. */
+  pliIntervalMs?: number;
+}
+
+/** Packets in (sequence order) → access units out; see the file comment. */
+export class H264Depacketizer {
+  /** Packets whose payload type RFC 6184 says to ignore (0, 30, 31). */
+  ignoredPackets = 0;
+  private readonly pliIntervalMs: number;
+  private readonly unit: UnitDraft = {
+    nals: [], timestamp: 0, arrivalMs: 0, hasIdr: false, hasSps: false, hasPps: false,
+    hasVcl: false,
+  };
+  private open = false;
+  private broken: FrameDropReason | undefined;
+  private fu: FuNal | undefined;
+  private lastSeq: number | undefined;
+  private lostBeforeNext = false;
+  private lastClosedTimestamp: number | undefined;
+  private awaitingKeyframe = true;
+  private droppedWhileAwaiting = false;
+  private lastPliMs = -Infinity;
+  private nextFrameSeq = 0;
+  private sps: Uint8Array | undefined;
+  private pps: Uint8Array | undefined;
+  private size: { width: number; height: number } | undefined;
+
+  constructor(options: DepacketizerOptions = {}) {
+    this.pliIntervalMs = options.pliIntervalMs ?? 500;
+  }
+
+  /**
+   * Take the next packet in sequence order (`seq` extended, so `seq - 1` is its predecessor).
+   * Returns true when a keyframe should be requested (PLI) now.
+   */
+  push(
+    payload: Uint8Array,
+    rtp: { timestamp: number; marker: boolean; seq: number; arrivalMs: number; nowMs: number },
+    sink: DepacketizerSink,
+  ): boolean {
+    const gap = this.lastSeq !== undefined && rtp.seq !== this.lastSeq + 1;
+    this.lastSeq = rtp.seq;
+    if (gap) this.onGap(rtp.timestamp, sink);
+    if (this.open && rtp.timestamp !== this.unit.timestamp) this.close(sink);
+    if (!this.open) this.openUnit(rtp.timestamp, rtp.arrivalMs);
+    if (rtp.arrivalMs < this.unit.arrivalMs) this.unit.arrivalMs = rtp.arrivalMs;
+    if (!this.broken) this.addPayload(payload);
+    if (rtp.marker) this.close(sink);
+    return this.pliDue(rtp.nowMs);
+  }
+
+  /**
+   * A packet was given up on. Its unit is dropped when the next packet shows the gap; the
+   * keyframe is wanted from now on. Returns true when a PLI should be sent now.
+   */
+  lost(nowMs: number): boolean {
+    this.awaitingKeyframe = true;
+    this.droppedWhileAwaiting = true;
+    return this.pliDue(nowMs);
+  }
+
+  /** Forget the stream (new SSRC or numbering): wait for a keyframe again; keep SPS/PPS. */
+  reset(sink: DepacketizerSink): void {
+    if (this.open) this.close(sink, "packet-lost");
+    this.lastSeq = undefined;
+    this.lostBeforeNext = false;
+    this.lastClosedTimestamp = undefined;
+    this.awaitingKeyframe = true;
+  }
+
+  private onGap(timestamp: number, sink: DepacketizerSink): void {
+    if (this.open && timestamp === this.unit.timestamp) {
+      this.broken ??= "packet-lost";
+      return;
+    }
+    if (this.open) this.close(sink, "packet-lost");
+    this.lostBeforeNext = true;
+  }
+
+  private openUnit(timestamp: number, arrivalMs: number): void {
+    const u = this.unit;
+    u.nals.length = 0;
+    u.timestamp = timestamp;
+    u.arrivalMs = arrivalMs;
+    u.hasIdr = u.hasSps = u.hasPps = u.hasVcl = false;
+    this.open = true;
+    this.broken = this.lostBeforeNext
+      ? "packet-lost"
+      : timestamp === this.lastClosedTimestamp ? "after-marker" : undefined;
+    this.lostBeforeNext = false;
+  }
+
+  private addPayload(p: Uint8Array): void {
+    if (p.length === 0 || p[0]! & 0x80) return this.breakUnit("malformed"); // F bit, §5.3
+    const type = p[0]! & 0x1f;
+    if (type === NalType.fuA) return this.addFuA(p);
+    if (type === 0 || type >= 30) {
+      this.ignoredPackets++; // "ig" in RFC 6184 Table 3
+      return;
+    }
+    if (this.fu) return this.breakUnit("fu-a-incomplete");
+    if (type < NalType.stapA) return this.addNal(p);
+    if (type === NalType.stapA) return this.addStapA(p);
+    this.breakUnit("unsupported-packet"); // STAP-B, MTAP, FU-B: interleaved mode only
+  }
+
+  /** STAP-A: repeated [16-bit size][NAL unit] after the one-octet header (§5.7.1). */
+  private addStapA(p: Uint8Array): void {
+    let offset = 1;
+    if (p.length < 4) return this.breakUnit("malformed");
+    while (offset < p.length) {
+      if (offset + 2 > p.length) return this.breakUnit("malformed");
+      const size = (p[offset]! << 8) | p[offset + 1]!;
+      offset += 2;
+      if (size === 0 || offset + size > p.length) return this.breakUnit("malformed");
+      this.addNal(p.subarray(offset, offset + size));
+      if (this.broken) return;
+      offset += size;
+    }
+  }
+
+  /** FU-A: S starts a NAL, E ends it, S and E never both (§5.8). */
+  private addFuA(p: Uint8Array): void {
+    if (p.length < 3) return this.breakUnit("malformed");
+    const fuHeader = p[1]!;
+    const start = (fuHeader & 0x80) !== 0;
+    const end = (fuHeader & 0x40) !== 0;
+    const type = fuHeader & 0x1f;
+    if ((start && end) || type === 0 || type >= NalType.stapA) return this.breakUnit("malformed");
+    if (start) {
+      if (this.fu) return this.breakUnit("fu-a-incomplete");
+      this.fu = { header: (p[0]! & 0xe0) | type, parts: [p.subarray(2)], size: p.length - 1 };
+      return;
+    }
+    const fu = this.fu;
+    if (!fu) return this.breakUnit("fu-a-without-start");
+    if ((fu.header & 0x1f) !== type) return this.breakUnit("fu-a-incomplete");
+    fu.parts.push(p.subarray(2));
+    fu.size += p.length - 2;
+    if (end) {
+      this.fu = undefined;
+      this.addNal(fu);
+    }
+  }
+
+  private addNal(nal: Nal): void {
+    const type = nalHeader(nal) & 0x1f;
+    if (nalSize(nal) < 2 && type !== NalType.endOfSequence && type !== NalType.endOfStream) {
+      return this.breakUnit("malformed");
+    }
+    const u = this.unit;
+    u.nals.push(nal);
+    if (isVclType(type)) u.hasVcl = true;
+    if (type === NalType.idr) u.hasIdr = true;
+    else if (type === NalType.sps) u.hasSps = true;
+    else if (type === NalType.pps) u.hasPps = true;
+  }
+
+  private breakUnit(reason: FrameDropReason): void {
+    this.broken ??= reason;
+    this.fu = undefined;
+  }
+
+  private close(sink: DepacketizerSink, reason?: FrameDropReason): void {
+    const u = this.unit;
+    this.open = false;
+    this.lastClosedTimestamp = u.timestamp;
+    let why = this.broken ?? reason ?? (this.fu ? "fu-a-incomplete" : undefined);
+    this.fu = undefined;
+    this.broken = undefined;
+    if (!why) {
+      this.rememberParameterSets();
+      why = this.unusable();
+    }
+    if (why) return this.drop(why, sink);
+    const unit = writeAccessUnit(u, u.hasIdr ? this.sps : undefined, u.hasIdr ? this.pps : undefined);
+    if (u.hasIdr) this.awaitingKeyframe = this.droppedWhileAwaiting = false;
+    sink.unit({
+      ...unit,
+      keyframe: u.hasIdr,
+      rtpTimestamp: u.timestamp,
+      seq: this.nextFrameSeq++,
+      firstPacketArrivalMs: u.arrivalMs,
+      width: this.size?.width,
+      height: this.size?.height,
+    });
+  }
+
+  /** Why a whole unit still cannot be emitted, if it cannot. */
+  private unusable(): FrameDropReason | undefined {
+    const u = this.unit;
+    if (!u.hasVcl) return "no-picture";
+    if (this.awaitingKeyframe && !u.hasIdr) return "awaiting-keyframe";
+    if (u.hasIdr && (!this.sps || !this.pps)) return "missing-parameter-sets";
+    return undefined;
+  }
+
+  private drop(reason: FrameDropReason, sink: DepacketizerSink): void {
+    if (reason !== "no-picture") {
+      this.awaitingKeyframe = true;
+      this.droppedWhileAwaiting = true;
+    }
+    sink.drop(reason, this.unit.timestamp);
+  }
+
+  /** Keep the latest SPS and PPS of a whole unit, to put in front of keyframes lacking them. */
+  private rememberParameterSets(): void {
+    const u = this.unit;
+    if (!u.hasSps && !u.hasPps) return;
+    for (const nal of u.nals) {
+      const type = nalHeader(nal) & 0x1f;
+      if (type === NalType.sps) this.setSps(flatten(nal));
+      else if (type === NalType.pps && !sameBytes(this.pps, nal)) this.pps = flatten(nal).slice();
+    }
+  }
+
+  private setSps(sps: Uint8Array): void {
+    if (sameBytes(this.sps, sps)) return;
+    this.sps = sps.slice();
+    const info = parseSps(this.sps);
+    this.size = info && { width: info.width, height: info.height };
+  }
+
+  private pliDue(nowMs: number): boolean {
+    if (!this.droppedWhileAwaiting || nowMs - this.lastPliMs < this.pliIntervalMs) return false;
+    this.lastPliMs = nowMs;
+    return true;
+  }
+}
+
+function flatten(nal: Nal): Uint8Array {
+  if (nal instanceof Uint8Array) return nal;
+  const out = new Uint8Array(nal.size);
+  out[0] = nal.header;
+  let offset = 1;
+  for (const part of nal.parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Nal): boolean {
+  if (!a || !(b instanceof Uint8Array) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
