@@ -1,0 +1,71 @@
+/**
+ * Options of the WHIP publisher and the werift configuration made from them. No STUN or
+ * TURN server unless given: werift would otherwise fall back to a public Google server.
+ */
+import { RTCRtpCodecParameters } from "werift";
+import type { Logger } from "../log.ts";
+
+/** A STUN/TURN server as RTCPeerConnection takes it. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** Options of `new WhipPublisher()`; each field documents its default. */
+export interface WhipPublisherOptions {
+  /** WHIP endpoint, e.g. `https://mec/whip/42`. */
+  url: string;
+  /** Bearer token (the dataflow's ingest token). */
+  token?: string;
+  /** STUN/TURN servers for full ICE. Default none. */
+  iceServers?: IceServer[];
+  /**
+   * Local IPv4 addresses to offer candidates on (and bind to, when only one); others are
+   * removed from the offer. Default: every non-internal address werift finds.
+   */
+  interfaceAddresses?: string[];
+  /** Also gather IPv6 host candidates. Default false. */
+  useIpv6?: boolean;
+  /** A connected session with no RTCP from the receiver for this long is lost. Default 3000 ms. */
+  rtcpTimeoutMs?: number;
+  /** A session not connected this long after the answer has failed. Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** ICE gathering limit. Default 5000 ms. */
+  gatherTimeoutMs?: number;
+  /** HTTP timeout of the POST. Default 10000 ms. */
+  timeoutMs?: number;
+  /** `fetch` to use. Default the global one. */
+  fetch?: typeof fetch;
+  log?: Logger;
+}
+
+/** H.264 constrained baseline, packetization-mode 1 (RFC 6184 §8.1), plus its RTX (RFC 4588 §8.1). */
+export function publisherCodecs(): RTCRtpCodecParameters[] {
+  return [
+    new RTCRtpCodecParameters({
+      mimeType: "video/H264",
+      clockRate: 90000,
+      payloadType: 102,
+      rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }],
+      parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+    }),
+    new RTCRtpCodecParameters({ mimeType: "video/rtx", clockRate: 90000, payloadType: 103, parameters: "apt=102" }),
+  ];
+}
+
+/** werift's PeerConfig for these options. */
+export function publisherConfig(options: WhipPublisherOptions) {
+  const addresses = options.interfaceAddresses ?? [];
+  return {
+    codecs: { video: publisherCodecs(), audio: [] },
+    headerExtensions: { video: [], audio: [] },
+    iceServers: options.iceServers ?? [],
+    iceAdditionalHostAddresses: addresses.length ? [...addresses] : undefined,
+    // Bind to the address only when there is one: werift binds every socket to it.
+    iceInterfaceAddresses: addresses.length === 1 ? { udp4: addresses[0]! } : undefined,
+    iceUseIpv4: true,
+    iceUseIpv6: options.useIpv6 ?? false,
+    bundlePolicy: "max-bundle" as const,
+  };
+}

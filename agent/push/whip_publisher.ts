@@ -1,0 +1,220 @@
+/**
+ * The agent's WHIP publisher (RFC 9725): one werift RTCPeerConnection with one sendonly
+ * H.264 transceiver (packetization-mode 1, profile-level-id 42e01f, RFC 6184 §8.1; NACK,
+ * PLI and FIR feedback, RFC 4585 §4.2 / RFC 5104 §7.1; RTX, RFC 4588), non-trickle offer,
+ * and `sendRtp()` for packets read from the capture child.
+ *
+ * werift's sender rewrites SSRC/payload type to the negotiated ones, answers NACKs from a
+ * 128-packet history (as RTX when negotiated) and reports PLI; we add FIR, a source-restart
+ * splice (new SSRC from a restarted gst child), a GOP cache so a session that connects
+ * mid-GOP starts on a keyframe, and an RTCP watchdog: a full-ICE agent only notices a dead
+ * peer after 30 s of failed consent checks (RFC 7675), the receiver reports every ~1 s.
+ */
+import { Buffer } from "node:buffer";
+import { RTCPeerConnection, type RTCRtpSender, type RtcpPacket, RtcpPayloadSpecificFeedback } from "werift";
+import { createLogger, type Logger } from "../log.ts";
+import { GopCache } from "./gop_cache.ts";
+import { PublisherEvents } from "./publisher_events.ts";
+import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
+import { keepCandidates } from "./sdp_candidates.ts";
+import { deleteSession, postOffer } from "./whip_client.ts";
+
+export type { WhipPublisherOptions } from "./publisher_config.ts";
+export { WhipHttpError } from "./whip_client.ts";
+
+/** Life of a publisher. */
+export type PublisherState = "new" | "negotiating" | "connecting" | "connected" | "disconnected" | "closed";
+
+/** Counters (cumulative). */
+export interface PublisherCounters {
+  packetsSent: number;
+  bytesSent: number;
+  /** Packets that arrived before the session connected (the GOP cache replays the last GOP). */
+  droppedNotConnected: number;
+  /** Packets replayed from the GOP cache when the session connected. */
+  replayed: number;
+  /** Packets werift refused to send (threw). */
+  sendErrors: number;
+  plis: number;
+  firs: number;
+  nacks: number;
+  /** Times a new source SSRC was spliced into the outgoing stream. */
+  sourceRestarts: number;
+}
+
+/** PSFB FMT of FIR (RFC 5104 §4.3.1.1); werift does not export its class. */
+const FIR_FMT = 4;
+const FRAME_STEP_90KHZ = 3000; // one picture at 30 fps, used to splice a restarted source
+
+/** Pushes one H.264 RTP stream to a WHIP endpoint. */
+export class WhipPublisher extends PublisherEvents {
+  state: PublisherState = "new";
+  readonly counters: PublisherCounters = {
+    packetsSent: 0, bytesSent: 0, droppedNotConnected: 0, replayed: 0, sendErrors: 0,
+    plis: 0, firs: 0, nacks: 0, sourceRestarts: 0,
+  };
+  /** Session URL once answered. */
+  location: string | undefined;
+  private pc: RTCPeerConnection | undefined;
+  private sender: RTCRtpSender | undefined;
+  private readonly gop = new GopCache();
+  private sourceSsrc: number | undefined;
+  private lastRtcpAt = 0;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: WhipPublisherOptions) {
+    super();
+    this.log = options.log ?? createLogger({ component: "push" });
+  }
+
+  /** Negotiates with the WHIP endpoint; resolves once answered (connection follows: "connected"). */
+  async start(): Promise<void> {
+    if (this.state !== "new") throw new Error(`WhipPublisher.start() called in state "${this.state}"`);
+    this.state = "negotiating";
+    const pc = new RTCPeerConnection(publisherConfig(this.options));
+    this.pc = pc;
+    try {
+      const transceiver = pc.addTransceiver("video", { direction: "sendonly" });
+      this.sender = transceiver.sender;
+      await pc.setLocalDescription(await pc.createOffer());
+      await waitGathered(pc, this.options.gatherTimeoutMs ?? 5_000);
+      const local = pc.localDescription?.sdp;
+      if (!local) throw new Error("werift produced no local description");
+      const offer = keepCandidates(local, new Set(this.options.interfaceAddresses ?? []));
+      if (offer.kept === 0) throw new Error(`no ICE candidate on "${(this.options.interfaceAddresses ?? []).join(",")}"`);
+      const { answer, location } = await postOffer(this.options.url, this.options.token, offer.sdp, this.options);
+      this.location = location;
+      if ((this.state as PublisherState) === "closed") return;
+      this.watchConnection(pc, transceiver.sender);
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      this.state = "connecting";
+      this.log.info("whip answered", { location, candidates: offer.kept });
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  private watchConnection(pc: RTCPeerConnection, sender: RTCRtpSender): void {
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected") this.onConnected();
+      else if (state === "failed" || state === "disconnected") this.lose(`connection ${state}`);
+    });
+    sender.onPictureLossIndication.subscribe(() => {
+      this.counters.plis++;
+      this.emit("pli", { kind: "pli" });
+    });
+    sender.onGenericNack.subscribe((nack) => {
+      this.counters.nacks += nack.lost.length;
+    });
+    sender.dtlsTransport.onRtcp.subscribe((packet) => this.onRtcp(packet));
+    const connectBy = Date.now() + (this.options.connectTimeoutMs ?? 10_000);
+    this.watchdog = setInterval(() => this.checkAlive(connectBy), 250);
+  }
+
+  private onConnected(): void {
+    if (this.state !== "connecting") return;
+    this.state = "connected";
+    this.lastRtcpAt = Date.now();
+    const held = this.gop.take();
+    for (const packet of held) this.send(packet);
+    this.counters.replayed += held.length;
+    this.log.info("whip connected", { replayed: held.length });
+    this.emit("connected", {});
+  }
+
+  private onRtcp(packet: RtcpPacket): void {
+    this.lastRtcpAt = Date.now();
+    // FIR (RFC 5104 §4.3.1) names our SSRC inside its FCI, not in the header, so werift's
+    // router does not hand it to the sender; PLI does reach the sender (handled above).
+    if (packet instanceof RtcpPayloadSpecificFeedback && packet.feedback?.count === FIR_FMT) {
+      const ssrc = this.sender?.ssrc;
+      const entries = (packet.feedback as unknown as { fir?: { ssrc: number }[] }).fir ?? [];
+      if (entries.some((entry) => entry.ssrc === ssrc)) {
+        this.counters.firs++;
+        this.emit("pli", { kind: "fir" });
+      }
+    }
+  }
+
+  private checkAlive(connectBy: number): void {
+    const now = Date.now();
+    if (this.state === "connecting" && now > connectBy) this.lose("not connected in time");
+    const timeout = this.options.rtcpTimeoutMs ?? 3_000;
+    if (this.state === "connected" && now - this.lastRtcpAt > timeout) this.lose(`no RTCP for ${timeout} ms`);
+  }
+
+  private lose(reason: string): void {
+    if (this.state === "closed" || this.state === "disconnected") return;
+    const wasConnected = this.state === "connected";
+    this.state = "disconnected";
+    clearInterval(this.watchdog);
+    this.log.warn("whip session lost", { reason, location: this.location });
+    this.emit(wasConnected ? "disconnected" : "failed", { reason });
+  }
+
+  /**
+   * Sends one RTP packet from the capture (SSRC and payload type are rewritten to the
+   * negotiated ones). Before the session connects, the current GOP is held and replayed.
+   */
+  sendRtp(packet: Uint8Array): void {
+    if (this.state !== "connected") {
+      if (this.state === "closed") return;
+      this.counters.droppedNotConnected++;
+      this.gop.push(packet);
+      return;
+    }
+    this.send(packet);
+  }
+
+  private send(packet: Uint8Array): void {
+    const sender = this.sender;
+    if (!sender || packet.length < 12) return;
+    const ssrc = ((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0;
+    if (ssrc !== this.sourceSsrc) {
+      if (this.sourceSsrc !== undefined) {
+        // A restarted gst child has a new SSRC, sequence and timestamp base: continue ours.
+        sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true, FRAME_STEP_90KHZ);
+        this.counters.sourceRestarts++;
+      }
+      this.sourceSsrc = ssrc;
+    }
+    const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    this.counters.packetsSent++;
+    this.counters.bytesSent += packet.length;
+    sender.sendRtp(buffer).catch(() => this.counters.sendErrors++);
+  }
+
+  /** Ends the session: WHIP DELETE on the Location (errors logged), then closes the peer. */
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    clearInterval(this.watchdog);
+    if (this.location) {
+      try {
+        await deleteSession(this.location, this.options.token, this.options);
+      } catch (error) {
+        this.log.warn("whip delete failed", { location: this.location, error });
+      }
+    }
+    await this.pc?.close().catch((error) => this.log.warn("peer close failed", { error }));
+    this.emit("closed", {});
+  }
+}
+
+function waitGathered(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sub.unSubscribe();
+      reject(new Error(`ICE gathering did not complete within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const sub = pc.iceGatheringStateChange.subscribe((state) => {
+      if (state !== "complete") return;
+      clearTimeout(timer);
+      sub.unSubscribe();
+      resolve();
+    });
+  });
+}

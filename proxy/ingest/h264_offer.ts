@@ -1,0 +1,185 @@
+// Checks a WHIP offer (RFC 9725 §4.2) and narrows its video m-section to one H.264
+// packetization-mode 1 payload type, its RTX (RFC 4588 §8.1) and the feedback we
+// implement (RFC 4585 §4.2: `nack`, `nack pli`; RFC 5104 §7.1: `ccm fir`).
+//
+// A browser offers VP8, VP9, AV1 and several H.264 variants in one m-line:
+//
+//   m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 106 107 ...
+//   a=rtpmap:102 H264/90000
+//   a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f
+//   a=rtcp-fb:102 nack
+//   a=rtpmap:103 rtx/90000
+//   a=fmtp:103 apt=102
+//
+// werift answers with the first offered codec whose MIME type matches ours, whatever its
+// packetization mode, so we pick the payload type here (RFC 6184 §8.1: mode 1 carries
+// STAP-A and FU-A, which our depacketizer handles) and hand werift an offer that lists
+// only that one. Pure text in, text out.
+
+/** Why an offer cannot be answered; `status` is the HTTP answer (400, or 406 without H.264). */
+export class OfferError extends Error {
+  constructor(message: string, readonly status: 400 | 406) {
+    super(message);
+    this.name = "OfferError";
+  }
+}
+
+/** The H.264 payload type picked from an offer, and what came with it. */
+export interface H264Choice {
+  /** The offer with its video m-section narrowed to `payloadType` (and `rtxPayloadType`). */
+  sdp: string;
+  payloadType: number;
+  rtxPayloadType?: number;
+  /** `profile-level-id` as offered (lower case), if any. */
+  profileLevelId?: string;
+  /** Feedback kept for `payloadType`, e.g. ["nack", "nack pli", "ccm fir"]. */
+  feedback: string[];
+}
+
+const KEPT_FEEDBACK = new Set(["nack", "nack pli", "ccm fir"]);
+const MAX_SDP_BYTES = 64 * 1024;
+
+interface Codec {
+  pt: number;
+  name: string;
+  fmtp: Map<string, string>;
+  feedback: string[];
+}
+
+/** `a=fmtp:96 a=1;b=2` parameters as a map with lower-cased keys. */
+function parseFmtp(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of text.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) continue;
+    out.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function codecsOf(lines: string[], formats: number[]): Map<number, Codec> {
+  const codecs = new Map<number, Codec>();
+  for (const pt of formats) codecs.set(pt, { pt, name: "", fmtp: new Map(), feedback: [] });
+  for (const line of lines) {
+    const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const codec = codecs.get(Number(m[2]));
+    if (!codec) continue;
+    const value = m[3]!.trim();
+    if (m[1] === "rtpmap") codec.name = value.split("/")[0]!.toLowerCase();
+    else if (m[1] === "fmtp") codec.fmtp = parseFmtp(value);
+    else codec.feedback.push(value.toLowerCase().replace(/\s+/g, " "));
+  }
+  return codecs;
+}
+
+/**
+ * Rank of an H.264 profile for us (lower is better): constrained baseline (42e0xx) plays
+ * everywhere, then baseline, main, others (RFC 6184 §8.1, profile-level-id).
+ */
+function profileRank(profileLevelId: string | undefined): number {
+  const p = (profileLevelId ?? "42e01f").toLowerCase();
+  if (p.startsWith("42e0") || p.startsWith("42c0")) return 0;
+  if (p.startsWith("42")) return 1;
+  if (p.startsWith("4d")) return 2;
+  return 3;
+}
+
+function pickH264(codecs: Map<number, Codec>): Codec | undefined {
+  let best: Codec | undefined;
+  for (const codec of codecs.values()) {
+    if (codec.name !== "h264" || codec.fmtp.get("packetization-mode") !== "1") continue;
+    if (!best || profileRank(codec.fmtp.get("profile-level-id")) < profileRank(best.fmtp.get("profile-level-id"))) {
+      best = codec;
+    }
+  }
+  return best;
+}
+
+/** Splits an SDP into its session part and m-sections (RFC 8866 §5). */
+function sections(sdp: string): { session: string[]; media: string[][] } {
+  const lines = sdp.split(/\r?\n/).filter((l) => l.length > 0);
+  const session: string[] = [];
+  const media: string[][] = [];
+  for (const line of lines) {
+    if (line.startsWith("m=")) media.push([line]);
+    else if (media.length > 0) media[media.length - 1]!.push(line);
+    else session.push(line);
+  }
+  return { session, media };
+}
+
+function checkSession(sdp: string, session: string[], media: string[][]): void {
+  if (sdp.length > MAX_SDP_BYTES) throw new OfferError(`offer of ${sdp.length} bytes exceeds ${MAX_SDP_BYTES}`, 400);
+  if (session[0] !== "v=0") throw new OfferError(`offer does not start with "v=0" (RFC 8866 §5.1)`, 400);
+  if (!session.some((l) => l.startsWith("o="))) throw new OfferError(`offer has no "o=" line`, 400);
+  if (media.length === 0) throw new OfferError("offer has no m-section", 400);
+  const all = [...session, ...media.flat()];
+  const has = (prefix: string, m: string[]) => m.some((l) => l.startsWith(prefix)) ||
+    session.some((l) => l.startsWith(prefix));
+  for (const m of media) {
+    if (!/^m=\S+ \d+ \S+( \S+)+$/.test(m[0]!)) throw new OfferError(`malformed media line "${m[0]}"`, 400);
+    if (!has("a=ice-ufrag:", m) || !has("a=ice-pwd:", m)) throw new OfferError("offer lacks ICE credentials", 400);
+    if (!has("a=fingerprint:", m)) throw new OfferError("offer lacks a DTLS fingerprint (RFC 8122)", 400);
+  }
+  if (all.some((l) => !/^[a-z]=/.test(l))) {
+    const bad = all.find((l) => !/^[a-z]=/.test(l))!;
+    throw new OfferError(`malformed SDP line "${bad.slice(0, 60)}"`, 400);
+  }
+}
+
+function direction(m: string[]): string {
+  return m.find((l) => /^a=(sendonly|sendrecv|recvonly|inactive)$/.test(l))?.slice(2) ?? "sendrecv";
+}
+
+function narrow(m: string[], keep: Set<number>, h264: number): string[] {
+  const parts = m[0]!.split(" ");
+  const head = `${parts.slice(0, 3).join(" ")} ${[...keep].join(" ")}`;
+  const out = [head];
+  for (const line of m.slice(1)) {
+    const attr = /^a=(rtpmap|fmtp|rtcp-fb):(\d+) (.*)$/.exec(line);
+    if (attr) {
+      const pt = Number(attr[2]);
+      if (!keep.has(pt)) continue;
+      if (attr[1] === "rtcp-fb" && (pt !== h264 || !KEPT_FEEDBACK.has(attr[3]!.trim().toLowerCase()))) continue;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+/**
+ * Validates `sdp` as a WHIP offer and narrows its one video m-section to H.264
+ * packetization-mode 1. Throws {@link OfferError} (400 malformed, 406 no usable H.264).
+ */
+export function chooseH264(sdp: string): H264Choice {
+  const { session, media } = sections(sdp);
+  checkSession(sdp, session, media);
+  const videos = media.filter((m) => m[0]!.startsWith("m=video "));
+  if (videos.length === 0) throw new OfferError("offer has no video m-section", 406);
+  if (videos.length > 1) throw new OfferError(`offer has ${videos.length} video m-sections; one is supported`, 400);
+  const video = videos[0]!;
+  const dir = direction(video);
+  if (dir !== "sendonly" && dir !== "sendrecv") throw new OfferError(`video m-section is "${dir}"; WHIP needs sendonly`, 400);
+  const formats = video[0]!.split(" ").slice(3).map(Number);
+  if (formats.some((f) => !Number.isInteger(f) || f < 0 || f > 127)) {
+    throw new OfferError(`malformed payload types in "${video[0]}"`, 400);
+  }
+  const codecs = codecsOf(video, formats);
+  const h264 = pickH264(codecs);
+  if (!h264) {
+    const names = [...new Set([...codecs.values()].map((c) => c.name || "?"))].join(", ");
+    throw new OfferError(`offer has no H.264 with packetization-mode=1 (offered: ${names})`, 406);
+  }
+  const rtx = [...codecs.values()].find((c) => c.name === "rtx" && c.fmtp.get("apt") === String(h264.pt));
+  const keep = new Set([h264.pt, ...(rtx ? [rtx.pt] : [])]);
+  const narrowed = narrow(video, keep, h264.pt);
+  const out = [...session, ...media.flatMap((m) => (m === video ? narrowed : m))];
+  return {
+    sdp: `${out.join("\r\n")}\r\n`,
+    payloadType: h264.pt,
+    rtxPayloadType: rtx?.pt,
+    profileLevelId: h264.fmtp.get("profile-level-id")?.toLowerCase(),
+    feedback: h264.feedback.filter((f) => KEPT_FEEDBACK.has(f)),
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * What the WHIP ingest shares with the rest of the proxy: the sink that takes each
+ * received RTP packet, the reasons a session ends, and the ICE settings.
+ */
+
+/** Why a WHIP session ended (published with `terminatedataflow`). */
+export type SessionEndReason =
+  | "delete" // the client sent DELETE on the Location (RFC 9725 §4.3)
+  | "ice-failed" // ICE/DTLS never connected, or failed
+  | "media-timeout" // no RTP for `mediaTimeoutMs`
+  | "dataflow-expired" // the registration ended (keep-alives missed, DELETE /dataflows/{id})
+  | "takeover" // a new push for the same dataflow replaced a dead session
+  | "shutdown"; // the proxy is stopping
+
+/** What a sink asks the session to send back to the publisher after a packet. */
+export interface IngestFeedback {
+  /** Sequence numbers to NACK now (RFC 4585 §6.2.1). */
+  nacks?: readonly number[];
+  /** Ask for a keyframe now (PLI, RFC 4585 §6.3.1). */
+  pli?: boolean;
+}
+
+/** The per-session consumer of RTP, e.g. the frame assembler plus UDP forward. */
+export interface SessionSink {
+  /**
+   * One RTP packet (RTX already unwrapped, RFC 4588 §4), with its arrival time in ms since
+   * the epoch. The bytes are the sink's to keep. Called synchronously, in arrival order.
+   */
+  onPacket(packet: Uint8Array, arrivalMs: number): IngestFeedback | void;
+  /** The session ended; no more packets follow. */
+  close(reason: SessionEndReason): void;
+}
+
+/** Identifies one session to its sink factory and to event listeners. */
+export interface SessionInfo {
+  dataflowId: number;
+  sessionId: string;
+  /** H.264 payload type negotiated for this session. */
+  payloadType: number;
+  rtxPayloadType?: number;
+}
+
+/** Makes the sink of a new session. */
+export type SinkFactory = (info: SessionInfo) => SessionSink;
+
+/** An ICE server as RTCPeerConnection takes it. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** ICE settings of the ingest; each field documents its default. */
+export interface IngestIceOptions {
+  /**
+   * Addresses announced in answers (`--ice-address`): the public/NAT address of a MEC, or
+   * 127.0.0.1 in tests. Only candidates with these addresses are sent. Default: every
+   * non-internal IPv4 address of the host.
+   */
+  addresses?: string[];
+  /** Local IPv4 address the UDP sockets bind to. Default: all (0.0.0.0). */
+  bindAddress?: string;
+  /** UDP port range for media sockets, inclusive. Default: ephemeral ports. */
+  portRange?: [number, number];
+  /** ICE-lite (RFC 8445 §2.5): answer checks, never send them. Default true. */
+  lite?: boolean;
+  /** STUN/TURN servers; used only when `lite` is false. Default none (never a public one). */
+  servers?: IceServer[];
+}

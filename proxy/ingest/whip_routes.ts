@@ -1,0 +1,101 @@
+/**
+ * WHIP endpoints (RFC 9725) as hono routes:
+ *
+ *   POST   /whip/{id}            SDP offer → 201 + answer + Location   (§4.2)
+ *   DELETE /whip/{id}/{session}  ends the session                      (§4.3)
+ *   PATCH  /whip/{id}/{session}  405: no trickle ICE / ICE restart     (§4.3.1)
+ *
+ * Authorization is the dataflow's ingest token as a bearer token (§4.5). Errors are JSON
+ * `{error, details}` like the rest of the API; answers are `application/sdp`.
+ */
+import { Hono } from "hono";
+import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
+import { chooseH264, OfferError } from "./h264_offer.ts";
+import { SessionConflictError, type SessionRegistry } from "./session_registry.ts";
+
+/** What the token check says about one request. */
+export type IngestAuth = "ok" | "unauthorized" | "not-found";
+
+/** What the WHIP routes need from the rest of the proxy. */
+export interface WhipDeps {
+  /** Checks `token` (undefined when absent) against dataflow `dataflowId`'s ingest token. */
+  authenticate(dataflowId: number, token: string | undefined): IngestAuth | Promise<IngestAuth>;
+  registry: SessionRegistry;
+}
+
+const MAX_OFFER_BYTES = 64 * 1024;
+
+function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  return m?.[1];
+}
+
+function parseId(text: string): number | undefined {
+  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : undefined;
+}
+
+function error(status: number, message: string, details?: unknown): Response {
+  const body = details === undefined ? { error: message } : { error: message, details };
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (status === 401) headers["www-authenticate"] = 'Bearer realm="whip"';
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+async function authorize(deps: WhipDeps, idText: string, header: string | undefined): Promise<number | Response> {
+  const id = parseId(idText);
+  if (id === undefined) return error(404, `unknown dataflow "${idText}"`);
+  const verdict = await deps.authenticate(id, bearer(header));
+  if (verdict === "not-found") return error(404, `unknown dataflow "${id}"`);
+  if (verdict !== "ok") return error(401, `missing or wrong ingest token for dataflow "${id}"`);
+  return id;
+}
+
+/** Location of a session: the WHIP endpoint plus the session id. */
+export function sessionPath(dataflowId: number, sessionId: string): string {
+  return `${PATH.whip(dataflowId)}/${encodeURIComponent(sessionId)}`;
+}
+
+/** The WHIP routes, to mount on the proxy's hono app. */
+export function whipRoutes(deps: WhipDeps): Hono {
+  const app = new Hono();
+
+  app.post(ROUTE.whip, async (c) => {
+    const id = await authorize(deps, c.req.param("id"), c.req.header("authorization"));
+    if (id instanceof Response) return id;
+    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
+    const offer = await c.req.text();
+    if (offer.length > MAX_OFFER_BYTES) return error(413, `offer exceeds ${MAX_OFFER_BYTES} bytes`);
+    let opened: { sessionId: string; answer: string };
+    try {
+      opened = await deps.registry.open(id, chooseH264(offer));
+    } catch (e) {
+      if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
+      if (e instanceof SessionConflictError) return error(409, e.message);
+      return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
+    }
+    return new Response(opened.answer, {
+      status: 201,
+      headers: { "content-type": SDP_CONTENT_TYPE, location: sessionPath(id, opened.sessionId) },
+    });
+  });
+
+  app.delete(ROUTE.whipSession, async (c) => {
+    const id = await authorize(deps, c.req.param("id"), c.req.header("authorization"));
+    if (id instanceof Response) return id;
+    const session = c.req.param("session");
+    if (!deps.registry.end(id, "delete", session)) return error(404, `no WHIP session "${session}" for dataflow ${id}`);
+    return new Response(null, { status: 200 });
+  });
+
+  app.patch(ROUTE.whipSession, () => {
+    return new Response(JSON.stringify({ error: "trickle ICE and ICE restart are not supported; send a new offer" }), {
+      status: 405,
+      headers: { "content-type": "application/json", allow: "DELETE" },
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,148 @@
+// Shared parts of the WHIP tests: a proxy-like HTTP server with only the WHIP routes
+// (Bun.serve on 127.0.0.1), a recording sink, and a gst-launch RTP source child that is
+// tracked by pid and stopped INT → TERM → KILL.
+import { Hono } from "hono";
+import { logger } from "../../proxy/log.ts";
+import { SessionRegistry, type RegistryOptions } from "../../proxy/ingest/session_registry.ts";
+import type { IngestFeedback, SessionEndReason, SessionInfo, SessionSink } from "../../proxy/ingest/ingest_types.ts";
+import { type IngestAuth, whipRoutes } from "../../proxy/ingest/whip_routes.ts";
+
+/** Loopback-only ICE for tests (FACTS.md): nothing may leave the machine. */
+export const LOOPBACK_ICE = { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1", lite: true };
+
+/** What one session's sink saw. */
+export interface RecordedSession {
+  info: SessionInfo;
+  packets: number;
+  bytes: number;
+  seqs: number[];
+  ssrcs: Set<number>;
+  payloadTypes: Set<number>;
+  closedWith?: SessionEndReason;
+  /** Feedback the test wants returned for the next packet. */
+  feedback?: IngestFeedback;
+}
+
+/** A WHIP server for tests. */
+export interface WhipTestServer {
+  base: string;
+  registry: SessionRegistry;
+  sessions: RecordedSession[];
+  tokens: Map<number, string>;
+  ends: { dataflowId: number; sessionId: string; reason: SessionEndReason }[];
+  whipUrl(id: number): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the WHIP routes on a free port with dataflows `tokens` (id → token). */
+export function startWhipServer(tokens: Map<number, string>, options: Partial<RegistryOptions> = {}): WhipTestServer {
+  const sessions: RecordedSession[] = [];
+  const ends: WhipTestServer["ends"] = [];
+  const registry = new SessionRegistry({
+    ice: LOOPBACK_ICE,
+    log: logger("ingest"),
+    sinks: (info): SessionSink => {
+      const rec: RecordedSession = { info, packets: 0, bytes: 0, seqs: [], ssrcs: new Set(), payloadTypes: new Set() };
+      sessions.push(rec);
+      return {
+        onPacket(packet) {
+          rec.packets++;
+          rec.bytes += packet.length;
+          rec.seqs.push((packet[2]! << 8) | packet[3]!);
+          rec.ssrcs.add(((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0);
+          rec.payloadTypes.add(packet[1]! & 0x7f);
+          const fb = rec.feedback;
+          rec.feedback = undefined;
+          return fb;
+        },
+        close(reason) {
+          rec.closedWith = reason;
+        },
+      };
+    },
+    onEnd: (s, reason) => ends.push({ dataflowId: s.dataflowId, sessionId: s.sessionId, reason }),
+    ...options,
+  });
+  const authenticate = (id: number, token: string | undefined): IngestAuth => {
+    const expected = tokens.get(id);
+    if (expected === undefined) return "not-found";
+    return token === expected ? "ok" : "unauthorized";
+  };
+  const app = new Hono();
+  app.route("/", whipRoutes({ authenticate, registry }));
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
+  const base = `http://127.0.0.1:${server.port}`;
+  return {
+    base, registry, sessions, tokens, ends,
+    whipUrl: (id) => `${base}/whip/${id}`,
+    async stop() {
+      registry.close();
+      await server.stop(true);
+    },
+  };
+}
+
+/** The gst-launch argv of a 320x240 30 fps test pattern as RFC 4571-framed RTP on stdout. */
+export function gstRtpArgv(options: { keyint?: number; bitrate?: number; width?: number; height?: number } = {}): string[] {
+  const { keyint = 30, bitrate = 500, width = 320, height = 240 } = options;
+  return [
+    "gst-launch-1.0", "-q",
+    "videotestsrc", "is-live=true", "!",
+    `video/x-raw,format=I420,width=${width},height=${height},framerate=30/1`, "!",
+    "x264enc", "tune=zerolatency", `key-int-max=${keyint}`, `bitrate=${bitrate}`, "!",
+    "video/x-h264,profile=constrained-baseline", "!",
+    "h264parse", "config-interval=-1", "!",
+    "rtph264pay", "!", "rtpstreampay", "!", "fdsink", "fd=1",
+  ];
+}
+
+/** True when gst-launch-1.0 and the elements we use exist. */
+export function haveGst(): boolean {
+  const probe = Bun.spawnSync(["gst-inspect-1.0", "x264enc"], { stdout: "ignore", stderr: "ignore" });
+  return probe.exitCode === 0;
+}
+
+/** A tracked child process. */
+export interface Child {
+  proc: ReturnType<typeof Bun.spawn>;
+  stop(): Promise<void>;
+}
+
+const children = new Set<Child>();
+
+/** Spawns `argv` with stdout piped; stopped by `stop()` or {@link stopAllChildren}. */
+export function spawnChild(argv: string[]): Child {
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const child: Child = {
+    proc,
+    async stop() {
+      children.delete(child);
+      for (const [signal, waitMs] of [["SIGINT", 1500], ["SIGTERM", 1500], ["SIGKILL", 1500]] as const) {
+        if (proc.exitCode !== null || proc.signalCode !== null) return;
+        try {
+          process.kill(proc.pid, signal);
+        } catch {
+          return; // already gone
+        }
+        await Promise.race([proc.exited, Bun.sleep(waitMs)]);
+      }
+    },
+  };
+  children.add(child);
+  return child;
+}
+
+/** Stops every child still running (afterAll). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...children].map((c) => c.stop()));
+}
+
+/** Polls `condition` every 50 ms until true or `timeoutMs`; returns whether it became true. */
+export async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (condition()) return true;
+    await Bun.sleep(50);
+  }
+  return condition();
+}
