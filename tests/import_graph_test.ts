@@ -1,0 +1,137 @@
+// The import graph and runtime seams of CONVENTIONS.md, checked on every .ts file in
+// agent/, proxy/ and shared/: agent/ and proxy/ never import each other (nor tests/); shared/
+// imports only zod and shared/; `Deno.*` only in agent/runtime.ts; `Bun.*`/`bun:*` only in
+// proxy/runtime.ts and proxy/store/.
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const DIRS = ["agent", "proxy", "shared"] as const;
+
+/** Every .ts file under `dir` (relative to the repo, with "/" separators). */
+function tsFiles(dir: string): string[] {
+  const out: string[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(join(root, dir));
+  } catch {
+    return out; // the directory does not exist yet
+  }
+  for (const entry of entries) {
+    const path = `${dir}/${entry}`;
+    if (statSync(join(root, path)).isDirectory()) out.push(...tsFiles(path));
+    else if (/\.(ts|tsx|mts)$/.test(entry) && !entry.endsWith(".d.ts")) out.push(path);
+  }
+  return out;
+}
+
+/** `source` with comments blanked out (strings and template literals kept). */
+function stripComments(source: string): string {
+  let out = "";
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i]!;
+    const next = source[i + 1];
+    if (c === "/" && next === "/") {
+      while (i < source.length && source[i] !== "\n") i++;
+    } else if (c === "/" && next === "*") {
+      const end = source.indexOf("*/", i + 2);
+      const stop = end < 0 ? source.length : end + 2;
+      out += source.slice(i, stop).replace(/[^\n]/g, " ");
+      i = stop;
+    } else if (c === '"' || c === "'" || c === "`") {
+      let j = i + 1;
+      while (j < source.length && source[j] !== c) j += source[j] === "\\" ? 2 : 1;
+      out += source.slice(i, j + 1);
+      i = j + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The module specifiers `code` imports or re-exports, static or dynamic. */
+function importSpecifiers(code: string): string[] {
+  const patterns = [
+    /\bimport\s+(?:type\s+)?[^'"`;]*?\bfrom\s*["']([^"']+)["']/g,
+    /\bexport\s+(?:type\s+)?(?:\*|\{[^}]*\})\s*(?:as\s+\w+\s*)?from\s*["']([^"']+)["']/g,
+    /\bimport\s*["']([^"']+)["']/g,
+    /\bimport\s*\(\s*["'`]([^"'`]+)["'`]\s*\)/g,
+    /\brequire\s*\(\s*["']([^"']+)["']\s*\)/g,
+  ];
+  return patterns.flatMap((re) => [...code.matchAll(re)].map((m) => m[1]!));
+}
+
+/** What is wrong with `file` (repo-relative) whose text is `source`; empty when it keeps the rules. */
+function violations(file: string, source: string): string[] {
+  const code = stripComments(source);
+  const area = file.split("/")[0]!;
+  const problems: string[] = [];
+  for (const spec of importSpecifiers(code)) {
+    const target = spec.startsWith(".") ? relative(root, resolve(root, dirname(file), spec)).split(sep).join("/") : undefined;
+    const targetArea = target?.split("/")[0];
+    if (target?.startsWith("..")) problems.push(`imports "${spec}" from outside the repository`);
+    if (area === "agent" && targetArea === "proxy") problems.push(`agent imports proxy: "${spec}"`);
+    if (area === "proxy" && targetArea === "agent") problems.push(`proxy imports agent: "${spec}"`);
+    if (targetArea === "tests") problems.push(`imports test code: "${spec}"`);
+    if (area === "shared" && (target ? targetArea !== "shared" : spec !== "zod" && !spec.startsWith("zod/"))) {
+      problems.push(`shared imports "${spec}" (only zod and shared/ allowed)`);
+    }
+    if (spec.startsWith("bun:") && !bunAllowed(file)) problems.push(`imports "${spec}" outside proxy/runtime.ts and proxy/store/`);
+  }
+  if (/(?<![\w$.])Deno\s*\./.test(code) && file !== "agent/runtime.ts") problems.push("uses Deno.* outside agent/runtime.ts");
+  if (/(?<![\w$.])Bun\s*\./.test(code) && !bunAllowed(file)) problems.push("uses Bun.* outside proxy/runtime.ts and proxy/store/");
+  return problems;
+}
+
+function bunAllowed(file: string): boolean {
+  return file === "proxy/runtime.ts" || file.startsWith("proxy/store/");
+}
+
+describe("violations() (the checker itself)", () => {
+  test("flags agent → proxy and proxy → agent imports, static and dynamic", () => {
+    expect(violations("agent/push/x.ts", 'import { a } from "../../proxy/api/app.ts";')).toHaveLength(1);
+    expect(violations("proxy/x.ts", 'const m = await import("../agent/flow.ts");')).toHaveLength(1);
+    expect(violations("proxy/x.ts", 'export * from "../agent/flow.ts";')).toHaveLength(1);
+    expect(violations("agent/x.ts", 'import { z } from "../shared/mod.ts";')).toEqual([]);
+  });
+
+  test("flags shared/ importing anything but zod and shared/", () => {
+    expect(violations("shared/a.ts", 'import { z } from "zod";\nimport { b } from "./b.ts";')).toEqual([]);
+    expect(violations("shared/a.ts", 'import { readFileSync } from "node:fs";')).toHaveLength(1);
+    expect(violations("shared/a.ts", 'import type { X } from "../proxy/x.ts";')).toHaveLength(1);
+  });
+
+  test("flags Deno.* and Bun.*/bun: outside their runtime files, ignoring comments", () => {
+    expect(violations("agent/flow.ts", "const e = Deno.env.get('X');")).toHaveLength(1);
+    expect(violations("agent/runtime.ts", "const e = Deno.env.get('X');")).toEqual([]);
+    expect(violations("agent/flow.ts", "// Deno.exit is not used here\n/* Bun.spawn either */")).toEqual([]);
+    expect(violations("proxy/api/app.ts", 'import { Database } from "bun:sqlite";')).toHaveLength(1);
+    expect(violations("proxy/store/sqlite.ts", 'import { Database } from "bun:sqlite";\nBun.hash("x");')).toEqual([]);
+    expect(violations("proxy/main.ts", "Bun.serve({ fetch });")).toHaveLength(1);
+    expect(violations("proxy/main.ts", 'const url = "http://example/"; // Bun.serve')).toEqual([]);
+  });
+
+  test("flags product code importing tests/", () => {
+    expect(violations("proxy/x.ts", 'import { getRabbit } from "../tests/support/rabbitmq.ts";')).toHaveLength(1);
+  });
+});
+
+describe("the repository", () => {
+  const files = DIRS.flatMap(tsFiles);
+
+  test("agent/, proxy/ and shared/ keep the import and runtime rules", () => {
+    const found = files.flatMap((file) => violations(file, readFileSync(join(root, file), "utf8")).map((p) => `${file}: ${p}`));
+    expect(found).toEqual([]);
+  });
+
+  test("shared/mod.ts exists and re-exports only shared/ files", () => {
+    const mod = readFileSync(join(root, "shared/mod.ts"), "utf8");
+    expect(violations("shared/mod.ts", mod)).toEqual([]);
+    expect(importSpecifiers(stripComments(mod)).length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,23 @@
+// Preloaded by bunfig.toml for every `bun test` run: makes sure every process a test started
+// (RabbitMQ, epmd, gst-launch-1.0, the proxy, the agent, Chromium) is stopped by pid when the
+// run ends — normally, on Ctrl-C, or on process.exit(). Starts nothing by itself.
+import { afterAll, setDefaultTimeout } from "bun:test";
+import { cleanupAll, cleanupAllSync } from "./procs.ts";
+
+// End-to-end tests start real RabbitMQ, GStreamer and WebRTC peers. bunfig.toml has no
+// timeout key; a preloaded setDefaultTimeout() applies to every test file.
+setDefaultTimeout(120_000);
+
+afterAll(async () => {
+  await cleanupAll();
+});
+
+process.on("exit", () => cleanupAllSync());
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    cleanupAll()
+      .catch((error) => console.error(`cleanup after ${signal} failed: ${error}`))
+      .finally(() => process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1)));
+  });
+}

@@ -1,0 +1,264 @@
+// A real RabbitMQ (the Debian package's server, without systemd) for tests and `make demo`:
+// its own temp dir, its own epmd, 127.0.0.1 only, free AMQP/MQTT/epmd/dist ports, MQTT plugin on.
+//
+// Why a template: RabbitMQ 3.10's MQTT plugin waits 3-6 s on a node's very first boot for
+// cluster peers before it opens its port. A data dir that has booted once skips that wait,
+// so the first start on a machine makes `.tmp/rabbitmq-template-<version>` and every start
+// after that copies it (about 5 s instead of 10 s). VSB_RABBIT_TEMPLATE=0 turns this off.
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { connect } from "amqplib";
+import { freePorts, LOOPBACK } from "./ports.ts";
+import { onCleanup, spawnTracked, type Proc } from "./procs.ts";
+import { waitForPort, waitUntil } from "./wait.ts";
+
+/** A running (or stopped) RabbitMQ instance. */
+export interface Rabbit {
+  readonly host: string;
+  readonly amqpPort: number;
+  readonly mqttPort: number;
+  /** `amqp://guest:guest@127.0.0.1:{amqpPort}` */
+  readonly amqpUrl: string;
+  /** `mqtt://127.0.0.1:{mqttPort}` (MQTT 3.1.1 only: use mqtt.js `protocolVersion: 4`). */
+  readonly mqttUrl: string;
+  /** Its temp dir (config, data, logs). */
+  readonly dir: string;
+  /** Pid of the broker (beam.smp), while it runs. */
+  pid(): number | undefined;
+  /** Stops the broker and its epmd (ports freed); data stays for `start()`. */
+  stop(): Promise<void>;
+  /** Kills the broker with SIGKILL, like a crash; epmd stays. */
+  kill(): Promise<void>;
+  /** Starts it again on the same ports with the same data, and waits until it is ready. */
+  start(): Promise<void>;
+  /** `stop()` then `start()`. */
+  restart(): Promise<void>;
+  /** Stops it and removes its temp dir (done at exit for every instance). */
+  dispose(): Promise<void>;
+  /** The broker's recent output and log file, for failure messages. */
+  log(): string;
+}
+
+/** Options of `startRabbit()`. */
+export interface RabbitOptions {
+  /** How long to wait for readiness; default 90000 ms (env VSB_RABBIT_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Mirror the broker's output to stderr; default env VSB_TEST_ECHO=1. */
+  echo?: boolean;
+}
+
+const NODE = "vsb@localhost";
+const LIB = "/usr/lib/rabbitmq/lib";
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The Debian package's unwrapped server script, or undefined when RabbitMQ is not installed. */
+export function rabbitServerScript(): string | undefined {
+  if (process.env.VSB_RABBITMQ_SERVER) return process.env.VSB_RABBITMQ_SERVER;
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(LIB).filter((d) => d.startsWith("rabbitmq_server-")).sort();
+  } catch {
+    return undefined;
+  }
+  const script = dirs.length ? join(LIB, dirs[dirs.length - 1]!, "sbin", "rabbitmq-server") : undefined;
+  return script && existsSync(script) ? script : undefined;
+}
+
+/** True when a RabbitMQ server is installed here. */
+export function hasRabbit(): boolean {
+  return rabbitServerScript() !== undefined;
+}
+
+let shared: Promise<Rabbit> | undefined;
+
+/** The one RabbitMQ shared by all tests of this run, started on first use. Do not stop it: use `startRabbit()` for that. */
+export function getRabbit(): Promise<Rabbit> {
+  shared ??= startRabbit();
+  return shared;
+}
+
+/** A private RabbitMQ instance (for tests that stop, kill or restart the broker). Disposed at exit. */
+export async function startRabbit(options: RabbitOptions = {}): Promise<Rabbit> {
+  const script = rabbitServerScript();
+  if (!script) throw new Error(`RabbitMQ is not installed: no "${LIB}/rabbitmq_server-*/sbin/rabbitmq-server" (run make setup)`);
+  const dir = mkdtempSync(join(tmpdir(), "vsb-rabbitmq-"));
+  const [amqpPort, mqttPort, epmdPort, distPort] = await freePorts(4);
+  const instance = new Instance(script, dir, { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: epmdPort!, distPort: distPort! }, options);
+  onCleanup(() => instance.dispose(), () => rmSync(dir, { recursive: true, force: true }));
+  try {
+    await seedFromTemplate(script, dir, options);
+    await instance.start();
+  } catch (error) {
+    await instance.dispose();
+    throw error;
+  }
+  return instance;
+}
+
+type Ports = { amqpPort: number; mqttPort: number; epmdPort: number; distPort: number };
+
+class Instance implements Rabbit {
+  readonly host = LOOPBACK;
+  readonly amqpPort: number;
+  readonly mqttPort: number;
+  readonly amqpUrl: string;
+  readonly mqttUrl: string;
+  #server: Proc | undefined;
+  #epmd: Proc | undefined;
+  #disposed = false;
+
+  constructor(private readonly script: string, readonly dir: string, private readonly ports: Ports, private readonly options: RabbitOptions) {
+    this.amqpPort = ports.amqpPort;
+    this.mqttPort = ports.mqttPort;
+    this.amqpUrl = `amqp://guest:guest@${LOOPBACK}:${ports.amqpPort}`;
+    this.mqttUrl = `mqtt://${LOOPBACK}:${ports.mqttPort}`;
+    writeConfig(dir, ports);
+  }
+
+  pid(): number | undefined {
+    return this.#server?.exitStatus() ? undefined : this.#server?.pid;
+  }
+
+  async start(): Promise<void> {
+    if (this.#disposed) throw new Error(`RabbitMQ in "${this.dir}" was disposed`);
+    if (this.pid() !== undefined) return;
+    const timeoutMs = this.options.timeoutMs ?? Number(process.env.VSB_RABBIT_TIMEOUT_MS ?? 90_000);
+    const echo = this.options.echo;
+    if (!this.#epmd || this.#epmd.exitStatus()) {
+      this.#epmd = spawnTracked("epmd", ["-port", String(this.ports.epmdPort), "-address", LOOPBACK], { name: "epmd", echo });
+      await waitForPort(this.ports.epmdPort, { proc: this.#epmd, timeoutMs: 10_000 });
+    }
+    const server = spawnTracked(this.script, [], { name: "rabbitmq", env: serverEnv(this.dir, this.ports), echo });
+    this.#server = server;
+    try {
+      await waitForPort(this.amqpPort, { proc: server, timeoutMs, intervalMs: 100 });
+      await waitForPort(this.mqttPort, { proc: server, timeoutMs, intervalMs: 100 });
+      await waitUntil(`an AMQP connection to ${this.amqpUrl}`, async () => {
+        const connection = await connect(this.amqpUrl);
+        await connection.close();
+        return true;
+      }, { proc: server, timeoutMs: 10_000, intervalMs: 100 });
+    } catch (error) {
+      throw new Error(`RabbitMQ did not become ready in "${this.dir}"\n${this.log()}`, { cause: error });
+    }
+  }
+
+  async stop(): Promise<void> {
+    // TERM only the broker (not its group): it then shuts down cleanly, flushing durable data.
+    await this.#server?.stop({ signals: ["SIGTERM", "SIGKILL"], graceMs: 15_000, group: false });
+    await this.#epmd?.stop({ signals: ["SIGTERM", "SIGKILL"], graceMs: 2000 });
+  }
+
+  async kill(): Promise<void> {
+    await this.#server?.stop({ signals: ["SIGKILL"], graceMs: 5000 });
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    try {
+      await this.stop();
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  log(): string {
+    return [this.#server?.output() ?? "", readLogTail(this.dir)].join("\n").slice(-6000);
+  }
+}
+
+function writeConfig(dir: string, ports: Ports) {
+  mkdirSync(join(dir, "log"), { recursive: true });
+  writeFileSync(join(dir, "rabbitmq-env.conf"), "# empty: keeps /etc/rabbitmq/rabbitmq-env.conf out\n");
+  writeFileSync(join(dir, "enabled_plugins"), "[rabbitmq_mqtt].\n");
+  writeFileSync(join(dir, "rabbitmq.conf"), [
+    `listeners.tcp.1 = ${LOOPBACK}:${ports.amqpPort}`,
+    `mqtt.listeners.tcp.1 = ${LOOPBACK}:${ports.mqttPort}`,
+    "mqtt.allow_anonymous = true",
+    "log.console = false",
+    "log.file.level = info",
+    "",
+  ].join("\n"));
+}
+
+function serverEnv(dir: string, ports: Ports): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  // Inherited RabbitMQ/Erlang settings would leak into this instance: drop them.
+  for (const key of Object.keys(process.env)) {
+    if (key.startsWith("RABBITMQ_") || key.startsWith("ERL_")) env[key] = undefined;
+  }
+  return {
+    ...env,
+    NOTIFY_SOCKET: undefined,
+    HOME: dir,
+    RABBITMQ_CONF_ENV_FILE: join(dir, "rabbitmq-env.conf"),
+    RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
+    RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, "advanced.config"),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
+    RABBITMQ_NODENAME: NODE,
+    RABBITMQ_NODE_IP_ADDRESS: LOOPBACK,
+    RABBITMQ_NODE_PORT: String(ports.amqpPort),
+    RABBITMQ_DIST_PORT: String(ports.distPort),
+    RABBITMQ_MNESIA_BASE: join(dir, "mnesia"),
+    RABBITMQ_LOG_BASE: join(dir, "log"),
+    RABBITMQ_PID_FILE: join(dir, "rabbitmq.pid"),
+    ERL_EPMD_ADDRESS: LOOPBACK,
+    ERL_EPMD_PORT: String(ports.epmdPort),
+    // Our epmd is tracked; never let erl start an untracked one. Distribution on loopback only.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}",
+  };
+}
+
+function readLogTail(dir: string): string {
+  try {
+    return readFileSync(join(dir, "log", `${NODE}.log`), "utf8").slice(-3000);
+  } catch {
+    return ""; // No log file yet: the broker did not get far enough to write one.
+  }
+}
+
+/** Copies the booted-once data dir into `dir/mnesia`, making the template first when needed. */
+async function seedFromTemplate(script: string, dir: string, options: RabbitOptions) {
+  if (process.env.VSB_RABBIT_TEMPLATE === "0") return;
+  const version = script.match(/rabbitmq_server-([^/]+)/)?.[1] ?? "unknown";
+  const template = join(repoRoot, ".tmp", `rabbitmq-template-${version}`);
+  if (!existsSync(join(template, "origin"))) await makeTemplate(script, template, options);
+  cpSync(join(template, "mnesia"), join(dir, "mnesia"), { recursive: true });
+  // Ra (MQTT client-id tracking) keeps its absolute data dir in a text "config" term file.
+  const origin = readFileSync(join(template, "origin"), "utf8");
+  const ra = join(dir, "mnesia", NODE, "coordination", NODE);
+  for (const server of existsSync(ra) ? readdirSync(ra) : []) {
+    const config = join(ra, server, "config");
+    if (!existsSync(config)) continue;
+    writeFileSync(config, readFileSync(config, "utf8").replaceAll(origin, join(dir, "mnesia")));
+  }
+}
+
+async function makeTemplate(script: string, template: string, options: RabbitOptions) {
+  mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
+  const staging = mkdtempSync(`${template}.staging-`);
+  const [amqpPort, mqttPort, epmdPort, distPort] = await freePorts(4);
+  const instance = new Instance(script, staging, { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: epmdPort!, distPort: distPort! }, options);
+  try {
+    await instance.start();
+    await instance.stop();
+    writeFileSync(join(staging, "origin"), join(staging, "mnesia"));
+    if (existsSync(template)) rmSync(template, { recursive: true, force: true }); // a broken leftover (no data dir)
+    try {
+      renameSync(staging, template);
+    } catch (error) {
+      // Another test run made the template at the same moment: use theirs.
+      if (!existsSync(join(template, "origin"))) throw error;
+    }
+  } finally {
+    await instance.dispose();
+  }
+}
