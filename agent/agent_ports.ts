@@ -1,0 +1,132 @@
+/**
+ * The real I/O behind the flow's ports: position (fixed or file), discovery, the registration
+ * API, MQTT control, the supervised gst child, and WHIP sessions (agent/push).
+ */
+import { HEADER_ZOOM, quadkey, type Registration } from "../shared/mod.ts";
+import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
+import { pipelineArgv } from "./capture/pipeline.ts";
+import type { CaptureStats } from "./capture_stats.ts";
+import { systemClock } from "./clock.ts";
+import type { AgentConfig } from "./config/options.ts";
+import { ControlChannel } from "./control/control_channel.ts";
+import { discoverEndpoints } from "./discovery/discover_endpoints.ts";
+import type { FlowPorts, PushEvents, PushPort } from "./flow_ports.ts";
+import { type LocationFix, locationFix } from "./location/location_fix.ts";
+import { readPositionFile, watchPositionFile } from "./location/position_file.ts";
+import type { Logger } from "./log.ts";
+import { WhipPublisher } from "./push/whip_publisher.ts";
+import { RtpStreamReader } from "./push/rtp_stream_reader.ts";
+import { dataflowMetadata } from "./registration/dataflow_metadata.ts";
+import { RegistrationClient } from "./registration/registration_client.ts";
+
+/** A resolved config (sourceId and keyint filled in). */
+export type ResolvedConfig = AgentConfig & { sourceId: string; keyint: number };
+
+/** Wires the flow to the real world; `stats` is updated for every packet. */
+export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureStats): FlowPorts & { close(): void } {
+  let fix: LocationFix | undefined = config.lat !== undefined ? locationFix({ lat: config.lat, lon: config.lon! }) : undefined;
+  let unwatch = () => {};
+  let publisher: WhipPublisher | undefined;
+
+  const capture = new CaptureSupervisor({
+    command: config.gstLaunch,
+    argv: pipelineArgv(config),
+    log: log.child({ component: "capture" }),
+    loop: config.loop,
+    createReader: (onPacket) => {
+      const reader = new RtpStreamReader();
+      return { push: (chunk) => reader.push(chunk).forEach(onPacket) };
+    },
+    onPacket: (packet) => {
+      stats.count(packet);
+      if (publisher) publisher.sendRtp(packet);
+      else stats.unsent++;
+    },
+    onRestart: () => stats.restarts++,
+  });
+
+  const locate = async (): Promise<LocationFix> => {
+    if (fix) return fix;
+    const path = config.positionFile!;
+    unwatch = watchPositionFile(path, (p) => {
+      const next = locationFix(p);
+      if (next.tile !== fix?.tile) log.info("moved", { lat: p.lat, lon: p.lon, tile: next.tile });
+      fix = next;
+    }, (error) => log.warn("position file unreadable", { path, error }));
+    for (let warned = false; !fix; warned = true) {
+      try {
+        fix = locationFix(readPositionFile(path));
+      } catch (error) {
+        if (!warned) log.warn("waiting for a position", { path, error });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    log.info("located", { lat: fix.lat, lon: fix.lon, tile: fix.tile });
+    return fix;
+  };
+
+  const openPush = (reg: Registration, endpoints: { whipUrl?: string }, events: PushEvents): PushPort => {
+    const url = endpoints.whipUrl ?? reg.ingest.whipUrl;
+    const iceServers = [
+      ...config.stun.map((urls) => ({ urls })),
+      ...config.turn.map((urls) => ({ urls, username: config.turnUser, credential: config.turnPassword })),
+    ];
+    const pub = new WhipPublisher({
+      url,
+      token: reg.ingest.token,
+      iceServers,
+      interfaceAddresses: config.iceAddress.length ? config.iceAddress : undefined,
+      log: log.child({ component: "push" }),
+    });
+    let ended = false;
+    const fail = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      if (publisher === pub) publisher = undefined;
+      events.failed(new Error(reason));
+    };
+    pub.on("connected", () => events.connected());
+    pub.on("failed", (e) => fail(e.reason));
+    pub.on("disconnected", (e) => fail(e.reason));
+    pub.on("pli", () => stats.plis++);
+    publisher = pub;
+    pub.start().catch((error: Error) => fail(error.message));
+    return {
+      close: async () => {
+        ended = true;
+        if (publisher === pub) publisher = undefined;
+        await pub.close();
+      },
+    };
+  };
+
+  return {
+    clock: systemClock,
+    log,
+    locate,
+    currentFix: () => fix!,
+    discover: (f) => discoverEndpoints(f.tile, config),
+    registry: (endpoints) => new RegistrationClient(endpoints.registrationUrl, { token: config.apiToken }),
+    metadata: (f) => dataflowMetadata(config, f, new Date()),
+    openControl: (reg, endpoints, onSend) => {
+      if (config.noMqtt) return undefined;
+      if (!endpoints.mqttUrl) {
+        log.warn("no message broker known: demand comes from keep-alives only");
+        return undefined;
+      }
+      const metadata = dataflowMetadata(config, fix!, new Date());
+      return new ControlChannel({
+        url: endpoints.mqttUrl,
+        username: config.mqttUser,
+        password: config.mqttPassword,
+        id: reg.id,
+        event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
+        log: log.child({ component: "control" }),
+        onSend,
+      });
+    },
+    capture,
+    openPush,
+    close: () => unwatch(),
+  };
+}

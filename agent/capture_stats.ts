@@ -1,0 +1,20 @@
+/** Counters of what the gst child produced, read by the status reporter. */
+
+/** Cumulative capture counters. */
+export class CaptureStats {
+  packets = 0;
+  bytes = 0;
+  /** Access units (RTP packets with the marker bit, RFC 6184 §5.1). */
+  frames = 0;
+  /** Packets read while no WHIP session existed to take them. */
+  unsent = 0;
+  restarts = 0;
+  plis = 0;
+
+  /** Counts one RTP packet. */
+  count(packet: Uint8Array): void {
+    this.packets++;
+    this.bytes += packet.length;
+    if (packet.length > 1 && (packet[1]! & 0x80) !== 0) this.frames++;
+  }
+}

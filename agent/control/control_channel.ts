@@ -1,0 +1,128 @@
+/**
+ * The agent's MQTT 3.1.1 session with the MEC's message broker (RabbitMQ's MQTT plugin speaks
+ * only 3.1.1, so `protocolVersion: 4`): announces `newdataflow`/`terminatedataflow` (QoS 1),
+ * leaves `terminatedataflow` as its last will so a vehicle that drops is still announced, and
+ * listens on `control/{id}` for `{id, send}` so demand takes effect at once. The broker being
+ * away never stops the stream: mqtt.js reconnects in the background.
+ */
+import mqtt, { type MqttClient } from "mqtt";
+import {
+  ControlMessageSchema,
+  controlTopic,
+  mqttTopic,
+  NEW_DATAFLOW,
+  TERMINATE_DATAFLOW,
+} from "../../shared/mod.ts";
+import type { Logger } from "../log.ts";
+
+/** Options of {@link ControlChannel}. */
+export interface ControlChannelOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  /** Dataflow id (topic and last will are per dataflow). */
+  id: number;
+  /** Event body without `reason`: the metadata and the id. */
+  event: Record<string, unknown>;
+  log: Logger;
+  onSend: (send: boolean) => void;
+}
+
+/** Which announcement to publish. */
+export type Announcement = "new" | "terminate";
+
+/** How long an announcement may wait for the broker's PUBACK. */
+const PUBLISH_TIMEOUT_MS = 2000;
+
+/** One MQTT session for one registered dataflow. */
+export class ControlChannel {
+  #o: ControlChannelOptions;
+  #client: MqttClient;
+  #wasConnected = false;
+
+  constructor(options: ControlChannelOptions) {
+    this.#o = options;
+    const will = JSON.stringify({ ...options.event, reason: "connection lost" });
+    this.#client = mqtt.connect(options.url, {
+      protocolVersion: 4,
+      clientId: `vsb-agent-${options.id}-${Math.random().toString(16).slice(2, 10)}`,
+      clean: true,
+      username: options.username,
+      password: options.password,
+      keepalive: 10,
+      reconnectPeriod: 1000,
+      connectTimeout: 5000,
+      will: { topic: mqttTopic(TERMINATE_DATAFLOW), payload: will, qos: 1, retain: false },
+    });
+    this.#client.on("connect", () => this.#onConnect());
+    this.#client.on("message", (_topic, payload) => this.#onMessage(payload));
+    this.#client.on("offline", () => {
+      if (this.#wasConnected) options.log.warn("mqtt disconnected", { url: options.url });
+      this.#wasConnected = false;
+    });
+    this.#client.on("error", (error) => options.log.warn("mqtt failed", { url: options.url, error }));
+  }
+
+  /** True while connected to the broker. */
+  get connected(): boolean {
+    return this.#client.connected;
+  }
+
+  #onConnect(): void {
+    this.#wasConnected = true;
+    const topic = controlTopic(this.#o.id);
+    this.#o.log.info("mqtt connected", { url: this.#o.url, topic });
+    this.#client.subscribe(topic, { qos: 1 }, (error) => {
+      if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });
+    });
+  }
+
+  #onMessage(payload: Uint8Array): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(new TextDecoder().decode(payload));
+    } catch (error) {
+      this.#o.log.warn("control message ignored", { reason: "not JSON", error });
+      return;
+    }
+    const parsed = ControlMessageSchema.safeParse(json);
+    if (!parsed.success || parsed.data.id !== this.#o.id) {
+      this.#o.log.warn("control message ignored", { reason: "unexpected body", body: json });
+      return;
+    }
+    this.#o.log.info("control received", { send: parsed.data.send });
+    this.#o.onSend(parsed.data.send);
+  }
+
+  /** Publishes `newdataflow` or `terminatedataflow` (QoS 1); resolves true once acknowledged. */
+  announce(kind: Announcement, reason?: string): Promise<boolean> {
+    const topic = mqttTopic(kind === "new" ? NEW_DATAFLOW : TERMINATE_DATAFLOW);
+    const body = JSON.stringify(reason ? { ...this.#o.event, reason } : this.#o.event);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#o.log.warn("announcement not acknowledged", { topic, timeoutMs: PUBLISH_TIMEOUT_MS });
+        resolve(false);
+      }, PUBLISH_TIMEOUT_MS);
+      this.#client.publish(topic, body, { qos: 1 }, (error) => {
+        clearTimeout(timer);
+        if (error) this.#o.log.warn("announcement failed", { topic, error });
+        else this.#o.log.info("announced", { topic, reason });
+        resolve(!error);
+      });
+    });
+  }
+
+  /** Disconnects cleanly (the broker then drops the last will). */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#client.end(true);
+        resolve();
+      }, 1000);
+      this.#client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

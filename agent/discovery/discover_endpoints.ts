@@ -1,0 +1,73 @@
+/**
+ * Steps 1–2: find the serving MEC for the sensor's tile and the addresses of its services —
+ * or take them as configured (static `--registration-url`, `--mqtt-url`, `--whip-url`).
+ * Static values always win over discovered ones.
+ */
+import { DiscoverySchema, PATH, SERVICE, type Service } from "../../shared/mod.ts";
+
+/** Where the MEC's services are. */
+export interface Endpoints {
+  registrationUrl: string;
+  /** MQTT 3.1.1 broker; undefined when none is known. */
+  mqttUrl?: string;
+  /** WHIP endpoint override; else the registration answer's `ingest.whipUrl`. */
+  whipUrl?: string;
+  mecId?: string | number;
+}
+
+/** What discovery depends on (a subset of the agent config). */
+export interface DiscoveryOptions {
+  discoveryUrl?: string;
+  registrationUrl?: string;
+  mqttUrl?: string;
+  whipUrl?: string;
+  apiToken?: string;
+  fetch?: typeof fetch;
+  timeoutMs?: number;
+}
+
+/** Discovery did not name a usable MEC. */
+export class DiscoveryError extends Error {
+  override name = "DiscoveryError";
+}
+
+function serviceUrl(service: Service | undefined, scheme: string): string | undefined {
+  if (!service) return undefined;
+  if (service.url) return service.url;
+  const host = service.ip.includes(":") ? `[${service.ip}]` : service.ip;
+  return `${scheme}://${host}:${service.port}`;
+}
+
+/** Resolves the MEC endpoints for `tile` (zoom 18). */
+export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Promise<Endpoints> {
+  if (o.registrationUrl || !o.discoveryUrl) {
+    if (!o.registrationUrl) throw new DiscoveryError("neither --discovery-url nor --registration-url is set");
+    return { registrationUrl: o.registrationUrl, mqttUrl: o.mqttUrl, whipUrl: o.whipUrl };
+  }
+  const url = `${o.discoveryUrl.replace(/\/+$/, "")}${PATH.mecTile(tile)}`;
+  const headers: Record<string, string> = o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {};
+  let response: Response;
+  try {
+    response = await (o.fetch ?? fetch)(url, { headers, signal: AbortSignal.timeout(o.timeoutMs ?? 5000) });
+  } catch (error) {
+    throw new DiscoveryError(`GET "${url}" failed`, { cause: error });
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new DiscoveryError(`GET "${url}" answered ${response.status}`);
+  }
+  const parsed = DiscoverySchema.safeParse(await response.json().catch(() => undefined));
+  if (!parsed.success) throw new DiscoveryError(`GET "${url}" answered an unexpected body`);
+  for (const mec of parsed.data) {
+    const find = (name: string) => mec.sb_services.find((s) => s.service_name === name);
+    const registrationUrl = serviceUrl(find(SERVICE.registrationApi), "http");
+    if (!registrationUrl) continue;
+    return {
+      registrationUrl,
+      mqttUrl: o.mqttUrl ?? serviceUrl(find(SERVICE.messageBroker), "mqtt"),
+      whipUrl: o.whipUrl,
+      mecId: mec.mec_id,
+    };
+  }
+  throw new DiscoveryError(`no MEC with a registration API serves tile "${tile}"`);
+}

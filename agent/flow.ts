@@ -1,0 +1,282 @@
+/**
+ * The sensor flow (DESIGN.md steps 1–9) as one state machine with logged transitions:
+ *
+ *   locating → discovering → registering → idle ⇄ starting → streaming ⇄ reconnecting
+ *                     ↑___________(404 on keep-alive)___|          |
+ *   any ── SIGINT/SIGTERM/--ttl ──→ stopping → stopped   idle ←─ stopping ←─ send:false
+ *
+ * `send` comes from the keep-alive answer, or at once from MQTT `control/{id}`. Failures
+ * never end the flow: the registration API is retried with backoff, a forgotten dataflow is
+ * registered again, a failed WHIP session is replaced within 2 s (a 409 is retried until the
+ * MEC lets the new session take over).
+ */
+import type { Registration } from "../shared/mod.ts";
+import { Backoff } from "./backoff.ts";
+import type { TimerHandle } from "./clock.ts";
+import type { Endpoints } from "./discovery/discover_endpoints.ts";
+import type { ControlPort, FlowPorts, PushPort, RegistryPort } from "./flow_ports.ts";
+import { DataflowGoneError } from "./registration/registration_client.ts";
+
+/** States of the flow. */
+export type FlowState =
+  | "locating" | "discovering" | "registering" | "idle" | "starting" | "streaming" | "reconnecting" | "stopping" | "stopped";
+
+const STREAMING: ReadonlySet<FlowState> = new Set(["starting", "streaming", "reconnecting"]);
+
+/** Options of {@link SensorFlow}. */
+export interface FlowOptions {
+  /** Stop and exit after this many seconds; 0 = never. */
+  ttlSeconds: number;
+  keepRegistration: boolean;
+  /** Longest wait before a new WHIP session; default 2000 ms. */
+  pushRetryMaxMs?: number;
+  /** Called on each transition (status reporting). */
+  onState?: (state: FlowState, info: { id?: number; reason: string }) => void;
+}
+
+/** Runs the nine steps for one sensor until `shutdown()`. */
+export class SensorFlow {
+  #p: FlowPorts;
+  #o: FlowOptions;
+  #state: FlowState = "locating";
+  #chain: Promise<void> = Promise.resolve();
+  #reg: Registration | undefined;
+  #endpoints: Endpoints | undefined;
+  #registry: RegistryPort | undefined;
+  #control: ControlPort | undefined;
+  #push: PushPort | undefined;
+  #wantSend = false;
+  #stopping = false;
+  #timers = new Set<TimerHandle>();
+  #keepaliveTimer: TimerHandle | undefined;
+  #pushTimer: TimerHandle | undefined;
+  #wake: (() => void) | undefined;
+  #done!: () => void;
+  #finished = new Promise<void>((resolve) => (this.#done = resolve));
+  #registerBackoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
+  #pushBackoff: Backoff;
+  #sentMetadata = "";
+
+  constructor(ports: FlowPorts, options: FlowOptions) {
+    this.#p = ports;
+    this.#o = options;
+    this.#pushBackoff = new Backoff({ initialMs: 250, maxMs: options.pushRetryMaxMs ?? 2000, jitter: 0.1 });
+  }
+
+  /** The current state. */
+  get state(): FlowState {
+    return this.#state;
+  }
+
+  /** The current dataflow id, once registered. */
+  get dataflowId(): number | undefined {
+    return this.#reg?.id;
+  }
+
+  #to(state: FlowState, reason: string): void {
+    if (state === this.#state) return;
+    this.#p.log.info("state changed", { from: this.#state, to: state, reason, id: this.#reg?.id });
+    this.#state = state;
+    this.#o.onState?.(state, { id: this.#reg?.id, reason });
+  }
+
+  /** Runs operations one at a time, in order, so transitions never interleave. */
+  #enqueue(op: () => Promise<void> | void): Promise<void> {
+    const next = this.#chain.then(op).catch((error) => this.#p.log.error("flow step failed", { error }));
+    this.#chain = next;
+    return next;
+  }
+
+  #after(ms: number, fn: () => void): TimerHandle {
+    const handle = this.#p.clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      fn();
+    }, ms);
+    this.#timers.add(handle);
+    return handle;
+  }
+
+  #cancel(handle: TimerHandle | undefined): void {
+    if (handle === undefined) return;
+    this.#p.clock.clearTimeout(handle);
+    this.#timers.delete(handle);
+  }
+
+  /** Waits `ms`, or less when shutdown begins. */
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const handle = this.#after(ms, () => resolve());
+      this.#wake = () => {
+        this.#cancel(handle);
+        resolve();
+      };
+    });
+  }
+
+  /** Runs the flow; resolves once it has stopped. */
+  async run(): Promise<void> {
+    if (this.#o.ttlSeconds > 0) this.#after(this.#o.ttlSeconds * 1000, () => this.shutdown("ttl elapsed"));
+    this.#o.onState?.("locating", { reason: "started" });
+    this.#p.log.info("state changed", { from: null, to: "locating", reason: "started" });
+    const fix = await Promise.race([this.#p.locate(), this.#finished.then(() => undefined)]);
+    if (fix && !this.#stopping) await this.#connect(fix);
+    await this.#finished;
+  }
+
+  /** Steps 1–4, retried with backoff until they succeed or the agent stops. */
+  async #connect(fix = this.#p.currentFix()): Promise<void> {
+    while (!this.#stopping) {
+      try {
+        this.#to("discovering", "tile " + fix.tile);
+        this.#endpoints = await this.#p.discover(fix);
+        this.#to("registering", this.#endpoints.registrationUrl);
+        this.#registry = this.#p.registry(this.#endpoints);
+        const metadata = this.#p.metadata(this.#p.currentFix());
+        const reg = await this.#registry.register(metadata);
+        this.#sentMetadata = JSON.stringify(metadata.dataSourceInfo.sourceLocationInfo);
+        if (this.#stopping) {
+          if (!this.#o.keepRegistration) await this.#registry.remove(reg.id).catch(() => {});
+          return;
+        }
+        return this.#enqueue(() => this.#registered(reg));
+      } catch (error) {
+        const delay = this.#registerBackoff.next();
+        this.#p.log.warn("registration failed", { error, retryInMs: delay });
+        await this.#sleep(delay);
+        fix = this.#p.currentFix();
+      }
+    }
+  }
+
+  #registered(reg: Registration): void {
+    this.#reg = reg;
+    this.#registerBackoff.reset();
+    this.#p.log.info("registered", { id: reg.id, topic: reg.topic, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds });
+    this.#control = this.#p.openControl(reg, this.#endpoints!, (send) => this.#setSend(send, "control message"));
+    this.#to("idle", "registered");
+    this.#scheduleKeepalive(reg.keepaliveSeconds);
+    this.#setSend(reg.send, "registration answer");
+  }
+
+  #scheduleKeepalive(seconds: number): void {
+    this.#cancel(this.#keepaliveTimer);
+    this.#keepaliveTimer = this.#after(seconds * 1000, () => void this.#keepalive());
+  }
+
+  async #keepalive(): Promise<void> {
+    const reg = this.#reg;
+    if (!reg || this.#stopping) return;
+    const metadata = this.#p.metadata(this.#p.currentFix());
+    const location = JSON.stringify(metadata.dataSourceInfo.sourceLocationInfo);
+    let period = reg.keepaliveSeconds;
+    try {
+      const answer = await this.#registry!.keepalive(reg.id, location === this.#sentMetadata ? undefined : metadata);
+      this.#sentMetadata = location;
+      period = answer.keepaliveSeconds ?? period;
+      this.#p.log.debug("keep-alive answered", { id: reg.id, send: answer.send });
+      if (this.#reg === reg) this.#setSend(answer.send, "keep-alive answer");
+    } catch (error) {
+      if (error instanceof DataflowGoneError) {
+        this.#p.log.warn("dataflow forgotten by the MEC", { id: reg.id });
+        await this.#enqueue(() => this.#reRegister());
+        return;
+      }
+      this.#p.log.warn("keep-alive failed", { id: reg.id, error });
+    }
+    if (this.#reg === reg && !this.#stopping) this.#scheduleKeepalive(period);
+  }
+
+  async #reRegister(): Promise<void> {
+    await this.#stopStreaming("dataflow forgotten");
+    await this.#control?.close();
+    this.#control = undefined;
+    this.#reg = undefined;
+    void this.#connect();
+  }
+
+  #setSend(send: boolean, origin: string): void {
+    if (send !== this.#wantSend) this.#p.log.info("demand changed", { send, origin, id: this.#reg?.id });
+    this.#wantSend = send;
+    void this.#enqueue(() => this.#reconcile(origin));
+  }
+
+  async #reconcile(origin: string): Promise<void> {
+    if (this.#stopping || !this.#reg) return;
+    if (this.#wantSend && this.#state === "idle") this.#startStreaming(origin);
+    else if (!this.#wantSend && STREAMING.has(this.#state)) await this.#stopStreaming(`send false (${origin})`);
+  }
+
+  /** Steps 7–8: announce, start the gst child and a WHIP session side by side. */
+  #startStreaming(origin: string): void {
+    this.#to("starting", `send true (${origin})`);
+    void this.#control?.announce("new");
+    this.#p.capture.start();
+    this.#openPush();
+  }
+
+  #openPush(): void {
+    this.#pushTimer = undefined;
+    const reg = this.#reg!;
+    const push = this.#p.openPush(reg, this.#endpoints!, {
+      connected: () => void this.#enqueue(() => this.#pushConnected(push)),
+      failed: (error) => void this.#enqueue(() => this.#pushFailed(push, error)),
+    });
+    this.#push = push;
+  }
+
+  #pushConnected(push: PushPort): void {
+    if (push !== this.#push || !STREAMING.has(this.#state)) return;
+    this.#pushBackoff.reset();
+    this.#to("streaming", "WHIP session connected");
+  }
+
+  #pushFailed(push: PushPort, error: Error): void {
+    if (push !== this.#push || !STREAMING.has(this.#state)) return;
+    this.#push = undefined;
+    void push.close().catch(() => {});
+    const delay = this.#pushBackoff.next();
+    this.#p.log.warn("WHIP session failed", { error, retryInMs: delay });
+    this.#to("reconnecting", error.message);
+    this.#pushTimer = this.#after(delay, () => void this.#enqueue(() => {
+      if (this.#state === "reconnecting") this.#openPush();
+    }));
+  }
+
+  /** Step 9: announce the end, end the WHIP session, stop the gst child. */
+  async #stopStreaming(reason: string): Promise<void> {
+    if (!STREAMING.has(this.#state)) return;
+    this.#to("stopping", reason);
+    this.#cancel(this.#pushTimer);
+    const push = this.#push;
+    this.#push = undefined;
+    await Promise.all([
+      this.#control?.announce("terminate", reason),
+      push?.close().catch((error) => this.#p.log.warn("WHIP delete failed", { error })),
+      this.#p.capture.stop(),
+    ]);
+    this.#to("idle", reason);
+  }
+
+  /** Ends the session (step 9), deletes the registration unless kept, and stops. */
+  shutdown(reason: string): Promise<void> {
+    if (this.#stopping) return this.#finished;
+    this.#stopping = true;
+    this.#p.log.info("shutdown requested", { reason });
+    this.#wake?.();
+    void this.#enqueue(async () => {
+      await this.#stopStreaming(reason);
+      for (const handle of [...this.#timers]) this.#cancel(handle);
+      this.#to("stopping", reason);
+      await this.#control?.close();
+      if (this.#reg && !this.#o.keepRegistration) {
+        await this.#registry!.remove(this.#reg.id).then(
+          () => this.#p.log.info("registration deleted", { id: this.#reg!.id }),
+          (error) => this.#p.log.warn("registration delete failed", { id: this.#reg!.id, error }),
+        );
+      }
+      this.#to("stopped", reason);
+      this.#done();
+    });
+    return this.#finished;
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The I/O the sensor flow drives, as small interfaces: real adapters in `agent_ports.ts`,
+ * fakes in the state-machine tests.
+ */
+import type { DataflowMetadataInput, Keepalive, Registration } from "../shared/mod.ts";
+import type { Clock } from "./clock.ts";
+import type { Endpoints } from "./discovery/discover_endpoints.ts";
+import type { LocationFix } from "./location/location_fix.ts";
+import type { Logger } from "./log.ts";
+
+/** The registration API of one MEC. */
+export interface RegistryPort {
+  register(metadata: DataflowMetadataInput): Promise<Registration>;
+  /** Throws `DataflowGoneError` when the MEC forgot the dataflow. */
+  keepalive(id: number, metadata?: DataflowMetadataInput): Promise<Keepalive>;
+  remove(id: number): Promise<void>;
+}
+
+/** MQTT announcements and control for one dataflow. */
+export interface ControlPort {
+  announce(kind: "new" | "terminate", reason?: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The gst child. */
+export interface CapturePort {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** One WHIP session; reports back through the callbacks given to `openPush`. */
+export interface PushPort {
+  close(): Promise<void>;
+}
+
+/** What a push session tells the flow. */
+export interface PushEvents {
+  connected(): void;
+  failed(error: Error): void;
+}
+
+/** Everything the flow touches. */
+export interface FlowPorts {
+  clock: Clock;
+  log: Logger;
+  /** Resolves with the first position (waits for a position file to hold one). */
+  locate(): Promise<LocationFix>;
+  /** The latest position. */
+  currentFix(): LocationFix;
+  discover(fix: LocationFix): Promise<Endpoints>;
+  registry(endpoints: Endpoints): RegistryPort;
+  metadata(fix: LocationFix): DataflowMetadataInput;
+  /** Undefined when MQTT is disabled or no broker is known. */
+  openControl(registration: Registration, endpoints: Endpoints, onSend: (send: boolean) => void): ControlPort | undefined;
+  capture: CapturePort;
+  openPush(registration: Registration, endpoints: Endpoints, events: PushEvents): PushPort;
+}

@@ -1,0 +1,92 @@
+/**
+ * vsb-agent: captures H.264 with a gst-launch-1.0 child, registers it with the MEC, keeps it
+ * alive, and pushes it over WHIP while a consumer wants it (DESIGN.md, steps 1–9).
+ * Exit codes: 0 done, 1 failed, 2 bad configuration.
+ */
+import { readFileSync } from "node:fs";
+import { DISCOVERY_ZOOM, HEADER_ZOOM, quadkey } from "../shared/mod.ts";
+import { agentPorts, type ResolvedConfig } from "./agent_ports.ts";
+import { pipelineArgv, shellQuote } from "./capture/pipeline.ts";
+import { CaptureError, preflight } from "./capture/preflight.ts";
+import { CaptureStats } from "./capture_stats.ts";
+import { helpText } from "./config/help_text.ts";
+import { ConfigError, loadConfig } from "./config/load_config.ts";
+import { SensorFlow } from "./flow.ts";
+import { readPositionFile } from "./location/position_file.ts";
+import { createLogger, errorText, setLogLevel } from "./log.ts";
+import { environment, exitProcess, hostname, onSignal, programArgs, runtimeName, writeStderrLine, writeStdout } from "./runtime.ts";
+import { StatusReporter } from "./status.ts";
+
+/** Version of the agent (also registered nowhere; printed by `--version`). */
+export const VERSION = "0.1.0";
+
+function fail(code: number, message: string): never {
+  writeStderrLine(`vsb-agent: ${message}`);
+  return exitProcess(code);
+}
+
+function configure(args: string[]): ResolvedConfig {
+  try {
+    const config = loadConfig({ args, env: environment(), readFile: (path) => readFileSync(path, "utf8") });
+    return { ...config, sourceId: config.sourceId ?? hostname(), keyint: config.keyint ?? config.fps };
+  } catch (error) {
+    if (error instanceof ConfigError) fail(2, error.message);
+    throw error;
+  }
+}
+
+async function check(config: ResolvedConfig): Promise<void> {
+  const position = config.lat !== undefined ? { lat: config.lat, lon: config.lon! } : readPositionFile(config.positionFile!);
+  await preflight(config);
+  writeStdout([
+    `quadkey ${DISCOVERY_ZOOM}: ${quadkey(position.lat, position.lon, DISCOVERY_ZOOM)}`,
+    `quadkey ${HEADER_ZOOM}: ${quadkey(position.lat, position.lon, HEADER_ZOOM)}`,
+    `pipeline: ${shellQuote([config.gstLaunch, ...pipelineArgv(config)])}`,
+    `argv: ${JSON.stringify([config.gstLaunch, ...pipelineArgv(config)])}`,
+    "",
+  ].join("\n"));
+}
+
+async function run(config: ResolvedConfig): Promise<number> {
+  const log = createLogger({ component: "agent" });
+  await preflight(config);
+  const stats = new CaptureStats();
+  const status = new StatusReporter({ log: log.child({ component: "status" }), stats, statusFile: config.statusFile });
+  const ports = agentPorts(config, log.child({ component: "flow" }), stats);
+  const flow = new SensorFlow(ports, {
+    ttlSeconds: config.ttl,
+    keepRegistration: config.keepRegistration,
+    onState: (state, info) => status.onState(state, info.id),
+  });
+  let signals = 0;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    onSignal(signal, () => {
+      if (++signals > 1) fail(1, `${signal} again: exiting at once`);
+      void flow.shutdown(signal);
+    });
+  }
+  log.info("started", { version: VERSION, runtime: runtimeName, source: config.source, sourceId: config.sourceId });
+  status.start();
+  await flow.run();
+  status.stop();
+  ports.close();
+  log.info("exited", { reason: "flow stopped" });
+  return 0;
+}
+
+async function main(): Promise<void> {
+  const args = programArgs();
+  if (args.includes("--help")) return writeStdout(helpText(VERSION));
+  if (args.includes("--version")) return writeStdout(`vsb-agent ${VERSION} (${runtimeName})\n`);
+  const config = configure(args);
+  setLogLevel(config.logLevel);
+  try {
+    if (config.check) await check(config);
+    else exitProcess(await run(config));
+  } catch (error) {
+    if (error instanceof CaptureError || error instanceof RangeError) fail(1, error.message);
+    fail(1, `failed: ${errorText(error)}`);
+  }
+}
+
+await main();

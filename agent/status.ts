@@ -1,0 +1,110 @@
+/**
+ * Status for operators and watchdogs: one JSON log line per state change and one every 10 s
+ * with fps, bitrate, packets and restarts; the same object written atomically (write a
+ * temporary file, then rename) to `--status-file`.
+ */
+import { renameSync, writeFileSync } from "node:fs";
+import type { CaptureStats } from "./capture_stats.ts";
+import type { FlowState } from "./flow.ts";
+import type { Logger } from "./log.ts";
+import { residentBytes } from "./runtime.ts";
+
+/** The status object. */
+export interface AgentStatus {
+  state: FlowState;
+  dataflowId: number | null;
+  since: string;
+  updated: string;
+  fps: number;
+  bitrateKbps: number;
+  packets: number;
+  frames: number;
+  restarts: number;
+  plis: number;
+  rssBytes: number;
+}
+
+/** Options of {@link StatusReporter}. */
+export interface StatusReporterOptions {
+  log: Logger;
+  stats: CaptureStats;
+  statusFile?: string;
+  /** Default 10000 ms. */
+  intervalMs?: number;
+}
+
+/** Writes the status; `start()` begins the periodic line. */
+export class StatusReporter {
+  #o: StatusReporterOptions;
+  #state: FlowState = "locating";
+  #id: number | null = null;
+  #since = new Date();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last = { at: performance.now(), frames: 0, bytes: 0 };
+  #rates = { fps: 0, bitrateKbps: 0 };
+
+  constructor(options: StatusReporterOptions) {
+    this.#o = options;
+  }
+
+  /** Starts the periodic status line. */
+  start(): void {
+    this.#timer = setInterval(() => this.#tick(), this.#o.intervalMs ?? 10_000);
+  }
+
+  /** Stops the periodic line and writes the final status. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#write();
+  }
+
+  /** Records a flow transition. */
+  onState(state: FlowState, id: number | undefined): void {
+    this.#state = state;
+    this.#id = id ?? this.#id;
+    this.#since = new Date();
+    this.#write();
+  }
+
+  #tick(): void {
+    const now = performance.now();
+    const s = this.#o.stats;
+    const seconds = Math.max(0.001, (now - this.#last.at) / 1000);
+    this.#rates = {
+      fps: Math.round(((s.frames - this.#last.frames) / seconds) * 10) / 10,
+      bitrateKbps: Math.round(((s.bytes - this.#last.bytes) * 8) / seconds / 1000),
+    };
+    this.#last = { at: now, frames: s.frames, bytes: s.bytes };
+    this.#o.log.info("status", { ...this.snapshot() });
+    this.#write();
+  }
+
+  /** The current status. */
+  snapshot(): AgentStatus {
+    const s = this.#o.stats;
+    return {
+      state: this.#state,
+      dataflowId: this.#id,
+      since: this.#since.toISOString(),
+      updated: new Date().toISOString(),
+      ...this.#rates,
+      packets: s.packets,
+      frames: s.frames,
+      restarts: s.restarts,
+      plis: s.plis,
+      rssBytes: residentBytes(),
+    };
+  }
+
+  #write(): void {
+    const path = this.#o.statusFile;
+    if (!path) return;
+    const tmp = `${path}.tmp`;
+    try {
+      writeFileSync(tmp, `${JSON.stringify(this.snapshot())}\n`);
+      renameSync(tmp, path);
+    } catch (error) {
+      this.#o.log.warn("status file not written", { path, error });
+    }
+  }
+}
