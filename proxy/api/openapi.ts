@@ -1,0 +1,99 @@
+/**
+ * `/openapi.json` (OpenAPI 3.1), generated from the shared zod schemas so that the
+ * document cannot disagree with what the API validates. Request bodies use the schemas'
+ * input side (what a client may send, before transforms), answers their output side.
+ */
+import { z } from "zod";
+import {
+  DataflowMetadataSchema, DataflowQuerySchema, DataflowRecordSchema, DemandLeaseSchema,
+  DemandRenewSchema, DemandRequestSchema, DiscoverySchema, ErrorBodySchema, KeepaliveSchema, RegistrationSchema,
+} from "../../shared/mod.ts";
+
+type Json = Record<string, unknown>;
+
+function schema(s: z.ZodType, io: "input" | "output"): Json {
+  const out = z.toJSONSchema(s, { io, unrepresentable: "any" }) as Json;
+  delete out.$schema;
+  return out;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: string) => ({ content: { "application/json": { schema: ref(name) } } });
+const error = (description: string) => ({ description, ...json("Error") });
+
+const idParam = (what: string, type: Json) => ({ name: "id", in: "path", required: true, description: what, schema: type });
+const dataflowIdParam = idParam("dataflow id", { type: "integer", minimum: 1 });
+const demandIdParam = idParam("demand lease id", { type: "string", format: "uuid" });
+
+function queryParams(): Json[] {
+  const props = (schema(DataflowQuerySchema, "input").properties ?? {}) as Record<string, Json>;
+  return Object.entries(props).map(([name, s]) => ({ name, in: "query", required: false, schema: s }));
+}
+
+function paths(): Json {
+  const bad = error("invalid input (details lists each zod issue with its path)");
+  const auth = error("missing or wrong API token");
+  const missing = error("unknown or ended id");
+  return {
+    "/dataflows": {
+      post: { summary: "Register a dataflow (5GMETA body accepted)", requestBody: { required: true, ...json("DataflowMetadata") },
+        responses: { 201: { description: "registered", ...json("Registration") }, 400: bad, 401: auth,
+          413: error("body over 64 KiB"), 415: error("not application/json"), 503: error("no UDP forward port left") } },
+      get: { summary: "List dataflows", parameters: queryParams(),
+        responses: { 200: { description: "dataflows", content: { "application/json": { schema: { type: "array", items: ref("DataflowRecord") } } } }, 400: bad, 401: auth } },
+    },
+    "/dataflows/{id}": {
+      parameters: [dataflowIdParam],
+      get: { summary: "One dataflow", responses: { 200: { description: "the dataflow", ...json("DataflowRecord") }, 404: missing, 401: auth } },
+      put: { summary: "Keep-alive, optionally with updated metadata", requestBody: { required: false, ...json("DataflowMetadata") },
+        responses: { 200: { description: "alive; send says whether to stream", ...json("Keepalive") }, 400: bad, 401: auth, 404: missing } },
+      delete: { summary: "End a dataflow (publishes terminatedataflow)", responses: { 204: { description: "ended" }, 401: auth, 404: missing } },
+    },
+    "/demands": {
+      post: { summary: "Lease demand for dataflows (by id, quadkey prefix, data type)", requestBody: { required: true, ...json("DemandRequest") },
+        responses: { 201: { description: "lease", ...json("DemandLease") }, 400: bad, 401: auth, 404: missing } },
+      get: { summary: "Live leases", responses: { 200: { description: "leases", content: { "application/json": { schema: { type: "array", items: ref("DemandLease") } } } }, 401: auth } },
+    },
+    "/demands/{id}": {
+      parameters: [demandIdParam],
+      get: { summary: "One lease", responses: { 200: { description: "lease", ...json("DemandLease") }, 401: auth, 404: missing } },
+      put: { summary: "Renew a lease", requestBody: { required: false, ...json("DemandRenew") },
+        responses: { 200: { description: "renewed", ...json("DemandLease") }, 400: bad, 401: auth, 404: missing } },
+      delete: { summary: "End a lease", responses: { 204: { description: "ended" }, 401: auth, 404: missing } },
+    },
+    "/mec/tile/{quadkey}": {
+      get: { summary: "Discovery: this MEC's services (answers for every tile)",
+        parameters: [{ name: "quadkey", in: "path", required: true, schema: { type: "string", pattern: "^[0-3]{1,31}$" } }],
+        responses: { 200: { description: "MECs serving the tile", ...json("Discovery") }, 400: bad } },
+    },
+    "/health": { get: { summary: "Liveness", security: [], responses: { 200: { description: "alive" } } } },
+    "/ready": { get: { summary: "Readiness (store and RabbitMQ)", security: [], responses: { 200: { description: "ready" }, 503: { description: "not ready" } } } },
+    "/metrics": { get: { summary: "Prometheus metrics", responses: { 200: { description: "text exposition", content: { "text/plain": {} } } } } },
+  };
+}
+
+/** The OpenAPI document served at `/openapi.json`. */
+export function openapiDocument(serverUrl: string): Json {
+  return {
+    openapi: "3.1.0",
+    info: { title: "vsb-proxy registration API", version: "1.0.0",
+      description: "Registration, keep-alive, demand leases and discovery of the vsb MEC proxy (5GMETA-compatible)." },
+    servers: [{ url: serverUrl }],
+    security: [{ bearer: [] }],
+    paths: paths(),
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "--api-token; not needed when none is set" } },
+      schemas: {
+        DataflowMetadata: schema(DataflowMetadataSchema, "input"),
+        Registration: schema(RegistrationSchema, "output"),
+        Keepalive: schema(KeepaliveSchema, "output"),
+        DataflowRecord: schema(DataflowRecordSchema, "output"),
+        DemandRequest: schema(DemandRequestSchema, "input"),
+        DemandRenew: schema(DemandRenewSchema, "input"),
+        DemandLease: schema(DemandLeaseSchema, "output"),
+        Discovery: schema(DiscoverySchema, "output"),
+        Error: schema(ErrorBodySchema, "output"),
+      },
+    },
+  };
+}

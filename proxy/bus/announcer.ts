@@ -1,0 +1,72 @@
+/**
+ * Puts registry events on the bus: `control.{id}` whenever `send` changes (so the agent
+ * reacts within a second over MQTT, not at its next keep-alive) and `terminatedataflow`
+ * when a dataflow ends. They go through one retrying lane, so they reach the broker once
+ * it is back, in the order they happened.
+ */
+import {
+  controlRoutingKey, type ControlMessage, type DataflowMetadata, EVENTS_EXCHANGE, eventHeaders,
+  NEW_DATAFLOW, TERMINATE_DATAFLOW,
+} from "../../shared/mod.ts";
+import { logger } from "../log.ts";
+import type { Registry, Unsubscribe } from "../registry/registry.ts";
+import type { Lane } from "./lane.ts";
+import type { Publisher } from "./publisher.ts";
+
+const log = logger("bus");
+
+/** Name of the lane that carries events and control messages. */
+export const EVENTS_LANE = "events";
+
+/** Options of {@link Announcer}; defaults in brackets. */
+export interface AnnouncerOptions {
+  /** Events kept while the broker is away [10000]. */
+  maxMessages?: number;
+  /** Bytes kept while the broker is away [16 MiB]. */
+  maxBytes?: number;
+}
+
+/** Which dataflow event. */
+export type DataflowEventKey = typeof NEW_DATAFLOW | typeof TERMINATE_DATAFLOW;
+
+/** Publishes dataflow events and control messages. The ingest uses it for `newdataflow` too. */
+export class Announcer {
+  readonly #lane: Lane;
+
+  constructor(private readonly publisher: Publisher, options: AnnouncerOptions = {}) {
+    this.#lane = publisher.lane(EVENTS_LANE, {
+      maxMessages: options.maxMessages ?? 10_000,
+      maxBytes: options.maxBytes ?? 16 * 1024 * 1024,
+      overflow: "drop-oldest",
+      retry: true,
+    });
+  }
+
+  /** Publishes `newdataflow`/`terminatedataflow` for `id` with the 5GMETA headers. */
+  dataflowEvent(key: DataflowEventKey, id: number, metadata: DataflowMetadata, reason?: string): void {
+    const body = Buffer.from(JSON.stringify({ ...metadata, id, ...(reason ? { reason } : {}) }));
+    this.publisher.publish(this.#lane, {
+      exchange: EVENTS_EXCHANGE, routingKey: key, body, contentType: "application/json",
+      headers: eventHeaders(id, metadata, body.byteLength),
+    });
+    log.info("dataflow event queued", { id, event: key, reason });
+  }
+
+  /** Publishes `{id, send}` on `control.{id}`. */
+  control(id: number, send: boolean): void {
+    const message: ControlMessage = { id, send };
+    this.publisher.publish(this.#lane, {
+      exchange: EVENTS_EXCHANGE, routingKey: controlRoutingKey(id),
+      body: Buffer.from(JSON.stringify(message)), contentType: "application/json",
+    });
+  }
+
+  /** Subscribes to `registry`: control on every `send` change, `terminatedataflow` on every end. */
+  follow(registry: Registry): Unsubscribe {
+    const offs = [
+      registry.on("send", ({ id, send }) => this.control(id, send)),
+      registry.on("ended", ({ id, metadata, reason }) => this.dataflowEvent(TERMINATE_DATAFLOW, id, metadata, reason)),
+    ];
+    return () => offs.forEach((off) => off());
+  }
+}

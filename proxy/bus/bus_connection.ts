@@ -1,0 +1,152 @@
+/**
+ * The proxy's ONE long-lived AMQP connection and confirm channel. It connects in the
+ * background, re-connects with capped exponential backoff whenever RabbitMQ is down at
+ * start or goes away later, and never throws into the caller: the API keeps answering
+ * and `/ready` reports `connected === false` meanwhile.
+ */
+import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import { VIDEO_EXCHANGE } from "../../shared/mod.ts";
+import { logger } from "../log.ts";
+import { Emitter } from "../registry/emitter.ts";
+
+const log = logger("bus");
+
+/** Options of {@link BusConnection}; defaults in brackets. */
+export interface BusConnectionOptions {
+  /** `amqp://user:pass@host:port/vhost`. */
+  url: string;
+  /** First retry delay [250]. */
+  minBackoffMs?: number;
+  /** Longest retry delay [2000]: low so publishing resumes within seconds of the broker's return. */
+  maxBackoffMs?: number;
+  /** Extra declarations after each (re)connect, e.g. consumers' queues. */
+  setup?: (channel: ConfirmChannel) => Promise<void>;
+}
+
+/** What the connection announces. */
+export interface BusEvents {
+  up: ConfirmChannel;
+  down: { error?: Error };
+}
+
+/** Hides the password of an AMQP URL for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparsable url)";
+  }
+}
+
+/** The connection; call `start()` once, `stop()` at shutdown. */
+export class BusConnection extends Emitter<BusEvents> {
+  readonly #o: Required<Omit<BusConnectionOptions, "setup">> & Pick<BusConnectionOptions, "setup">;
+  #model?: ChannelModel;
+  #channel?: ConfirmChannel;
+  #attempt = 0;
+  #timer?: ReturnType<typeof setTimeout>;
+  #stopped = true;
+
+  constructor(options: BusConnectionOptions) {
+    super();
+    this.#o = { minBackoffMs: 250, maxBackoffMs: 2000, ...options };
+  }
+
+  /** The confirm channel while connected. */
+  get channel(): ConfirmChannel | undefined {
+    return this.#channel;
+  }
+
+  /** True while the channel is open and the exchanges are declared. */
+  get connected(): boolean {
+    return this.#channel !== undefined;
+  }
+
+  /** Starts connecting in the background. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    void this.#connect();
+  }
+
+  /** Resolves true once connected, false after `timeoutMs`. */
+  waitConnected(timeoutMs: number): Promise<boolean> {
+    if (this.connected) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, timeoutMs);
+      const off = this.on("up", () => {
+        clearTimeout(timer);
+        off();
+        resolve(true);
+      });
+    });
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    this.#attempt++;
+    let model: ChannelModel | undefined;
+    try {
+      model = await amqp.connect(this.#o.url, { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000 });
+      model.on("error", (error: Error) => log.warn("bus connection errored", { error }));
+      model.on("close", () => this.#lost(model!, undefined));
+      const channel = await model.createConfirmChannel();
+      channel.on("error", (error: Error) => log.warn("bus channel errored", { error }));
+      channel.on("close", () => this.#lost(model!, undefined));
+      await channel.assertExchange(VIDEO_EXCHANGE, "topic", { durable: true });
+      await this.#o.setup?.(channel);
+      if (this.#stopped) {
+        await model.close().catch(() => undefined);
+        return;
+      }
+      this.#model = model;
+      this.#channel = channel;
+      log.info("bus connected", { url: redactUrl(this.#o.url), attempts: this.#attempt });
+      this.#attempt = 0;
+      this.emit("up", channel);
+    } catch (error) {
+      if (model) await model.close().catch(() => undefined);
+      // One line at the first failure and then every 30th, so an absent broker does not flood the log.
+      if (this.#attempt === 1 || this.#attempt % 30 === 0) {
+        log.warn("bus connect failed", { url: redactUrl(this.#o.url), attempt: this.#attempt, error });
+      }
+      this.#retry();
+    }
+  }
+
+  #retry(): void {
+    if (this.#stopped || this.#timer) return;
+    const base = Math.min(this.#o.maxBackoffMs, this.#o.minBackoffMs * 2 ** Math.min(this.#attempt, 16));
+    const delay = Math.round(base * (0.8 + Math.random() * 0.2));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#connect();
+    }, delay);
+  }
+
+  #lost(model: ChannelModel, error: Error | undefined): void {
+    if (this.#model !== model) return;
+    this.#model = undefined;
+    this.#channel = undefined;
+    log.warn("bus disconnected", { url: redactUrl(this.#o.url) });
+    model.close().catch(() => undefined);
+    this.emit("down", { error });
+    this.#retry();
+  }
+
+  /** Closes the connection and stops re-connecting. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const model = this.#model;
+    this.#model = undefined;
+    this.#channel = undefined;
+    if (model) await model.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Loads vsb-proxy's configuration in one fixed order — defaults → `--config FILE` →
+ * `VSB_*` env → flags — validating every value with its option's schema. A bad value
+ * stops with a one-line `ConfigError` that names where it came from (flag, env var, or
+ * file key) and the value in quotes.
+ */
+import type { z } from "zod";
+import type { LogLevel } from "../log.ts";
+import { INFO_FLAGS, OPTIONS, type OptionSpec } from "./options.ts";
+
+/** The validated configuration. */
+export interface Config {
+  config?: string;
+  listen: { host: string; port: number };
+  /** Undefined: derived from the bound address at start. */
+  publicUrl?: string;
+  db: string;
+  amqpUrl: string;
+  mqttUrl: string;
+  mecId: string;
+  sendPolicy: "demand" | "always";
+  keepaliveSeconds: number;
+  /** From --api-token, VSB_API_TOKENS and the token file, merged. */
+  apiTokens: string[];
+  apiTokenFile?: string;
+  udpForwardHost: string;
+  udpPorts: { first: number; last: number };
+  iceAddresses: string[];
+  iceServers: string[];
+  icePorts?: { first: number; last: number };
+  publishQueueSeconds: number;
+  logLevel: LogLevel;
+}
+
+/** A configuration value that cannot be used; its message is the one line to print. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** What the command line asked for. */
+export type LoadResult = { kind: "run"; config: Config } | { kind: "help" } | { kind: "help-markdown" };
+
+/** Reads a text file (injected: only proxy/runtime.ts touches the file system). */
+export type ReadText = (path: string) => string;
+
+type Raw = { value: unknown; where: string };
+
+const SECRET_KEYS = new Set(["apiTokens"]);
+
+function shown(spec: OptionSpec, value: unknown): string {
+  if (SECRET_KEYS.has(spec.key)) return "***";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "help-markdown" } {
+  const byFlag = new Map<string, OptionSpec>(OPTIONS.map((o) => [o.flag, o]));
+  const flags = new Map<string, Raw>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === INFO_FLAGS.help.flag || arg === "-h") return { flags, info: "help" };
+    if (arg === INFO_FLAGS.helpMarkdown.flag) return { flags, info: "help-markdown" };
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = byFlag.get(name);
+    if (!spec) throw new ConfigError(`unknown argument "${arg}" (see --help)`);
+    let value: string | undefined = eq > 0 && name !== arg ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`flag "${name}" needs a value ${spec.arg}`);
+    const previous = flags.get(spec.key);
+    if (previous && !spec.repeatable) throw new ConfigError(`flag "${name}" was given twice`);
+    if (spec.repeatable) value = previous ? `${previous.value as string},${value}` : value;
+    flags.set(spec.key, { value, where: `flag ${name}` });
+  }
+  return { flags };
+}
+
+function readConfigFile(path: string, readText: ReadText): Map<string, Raw> {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (err) {
+    throw new ConfigError(`config file "${path}" could not be read: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file "${path}" is not JSON: ${(err as Error).message}`);
+  }
+  if (!json || typeof json !== "object" || Array.isArray(json)) {
+    throw new ConfigError(`config file "${path}" must hold a JSON object`);
+  }
+  const keys = new Set<string>(OPTIONS.map((o) => o.key));
+  const out = new Map<string, Raw>();
+  for (const [key, value] of Object.entries(json)) {
+    if (!keys.has(key) || key === "config") throw new ConfigError(`config file "${path}" key "${key}" is not an option`);
+    out.set(key, { value, where: `config file "${path}" key ${key}` });
+  }
+  return out;
+}
+
+function validate(spec: OptionSpec, raw: Raw): unknown {
+  const result = (spec.schema as z.ZodType).safeParse(raw.value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const at = issue.path.length > 0 ? ` (item ${issue.path.join(".")})` : "";
+  throw new ConfigError(`${raw.where} "${shown(spec, raw.value)}"${at}: ${issue.message}`);
+}
+
+function readTokenFile(path: string, readText: ReadText): string[] {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (err) {
+    throw new ConfigError(`API token file "${path}" could not be read: ${(err as Error).message}`);
+  }
+  const tokens = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const spec = OPTIONS.find((o) => o.key === "apiTokens")!;
+  return validate(spec, { value: tokens, where: `API token file "${path}"` }) as string[];
+}
+
+/** Parses `argv` (without the program name) against `env`; throws ConfigError on bad input. */
+export function loadConfig(argv: string[], env: Record<string, string | undefined>, readText: ReadText): LoadResult {
+  const { flags, info } = parseArgv(argv);
+  if (info) return { kind: info };
+  const envRaw = new Map<string, Raw>();
+  for (const spec of OPTIONS) {
+    const value = env[spec.env];
+    if (value !== undefined && value !== "") envRaw.set(spec.key, { value, where: `env ${spec.env}` });
+  }
+  const configPath = (flags.get("config") ?? envRaw.get("config"))?.value as string | undefined;
+  const file = configPath ? readConfigFile(configPath, readText) : new Map<string, Raw>();
+  const out: Record<string, unknown> = {};
+  for (const spec of OPTIONS as readonly OptionSpec[]) {
+    const raw = flags.get(spec.key) ?? envRaw.get(spec.key) ?? file.get(spec.key) ??
+      (spec.default !== undefined ? { value: spec.default, where: `default of ${spec.flag}` } : undefined);
+    if (raw) out[spec.key] = validate(spec, raw);
+  }
+  const config = out as unknown as Config;
+  config.apiTokens ??= [];
+  config.iceAddresses ??= [];
+  if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
+  return { kind: "run", config };
+}

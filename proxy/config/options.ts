@@ -1,0 +1,99 @@
+/**
+ * The one table of vsb-proxy's options. `--help`, the README's option reference and the
+ * loader are all generated from it, so they cannot drift apart. Each option has a JSON
+ * key (config file), a flag, an env var, and a zod schema that accepts both the string
+ * form (flags, env) and the JSON form (config file).
+ */
+import { z } from "zod";
+
+const NUMBER = /^-?\d+(\.\d+)?$/;
+
+/** A number given as a JSON number or as a string (flags and env are strings). */
+const num = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === "string" && NUMBER.test(v.trim()) ? Number(v) : v),
+    z.number({ error: "must be a number" }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** A list given as a JSON array or a comma-separated string. */
+const list = (item: z.ZodType<string, string>) =>
+  z.union([
+    z.array(z.string()),
+    z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+  ]).pipe(z.array(item));
+
+const port = z.number().int().min(0).max(65535);
+
+/** `host:port`, `:port` or `[v6]:port`. */
+export const ListenSchema = z.string().trim().transform((value, ctx) => {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(value);
+  const parsed = m ? port.safeParse(Number(m[3])) : undefined;
+  if (!m || !parsed?.success) {
+    ctx.addIssue({ code: "custom", message: "must be HOST:PORT with a port from 0 to 65535" });
+    return z.NEVER;
+  }
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port: parsed.data };
+});
+
+/** `first-last` inclusive UDP range. */
+export const PortRangeSchema = z.string().trim().transform((value, ctx) => {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(value);
+  const first = Number(m?.[1]);
+  const last = Number(m?.[2]);
+  if (!m || first < 1 || last > 65535 || first > last) {
+    ctx.addIssue({ code: "custom", message: "must be FIRST-LAST with 1 <= FIRST <= LAST <= 65535" });
+    return z.NEVER;
+  }
+  return { first, last };
+});
+
+const url = (protocols: string[]) =>
+  z.string().trim().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL with scheme ${protocols.map((p) => p.replace(":", "")).join(" or ")}`);
+
+/** How one option is spelled and checked. */
+export interface OptionSpec {
+  key: string;
+  flag: string;
+  env: string;
+  /** Placeholder of the value in `--help`. */
+  arg: string;
+  help: string;
+  /** Default as a user would type it; undefined when there is none. */
+  default?: string;
+  /** The flag may be repeated; the env var and the config key take a comma list / array. */
+  repeatable?: boolean;
+  /** Only in the config file, or only given by the media side (shown all the same). */
+  schema: z.ZodType;
+}
+
+/** Every option of vsb-proxy, in `--help` order. */
+export const OPTIONS = [
+  { key: "config", flag: "--config", env: "VSB_CONFIG", arg: "FILE", help: "JSON file with any of these options by key (flags and env override it)", schema: z.string().min(1) },
+  { key: "listen", flag: "--listen", env: "VSB_LISTEN", arg: "HOST:PORT", default: "0.0.0.0:8080", help: "Address of the HTTP API (registration, discovery, WHIP/WHEP, metrics)", schema: ListenSchema },
+  { key: "publicUrl", flag: "--public-url", env: "VSB_PUBLIC_URL", arg: "URL", help: "Base URL sensors reach this proxy at, used in whipUrl and discovery [http://LISTEN-HOST:PORT, 127.0.0.1 for 0.0.0.0]", schema: url(["http:", "https:"]) },
+  { key: "db", flag: "--db", env: "VSB_DB", arg: "PATH", default: "vsb-proxy.db", help: "SQLite registration store (WAL; created if missing)", schema: z.string().min(1) },
+  { key: "amqpUrl", flag: "--amqp-url", env: "VSB_AMQP_URL", arg: "URL", default: "amqp://guest:guest@127.0.0.1:5672", help: "RabbitMQ for events and frames (one connection, re-connected on loss)", schema: url(["amqp:", "amqps:"]) },
+  { key: "mqttUrl", flag: "--mqtt-url", env: "VSB_MQTT_URL", arg: "URL", default: "mqtt://127.0.0.1:1883", help: "Message broker advertised to agents in discovery (RabbitMQ's MQTT 3.1.1 plugin)", schema: url(["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"]) },
+  { key: "mecId", flag: "--mec-id", env: "VSB_MEC_ID", arg: "ID", default: "local", help: "This MEC's id in discovery answers", schema: z.string().trim().min(1).max(128) },
+  { key: "sendPolicy", flag: "--send-policy", env: "VSB_SEND_POLICY", arg: "demand|always", default: "demand", help: "demand: sensors send only while a consumer holds a matching lease; always: every registered sensor sends", schema: z.enum(["demand", "always"]) },
+  { key: "keepaliveSeconds", flag: "--keepalive-seconds", env: "VSB_KEEPALIVE_SECONDS", arg: "N", default: "5", help: "Keep-alive period told to sensors; a dataflow expires after 3 missed periods", schema: num(0.1, 3600) },
+  { key: "apiTokens", flag: "--api-token", env: "VSB_API_TOKENS", arg: "TOKEN", repeatable: true, help: "Bearer token required on every API call except /health and /ready (repeatable; env: comma list). None: the API is open", schema: list(z.string().min(16, "must be at least 16 characters").max(512)) },
+  { key: "apiTokenFile", flag: "--api-token-file", env: "VSB_API_TOKEN_FILE", arg: "FILE", help: "File with one API token per line (added to --api-token); keeps secrets out of argv", schema: z.string().min(1) },
+  { key: "udpForwardHost", flag: "--udp-forward-host", env: "VSB_UDP_FORWARD_HOST", arg: "HOST", default: "127.0.0.1", help: "Where each live dataflow's RTP is re-sent for legacy pipelines", schema: z.string().trim().min(1).max(255) },
+  { key: "udpPorts", flag: "--udp-ports", env: "VSB_UDP_PORTS", arg: "FIRST-LAST", default: "5000-5999", help: "UDP forward ports, one per dataflow, allocated without collisions", schema: PortRangeSchema },
+  { key: "iceAddresses", flag: "--ice-address", env: "VSB_ICE_ADDRESSES", arg: "ADDR", repeatable: true, help: "Address announced in ICE candidates, e.g. the public one of a MEC behind NAT (repeatable; env: comma list)", schema: list(z.string().trim().min(1).max(255)) },
+  { key: "iceServers", flag: "--ice-servers", env: "VSB_ICE_SERVERS", arg: "URLS", default: "", help: "STUN/TURN servers, comma list (none by default: nothing leaves the MEC by itself)", schema: list(z.string().regex(/^(stun|stuns|turn|turns):/, "must start with stun:, stuns:, turn: or turns:")) },
+  { key: "icePorts", flag: "--ice-ports", env: "VSB_ICE_PORTS", arg: "FIRST-LAST", help: "UDP port range for WebRTC media [any]", schema: PortRangeSchema },
+  { key: "publishQueueSeconds", flag: "--publish-queue-seconds", env: "VSB_PUBLISH_QUEUE_SECONDS", arg: "S", default: "2", help: "Video kept per stream while RabbitMQ is away, then dropped and counted", schema: num(0, 60) },
+  { key: "logLevel", flag: "--log-level", env: "VSB_LOG_LEVEL", arg: "LEVEL", default: "info", help: "debug, info, warn, error or silent", schema: z.enum(["debug", "info", "warn", "error", "silent"]) },
+] as const satisfies readonly OptionSpec[];
+
+/** Flags that print something and exit. */
+export const INFO_FLAGS = {
+  help: { flag: "--help", help: "Print this help and exit" },
+  helpMarkdown: { flag: "--help-markdown", help: "Print the options as a Markdown table (the README's reference) and exit" },
+} as const;

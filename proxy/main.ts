@@ -1,0 +1,39 @@
+/**
+ * vsb-proxy's entry point: `bun proxy/main.ts [options]`. Exit codes: 0 after a signal,
+ * 1 when it could not start, 2 for a bad option (one line on stderr naming it).
+ */
+import { ConfigError, loadConfig } from "./config/load_config.ts";
+import { helpText, optionsMarkdown } from "./config/help.ts";
+import { configureLog, logger } from "./log.ts";
+import { startProxy } from "./proxy.ts";
+import { args, env, exit, onShutdown, printErr, printOut, readText } from "./runtime.ts";
+
+const log = logger("proxy");
+
+async function main(): Promise<void> {
+  let result;
+  try {
+    result = loadConfig(args(), env(), readText);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    printErr(`vsb-proxy: ${err.message}\n`);
+    exit(2);
+  }
+  if (result.kind === "help") return printOut(helpText());
+  if (result.kind === "help-markdown") return printOut(optionsMarkdown());
+  configureLog({ level: result.config.logLevel });
+  let proxy;
+  try {
+    proxy = await startProxy(result.config);
+  } catch (error) {
+    log.error("proxy start failed", { error });
+    exit(1);
+  }
+  onShutdown(async (signal) => {
+    log.info("signal received", { signal });
+    await proxy.stop();
+    exit(0);
+  });
+}
+
+await main();

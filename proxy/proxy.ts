@@ -1,0 +1,94 @@
+/**
+ * The composition root of vsb-proxy: builds store, bus, registry and HTTP app from a
+ * `Config` and starts them, in the order data flows. The server binds first so that an
+ * ephemeral port (`--listen 127.0.0.1:0`) is known before the public URL is derived.
+ */
+import { createApp, type RouteModule } from "./api/create_app.ts";
+import { Announcer } from "./bus/announcer.ts";
+import { BusConnection } from "./bus/bus_connection.ts";
+import { Publisher } from "./bus/publisher.ts";
+import type { Config } from "./config/load_config.ts";
+import { logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { type Clock, systemClock } from "./registry/clock.ts";
+import { Registry } from "./registry/registry.ts";
+import { registerRegistryMetrics } from "./registry/registry_metrics.ts";
+import { serve, type Server } from "./runtime.ts";
+import { Store } from "./store/store.ts";
+
+const log = logger("proxy");
+
+/** The parts of a running proxy, for the media side to hook into and for tests. */
+export interface RunningProxy {
+  config: Config;
+  publicUrl: string;
+  server: Server;
+  store: Store;
+  registry: Registry;
+  bus: BusConnection;
+  publisher: Publisher;
+  announcer: Announcer;
+  metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+/** The base URL sensors reach us at: `--public-url`, else the bound address (0.0.0.0 → 127.0.0.1). */
+export function derivePublicUrl(config: Config, port: number): string {
+  if (config.publicUrl) return config.publicUrl.replace(/\/+$/, "");
+  const host = config.listen.host;
+  const shown = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}
+
+/** Options of {@link startProxy}. */
+export interface StartOptions {
+  clock?: Clock;
+  /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
+  routes?: (parts: Omit<RunningProxy, "stop" | "server">) => RouteModule[];
+}
+
+/** Starts vsb-proxy with `config`. */
+export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
+  const store = new Store(config.db, config.udpPorts);
+  let handler: (request: Request) => Response | Promise<Response> = () =>
+    new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
+  const server = serve({ hostname: config.listen.host, port: config.listen.port, fetch: (req) => handler(req) });
+  const publicUrl = derivePublicUrl(config, server.port);
+  const metrics = new Metrics();
+  const bus = new BusConnection({ url: config.amqpUrl });
+  const publisher = new Publisher(bus, { metrics });
+  const announcer = new Announcer(publisher);
+  const registry = new Registry({
+    store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
+    publicUrl, udpForwardHost: config.udpForwardHost,
+  });
+  announcer.follow(registry);
+  registerRegistryMetrics(registry, metrics);
+  const parts = { config, publicUrl, store, registry, bus, publisher, announcer, metrics };
+  const app = createApp({
+    registry, metrics, apiTokens: config.apiTokens,
+    discovery: { mecId: config.mecId, publicUrl, mqttUrl: config.mqttUrl },
+    readiness: { store: () => store.ping(), bus: () => bus.connected },
+    routes: options.routes?.(parts) ?? [],
+  });
+  handler = app.fetch;
+  registry.start();
+  bus.start();
+  if (config.apiTokens.length === 0) log.warn("api opened without tokens", { hint: "set --api-token or VSB_API_TOKENS" });
+  if (!config.publicUrl && config.listen.host === "0.0.0.0") {
+    log.warn("public url derived from loopback", { publicUrl, hint: "set --public-url so remote sensors get a reachable whipUrl" });
+  }
+  log.info("proxy started", { listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy });
+  const stop = async () => {
+    registry.stop();
+    await server.stop();
+    // Give queued events (terminatedataflow, control) a moment to reach the broker.
+    for (let i = 0; i < 20 && bus.connected && (publisher.inFlight > 0 || publisher.stats().some((s) => s.depth > 0)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await bus.stop();
+    store.close();
+    log.info("proxy stopped");
+  };
+  return { ...parts, server, stop };
+}

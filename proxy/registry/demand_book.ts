@@ -1,0 +1,148 @@
+/**
+ * The live demand leases, in memory and written through to the store. A lease matches a
+ * dataflow when every selector it names matches (AND): `dataflowId` equal, `quadkey` a
+ * prefix of the dataflow's `locationQuadkey`, `dataType` equal.
+ */
+import { randomUUID } from "node:crypto";
+import type { DemandLease, DemandRequest } from "../../shared/mod.ts";
+import type { DemandRow, Store } from "../store/store.ts";
+import { NotFoundError } from "./errors.ts";
+
+/** What a lease is matched against. */
+export interface Matchable {
+  id: number;
+  quadkey: string;
+  dataType: string;
+}
+
+interface Lease {
+  id: string;
+  dataflowId?: number;
+  quadkey?: string;
+  dataType?: string;
+  ttlSeconds: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** True when `lease` names `flow` by every selector it has. */
+export function leaseMatches(lease: Omit<Lease, "id" | "ttlSeconds" | "createdAt" | "expiresAt">, flow: Matchable): boolean {
+  if (lease.dataflowId !== undefined && lease.dataflowId !== flow.id) return false;
+  if (lease.quadkey !== undefined && !flow.quadkey.startsWith(lease.quadkey)) return false;
+  if (lease.dataType !== undefined && lease.dataType !== flow.dataType) return false;
+  return true;
+}
+
+function fromRow(row: DemandRow): Lease {
+  return {
+    id: row.id,
+    dataflowId: row.dataflow_id ?? undefined,
+    quadkey: row.quadkey ?? undefined,
+    dataType: row.data_type ?? undefined,
+    ttlSeconds: row.ttl_seconds,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+function toLease(lease: Lease): DemandLease {
+  const out: DemandLease = { id: lease.id, ttlSeconds: lease.ttlSeconds, expiresAt: new Date(lease.expiresAt).toISOString() };
+  if (lease.dataflowId !== undefined) out.dataflowId = lease.dataflowId;
+  if (lease.quadkey !== undefined) out.quadkey = lease.quadkey;
+  if (lease.dataType !== undefined) out.dataType = lease.dataType;
+  return out;
+}
+
+/** Demand leases with expiry; the caller recomputes `send` when a method says it changed them. */
+export class DemandBook {
+  readonly #leases = new Map<string, Lease>();
+  #nextExpiry = Infinity;
+
+  constructor(private readonly store: Store) {
+    for (const row of store.allDemands()) this.#leases.set(row.id, fromRow(row));
+    this.#recomputeNextExpiry();
+  }
+
+  #recomputeNextExpiry(): void {
+    let next = Infinity;
+    for (const lease of this.#leases.values()) next = Math.min(next, lease.expiresAt);
+    this.#nextExpiry = next;
+  }
+
+  /** Takes a new lease. */
+  create(request: DemandRequest, now: number): DemandLease {
+    const lease: Lease = {
+      id: randomUUID(),
+      dataflowId: request.dataflowId,
+      quadkey: request.quadkey,
+      dataType: request.dataType,
+      ttlSeconds: request.ttlSeconds,
+      createdAt: now,
+      expiresAt: now + request.ttlSeconds * 1000,
+    };
+    this.store.insertDemand({
+      id: lease.id, dataflow_id: lease.dataflowId ?? null, quadkey: lease.quadkey ?? null,
+      data_type: lease.dataType ?? null, ttl_seconds: lease.ttlSeconds, created_at: now, expires_at: lease.expiresAt,
+    });
+    this.#leases.set(lease.id, lease);
+    this.#nextExpiry = Math.min(this.#nextExpiry, lease.expiresAt);
+    return toLease(lease);
+  }
+
+  #get(id: string, now: number): Lease {
+    const lease = this.#leases.get(id);
+    if (!lease || lease.expiresAt <= now) throw new NotFoundError(`demand "${id}" does not exist or has expired`);
+    return lease;
+  }
+
+  /** Extends lease `id` by `ttlSeconds` from now. */
+  renew(id: string, ttlSeconds: number, now: number): DemandLease {
+    const lease = this.#get(id, now);
+    lease.ttlSeconds = ttlSeconds;
+    lease.expiresAt = now + ttlSeconds * 1000;
+    this.store.renewDemand(id, ttlSeconds, lease.expiresAt);
+    this.#recomputeNextExpiry();
+    return toLease(lease);
+  }
+
+  /** Ends lease `id`. */
+  delete(id: string, now: number): void {
+    this.#get(id, now);
+    this.#leases.delete(id);
+    this.store.deleteDemand(id);
+    this.#recomputeNextExpiry();
+  }
+
+  /** The lease `id` if it is live. */
+  get(id: string, now: number): DemandLease {
+    return toLease(this.#get(id, now));
+  }
+
+  /** Drops leases that ran out; true when any did. Cheap when none is due. */
+  expire(now: number): boolean {
+    if (this.#nextExpiry > now) return false;
+    let changed = false;
+    for (const lease of this.#leases.values()) {
+      if (lease.expiresAt <= now) {
+        this.#leases.delete(lease.id);
+        this.store.deleteDemand(lease.id);
+        changed = true;
+      }
+    }
+    this.#recomputeNextExpiry();
+    return changed;
+  }
+
+  /** True when a live lease matches `flow`. */
+  wants(flow: Matchable, now: number): boolean {
+    for (const lease of this.#leases.values()) {
+      if (lease.expiresAt > now && leaseMatches(lease, flow)) return true;
+    }
+    return false;
+  }
+
+  /** Live leases, oldest first. */
+  list(now: number): DemandLease[] {
+    return [...this.#leases.values()].filter((l) => l.expiresAt > now).map(toLease);
+  }
+}

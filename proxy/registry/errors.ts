@@ -1,0 +1,17 @@
+/** Domain errors of the registry; the API maps each to one HTTP status in one place. */
+
+/** The dataflow or demand does not exist, or no longer does (expired, deleted). */
+export class NotFoundError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NotFoundError";
+  }
+}
+
+/** The registry cannot take more (e.g. every UDP forward port is allocated). */
+export class CapacityError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CapacityError";
+  }
+}

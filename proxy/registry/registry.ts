@@ -1,0 +1,346 @@
+/**
+ * The registration domain (5GMETA steps 3–6): register, keep alive, expire and delete
+ * dataflows, hold demand leases, and decide `send`. Hot state lives in memory (so a
+ * keep-alive is a map lookup) and is written through to the store, except `lastSeen`,
+ * which is flushed in batches every `flushMs`.
+ *
+ * Restart semantics: active dataflows and leases are reloaded; each active dataflow gets
+ * a fresh keep-alive window from the moment the proxy is back, because a proxy that was
+ * down is not the sensor's fault. At most `flushMs` of last-seen times are lost in a crash,
+ * which can only make a dataflow live longer, never end early.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type {
+  DataflowMetadata,
+  DataflowRecord,
+  DemandLease,
+  DemandRequest,
+  Keepalive,
+  Registration,
+} from "../../shared/mod.ts";
+import { logger } from "../log.ts";
+import { PortsExhaustedError, type Store } from "../store/store.ts";
+import type { Cancel, Clock } from "./clock.ts";
+import { DemandBook } from "./demand_book.ts";
+import { Emitter, type Unsubscribe } from "./emitter.ts";
+import { CapacityError, NotFoundError } from "./errors.ts";
+import {
+  type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
+  recordOfFlow, recordOfRow, topicOf, whipUrlOf,
+} from "./flow.ts";
+
+const log = logger("registry");
+
+/** What subscribers (bus announcer, ingest, metrics) hear about. */
+export interface RegistryEvents {
+  registered: { id: number; metadata: DataflowMetadata };
+  /** `send` of dataflow `id` is now `send` (also emitted once at registration). */
+  send: { id: number; send: boolean };
+  /** The dataflow is gone: tear down its media session and announce `terminatedataflow`. */
+  ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState };
+  /** The ingest reported a media state change. */
+  state: { id: number; state: MediaState };
+}
+
+/** Answer of {@link Registry.checkIngestToken}. */
+export type IngestCheck = "ok" | "unknown" | "denied";
+
+/** Options of {@link Registry}; defaults in brackets. */
+export interface RegistryOptions {
+  store: Store;
+  clock: Clock;
+  /** `always`: every active dataflow sends; `demand`: only while a lease matches. */
+  sendPolicy: "demand" | "always";
+  keepaliveSeconds: number;
+  /** Base URL advertised in `whipUrl`. */
+  publicUrl: string;
+  /** Host shown with each dataflow's UDP forward port. */
+  udpForwardHost: string;
+  /** Missed keep-alive periods before a dataflow expires [3]. */
+  expiryFactor?: number;
+  /** Period of the expiry/lease sweep [1000]. */
+  sweepMs?: number;
+  /** Period of the last-seen flush [1000]. */
+  flushMs?: number;
+}
+
+/** Filters of {@link Registry.list}. */
+export interface ListFilter {
+  quadkey?: string;
+  dataType?: string;
+  active?: boolean;
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** The registry; one per proxy. */
+export class Registry extends Emitter<RegistryEvents> {
+  readonly #o: Required<RegistryOptions>;
+  readonly #flows = new Map<number, Flow>();
+  readonly #dirty = new Set<number>();
+  readonly #demands: DemandBook;
+  #timers: Cancel[] = [];
+
+  constructor(options: RegistryOptions) {
+    super();
+    this.#o = { expiryFactor: 3, sweepMs: 1000, flushMs: 1000, ...options };
+    const now = this.#now();
+    for (const row of this.#o.store.activeDataflows()) {
+      const flow = flowFromRow(row);
+      flow.lastSeen = Math.max(flow.lastSeen, now);
+      this.#flows.set(flow.id, flow);
+    }
+    this.#demands = new DemandBook(this.#o.store);
+    for (const flow of this.#flows.values()) flow.send = this.#wants(flow, now);
+  }
+
+  #now(): number {
+    return this.#o.clock.now();
+  }
+
+  #ctx() {
+    return { publicUrl: this.#o.publicUrl, udpForwardHost: this.#o.udpForwardHost };
+  }
+
+  #wants(flow: Flow, now: number): boolean {
+    return this.#o.sendPolicy === "always" || this.#demands.wants(flow, now);
+  }
+
+  /** Starts the expiry sweep and the last-seen flush timers. */
+  start(): void {
+    this.stop();
+    this.#timers = [
+      this.#o.clock.every(this.#o.sweepMs, () => this.sweep()),
+      this.#o.clock.every(this.#o.flushMs, () => this.flush()),
+    ];
+  }
+
+  /** Stops the timers and flushes last-seen times. */
+  stop(): void {
+    for (const cancel of this.#timers) cancel();
+    this.#timers = [];
+    this.flush();
+  }
+
+  /** Registers a dataflow (step 3–4) and returns its id, topic, `send` and ingest credentials. */
+  register(metadata: DataflowMetadata): Registration {
+    const now = this.#now();
+    const token = randomBytes(32).toString("base64url");
+    const fields = indexedFields(metadata);
+    const tokenHash = sha256(token).toString("hex");
+    const keepaliveSeconds = this.#o.keepaliveSeconds;
+    let ids: { id: number; port: number };
+    try {
+      ids = this.#o.store.insertDataflow({ metadata: JSON.stringify(metadata), ...fields, tokenHash, keepaliveSeconds, now });
+    } catch (err) {
+      if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
+      throw err;
+    }
+    const flow: Flow = {
+      id: ids.id, metadata, ...fields, tokenHash, keepaliveSeconds,
+      registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port,
+    };
+    flow.send = this.#wants(flow, now);
+    this.#flows.set(flow.id, flow);
+    log.info("registered", { id: flow.id, quadkey: flow.quadkey, port: flow.port, send: flow.send });
+    this.emit("registered", { id: flow.id, metadata });
+    this.emit("send", { id: flow.id, send: flow.send });
+    return {
+      id: flow.id,
+      topic: topicOf(flow.dataSubType, flow.id),
+      send: flow.send,
+      keepaliveSeconds,
+      ingest: { whipUrl: whipUrlOf(this.#o.publicUrl, flow.id), token },
+    };
+  }
+
+  /** The active flow `id`, expiring it first if its keep-alives ran out; else NotFoundError. */
+  #active(id: number, now: number): Flow {
+    const flow = this.#flows.get(id);
+    if (flow && this.#isDue(flow, now)) this.#end(flow, "expired", now);
+    else if (flow) return flow;
+    const row = this.#o.store.getDataflow(id);
+    if (row) throw new NotFoundError(`dataflow "${id}" has ended (${row.end_reason ?? "expired"}); register again`);
+    throw new NotFoundError(`dataflow "${id}" does not exist`);
+  }
+
+  #isDue(flow: Flow, now: number): boolean {
+    return now - flow.lastSeen > flow.keepaliveSeconds * this.#o.expiryFactor * 1000;
+  }
+
+  /** Keep-alive (steps 5–6): refreshes `id`, optionally replaces its metadata, answers `send`. */
+  keepalive(id: number, metadata?: DataflowMetadata): Keepalive {
+    const now = this.#now();
+    if (this.#demands.expire(now)) this.#refreshSend(now);
+    const flow = this.#active(id, now);
+    flow.lastSeen = now;
+    if (metadata) {
+      Object.assign(flow, { metadata, ...indexedFields(metadata) });
+      this.#o.store.updateMetadata(id, { metadata: JSON.stringify(metadata), ...indexedFields(metadata), now });
+      this.#refreshSend(now, [flow]);
+    } else {
+      this.#dirty.add(id);
+    }
+    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds };
+  }
+
+  /** Throws NotFoundError unless dataflow `id` is active. */
+  requireActive(id: number): void {
+    this.#active(id, this.#now());
+  }
+
+  /** Ends dataflow `id` at the sensor's or an operator's request. */
+  remove(id: number): void {
+    const now = this.#now();
+    this.#end(this.#active(id, now), "deleted", now);
+  }
+
+  #end(flow: Flow, reason: EndReason, now: number): void {
+    this.#flows.delete(flow.id);
+    this.#dirty.delete(flow.id);
+    this.#o.store.endDataflow(flow.id, reason, now, flow.lastSeen);
+    log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen });
+    if (flow.send) this.emit("send", { id: flow.id, send: false });
+    this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state });
+  }
+
+  /** Dataflow `id`, active or ended. */
+  get(id: number): DataflowRecord {
+    const now = this.#now();
+    try {
+      return recordOfFlow(this.#active(id, now), this.#ctx());
+    } catch (err) {
+      const row = this.#o.store.getDataflow(id);
+      if (row && !this.#flows.has(id)) return recordOfRow(row, this.#ctx());
+      throw err;
+    }
+  }
+
+  /** Dataflows matching `filter`, by id. */
+  list(filter: ListFilter = {}): DataflowRecord[] {
+    this.sweep();
+    const ctx = this.#ctx();
+    const keep = (quadkey: string, dataType: string) =>
+      (filter.quadkey === undefined || quadkey.startsWith(filter.quadkey)) &&
+      (filter.dataType === undefined || dataType === filter.dataType);
+    const active = [...this.#flows.values()].filter((f) => keep(f.quadkey, f.dataType)).map((f) => recordOfFlow(f, ctx));
+    if (filter.active === true) return active;
+    const ended = this.#o.store.allDataflows()
+      .filter((row) => !this.#flows.has(row.id) && keep(row.quadkey, row.data_type))
+      .map((row) => recordOfRow(row, ctx));
+    if (filter.active === false) return ended;
+    return [...active, ...ended].sort((a, b) => a.id - b.id);
+  }
+
+  /** The metadata of active dataflow `id` (for event headers), or undefined. */
+  metadataOf(id: number): DataflowMetadata | undefined {
+    return this.#flows.get(id)?.metadata;
+  }
+
+  /** Whether `token` is dataflow `id`'s ingest token (constant time); `unknown` when not active. */
+  checkIngestToken(id: number, token: string): IngestCheck {
+    const now = this.#now();
+    let flow: Flow;
+    try {
+      flow = this.#active(id, now);
+    } catch {
+      return "unknown";
+    }
+    return timingSafeEqual(sha256(token), Buffer.from(flow.tokenHash, "hex")) ? "ok" : "denied";
+  }
+
+  /** The ingest reports whether media flows (`live`) or not (`idle`). */
+  setMediaState(id: number, state: MediaState): void {
+    const flow = this.#flows.get(id);
+    if (!flow || flow.state === state) return;
+    flow.state = state;
+    this.#o.store.setState(id, state);
+    log.info("dataflow state changed", { id, state });
+    this.emit("state", { id, state });
+  }
+
+  /** Takes a demand lease; `send` may change at once for the dataflows it matches. */
+  createDemand(request: DemandRequest): DemandLease {
+    const now = this.#now();
+    const lease = this.#demands.create(request, now);
+    log.info("demand created", { demand: lease.id, dataflowId: lease.dataflowId, quadkey: lease.quadkey });
+    this.#refreshSend(now);
+    return lease;
+  }
+
+  /** Renews lease `id` for `ttlSeconds`. */
+  renewDemand(id: string, ttlSeconds: number): DemandLease {
+    const now = this.#now();
+    if (this.#demands.expire(now)) this.#refreshSend(now);
+    const lease = this.#demands.renew(id, ttlSeconds, now);
+    this.#refreshSend(now);
+    return lease;
+  }
+
+  /** Ends lease `id`. */
+  deleteDemand(id: string): void {
+    const now = this.#now();
+    this.#demands.delete(id, now);
+    log.info("demand deleted", { demand: id });
+    this.#refreshSend(now);
+  }
+
+  /** Lease `id`. */
+  getDemand(id: string): DemandLease {
+    return this.#demands.get(id, this.#now());
+  }
+
+  /** Live leases. */
+  listDemands(): DemandLease[] {
+    return this.#demands.list(this.#now());
+  }
+
+  #refreshSend(now: number, flows: Iterable<Flow> = this.#flows.values()): void {
+    for (const flow of flows) {
+      const send = this.#wants(flow, now);
+      if (send === flow.send) continue;
+      flow.send = send;
+      log.info("send changed", { id: flow.id, send });
+      this.emit("send", { id: flow.id, send });
+    }
+  }
+
+  /** Expires dataflows whose keep-alives ran out and leases past their TTL. */
+  sweep(): void {
+    const now = this.#now();
+    for (const flow of [...this.#flows.values()]) if (this.#isDue(flow, now)) this.#end(flow, "expired", now);
+    if (this.#demands.expire(now)) this.#refreshSend(now);
+  }
+
+  /** Writes pending last-seen times to the store in one transaction. */
+  flush(): void {
+    if (this.#dirty.size === 0) return;
+    const batch: [number, number][] = [];
+    for (const id of this.#dirty) {
+      const flow = this.#flows.get(id);
+      if (flow) batch.push([id, flow.lastSeen]);
+    }
+    this.#dirty.clear();
+    try {
+      this.#o.store.touchMany(batch);
+    } catch (err) {
+      for (const [id] of batch) this.#dirty.add(id);
+      log.error("last-seen flush failed", { error: err, count: batch.length });
+    }
+  }
+
+  /** Counts for metrics and `/ready`. */
+  counts(): { active: number; live: number; sending: number; demands: number } {
+    let live = 0;
+    let sending = 0;
+    for (const f of this.#flows.values()) {
+      if (f.state === "live") live++;
+      if (f.send) sending++;
+    }
+    return { active: this.#flows.size, live, sending, demands: this.listDemands().length };
+  }
+}
+
+export type { EndReason, MediaState, Unsubscribe };

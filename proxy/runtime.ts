@@ -1,0 +1,83 @@
+/**
+ * Everything vsb-proxy needs from Bun and the OS, in one small file (besides the store's
+ * bun:sqlite): the HTTP server, signals, file reads, argv/env and exit.
+ */
+import { readFileSync } from "node:fs";
+
+/** A listening HTTP server. */
+export interface Server {
+  readonly hostname: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  hostname: string;
+  port: number;
+  fetch: (request: Request) => Response | Promise<Response>;
+}
+
+/** Starts Bun's HTTP server; throws when the address cannot be bound. */
+export function serve(options: ServeOptions): Server {
+  const server = Bun.serve({
+    hostname: options.hostname,
+    port: options.port,
+    fetch: options.fetch,
+    // The API refuses bodies over 64 KiB itself (413 with a JSON answer); this is the
+    // hard stop for anything bigger so that no one can make the proxy buffer megabytes.
+    maxRequestBodySize: 1024 * 1024,
+    // Sensors keep one connection per keep-alive period; close idle ones after a while.
+    idleTimeout: 60,
+    development: false,
+  });
+  return {
+    hostname: server.hostname ?? options.hostname,
+    port: server.port ?? options.port,
+    stop: async () => {
+      await server.stop(true);
+    },
+  };
+}
+
+/** Calls `fn` once on SIGINT or SIGTERM. */
+export function onShutdown(fn: (signal: string) => Promise<void> | void): void {
+  let called = false;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, () => {
+      if (called) return;
+      called = true;
+      void fn(signal);
+    });
+  }
+}
+
+/** Reads a UTF-8 text file. */
+export function readText(path: string): string {
+  return readFileSync(path, "utf8");
+}
+
+/** Command-line arguments after the script name. */
+export function args(): string[] {
+  return Bun.argv.slice(2);
+}
+
+/** The environment. */
+export function env(): Record<string, string | undefined> {
+  return process.env;
+}
+
+/** Writes to stdout (help output only: logs go to stderr). */
+export function printOut(text: string): void {
+  process.stdout.write(text);
+}
+
+/** Writes one line to stderr (the configuration error before the logger exists). */
+export function printErr(text: string): void {
+  process.stderr.write(text);
+}
+
+/** Ends the process with `code`. */
+export function exit(code: number): never {
+  process.exit(code);
+}

@@ -1,0 +1,57 @@
+/**
+ * The registration store's SQLite schema. `AUTOINCREMENT` (not just `INTEGER PRIMARY
+ * KEY`) so that ids are never reused, even after the newest dataflow is deleted: a
+ * consumer that still holds an old id must never receive another sensor's frames.
+ */
+
+/** Bumped when the schema changes incompatibly; checked at open. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * WAL so readers never wait for the writer; `synchronous = NORMAL` because in WAL mode
+ * it keeps the database consistent after a crash and only a power cut may lose the last
+ * commits, which keep-alives re-create within seconds anyway.
+ */
+export const PRAGMAS = [
+  "PRAGMA journal_mode = WAL",
+  "PRAGMA synchronous = NORMAL",
+  "PRAGMA foreign_keys = ON",
+  "PRAGMA busy_timeout = 5000",
+];
+
+/** Tables and indexes, created if missing. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dataflows (
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
+  metadata          TEXT    NOT NULL,           -- normalised 5GMETA metadata, JSON
+  data_type         TEXT    NOT NULL,
+  data_sub_type     TEXT    NOT NULL,
+  quadkey           TEXT    NOT NULL,           -- locationQuadkey, for prefix filters
+  token_hash        TEXT    NOT NULL,           -- sha256 hex of the ingest token
+  keepalive_seconds REAL    NOT NULL,
+  registered_at     INTEGER NOT NULL,           -- ms since the epoch
+  last_seen_at      INTEGER NOT NULL,           -- flushed in batches, see Registry
+  active            INTEGER NOT NULL DEFAULT 1,
+  state             TEXT    NOT NULL DEFAULT 'registered',
+  ended_at          INTEGER,
+  end_reason        TEXT
+);
+CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
+CREATE TABLE IF NOT EXISTS udp_ports (
+  port        INTEGER PRIMARY KEY,
+  dataflow_id INTEGER NOT NULL UNIQUE REFERENCES dataflows (id)
+);
+CREATE TABLE IF NOT EXISTS demands (
+  id          TEXT    PRIMARY KEY,
+  dataflow_id INTEGER,
+  quadkey     TEXT,
+  data_type   TEXT,
+  ttl_seconds INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL
+);
+`;
