@@ -1,0 +1,118 @@
+// loadConfig(): defaults → --config FILE → env (VSB_*, then 5GMETA names) → flags; errors name the origin.
+import { describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "../../agent/config/load_config.ts";
+import { helpText } from "../../agent/config/help_text.ts";
+import { OPTION_KEYS, OPTIONS } from "../../agent/config/options.ts";
+
+const BASE = ["--lat", "43.295778", "--lon", "-1.980823", "--registration-url", "http://mec:8080"];
+
+function load(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}) {
+  return loadConfig({
+    args: [...BASE, ...args],
+    env,
+    readFile: (path) => {
+      if (!(path in files)) throw new Error(`ENOENT: "${path}"`);
+      return files[path]!;
+    },
+  });
+}
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig()", () => {
+  test("defaults: test source, x264 1280x720 30 fps, keyint = fps", () => {
+    const c = load([]);
+    expect(c.source).toEqual({ kind: "test" });
+    expect([c.encoder, c.width, c.height, c.fps, c.bitrate, c.keyint]).toEqual(["x264", 1280, 720, 30, 2000, 30]);
+    expect(c.stun).toEqual([]);
+    expect(c.noMqtt).toBe(false);
+  });
+
+  test("keyint follows --fps unless given", () => {
+    expect(load(["--fps", "15"]).keyint).toBe(15);
+    expect(load(["--fps", "15", "--keyint", "60"]).keyint).toBe(60);
+  });
+
+  test("precedence: flags > env > config file > defaults", () => {
+    const files = { "/etc/vsb.json": JSON.stringify({ width: 640, height: 360, fps: 10, bitrate: 700 }) };
+    const env = { VSB_CONFIG: "/etc/vsb.json", VSB_HEIGHT: "480", VSB_FPS: "20" };
+    const c = load(["--fps", "25"], env, files);
+    expect([c.width, c.height, c.fps, c.bitrate]).toEqual([640, 480, 25, 700]);
+  });
+
+  test("--config flag beats VSB_CONFIG", () => {
+    const files = { "/a.json": '{"width": 320}', "/b.json": '{"width": 800}' };
+    expect(load(["--config", "/b.json"], { VSB_CONFIG: "/a.json" }, files).width).toBe(800);
+  });
+
+  test("5GMETA env names: VIDEO_SOURCE + VIDEO_PARAM, VIDEO_TTL, AMQP_*", () => {
+    const c = load([], { VIDEO_SOURCE: "udp", VIDEO_PARAM: "7000", VIDEO_TTL: "60", AMQP_USER: "u", AMQP_PASS: "p", AMQP_IP: "10.0.0.5", AMQP_PORT: "1883" });
+    expect(c.source).toEqual({ kind: "udp", port: 7000 });
+    expect([c.ttl, c.mqttUser, c.mqttPassword, c.mqttUrl]).toEqual([60, "u", "p", "mqtt://10.0.0.5:1883"]);
+  });
+
+  test("VSB_* names beat the 5GMETA names", () => {
+    const c = load([], { VIDEO_SOURCE: "udp", VIDEO_PARAM: "7000", VSB_SOURCE: "rtsp://cam/stream", VIDEO_TTL: "60", VSB_TTL: "5" });
+    expect(c.source).toEqual({ kind: "rtsp", url: "rtsp://cam/stream" });
+    expect(c.ttl).toBe(5);
+  });
+
+  test("sources: v4l2, udp with address, rtsp, file", () => {
+    expect(load(["--source", "v4l2:/dev/video2"]).source).toEqual({ kind: "v4l2", device: "/dev/video2" });
+    expect(load(["--source=udp:239.0.0.1:5004"]).source).toEqual({ kind: "udp", address: "239.0.0.1", port: 5004 });
+    expect(load(["--source", "file:/v/a.mp4", "--loop"]).source).toEqual({ kind: "file", path: "/v/a.mp4" });
+  });
+
+  test("lists repeat and comma-separate; booleans take =false", () => {
+    const c = load(["--stun", "stun:a:3478,stun:b:3478", "--stun", "stun:c:3478", "--no-mqtt=false", "--keep-registration"]);
+    expect(c.stun).toEqual(["stun:a:3478", "stun:b:3478", "stun:c:3478"]);
+    expect(c.noMqtt).toBe(false);
+    expect(c.keepRegistration).toBe(true);
+  });
+
+  test("errors name the flag, the env variable or the config key", () => {
+    expect(errorOf(() => load(["--width", "abc"]))).toBe('invalid --width "abc": must be a number');
+    expect(errorOf(() => load([], { VSB_FPS: "0" }))).toStartWith('invalid env VSB_FPS "0":');
+    expect(errorOf(() => load(["--config", "/c.json"], {}, { "/c.json": '{"bitrate": -5}' })))
+      .toStartWith('invalid config key "bitrate" in "/c.json" "-5":');
+    expect(errorOf(() => load(["--config", "/c.json"], {}, { "/c.json": '{"colour": 1}' }))).toBe('config file "/c.json": unknown key "colour"');
+    expect(errorOf(() => load(["--source", "webcam"]))).toContain('source "webcam" must be test, v4l2:/dev/videoN');
+    expect(errorOf(() => load(["--frobnicate"]))).toBe('unknown flag "--frobnicate" (see --help)');
+    expect(errorOf(() => load(["--encoder", "x265"]))).toStartWith('invalid --encoder "x265":');
+    expect(errorOf(() => load(["--stun", "stun.l.google.com"]))).toContain("must start with stun:");
+    expect(errorOf(() => load(["--width"]))).toBe("flag --width needs a value PX");
+  });
+
+  test("needs a location and a MEC", () => {
+    const none = (args: string[]) => loadConfig({ args, env: {}, readFile: () => "" });
+    expect(errorOf(() => none(["--registration-url", "http://m"]))).toBe("no location: give --lat and --lon, or --position-file");
+    expect(errorOf(() => none(["--lat", "1"]))).toBe("--lat and --lon must be given together");
+    expect(errorOf(() => none(["--lat", "1", "--lon", "2"]))).toStartWith("no MEC:");
+    expect(errorOf(() => load(["--lat", "91"]))).toStartWith('invalid --lat "91":');
+  });
+
+  test("--loop only with a file source", () => {
+    expect(errorOf(() => load(["--loop"]))).toBe('--loop needs a file: source, not "test"');
+  });
+});
+
+describe("helpText()", () => {
+  test("lists every flag and env name of the options table, and nothing else", () => {
+    const help = helpText("0.0.0");
+    for (const key of OPTION_KEYS) {
+      expect(help).toContain(OPTIONS[key].flag);
+      for (const env of OPTIONS[key].env) expect(help).toContain(env);
+    }
+    const flags = new Set(help.match(/--[a-z0-9-]+/g));
+    const known = new Set(OPTION_KEYS.map((k) => OPTIONS[k].flag as string));
+    for (const flag of flags) expect(known.has(flag) || flag === "--flag").toBe(true);
+  });
+});

@@ -1,0 +1,231 @@
+// SensorFlow: the nine steps as one state machine, driven with a fake clock and fake ports.
+import { describe, expect, test } from "bun:test";
+import type { DataflowMetadataInput, Registration } from "../../shared/mod.ts";
+import { type FlowState, SensorFlow } from "../../agent/flow.ts";
+import type { FlowPorts, PushEvents } from "../../agent/flow_ports.ts";
+import { locationFix } from "../../agent/location/location_fix.ts";
+import { createLogger } from "../../agent/log.ts";
+import { DataflowGoneError, RegistrationHttpError } from "../../agent/registration/registration_client.ts";
+import { FakeClock, settle } from "./fake_clock.ts";
+
+const FIX = locationFix({ lat: 43.295778, lon: -1.980823 });
+
+function registration(id: number, send = false): Registration {
+  return { id, topic: "video", send, keepaliveSeconds: 5, ingest: { whipUrl: `http://mec/whip/${id}`, token: "t" } };
+}
+
+/** Fake ports that record every call, with knobs to make them fail. */
+function harness(options: { registerFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number } = {}) {
+  const clock = new FakeClock();
+  const calls: string[] = [];
+  const lines: string[] = [];
+  let nextId = 1;
+  let registerFailures = options.registerFailures ?? 0;
+  const keepaliveAnswers: Array<boolean | "gone" | "down"> = [];
+  let onSend: ((send: boolean) => void) | undefined;
+  const pushes: PushEvents[] = [];
+  const ports: FlowPorts = {
+    clock,
+    log: createLogger({}, (line) => lines.push(line)),
+    locate: () => Promise.resolve(FIX),
+    currentFix: () => FIX,
+    discover: () => Promise.resolve({ registrationUrl: "http://mec", mqttUrl: "mqtt://mec" }),
+    registry: () => ({
+      register: () => {
+        calls.push("register");
+        if (registerFailures-- > 0) return Promise.reject(new RegistrationHttpError("POST failed"));
+        return Promise.resolve(registration(nextId++, options.sendOnRegister ?? false));
+      },
+      keepalive: (id: number) => {
+        calls.push(`keepalive ${id}`);
+        const answer = keepaliveAnswers.shift() ?? false;
+        if (answer === "gone") return Promise.reject(new DataflowGoneError("gone"));
+        if (answer === "down") return Promise.reject(new RegistrationHttpError("PUT failed"));
+        return Promise.resolve({ id, send: answer });
+      },
+      remove: (id: number) => {
+        calls.push(`remove ${id}`);
+        return Promise.resolve();
+      },
+    }),
+    metadata: () => ({ dataSourceInfo: { sourceLocationInfo: { locationQuadkey: FIX.tile } } }) as unknown as DataflowMetadataInput,
+    openControl: (reg, _e, cb) => {
+      calls.push(`mqtt open ${reg.id}`);
+      onSend = cb;
+      return {
+        announce: (kind, reason) => {
+          calls.push(`announce ${kind}${reason ? ` (${reason})` : ""}`);
+          return Promise.resolve(true);
+        },
+        close: () => {
+          calls.push("mqtt close");
+          return Promise.resolve();
+        },
+      };
+    },
+    capture: {
+      start: () => void calls.push("capture start"),
+      stop: () => {
+        calls.push("capture stop");
+        return Promise.resolve();
+      },
+    },
+    openPush: (reg, _e, events) => {
+      calls.push(`whip post ${reg.id}`);
+      pushes.push(events);
+      return {
+        close: () => {
+          calls.push("whip delete");
+          return Promise.resolve();
+        },
+      };
+    },
+  };
+  const states: FlowState[] = [];
+  const flow = new SensorFlow(ports, { ttlSeconds: options.ttlSeconds ?? 0, keepRegistration: false, onState: (s) => states.push(s) });
+  return {
+    clock, calls, lines, states, flow, keepaliveAnswers, pushes,
+    control: (send: boolean) => onSend!(send),
+    transitions: () => lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "state changed").map((l) => l.to),
+  };
+}
+
+describe("SensorFlow", () => {
+  test("registers, stays idle without demand, keeps alive every keepaliveSeconds", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    expect(h.flow.state).toBe("idle");
+    expect(h.calls).toEqual(["register", "mqtt open 1"]);
+    await h.clock.advance(5000);
+    await h.clock.advance(5000);
+    expect(h.calls.filter((c) => c.startsWith("keepalive"))).toEqual(["keepalive 1", "keepalive 1"]);
+    expect(h.calls).not.toContain("capture start");
+    expect(h.transitions()).toEqual(["locating", "discovering", "registering", "idle"]);
+  });
+
+  test("MQTT control send:true starts at once: announce, capture, WHIP; connected → streaming", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.control(true);
+    await settle();
+    expect(h.flow.state).toBe("starting");
+    expect(h.calls.slice(2)).toEqual(["announce new", "capture start", "whip post 1"]);
+    h.pushes[0]!.connected();
+    await settle();
+    expect(h.flow.state).toBe("streaming");
+  });
+
+  test("keep-alive answer send:true starts streaming when MQTT is silent", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.keepaliveAnswers.push(true);
+    await h.clock.advance(5000);
+    expect(h.flow.state).toBe("starting");
+  });
+
+  test("send:false stops: terminatedataflow, WHIP DELETE, child stopped, back to idle", async () => {
+    const h = harness({ sendOnRegister: true });
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    await settle();
+    h.control(false);
+    await settle();
+    expect(h.flow.state).toBe("idle");
+    const tail = h.calls.slice(h.calls.indexOf("whip post 1") + 1);
+    expect(tail).toEqual(["announce terminate (send false (control message))", "whip delete", "capture stop"]);
+  });
+
+  test("a failed WHIP session is replaced within 2 s; repeated failures (409) keep retrying", async () => {
+    const h = harness({ sendOnRegister: true });
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    for (let i = 0; i < 6; i++) {
+      h.pushes.at(-1)!.failed(new Error("409 session still live"));
+      await settle();
+      expect(h.flow.state).toBe("reconnecting");
+      await h.clock.advance(2000);
+      expect(h.pushes.length).toBe(i + 2);
+    }
+    h.pushes.at(-1)!.connected();
+    await settle();
+    expect(h.flow.state).toBe("streaming");
+    expect(h.calls.filter((c) => c === "capture start").length).toBe(1);
+  });
+
+  test("keep-alive 404 → stops streaming and registers again under a new id", async () => {
+    const h = harness({ sendOnRegister: true });
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.keepaliveAnswers.push("gone");
+    await h.clock.advance(5000);
+    await settle();
+    expect(h.calls).toContain("mqtt open 2");
+    expect(h.flow.dataflowId).toBe(2);
+    expect(h.calls).toContain("whip post 2");
+  });
+
+  test("registration API down at start → retried with backoff, never gives up", async () => {
+    const h = harness({ registerFailures: 4 });
+    void h.flow.run();
+    await h.clock.advance(0);
+    expect(h.flow.state).toBe("registering");
+    await h.clock.advance(60_000);
+    expect(h.calls.filter((c) => c === "register").length).toBe(5);
+    expect(h.flow.state).toBe("idle");
+  });
+
+  test("keep-alive failures keep the stream going", async () => {
+    const h = harness({ sendOnRegister: true });
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.keepaliveAnswers.push("down", "down", true);
+    await h.clock.advance(15_000);
+    expect(h.flow.state).toBe("streaming");
+    expect(h.calls.filter((c) => c.startsWith("keepalive")).length).toBe(3);
+  });
+
+  test("shutdown while streaming: terminate, WHIP DELETE, child stopped, registration deleted", async () => {
+    const h = harness({ sendOnRegister: true });
+    const done = h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    await settle();
+    await h.flow.shutdown("SIGTERM");
+    await done;
+    expect(h.flow.state).toBe("stopped");
+    expect(h.calls.slice(-5)).toEqual(["announce terminate (SIGTERM)", "whip delete", "capture stop", "mqtt close", "remove 1"]);
+    expect(h.clock.pending).toBe(0);
+  });
+
+  test("shutdown while the API is down ends the retry loop at once", async () => {
+    const h = harness({ registerFailures: 100 });
+    const done = h.flow.run();
+    await h.clock.advance(3000);
+    await h.flow.shutdown("SIGINT");
+    await done;
+    expect(h.flow.state).toBe("stopped");
+    expect(h.calls.some((c) => c.startsWith("remove"))).toBe(false);
+  });
+
+  test("--ttl elapsed ends the session like a signal", async () => {
+    const h = harness({ sendOnRegister: true, ttlSeconds: 12 });
+    h.keepaliveAnswers.push(true, true, true);
+    const done = h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    await h.clock.advance(11_000);
+    expect(h.flow.state).toBe("streaming");
+    await h.clock.advance(1000);
+    await done;
+    expect(h.flow.state).toBe("stopped");
+    expect(h.calls).toContain("announce terminate (ttl elapsed)");
+    expect(h.calls.at(-1)).toBe("remove 1");
+  });
+});
