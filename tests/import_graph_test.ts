@@ -27,8 +27,8 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
-/** `source` with comments blanked out (strings and template literals kept). */
-function stripComments(source: string): string {
+/** `source` with comments blanked out, and string contents too when `blankStrings`. */
+function stripComments(source: string, blankStrings = false): string {
   let out = "";
   let i = 0;
   while (i < source.length) {
@@ -44,7 +44,8 @@ function stripComments(source: string): string {
     } else if (c === '"' || c === "'" || c === "`") {
       let j = i + 1;
       while (j < source.length && source[j] !== c) j += source[j] === "\\" ? 2 : 1;
-      out += source.slice(i, j + 1);
+      const literal = source.slice(i, j + 1);
+      out += blankStrings ? c + " ".repeat(Math.max(0, literal.length - 2)) + c : literal;
       i = j + 1;
     } else {
       out += c;
@@ -83,8 +84,10 @@ function violations(file: string, source: string): string[] {
     }
     if (spec.startsWith("bun:") && !bunAllowed(file)) problems.push(`imports "${spec}" outside proxy/runtime.ts and proxy/store/`);
   }
-  if (/(?<![\w$.])Deno\s*\./.test(code) && file !== "agent/runtime.ts") problems.push("uses Deno.* outside agent/runtime.ts");
-  if (/(?<![\w$.])Bun\s*\./.test(code) && !bunAllowed(file)) problems.push("uses Bun.* outside proxy/runtime.ts and proxy/store/");
+  // Any reference counts (Deno.env, globalThis.Deno, typeof Bun), but not words in strings.
+  const bare = stripComments(source, true);
+  if (/(?<![\w$])Deno(?![\w$])/.test(bare) && file !== "agent/runtime.ts") problems.push("uses Deno outside agent/runtime.ts");
+  if (/(?<![\w$])Bun(?![\w$])/.test(bare) && !bunAllowed(file)) problems.push("uses Bun outside proxy/runtime.ts and proxy/store/");
   return problems;
 }
 
@@ -114,6 +117,9 @@ describe("violations() (the checker itself)", () => {
     expect(violations("proxy/store/sqlite.ts", 'import { Database } from "bun:sqlite";\nBun.hash("x");')).toEqual([]);
     expect(violations("proxy/main.ts", "Bun.serve({ fetch });")).toHaveLength(1);
     expect(violations("proxy/main.ts", 'const url = "http://example/"; // Bun.serve')).toEqual([]);
+    expect(violations("agent/flow.ts", "const deno = (globalThis as any).Deno;")).toHaveLength(1);
+    expect(violations("proxy/x.ts", 'if (typeof Bun !== "undefined") {}')).toHaveLength(1);
+    expect(violations("agent/flow.ts", 'log.info("runs on Deno and Bun.");')).toEqual([]);
   });
 
   test("flags product code importing tests/", () => {
