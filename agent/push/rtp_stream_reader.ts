@@ -82,15 +82,15 @@ export class RtpStreamReader {
 }
 
 /**
- * Reads `stream` to its end, calling `onPacket` for each RTP packet. Resolves with the
+ * Reads `stream` (a web ReadableStream or a Node Readable) to its end, calling `onPacket` for each RTP packet. Resolves with the
  * reader (its counters) and the bytes of a truncated last frame, if any.
  */
 export async function readRtpStream(
-  stream: ReadableStream<Uint8Array>,
+  stream: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
   onPacket: (packet: Uint8Array) => void,
 ): Promise<{ reader: RtpStreamReader; truncatedBytes: number }> {
   const reader = new RtpStreamReader();
-  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
     for (const packet of reader.push(chunk)) onPacket(packet);
   }
   return { reader, truncatedBytes: reader.end() };

@@ -72,6 +72,19 @@ function waitGathered(pc: RTCPeerConnection): Promise<void> {
 }
 
 /**
+ * werift writes `a=ice-lite` into each m-section; RFC 8839 §5.3 defines it as a
+ * session-level attribute, and browsers only read it there.
+ */
+export function liteAtSessionLevel(sdp: string): string {
+  const lines = sdp.split("\r\n");
+  if (!lines.includes("a=ice-lite")) return sdp;
+  const rest = lines.filter((l) => l !== "a=ice-lite");
+  const firstMedia = rest.findIndex((l) => l.startsWith("m="));
+  rest.splice(firstMedia < 0 ? rest.length : firstMedia, 0, "a=ice-lite");
+  return rest.join("\r\n");
+}
+
+/**
  * Answers `choice.sdp` (an offer already narrowed to one H.264 payload type). Closes the
  * peer and rethrows if werift rejects the offer.
  */
@@ -90,7 +103,7 @@ export async function answerOffer(choice: H264Choice, ice: IngestIceOptions): Pr
     const allowed = new Set(ice.addresses ?? []);
     const filtered = keepCandidates(local, allowed);
     if (filtered.kept === 0) throw new Error(`no ICE candidate on the announced addresses "${[...allowed].join(",")}"`);
-    return { pc, transceiver, answer: filtered.sdp };
+    return { pc, transceiver, answer: liteAtSessionLevel(filtered.sdp) };
   } catch (error) {
     await pc.close().catch(() => undefined);
     throw error;

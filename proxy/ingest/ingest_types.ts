@@ -20,13 +20,28 @@ export interface IngestFeedback {
   pli?: boolean;
 }
 
-/** The per-session consumer of RTP, e.g. the frame assembler plus UDP forward. */
+/** werift's parsed RTP packet, as far as a sink may rely on it (RTX already unwrapped). */
+export interface IngestRtpPacket {
+  header: { marker: boolean; payloadType: number; sequenceNumber: number; timestamp: number; ssrc: number };
+  payload: Uint8Array;
+  /** The packet as bytes (a fresh copy). */
+  serialize(): Uint8Array;
+}
+
+/**
+ * The per-session consumer of RTP, e.g. the frame assembler plus the UDP forward.
+ * Define `onRtp` to get werift's parsed packet (no re-serialisation), else `onPacket` gets
+ * bytes. Both are called synchronously, in arrival order; RTX is already unwrapped (RFC 4588 §4).
+ */
 export interface SessionSink {
-  /**
-   * One RTP packet (RTX already unwrapped, RFC 4588 §4), with its arrival time in ms since
-   * the epoch. The bytes are the sink's to keep. Called synchronously, in arrival order.
-   */
-  onPacket(packet: Uint8Array, arrivalMs: number): IngestFeedback | void;
+  /** One RTP packet as bytes (the sink's to keep), arrival in ms since the epoch. */
+  onPacket?(packet: Uint8Array, arrivalMs: number): IngestFeedback | void;
+  /** One RTP packet as werift parsed it; preferred over `onPacket` when defined. */
+  onRtp?(packet: IngestRtpPacket, arrivalMs: number): IngestFeedback | void;
+  /** Earliest time `poll` has work (e.g. a jitter buffer's loss deadline); Infinity when none. */
+  wakeAtMs?(): number;
+  /** Time passed without packets: returns feedback to send (e.g. NACK repeats, PLI after loss). */
+  poll?(nowMs: number): IngestFeedback | void;
   /** The session ended; no more packets follow. */
   close(reason: SessionEndReason): void;
 }

@@ -42,6 +42,8 @@ export interface RegistryOptions {
   connectTimeoutMs?: number;
   /** How often timeouts are checked. Default 500 ms. */
   checkIntervalMs?: number;
+  /** How often sinks are polled (when their `wakeAtMs` is due). Default 20 ms. */
+  pollIntervalMs?: number;
   /** A session was answered (201). */
   onStart?: (session: SessionSummary) => void;
   /** A session ended, with why. */
@@ -60,6 +62,7 @@ function summary(s: WhipSession): SessionSummary {
 export class SessionRegistry {
   private readonly sessions = new Map<number, WhipSession>();
   private readonly timer: ReturnType<typeof setInterval>;
+  private readonly pollTimer: ReturnType<typeof setInterval>;
   private readonly now: () => number;
   private readonly takeoverAfterMs: number;
   private readonly mediaTimeoutMs: number;
@@ -70,6 +73,10 @@ export class SessionRegistry {
   };
   /** Pushes refused with 409. */
   conflicts = 0;
+  /** Counters of sessions that ended, summed. */
+  private readonly retired: SessionCounters = {
+    packets: 0, bytes: 0, nackedSeqs: 0, nackPackets: 0, plisSent: 0, plisCoalesced: 0, sinkErrors: 0, rtcpSendErrors: 0,
+  };
 
   constructor(private readonly options: RegistryOptions) {
     this.now = options.now ?? Date.now;
@@ -78,6 +85,11 @@ export class SessionRegistry {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
     this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 500);
     (this.timer as { unref?: () => void }).unref?.();
+    this.pollTimer = setInterval(() => {
+      const now = this.now();
+      for (const session of this.sessions.values()) session.poll(now);
+    }, options.pollIntervalMs ?? 20);
+    (this.pollTimer as { unref?: () => void }).unref?.();
   }
 
   /**
@@ -119,6 +131,7 @@ export class SessionRegistry {
   private onEnd(session: WhipSession, reason: SessionEndReason): void {
     if (this.sessions.get(session.dataflowId) === session) this.sessions.delete(session.dataflowId);
     this.ended[reason]++;
+    for (const key of Object.keys(this.retired) as (keyof SessionCounters)[]) this.retired[key] += session.counters[key];
     this.options.onEnd?.(summary(session), reason);
   }
 
@@ -146,6 +159,15 @@ export class SessionRegistry {
     return [...this.sessions.values()].map(summary);
   }
 
+  /** Counters of every session since start (ended and current), summed. */
+  totals(): SessionCounters {
+    const out = { ...this.retired };
+    for (const session of this.sessions.values()) {
+      for (const key of Object.keys(out) as (keyof SessionCounters)[]) out[key] += session.counters[key];
+    }
+    return out;
+  }
+
   /** Ends sessions that never connected or went silent. */
   check(now = this.now()): void {
     for (const session of [...this.sessions.values()]) {
@@ -162,6 +184,7 @@ export class SessionRegistry {
   /** Ends every session and stops the timer. */
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.pollTimer);
     for (const session of [...this.sessions.values()]) session.close("shutdown");
   }
 }

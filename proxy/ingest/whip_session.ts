@@ -120,21 +120,39 @@ export class WhipSession {
     if (this.state === "closed" || !this.sink) return;
     const arrival = this.now();
     if (this.mediaSsrc !== rtp.header.ssrc) this.onNewSource(rtp.header.ssrc);
-    const bytes = rtp.serialize();
+    const size = rtp.header.serializeSize + rtp.payload.length;
     this.counters.packets++;
-    this.counters.bytes += bytes.length;
+    this.counters.bytes += size;
     this.lastPacketAt = arrival;
+    const sink = this.sink;
     let feedback: IngestFeedback | void;
     try {
-      feedback = this.sink.onPacket(bytes, arrival);
+      feedback = sink.onRtp ? sink.onRtp(rtp, arrival) : sink.onPacket?.(rtp.serialize(), arrival);
     } catch (error) {
-      this.counters.sinkErrors++;
-      if (this.counters.sinkErrors <= 5) {
-        this.options.log.error("sink failed on packet", { dataflowId: this.dataflowId, error, count: this.counters.sinkErrors });
-      }
+      this.sinkFailed(error);
       return;
     }
     if (feedback) this.applyFeedback(feedback);
+  }
+
+  private sinkFailed(error: unknown): void {
+    this.counters.sinkErrors++;
+    if (this.counters.sinkErrors <= 5) {
+      this.options.log.error("sink failed", { dataflowId: this.dataflowId, error, count: this.counters.sinkErrors });
+    }
+  }
+
+  /** Lets the sink act on time passing (loss deadlines, NACK repeats) when it asked to. */
+  poll(now = this.now()): void {
+    const sink = this.sink;
+    if (this.state === "closed" || !sink?.poll) return;
+    if ((sink.wakeAtMs?.() ?? Infinity) > now) return;
+    try {
+      const feedback = sink.poll(now);
+      if (feedback) this.applyFeedback(feedback);
+    } catch (error) {
+      this.sinkFailed(error);
+    }
   }
 
   private onNewSource(ssrc: number): void {

@@ -3,6 +3,7 @@
 // tracked by pid and stopped INT → TERM → KILL.
 import { Hono } from "hono";
 import { logger } from "../../proxy/log.ts";
+import { type Proc, spawnTracked } from "../support/procs.ts";
 import { SessionRegistry, type RegistryOptions } from "../../proxy/ingest/session_registry.ts";
 import type { IngestFeedback, SessionEndReason, SessionInfo, SessionSink } from "../../proxy/ingest/ingest_types.ts";
 import { type IngestAuth, whipRoutes } from "../../proxy/ingest/whip_routes.ts";
@@ -96,45 +97,13 @@ export function gstRtpArgv(options: { keyint?: number; bitrate?: number; width?:
   ];
 }
 
-/** True when gst-launch-1.0 and the elements we use exist. */
-export function haveGst(): boolean {
-  const probe = Bun.spawnSync(["gst-inspect-1.0", "x264enc"], { stdout: "ignore", stderr: "ignore" });
-  return probe.exitCode === 0;
-}
+/** Elements the RTP source needs; missing ones make the media tests skip. */
+export const GST_ELEMENTS = ["videotestsrc", "x264enc", "h264parse", "rtph264pay", "rtpstreampay", "fdsink"];
 
-/** A tracked child process. */
-export interface Child {
-  proc: ReturnType<typeof Bun.spawn>;
-  stop(): Promise<void>;
-}
-
-const children = new Set<Child>();
-
-/** Spawns `argv` with stdout piped; stopped by `stop()` or {@link stopAllChildren}. */
-export function spawnChild(argv: string[]): Child {
-  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-  const child: Child = {
-    proc,
-    async stop() {
-      children.delete(child);
-      for (const [signal, waitMs] of [["SIGINT", 1500], ["SIGTERM", 1500], ["SIGKILL", 1500]] as const) {
-        if (proc.exitCode !== null || proc.signalCode !== null) return;
-        try {
-          process.kill(proc.pid, signal);
-        } catch {
-          return; // already gone
-        }
-        await Promise.race([proc.exited, Bun.sleep(waitMs)]);
-      }
-    },
-  };
-  children.add(child);
-  return child;
-}
-
-/** Stops every child still running (afterAll). */
-export async function stopAllChildren(): Promise<void> {
-  await Promise.all([...children].map((c) => c.stop()));
+/** Starts the gst RTP source (tracked; stopped by the test or at the end of the run). */
+export function spawnGstRtp(options: Parameters<typeof gstRtpArgv>[0] = {}): Proc {
+  const [command, ...args] = gstRtpArgv(options);
+  return spawnTracked(command!, args, { stdout: "pipe", name: "gst-rtp" });
 }
 
 /** Polls `condition` every 50 ms until true or `timeoutMs`; returns whether it became true. */

@@ -1,0 +1,94 @@
+/**
+ * Wires the WHIP ingest into the proxy: a route module for `createApp({ routes })`, ingest
+ * tokens checked by the registration registry, media state reported back to it, sessions
+ * torn down when their dataflow ends, and metrics.
+ */
+import { ROUTE } from "../../shared/mod.ts";
+import type { RouteModule } from "../api/create_app.ts";
+import { logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { Registry } from "../registry/registry.ts";
+import type { IngestIceOptions, SessionEndReason, SinkFactory } from "./ingest_types.ts";
+import { type RegistryOptions, SessionRegistry, type SessionSummary } from "./session_registry.ts";
+import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
+
+/** Options of {@link createWhipIngest}. */
+export interface WhipIngestOptions {
+  registry: Registry;
+  sinks: SinkFactory;
+  ice: IngestIceOptions;
+  metrics?: Metrics;
+  /** A session ended for a reason other than the dataflow's own end: publish `terminatedataflow`. */
+  onSessionEnd?: (session: SessionSummary, reason: SessionEndReason) => void;
+  /** Timeouts of the session registry (takeover, media, connect). */
+  timeouts?: Pick<RegistryOptions, "takeoverAfterMs" | "mediaTimeoutMs" | "connectTimeoutMs">;
+}
+
+/** The WHIP ingest of one proxy. */
+export interface WhipIngest {
+  sessions: SessionRegistry;
+  /** Pass to `createApp({ routes: [module] })`. */
+  module: RouteModule;
+  close(): void;
+}
+
+/** `"/whip/"`: the prefix of every WHIP route (it checks ingest tokens, not API tokens). */
+export const WHIP_PREFIX = ROUTE.whip.slice(0, ROUTE.whip.indexOf(":"));
+
+/** Builds the ingest and subscribes it to the registration registry. */
+export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
+  const { registry } = options;
+  const log = logger("ingest");
+  const sessions = new SessionRegistry({
+    ice: options.ice,
+    sinks: options.sinks,
+    log,
+    ...options.timeouts,
+    onStart: (s) => registry.setMediaState(s.dataflowId, "live"),
+    onEnd: (s, reason) => {
+      registry.setMediaState(s.dataflowId, "idle");
+      if (reason !== "dataflow-expired" && reason !== "shutdown") options.onSessionEnd?.(s, reason);
+    },
+  });
+  const unsubscribe = registry.on("ended", ({ id }) => {
+    sessions.end(id, "dataflow-expired");
+  });
+  const authenticate = (id: number, token: string | undefined): IngestAuth => {
+    const verdict = registry.checkIngestToken(id, token ?? "");
+    if (verdict === "unknown") return "not-found";
+    return verdict === "ok" && token ? "ok" : "unauthorized";
+  };
+  if (options.metrics) registerMetrics(options.metrics, sessions);
+  return {
+    sessions,
+    module: {
+      publicPrefixes: [WHIP_PREFIX],
+      mount: (app) => {
+        app.route("/", whipRoutes({ authenticate, registry: sessions }));
+      },
+    },
+    close: () => {
+      unsubscribe();
+      sessions.close();
+    },
+  };
+}
+
+function registerMetrics(metrics: Metrics, sessions: SessionRegistry): void {
+  metrics.gauge("vsb_whip_sessions", "WHIP sessions open now", (s) => s.set(undefined, sessions.list().length));
+  metrics.counter("vsb_whip_sessions_ended_total", "WHIP sessions ended, by reason", (s) => {
+    for (const [reason, n] of Object.entries(sessions.ended)) s.set({ reason }, n);
+  });
+  metrics.counter("vsb_whip_conflicts_total", "WHIP pushes refused with 409", (s) => s.set(undefined, sessions.conflicts));
+  const totals = () => sessions.totals();
+  metrics.counter("vsb_whip_rtp_packets_total", "RTP packets received over WHIP", (s) => s.set(undefined, totals().packets));
+  metrics.counter("vsb_whip_rtp_bytes_total", "RTP bytes received over WHIP", (s) => s.set(undefined, totals().bytes));
+  metrics.counter("vsb_whip_nack_packets_total", "RTCP generic NACK packets sent", (s) => s.set(undefined, totals().nackPackets));
+  metrics.counter("vsb_whip_nacked_seqs_total", "Sequence numbers NACKed", (s) => s.set(undefined, totals().nackedSeqs));
+  metrics.counter("vsb_whip_plis_total", "PLIs sent (and coalesced)", (s) => {
+    const t = totals();
+    s.set({ result: "sent" }, t.plisSent);
+    s.set({ result: "coalesced" }, t.plisCoalesced);
+  });
+  metrics.counter("vsb_whip_sink_errors_total", "Packets a session sink threw on", (s) => s.set(undefined, totals().sinkErrors));
+}
