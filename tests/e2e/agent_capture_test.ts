@@ -1,7 +1,7 @@
 // The agent's capture on real GStreamer: every source kind runs its real pipeline (from
 // pipelineArgv()), the RTP it writes to stdout is read through RFC 4571 framing, and the
 // packets decode to frames of the expected size.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
