@@ -1,7 +1,9 @@
 // Shared parts of the WHIP tests: a proxy-like HTTP server with only the WHIP routes
 // (Bun.serve on 127.0.0.1), a recording sink, and a gst-launch RTP source child that is
 // tracked by pid and stopped INT → TERM → KILL.
+import { readFileSync } from "node:fs";
 import { Hono } from "hono";
+import { RtpStreamReader } from "../../agent/push/rtp_stream_reader.ts";
 import { logger } from "../../proxy/log.ts";
 import { type Proc, spawnTracked } from "../support/procs.ts";
 import { SessionRegistry, type RegistryOptions } from "../../proxy/ingest/session_registry.ts";
@@ -19,6 +21,8 @@ export interface RecordedSession {
   seqs: number[];
   ssrcs: Set<number>;
   payloadTypes: Set<number>;
+  /** First byte of the first packet's payload (its NAL unit header). */
+  firstPayloadByte?: number;
   closedWith?: SessionEndReason;
   /** Feedback the test wants returned for the next packet. */
   feedback?: IngestFeedback;
@@ -47,6 +51,7 @@ export function startWhipServer(tokens: Map<number, string>, options: Partial<Re
       sessions.push(rec);
       return {
         onPacket(packet) {
+          if (rec.packets === 0) rec.firstPayloadByte = packet[12 + (packet[0]! & 0x0f) * 4];
           rec.packets++;
           rec.bytes += packet.length;
           rec.seqs.push((packet[2]! << 8) | packet[3]!);
@@ -114,4 +119,36 @@ export async function waitFor(condition: () => boolean, timeoutMs: number): Prom
     await Bun.sleep(50);
   }
   return condition();
+}
+
+/** Plays a captured RFC 4571 RTP fixture into `send`, one picture (RTP timestamp) per 33 ms, looping. */
+export function replayFixture(send: (packet: Uint8Array) => void, file = "h264_320x240_single_slice.rtp"): { stop(): void; sent: () => number } {
+  const bytes = new Uint8Array(readFileSync(new URL(`../fixtures/${file}`, import.meta.url)));
+  const packets = new RtpStreamReader().push(bytes);
+  const pictures: Uint8Array[][] = [];
+  let lastTs = -1;
+  for (const p of packets) {
+    const ts = new DataView(p.buffer, p.byteOffset).getUint32(4);
+    if (ts !== lastTs) pictures.push([]);
+    lastTs = ts;
+    pictures[pictures.length - 1]!.push(p);
+  }
+  let index = 0;
+  let sent = 0;
+  let seq = 0;
+  let ts = 0;
+  const timer = setInterval(() => {
+    const picture = pictures[index++ % pictures.length]!;
+    ts += 3000;
+    for (const p of picture) {
+      // Renumber so the loop is one continuous stream.
+      const copy = p.slice();
+      const view = new DataView(copy.buffer);
+      view.setUint16(2, seq++ & 0xffff);
+      view.setUint32(4, ts >>> 0);
+      send(copy);
+      sent++;
+    }
+  }, 33);
+  return { stop: () => clearInterval(timer), sent: () => sent };
 }
