@@ -84,7 +84,8 @@ export class Store {
     this.#ports = ports;
     const used = this.#db.query("SELECT port FROM udp_ports ORDER BY port").all() as { port: number }[];
     for (const { port } of used) this.#used.add(port);
-    this.#cursor = used.length > 0 ? used[used.length - 1]!.port + 1 : ports.first;
+    const saved = this.#db.query("SELECT value FROM meta WHERE key = 'port_cursor'").get() as { value: string } | null;
+    this.#cursor = saved ? Number(saved.value) : ports.first;
     this.#q = this.#prepare();
   }
 
@@ -94,6 +95,7 @@ export class Store {
       insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, token_hash,
         keepalive_seconds, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
       insertPort: db.prepare("INSERT INTO udp_ports (port, dataflow_id) VALUES (?, ?)"),
+      saveCursor: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('port_cursor', ?)"),
       deletePort: db.prepare("DELETE FROM udp_ports WHERE dataflow_id = ? RETURNING port"),
       getFlow: db.prepare(`${SELECT_FLOW} WHERE d.id = ?`),
       activeFlows: db.prepare(`${SELECT_FLOW} WHERE d.active = 1 ORDER BY d.id`),
@@ -131,6 +133,7 @@ export class Store {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
         flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now) as { id: number };
       this.#q.insertPort!.run(port, row.id);
+      this.#q.saveCursor!.run(String(port + 1));
       return row.id;
     })();
     this.#used.add(port);

@@ -1,0 +1,97 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { helpText, optionsMarkdown } from "../../proxy/config/help.ts";
+import { ConfigError, loadConfig } from "../../proxy/config/load_config.ts";
+import { OPTIONS } from "../../proxy/config/options.ts";
+
+const noFiles = (path: string): string => {
+  throw new Error(`no file "${path}" in this test`);
+};
+const run = (argv: string[], env: Record<string, string> = {}, read = noFiles) => {
+  const result = loadConfig(argv, env, read);
+  if (result.kind !== "run") throw new Error("expected a config");
+  return result.config;
+};
+
+describe("loadConfig()", () => {
+  test("defaults match the documented ones", () => {
+    const c = run([]);
+    expect(c).toMatchObject({
+      listen: { host: "0.0.0.0", port: 8080 }, amqpUrl: "amqp://guest:guest@127.0.0.1:5672", sendPolicy: "demand",
+      keepaliveSeconds: 5, apiTokens: [], udpForwardHost: "127.0.0.1", udpPorts: { first: 5000, last: 5999 },
+      iceServers: [], iceAddresses: [], publishQueueSeconds: 2, mecId: "local",
+    });
+    expect(c.publicUrl).toBeUndefined();
+  });
+
+  test("order is defaults → file → env → flags", () => {
+    const file = JSON.stringify({ keepaliveSeconds: 7, sendPolicy: "always", mecId: "from-file", udpPorts: "6000-6010" });
+    const read = (p: string) => (p === "/etc/vsb.json" ? file : noFiles(p));
+    const c = run(["--config", "/etc/vsb.json", "--keepalive-seconds", "3"], { VSB_KEEPALIVE_SECONDS: "9", VSB_MEC_ID: "from-env" }, read);
+    expect(c.keepaliveSeconds).toBe(3);
+    expect(c.mecId).toBe("from-env");
+    expect(c.sendPolicy).toBe("always");
+    expect(c.udpPorts).toEqual({ first: 6000, last: 6010 });
+  });
+
+  test("tokens: repeated flags, env comma list, token file", () => {
+    const read = (p: string) => (p === "/run/tokens" ? "# ops\nfile-token-0123456789\n\n" : noFiles(p));
+    const c = run(["--api-token", "flag-token-0123456789", "--api-token=flag-token-abcdefghij", "--api-token-file", "/run/tokens"], {}, read);
+    expect(c.apiTokens).toEqual(["flag-token-0123456789", "flag-token-abcdefghij", "file-token-0123456789"]);
+    expect(run([], { VSB_API_TOKENS: "env-token-0123456789, env-token-abcdefghij" }).apiTokens).toHaveLength(2);
+  });
+
+  test("a bad value is one line naming the flag, env var or file key, and the value", () => {
+    const error = (argv: string[], env: Record<string, string> = {}, read = noFiles) => {
+      try {
+        loadConfig(argv, env, read);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as Error).message).not.toContain("\n");
+        return (err as Error).message;
+      }
+      throw new Error("expected a ConfigError");
+    };
+    expect(error(["--listen", "nope"])).toBe('flag --listen "nope": must be HOST:PORT with a port from 0 to 65535');
+    expect(error([], { VSB_SEND_POLICY: "sometimes" })).toStartWith('env VSB_SEND_POLICY "sometimes"');
+    expect(error(["--config", "c.json"], {}, () => '{"keepaliveSeconds": -1}')).toStartWith('config file "c.json" key keepaliveSeconds "-1"');
+    expect(error(["--config", "c.json"], {}, () => '{"bogus": 1}')).toBe('config file "c.json" key "bogus" is not an option');
+    expect(error(["--config", "c.json"], {}, () => "{")).toStartWith('config file "c.json" is not JSON');
+    expect(error(["--amqp-url", "http://x"])).toContain("must be a URL with scheme amqp or amqps");
+    expect(error(["--frobnicate"])).toBe('unknown argument "--frobnicate" (see --help)');
+    expect(error(["--db"])).toBe('flag "--db" needs a value PATH');
+    expect(error(["--api-token", "short"])).not.toContain("short");
+  });
+
+  test("--help and --help-markdown are recognised", () => {
+    expect(loadConfig(["--help"], {}, noFiles).kind).toBe("help");
+    expect(loadConfig(["--help-markdown"], {}, noFiles).kind).toBe("help-markdown");
+  });
+});
+
+describe("helpText() and optionsMarkdown()", () => {
+  test("list every option with its env var", () => {
+    const help = helpText();
+    const md = optionsMarkdown();
+    for (const o of OPTIONS) {
+      expect(help).toContain(o.flag);
+      expect(help).toContain(o.env);
+      expect(md).toContain(`\`${o.env}\``);
+    }
+  });
+
+  test("the README's option reference matches the table (once the README has one)", () => {
+    let readme = "";
+    try {
+      readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    } catch {
+      /* no README yet */
+    }
+    if (!readme.includes("--keepalive-seconds")) {
+      console.log("skipped: README.md has no proxy option reference yet");
+      return;
+    }
+    for (const o of OPTIONS) expect(readme).toContain(o.flag);
+    for (const o of OPTIONS) expect(readme).toContain(o.env);
+  });
+});

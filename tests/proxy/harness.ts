@@ -1,0 +1,50 @@
+// Builds the registration app in memory (no sockets) with a fake clock, for API tests.
+import { createApp, type RouteModule } from "../../proxy/api/create_app.ts";
+import { configureLog } from "../../proxy/log.ts";
+import { Metrics } from "../../proxy/metrics.ts";
+import { Registry, type RegistryEvents } from "../../proxy/registry/registry.ts";
+import { Store } from "../../proxy/store/store.ts";
+import { FakeClock } from "./fake_clock.ts";
+
+configureLog({ level: (process.env.VSB_TEST_LOG as "debug" | undefined) ?? "silent" });
+
+/** Options of {@link harness}. */
+export interface HarnessOptions {
+  db?: string;
+  tokens?: string[];
+  sendPolicy?: "demand" | "always";
+  keepaliveSeconds?: number;
+  ports?: { first: number; last: number };
+  routes?: RouteModule[];
+  clock?: FakeClock;
+  busUp?: () => boolean;
+}
+
+/** An app with its registry, store, clock, and a log of registry events. */
+export function harness(options: HarnessOptions = {}) {
+  const clock = options.clock ?? new FakeClock();
+  const store = new Store(options.db ?? ":memory:", options.ports ?? { first: 5000, last: 5999 });
+  const registry = new Registry({
+    store, clock, sendPolicy: options.sendPolicy ?? "demand", keepaliveSeconds: options.keepaliveSeconds ?? 5,
+    publicUrl: "http://mec.test:8080", udpForwardHost: "127.0.0.1",
+  });
+  const events: { [K in keyof RegistryEvents]: RegistryEvents[K][] } = { registered: [], send: [], ended: [], state: [] };
+  for (const name of Object.keys(events) as (keyof RegistryEvents)[]) {
+    registry.on(name, (e) => (events[name] as unknown[]).push(e));
+  }
+  const metrics = new Metrics();
+  const app = createApp({
+    registry, metrics, apiTokens: options.tokens ?? [],
+    discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrl: "mqtt://broker.test:1883" },
+    readiness: { store: () => store.ping(), bus: options.busUp ?? (() => true) },
+    routes: options.routes,
+  });
+  registry.start();
+  const json = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    app.request(path, {
+      method,
+      headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+  return { app, registry, store, clock, events, metrics, json };
+}

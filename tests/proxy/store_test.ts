@@ -1,0 +1,74 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DataflowMetadataSchema, DemandRequestSchema } from "../../shared/mod.ts";
+import { FakeClock } from "./fake_clock.ts";
+import { harness } from "./harness.ts";
+import { sensor2022 } from "./sensor_body.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDb(): string {
+  const dir = mkdtempSync(join(tmpdir(), "vsb-store-"));
+  dirs.push(dir);
+  return join(dir, "proxy.db");
+}
+
+describe("Store across a restart", () => {
+  test("keeps dataflows, tokens, ports, demands and the id sequence", () => {
+    const db = tempDb();
+    const clock = new FakeClock();
+    const first = harness({ db, clock });
+    const a = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    const b = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    const lease = first.registry.createDemand(DemandRequestSchema.parse({ dataflowId: a.id, ttlSeconds: 600 }));
+    first.registry.remove(b.id); // the newest id is gone: AUTOINCREMENT must still not reuse it
+    first.registry.stop();
+    first.store.close();
+
+    clock.advance(60_000); // down for a minute: longer than 3 keep-alive periods
+    const second = harness({ db, clock });
+    const record = second.registry.get(a.id);
+    expect(record).toMatchObject({ id: a.id, active: true, send: true, udpForward: { host: "127.0.0.1", port: 5000 } });
+    expect(second.registry.checkIngestToken(a.id, a.ingest.token)).toBe("ok");
+    expect(second.registry.listDemands().map((d) => d.id)).toEqual([lease.id]);
+    expect(second.registry.get(b.id).active).toBe(false);
+    // A fresh keep-alive window after the restart: the outage was not the sensor's fault.
+    expect(second.registry.keepalive(a.id).send).toBe(true);
+    const c = second.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    expect(c.id).toBe(3);
+    expect(c.ingest.whipUrl).toEndWith("/whip/3");
+    expect(second.store.allocatedPorts()).toEqual([5000, 5002]);
+    second.registry.stop();
+    second.store.close();
+  });
+
+  test("last-seen times are flushed in batches and survive a restart", () => {
+    const db = tempDb();
+    const clock = new FakeClock();
+    const first = harness({ db, clock, keepaliveSeconds: 10 });
+    const { id } = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    clock.advance(5_000);
+    first.registry.keepalive(id);
+    const seen = clock.now();
+    clock.advance(1_000); // the flush timer writes it
+    const row = first.store.getDataflow(id)!;
+    expect(row.last_seen_at).toBe(seen);
+    first.registry.stop();
+    first.store.close();
+  });
+
+  test("opens in WAL mode", () => {
+    const db = tempDb();
+    const { store } = harness({ db });
+    store.close();
+    const { Database } = require("bun:sqlite");
+    const raw = new Database(db);
+    expect(raw.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    raw.close();
+  });
+});
