@@ -3,7 +3,8 @@
 #
 # Each capture is RFC 4571 framed (2-byte big-endian length, then one RTP packet), written by
 # GStreamer's own payloader so the tests replay real packets, not hand-made ones:
-#   h264_320x240_single_slice.rtp   one slice per picture; SPS+PPS aggregated in STAP-A
+#   h264_320x240_single_slice.rtp   one slice per picture (threads=1: tune=zerolatency would
+#                                   otherwise slice per thread); STAP-A (AUD+SPS+PPS) and FU-A
 #   h264_320x240_multi_slice.rtp    four slices per picture (sliced-threads); SPS/PPS as single NALs
 # Next to each, the .h264 file is the Annex-B elementary stream that was fed to rtph264pay
 # (same pictures), kept so a test can compare bytes without trusting our depacketizer.
@@ -16,7 +17,7 @@ out_dir=${1:-tests/fixtures}
 mkdir -p "$out_dir"
 
 # $1 = name, $2 = frames, $3 = videotestsrc pattern, $4 = kbit/s,
-# $5 = extra x264enc properties (none), $6 = rtph264pay aggregate mode
+# $5 = extra x264enc properties, $6 = rtph264pay aggregate mode
 capture() {
   # A moving pattern makes P-frames span several packets (FU-A); key-int-max=30 gives an IDR
   # every second at 30 fps; the caps after x264enc force 8-bit 4:2:0 constrained baseline
@@ -34,7 +35,7 @@ capture() {
          ! rtpstreampay ! filesink location="$out_dir/$1.rtp"
 }
 
-capture h264_320x240_single_slice 90 "pattern=smpte horizontal-speed=4" 400 "" zero-latency
+capture h264_320x240_single_slice 90 "pattern=smpte horizontal-speed=4" 400 "threads=1" zero-latency
 capture h264_320x240_multi_slice 60 "pattern=pinwheel" 200 "sliced-threads=true threads=4" none
 
 ls -l "$out_dir"/h264_320x240_*

@@ -36,6 +36,7 @@ export type FrameDropReason =
   | "malformed"
   | "unsupported-packet"
   | "after-marker"
+  | "first-slice-missing"
   | "no-picture"
   | "awaiting-keyframe"
   | "missing-parameter-sets";
@@ -43,7 +44,8 @@ export type FrameDropReason =
 /** Every `FrameDropReason`, for metrics that list all of them from the start. */
 export const FRAME_DROP_REASONS: readonly FrameDropReason[] = [
   "packet-lost", "fu-a-incomplete", "fu-a-without-start", "malformed", "unsupported-packet",
-  "after-marker", "no-picture", "awaiting-keyframe", "missing-parameter-sets",
+  "after-marker", "first-slice-missing", "no-picture", "awaiting-keyframe",
+  "missing-parameter-sets",
 ];
 
 /** One whole access unit, Annex-B, SPS+PPS in front of every keyframe. */
@@ -91,7 +93,8 @@ export class H264Depacketizer {
   private lostBeforeNext = false;
   private lastClosedTimestamp: number | undefined;
   private awaitingKeyframe = true;
-  private droppedWhileAwaiting = false;
+  /** A drop or loss happened since the last PLI decision. */
+  private pliWanted = false;
   private lastPliMs = -Infinity;
   private nextFrameSeq = 0;
   private sps: Uint8Array | undefined;
@@ -128,7 +131,7 @@ export class H264Depacketizer {
    */
   lost(nowMs: number): boolean {
     this.awaitingKeyframe = true;
-    this.droppedWhileAwaiting = true;
+    this.pliWanted = true;
     return this.pliDue(nowMs);
   }
 
@@ -223,7 +226,13 @@ export class H264Depacketizer {
     }
     const u = this.unit;
     u.nals.push(nal);
-    if (isVclType(type)) u.hasVcl = true;
+    if (isVclType(type) && !u.hasVcl) {
+      u.hasVcl = true;
+      // The picture's first slice has first_mb_in_slice = 0, coded ue(v) "1" (§7.3.3): its first
+      // bit is set. Otherwise the head of the picture was never received (e.g. the stream was
+      // joined mid-picture). Arbitrary slice order (Baseline ASO) is not supported.
+      if ((secondByte(nal) & 0x80) === 0) this.breakUnit("first-slice-missing");
+    }
     if (type === NalType.idr) u.hasIdr = true;
     else if (type === NalType.sps) u.hasSps = true;
     else if (type === NalType.pps) u.hasPps = true;
@@ -247,7 +256,7 @@ export class H264Depacketizer {
     }
     if (why) return this.drop(why, sink);
     const unit = writeAccessUnit(u, u.hasIdr ? this.sps : undefined, u.hasIdr ? this.pps : undefined);
-    if (u.hasIdr) this.awaitingKeyframe = this.droppedWhileAwaiting = false;
+    if (u.hasIdr) this.awaitingKeyframe = false;
     sink.unit({
       ...unit,
       keyframe: u.hasIdr,
@@ -271,7 +280,7 @@ export class H264Depacketizer {
   private drop(reason: FrameDropReason, sink: DepacketizerSink): void {
     if (reason !== "no-picture") {
       this.awaitingKeyframe = true;
-      this.droppedWhileAwaiting = true;
+      this.pliWanted = true;
     }
     sink.drop(reason, this.unit.timestamp);
   }
@@ -294,11 +303,19 @@ export class H264Depacketizer {
     this.size = info && { width: info.width, height: info.height };
   }
 
+  /** A PLI follows a drop or loss, at most one per `pliIntervalMs`; while the keyframe is
+   * awaited every further drop asks again, so a lost PLI is repeated. */
   private pliDue(nowMs: number): boolean {
-    if (!this.droppedWhileAwaiting || nowMs - this.lastPliMs < this.pliIntervalMs) return false;
+    if (!this.pliWanted) return false;
+    this.pliWanted = false;
+    if (!this.awaitingKeyframe || nowMs - this.lastPliMs < this.pliIntervalMs) return false;
     this.lastPliMs = nowMs;
     return true;
   }
+}
+
+function secondByte(nal: Nal): number {
+  return nal instanceof Uint8Array ? nal[1]! : nal.parts[0]![0] ?? 0;
 }
 
 function flatten(nal: Nal): Uint8Array {

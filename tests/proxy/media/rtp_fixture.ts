@@ -74,13 +74,15 @@ export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A copy of RTP packet `p` with header fields replaced (sequence number, marker). */
-export function rewrite(p: Uint8Array, fields: { seq?: number; marker?: boolean }): Uint8Array {
+/** A copy of RTP packet `p` with header fields replaced (sequence number, timestamp, marker). */
+export function rewrite(
+  p: Uint8Array,
+  fields: { seq?: number; timestamp?: number; marker?: boolean },
+): Uint8Array {
   const out = p.slice();
-  if (fields.seq !== undefined) {
-    out[2] = (fields.seq >> 8) & 0xff;
-    out[3] = fields.seq & 0xff;
-  }
+  const view = new DataView(out.buffer);
+  if (fields.seq !== undefined) view.setUint16(2, fields.seq & 0xffff);
+  if (fields.timestamp !== undefined) view.setUint32(4, fields.timestamp >>> 0);
   if (fields.marker !== undefined) out[1] = (out[1]! & 0x7f) | (fields.marker ? 0x80 : 0);
   return out;
 }
