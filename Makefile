@@ -46,7 +46,7 @@ check: setup
 	$(TSC) --noEmit -p tsconfig.json
 
 test: setup check
-	$(BUN) test
+	$(BUN) test --timeout 120000
 
 demo: setup
 	@PORT=$(PORT) bash scripts/demo.sh

@@ -1,12 +1,11 @@
 // Preloaded by bunfig.toml for every `bun test` run: makes sure every process a test started
 // (RabbitMQ, epmd, gst-launch-1.0, the proxy, the agent, Chromium) is stopped by pid when the
 // run ends — normally, on Ctrl-C, or on process.exit(). Starts nothing by itself.
-import { afterAll, setDefaultTimeout } from "bun:test";
+import { afterAll } from "bun:test";
 import { cleanupAll, cleanupAllSync } from "./procs.ts";
 
-// End-to-end tests start real RabbitMQ, GStreamer and WebRTC peers. bunfig.toml has no
-// timeout key; a preloaded setDefaultTimeout() applies to every test file.
-setDefaultTimeout(120_000);
+// Timeouts are not set here: setDefaultTimeout() in a preload only reaches the first test
+// file. `make test` passes --timeout 120000; end-to-end tests pass their own timeout.
 
 afterAll(async () => {
   await cleanupAll();

@@ -73,10 +73,15 @@ export function hasRabbit(): boolean {
 
 let shared: Promise<Rabbit> | undefined;
 
-/** The one RabbitMQ shared by all tests of this run, started on first use. Do not stop it: use `startRabbit()` for that. */
-export function getRabbit(): Promise<Rabbit> {
+/**
+ * The one RabbitMQ shared by all tests of this run, started on first use. Do not stop it: use
+ * `startRabbit()` for that. If it died (bun kills a timed-out test's processes), it is started again.
+ */
+export async function getRabbit(): Promise<Rabbit> {
   shared ??= startRabbit();
-  return shared;
+  const rabbit = await shared;
+  if (rabbit.pid() === undefined) await rabbit.start();
+  return rabbit;
 }
 
 /** A private RabbitMQ instance (for tests that stop, kill or restart the broker). Disposed at exit. */
@@ -108,6 +113,7 @@ class Instance implements Rabbit {
   #server: Proc | undefined;
   #epmd: Proc | undefined;
   #disposed = false;
+  #starting: Promise<void> | undefined;
 
   constructor(private readonly script: string, readonly dir: string, private readonly ports: Ports, private readonly options: RabbitOptions) {
     this.amqpPort = ports.amqpPort;
@@ -121,7 +127,13 @@ class Instance implements Rabbit {
     return this.#server?.exitStatus() ? undefined : this.#server?.pid;
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    // Concurrent callers share one start.
+    this.#starting ??= this.#start().finally(() => (this.#starting = undefined));
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     if (this.#disposed) throw new Error(`RabbitMQ in "${this.dir}" was disposed`);
     if (this.pid() !== undefined) return;
     const timeoutMs = this.options.timeoutMs ?? Number(process.env.VSB_RABBIT_TIMEOUT_MS ?? 90_000);

@@ -7,6 +7,8 @@ import { isAlive } from "./procs.ts";
 import { getRabbit, hasRabbit, startRabbit } from "./rabbitmq.ts";
 
 const rabbitTest = skipUnless(hasRabbit(), "RabbitMQ is not installed (run make setup as root)");
+// bunfig.toml cannot set a timeout for every file, so tests that start brokers set their own.
+const BROKER_MS = 120_000;
 
 /** Binds a fresh exclusive queue to `exchange` with `key`; the promise inside resolves with its next message. */
 async function subscribe(channel: Channel, exchange: string, key: string) {
@@ -34,7 +36,7 @@ rabbitTest("getRabbit() starts one shared broker and returns it again", async ()
   expect(a.amqpUrl).toBe(`amqp://guest:guest@127.0.0.1:${a.amqpPort}`);
   expect(a.mqttUrl).toBe(`mqtt://127.0.0.1:${a.mqttPort}`);
   expect(isAlive(a.pid()!)).toBe(true);
-});
+}, BROKER_MS);
 
 rabbitTest("the shared broker round-trips an AMQP message with headers", async () => {
   const rabbit = await getRabbit();
@@ -51,7 +53,7 @@ rabbitTest("the shared broker round-trips an AMQP message with headers", async (
   } finally {
     await connection.close();
   }
-});
+}, BROKER_MS);
 
 rabbitTest("an MQTT 3.1.1 publish on a/b reaches an AMQP consumer of amq.topic key a.b", async () => {
   const rabbit = await getRabbit();
@@ -67,7 +69,7 @@ rabbitTest("an MQTT 3.1.1 publish on a/b reaches an AMQP consumer of amq.topic k
     await client.endAsync();
     await connection.close();
   }
-});
+}, BROKER_MS);
 
 rabbitTest("startRabbit() gives a private broker that survives restart() and frees its ports on stop()", async () => {
   const rabbit = await startRabbit();
@@ -98,7 +100,7 @@ rabbitTest("startRabbit() gives a private broker that survives restart() and fre
   expect(await isTcpPortFree(rabbit.amqpPort)).toBe(true);
   expect(await isTcpPortFree(rabbit.mqttPort)).toBe(true);
   await rabbit.dispose();
-});
+}, BROKER_MS);
 
 rabbitTest("kill() crashes a private broker and start() brings it back on the same port", async () => {
   const rabbit = await startRabbit();
@@ -112,4 +114,4 @@ rabbitTest("kill() crashes a private broker and start() brings it back on the sa
   const again = await connect(rabbit.amqpUrl);
   await again.close();
   await rabbit.dispose();
-});
+}, BROKER_MS);
