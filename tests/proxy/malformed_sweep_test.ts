@@ -113,7 +113,7 @@ describe("malformed-input sweep", () => {
         const res = await app.request(path, {
           method,
           headers: c.type === undefined ? { "content-type": "application/json" } : c.type ? { "content-type": c.type } : {},
-          body: c.body,
+          body: c.body as BodyInit,
         });
         sent++;
         const body = await res.text();

@@ -1,0 +1,50 @@
+// The real `bun proxy/main.ts` process: CLI behaviour, start-up, /health, clean stop.
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { OPTIONS } from "../../proxy/config/options.ts";
+import { freePort } from "../support/ports.ts";
+import { spawnTracked } from "../support/procs.ts";
+import { waitForHttp } from "../support/wait.ts";
+
+const root = new URL("../..", import.meta.url).pathname;
+const bun = process.execPath;
+const proxy = (args: string[], env: Record<string, string | undefined> = {}) =>
+  spawnTracked(bun, [join(root, "proxy/main.ts"), ...args], { cwd: root, env: { VSB_LISTEN: undefined, ...env }, name: "vsb-proxy" });
+
+describe("bun proxy/main.ts", () => {
+  test("--help prints every option and exits 0", async () => {
+    const p = proxy(["--help"]);
+    expect((await p.exited).code).toBe(0);
+    for (const o of OPTIONS) expect(p.output("stdout")).toContain(o.flag);
+  }, 30_000);
+
+  test("an invalid value exits 2 with one line naming the flag or env var", async () => {
+    const bad = proxy(["--keepalive-seconds", "soon"]);
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.output("stderr").trim()).toBe('vsb-proxy: flag --keepalive-seconds "soon": must be a number');
+    const badEnv = proxy([], { VSB_LISTEN: "127.0.0.1:99999" });
+    expect((await badEnv.exited).code).toBe(2);
+    expect(badEnv.output("stderr").trim().split("\n")).toHaveLength(1);
+    expect(badEnv.output("stderr")).toContain('env VSB_LISTEN "127.0.0.1:99999"');
+  }, 30_000);
+
+  test("starts, answers /health with the broker absent, logs JSON lines, and stops on SIGINT", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vsb-main-"));
+    try {
+      const port = await freePort();
+      const amqpPort = await freePort(); // nothing listens there: the proxy must still serve
+      const p = proxy(["--listen", `127.0.0.1:${port}`, "--db", join(dir, "p.db"), "--amqp-url", `amqp://guest:guest@127.0.0.1:${amqpPort}`]);
+      const res = await waitForHttp(`http://127.0.0.1:${port}/health`, { timeoutMs: 15_000 });
+      expect(await res.json()).toEqual({ status: "ok" });
+      expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(503);
+      await p.waitForLine(/"msg":"proxy started"/, { stream: "stderr" });
+      const status = await p.stop();
+      expect(status.code).toBe(0);
+      for (const line of p.output("stderr").trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
