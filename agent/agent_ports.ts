@@ -108,7 +108,7 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
     discover: (f) => discoverEndpoints(f.tile, config),
     registry: (endpoints) => new RegistrationClient(endpoints.registrationUrl, { token: config.apiToken }),
     metadata: (f) => dataflowMetadata(config, f, new Date()),
-    openControl: (reg, endpoints, onSend) => {
+    openControl: (reg, endpoints, handlers) => {
       if (config.noMqtt) return undefined;
       if (!endpoints.mqttUrl) {
         log.warn("no message broker known: demand comes from keep-alives only");
@@ -122,7 +122,7 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
         id: reg.id,
         event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
         log: log.child({ component: "control" }),
-        onSend,
+        ...handlers,
       });
     },
     capture,

@@ -152,7 +152,12 @@ export class SensorFlow {
     this.#reg = reg;
     this.#registerBackoff.reset();
     this.#p.log.info("registered", { id: reg.id, topic: reg.topic, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds });
-    this.#control = this.#p.openControl(reg, this.#endpoints!, (send) => this.#setSend(send, "control message"));
+    this.#control = this.#p.openControl(reg, this.#endpoints!, {
+      onSend: (send) => this.#setSend(send, "control message"),
+      onSubscribed: () => {
+        if (this.#reg === reg) void this.#keepalive();
+      },
+    });
     this.#to("idle", "registered");
     this.#scheduleKeepalive(reg.keepaliveSeconds);
     this.#setSend(reg.send, "registration answer");
@@ -243,7 +248,7 @@ export class SensorFlow {
   }
 
   /** Step 9: announce the end, end the WHIP session, stop the gst child. */
-  async #stopStreaming(reason: string): Promise<void> {
+  async #stopStreaming(reason: string, then: FlowState = "idle"): Promise<void> {
     if (!STREAMING.has(this.#state)) return;
     this.#to("stopping", reason);
     this.#cancel(this.#pushTimer);
@@ -254,7 +259,7 @@ export class SensorFlow {
       push?.close().catch((error) => this.#p.log.warn("WHIP delete failed", { error })),
       this.#p.capture.stop(),
     ]);
-    this.#to("idle", reason);
+    this.#to(then, reason);
   }
 
   /** Ends the session (step 9), deletes the registration unless kept, and stops. */
@@ -264,7 +269,7 @@ export class SensorFlow {
     this.#p.log.info("shutdown requested", { reason });
     this.#wake?.();
     void this.#enqueue(async () => {
-      await this.#stopStreaming(reason);
+      await this.#stopStreaming(reason, "stopping");
       for (const handle of [...this.#timers]) this.#cancel(handle);
       this.#to("stopping", reason);
       await this.#control?.close();

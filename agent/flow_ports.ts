@@ -50,8 +50,15 @@ export interface FlowPorts {
   discover(fix: LocationFix): Promise<Endpoints>;
   registry(endpoints: Endpoints): RegistryPort;
   metadata(fix: LocationFix): DataflowMetadataInput;
-  /** Undefined when MQTT is disabled or no broker is known. */
-  openControl(registration: Registration, endpoints: Endpoints, onSend: (send: boolean) => void): ControlPort | undefined;
+  /**
+   * Undefined when MQTT is disabled or no broker is known. `onSubscribed` runs each time the
+   * control topic is (re)subscribed: demand may have changed while nobody listened.
+   */
+  openControl(
+    registration: Registration,
+    endpoints: Endpoints,
+    handlers: { onSend: (send: boolean) => void; onSubscribed: () => void },
+  ): ControlPort | undefined;
   capture: CapturePort;
   openPush(registration: Registration, endpoints: Endpoints, events: PushEvents): PushPort;
 }

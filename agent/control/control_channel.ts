@@ -26,6 +26,8 @@ export interface ControlChannelOptions {
   event: Record<string, unknown>;
   log: Logger;
   onSend: (send: boolean) => void;
+  /** Called after each (re)subscription to the control topic. */
+  onSubscribed?: () => void;
 }
 
 /** Which announcement to publish. */
@@ -74,6 +76,7 @@ export class ControlChannel {
     this.#o.log.info("mqtt connected", { url: this.#o.url, topic });
     this.#client.subscribe(topic, { qos: 1 }, (error) => {
       if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });
+      else this.#o.onSubscribed?.();
     });
   }
 

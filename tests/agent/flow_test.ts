@@ -23,6 +23,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
   let registerFailures = options.registerFailures ?? 0;
   const keepaliveAnswers: Array<boolean | "gone" | "down"> = [];
   let onSend: ((send: boolean) => void) | undefined;
+  let onSubscribed: (() => void) | undefined;
   const pushes: PushEvents[] = [];
   const ports: FlowPorts = {
     clock,
@@ -49,9 +50,10 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
       },
     }),
     metadata: () => ({ dataSourceInfo: { sourceLocationInfo: { locationQuadkey: FIX.tile } } }) as unknown as DataflowMetadataInput,
-    openControl: (reg, _e, cb) => {
+    openControl: (reg, _e, handlers) => {
       calls.push(`mqtt open ${reg.id}`);
-      onSend = cb;
+      onSend = handlers.onSend;
+      onSubscribed = handlers.onSubscribed;
       return {
         announce: (kind, reason) => {
           calls.push(`announce ${kind}${reason ? ` (${reason})` : ""}`);
@@ -86,6 +88,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
   return {
     clock, calls, lines, states, flow, keepaliveAnswers, pushes,
     control: (send: boolean) => onSend!(send),
+    subscribed: () => onSubscribed!(),
     transitions: () => lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "state changed").map((l) => l.to),
   };
 }
@@ -115,6 +118,17 @@ describe("SensorFlow", () => {
     h.pushes[0]!.connected();
     await settle();
     expect(h.flow.state).toBe("streaming");
+  });
+
+  test("a (re)subscription to control/{id} asks for a keep-alive at once (demand may have changed unheard)", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.keepaliveAnswers.push(true);
+    h.subscribed();
+    await settle();
+    expect(h.calls).toContain("keepalive 1");
+    expect(h.flow.state).toBe("starting");
   });
 
   test("keep-alive answer send:true starts streaming when MQTT is silent", async () => {

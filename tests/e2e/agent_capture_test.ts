@@ -40,7 +40,7 @@ describe("agent capture on real GStreamer", () => {
     await waitFrames(c, 30);
     await c.supervisor.stop();
     await expectDecodable(c.packets, 25);
-  });
+  }, 60_000);
 
   run("v4l2 chain: the camera's raw caps (YUY2) through the same encoder chain", async () => {
     const argv = ["-q", "-e", ...linkElements([
@@ -52,7 +52,7 @@ describe("agent capture on real GStreamer", () => {
     await waitFrames(c, 20);
     await c.supervisor.stop();
     await expectDecodable(c.packets, 15);
-  });
+  }, 60_000);
 
   skipUnless(hasVideoDevice(), "no /dev/video* on this machine: the real-camera test cannot run (CI does not cover it)")(
     "v4l2 on a real camera",
@@ -76,7 +76,7 @@ describe("agent capture on real GStreamer", () => {
     await c.supervisor.stop();
     await sender.stop();
     await expectDecodable(c.packets, 10);
-  });
+  }, 60_000);
 
   skipUnless(gst && hasRtspServer(), "/usr/bin/python3 cannot load GstRtspServer (python3-gi, gir1.2-gst-rtsp-server-1.0)")(
     "source rtsp: H.264 over RTSP/TCP from a local gst-rtsp-server, no re-encode",
@@ -110,14 +110,14 @@ describe("agent capture on real GStreamer", () => {
     await waitFrames(raw, 20);
     await raw.supervisor.stop();
     await expectDecodable(raw.packets, 15);
-  });
+  }, 60_000);
 
   run("--loop: a file source starts again at once when it ends", async () => {
     const c = startCapture(pipelineArgv(options("file:tests/fixtures/h264_320x240_single_slice.h264", { fps: 60 })), { loop: true });
     await waitUntilRestarts(c.supervisor, 1);
     await c.supervisor.stop();
     expect(c.log.some((l) => l.includes('"restartInMs":0'))).toBe(true);
-  });
+  }, 60_000);
 
   run("supervisor: a killed child is restarted and packets resume within 5 s", async () => {
     const c = startCapture(pipelineArgv(options("test")));
@@ -129,7 +129,7 @@ describe("agent capture on real GStreamer", () => {
     expect(performance.now() - killedAt).toBeLessThan(5000);
     expect(c.supervisor.restarts).toBe(1);
     await c.supervisor.stop();
-  });
+  }, 60_000);
 
   run("supervisor: a child that writes nothing is restarted after the stall time", async () => {
     const port = await freeUdpPort();
@@ -137,7 +137,7 @@ describe("agent capture on real GStreamer", () => {
     await waitUntilRestarts(c.supervisor, 1, 5000);
     expect(c.log.some((l) => l.includes("gst stalled"))).toBe(true);
     await c.supervisor.stop();
-  });
+  }, 60_000);
 
   run("stop(): EOS first — the child exits by itself on SIGINT", async () => {
     const c = startCapture(pipelineArgv(options("test")));
@@ -146,7 +146,7 @@ describe("agent capture on real GStreamer", () => {
     await c.supervisor.stop();
     expect(performance.now() - t).toBeLessThan(2000);
     expect(c.log.some((l) => l.includes('"msg":"gst exited"') && l.includes('"code":0'))).toBe(true);
-  });
+  }, 60_000);
 });
 
 async function waitUntilRestarts(s: { restarts: number }, n: number, timeoutMs = 10_000) {
