@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""A standard WHIP client (RFC 9725) built from GStreamer's webrtcbin, for interop tests.
+
+Debian 12's GStreamer 1.22 has no whipsink/whipclientsink, so this does what they do:
+videotestsrc -> x264enc -> rtph264pay -> webrtcbin (sendonly, NACK/RTX), non-trickle offer
+(POSTed once ICE gathering is complete), answer applied, stream for SECONDS, then DELETE.
+
+usage: whip_webrtcbin_client.py URL TOKEN SECONDS
+Prints one JSON line on stdout: {"status": 201, "location": ..., "state": ...}.
+"""
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstWebRTC", "1.0")
+gi.require_version("GstSdp", "1.0")
+from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
+
+URL, TOKEN, SECONDS = sys.argv[1], sys.argv[2], float(sys.argv[3])
+PIPELINE = (
+    "webrtcbin name=webrtc bundle-policy=max-bundle "
+    "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! "
+    "x264enc tune=zerolatency key-int-max=30 bitrate=500 ! video/x-h264,profile=constrained-baseline ! "
+    "h264parse config-interval=-1 ! rtph264pay pt=96 ! "
+    "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 ! webrtc."
+)
+
+result = {"status": None, "location": None, "error": None}
+loop = GLib.MainLoop()
+Gst.init(None)
+pipe = Gst.parse_launch(PIPELINE)
+webrtc = pipe.get_by_name("webrtc")
+
+
+def request(method, url, body=None):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    if body is not None:
+        headers["Content-Type"] = "application/sdp"
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as res:
+            return res.status, res.headers.get("Location"), res.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, None, err.read().decode()
+
+
+def post_offer():
+    offer = webrtc.get_property("local-description").sdp.as_text()
+    if os.environ.get("WHIP_DUMP"):
+        sys.stderr.write(offer)
+    status, location, body = request("POST", URL, offer.encode())
+    result["status"] = status
+    if status != 201:
+        result["error"] = body
+        loop.quit()
+        return False
+    result["location"] = urllib.parse.urljoin(URL, location)
+    _, sdp = GstSdp.SDPMessage.new_from_text(body)
+    answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp)
+    webrtc.emit("set-remote-description", answer, None)
+    GLib.timeout_add(int(SECONDS * 1000), finish)
+    return False
+
+
+def on_gathering(element, _pspec):
+    if element.get_property("ice-gathering-state") == GstWebRTC.WebRTCICEGatheringState.COMPLETE:
+        GLib.idle_add(post_offer)
+
+
+def on_offer(promise, _data):
+    reply = promise.get_reply()
+    offer = reply.get_value("offer")
+    webrtc.emit("set-local-description", offer, None)
+
+
+def on_negotiation_needed(element):
+    promise = Gst.Promise.new_with_change_func(on_offer, None)
+    element.emit("create-offer", None, promise)
+
+
+def finish():
+    result["state"] = str(webrtc.get_property("connection-state").value_nick)
+    if result["location"]:
+        result["deleteStatus"] = request("DELETE", result["location"])[0]
+    loop.quit()
+    return False
+
+
+webrtc.connect("on-negotiation-needed", on_negotiation_needed)
+# Loopback only (nothing may leave the test machine): libnice gathers only this address.
+ICE_AGENT = webrtc.get_property("ice-agent")  # keep a reference: PyGObject drops a borrowed one
+ICE_AGENT.emit("add-local-ip-address", "127.0.0.1")
+webrtc.connect("notify::ice-gathering-state", on_gathering)
+pipe.set_state(Gst.State.READY)
+for transceiver_index in range(1):
+    t = webrtc.emit("get-transceiver", transceiver_index)
+    if t is not None:
+        t.set_property("direction", GstWebRTC.WebRTCRTPTransceiverDirection.SENDONLY)
+        t.set_property("do-nack", True)
+pipe.set_state(Gst.State.PLAYING)
+GLib.timeout_add(int((SECONDS + 15) * 1000), lambda: (result.update(error="timeout"), loop.quit()))
+loop.run()
+pipe.set_state(Gst.State.NULL)
+print(json.dumps(result), flush=True)
