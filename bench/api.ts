@@ -1,0 +1,80 @@
+// `make bench-api`: a real RabbitMQ and the proxy as its own process; register 1,000
+// dataflows, then hammer keep-alives from a separate load process for 10 s. Prints one
+// JSON line: requests/s, p50/p99 latency, proxy CPU % (of one core, from /proc) and RSS.
+//
+//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C]
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sensor2022 } from "../tests/proxy/sensor_body.ts";
+import { freePort } from "../tests/support/ports.ts";
+import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
+import { getRabbit } from "../tests/support/rabbitmq.ts";
+import { waitForHttp } from "../tests/support/wait.ts";
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const dataflows = option("--dataflows", 1000);
+const seconds = option("--seconds", 10);
+const concurrency = option("--concurrency", 64);
+const root = new URL("..", import.meta.url).pathname;
+const bun = process.execPath;
+const TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime of `pid` in clock ticks (/proc/PID/stat fields 14 and 15). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Resident set size of `pid` in MB. */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "vsb-bench-api-"));
+try {
+  const rabbit = await getRabbit();
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const proxy = spawnTracked(bun, [join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
+    "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn"], { cwd: root, name: "vsb-proxy" });
+  await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
+
+  const body = JSON.stringify(sensor2022());
+  let registered = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (registered < dataflows) {
+      registered++;
+      const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      if (res.status !== 201) throw new Error(`registration answered "${res.status}": ${await res.text()}`);
+      await res.arrayBuffer();
+    }
+  }));
+
+  const cpuBefore = cpuTicks(proxy.pid);
+  const t0 = performance.now();
+  let rssPeak = rssMb(proxy.pid);
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(proxy.pid))), 250);
+  const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds), String(concurrency)],
+    { cwd: root, name: "load" });
+  const status = await load.exited;
+  clearInterval(sampler);
+  const cpuPercent = ((cpuTicks(proxy.pid) - cpuBefore) / TICKS) / ((performance.now() - t0) / 1000) * 100;
+  if (status.code !== 0) throw new Error(`load generator failed: ${load.output("stderr")}`);
+  const result = JSON.parse(load.output("stdout").trim().split("\n").at(-1)!);
+  await proxy.stop();
+  process.stdout.write(`${JSON.stringify({
+    bench: "api-keepalive", dataflows, concurrency, seconds: result.seconds, requestsPerSecond: result.rps,
+    requests: result.requests, errors: result.errors, p50Ms: result.p50Ms, p99Ms: result.p99Ms, maxMs: result.maxMs,
+    proxyCpuPercent: Math.round(cpuPercent), proxyRssMb: Math.round(rssPeak),
+    target: { requestsPerSecond: 10_000, p99Ms: 5 },
+  })}\n`);
+} finally {
+  await cleanupAll();
+  rmSync(dir, { recursive: true, force: true });
+}
