@@ -3,7 +3,7 @@
 // that lacks them at the place H.264 §7.4.1.2.3 allows (after an AUD, SPS before PPS).
 
 import { Buffer } from "node:buffer";
-import { ANNEX_B_START_CODE, NalType } from "../../shared/h264.ts";
+import { ANNEX_B_START_CODE, NalType } from "../../shared/mod.ts";
 
 /** A NAL unit reassembled from FU-A fragments: rebuilt header octet + fragment views. */
 export interface FuNal {
@@ -35,6 +35,31 @@ export function nalHeader(nal: Nal): number {
 /** Length of `nal` in bytes, header included. */
 export function nalSize(nal: Nal): number {
   return nal instanceof Uint8Array ? nal.length : nal.size;
+}
+
+/** The octet after the NAL header (0 when there is none). */
+export function secondByte(nal: Nal): number {
+  return nal instanceof Uint8Array ? nal[1]! : nal.parts[0]![0] ?? 0;
+}
+
+/** `nal` as one contiguous array (a copy only when it came in fragments). */
+export function flattenNal(nal: Nal): Uint8Array {
+  if (nal instanceof Uint8Array) return nal;
+  const out = new Uint8Array(nal.size);
+  out[0] = nal.header;
+  let offset = 1;
+  for (const part of nal.parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** True when `b` is a whole NAL with the same bytes as `a`. */
+export function sameBytes(a: Uint8Array | undefined, b: Nal): boolean {
+  if (!a || !(b instanceof Uint8Array) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

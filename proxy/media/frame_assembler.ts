@@ -38,9 +38,16 @@ export const PACKET_DROP_REASONS: readonly PacketDropReason[] = [
   "out-of-window",
 ];
 
-/** werift's `RtpPacket` shape, accepted as is so the WHIP session need not re-serialize. */
+/** werift's `RtpPacket` shape (payload already without padding), accepted as is. */
 export interface RtpPacketLike {
-  header: { marker: boolean; payloadType: number; sequenceNumber: number; timestamp: number; ssrc: number };
+  header: {
+    marker: boolean;
+    payloadType: number;
+    sequenceNumber: number;
+    timestamp: number;
+    ssrc: number;
+    paddingSize?: number;
+  };
   payload: Uint8Array;
 }
 
@@ -117,6 +124,7 @@ export class FrameAssembler {
   private readonly jitterSink: JitterSink<RtpPacket> = {
     release: (p, seq, arrivalMs) => {
       this.counters.delivered++;
+      if (p.payload.length === 0 && p.paddingSize > 0) return this.depacketizer.skip(seq);
       const rtp = { timestamp: p.timestamp, marker: p.marker, seq, arrivalMs, nowMs: this.nowMs };
       if (this.depacketizer.push(p.payload, rtp, this.unitSink)) this.out.pli = true;
     },
@@ -195,11 +203,13 @@ export class FrameAssembler {
       return this.dropPacket("malformed");
     }
     if ("header" in packet) {
+      // Sizes without extensions/CSRCs: werift does not keep the header length.
       const h = packet.header;
-      this.counters.bytes += 12 + packet.payload.length;
+      this.counters.bytes += 12 + packet.payload.length + (h.paddingSize ?? 0);
       return {
         marker: h.marker, payloadType: h.payloadType, sequenceNumber: h.sequenceNumber,
-        timestamp: h.timestamp, ssrc: h.ssrc, csrcCount: 0, payload: packet.payload, paddingSize: 0,
+        timestamp: h.timestamp, ssrc: h.ssrc, csrcCount: 0, payload: packet.payload,
+        paddingSize: h.paddingSize ?? 0,
       };
     }
     this.counters.bytes += 12 + packet.payload.length;
@@ -211,6 +221,8 @@ export class FrameAssembler {
     if (rtx?.payloadTypes.has(packet.payloadType)) {
       const original = unwrapRtx(packet, rtx, this.ssrc);
       if (typeof original === "string") return void this.dropPacket("rtx-padding");
+      // Unpaired RTX before any media: its SSRC must not become the stream's.
+      if (this.ssrc === undefined && !rtx.ssrcs?.has(packet.ssrc)) return void this.dropPacket("foreign-ssrc");
       this.counters.retransmissions++;
       packet = original;
     } else if (this.options.payloadType !== undefined && packet.payloadType !== this.options.payloadType) {

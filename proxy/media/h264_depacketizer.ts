@@ -19,14 +19,17 @@
 // Keyframes come from the NAL types (IDR = 5), never from FU header bits alone.
 
 import {
+  flattenNal,
   type FuNal,
   type Nal,
   nalHeader,
   nalSize,
+  sameBytes,
+  secondByte,
   type UnitDraft,
   writeAccessUnit,
 } from "./access_unit_writer.ts";
-import { isVclType, NalType, parseSps } from "../../shared/h264.ts";
+import { isVclType, NalType, parseSps } from "../../shared/mod.ts";
 
 /** Why an access unit was not emitted. */
 export type FrameDropReason =
@@ -123,6 +126,19 @@ export class H264Depacketizer {
     if (!this.broken) this.addPayload(payload);
     if (rtp.marker) this.close(sink);
     return this.pliDue(rtp.nowMs);
+  }
+
+  /**
+   * A padding-only packet (RFC 3550 §5.1, P bit, no payload): senders use them to probe
+   * bandwidth on the media SSRC. It keeps sequence continuity and carries nothing.
+   */
+  skip(seq: number): void {
+    const gap = this.lastSeq !== undefined && seq !== this.lastSeq + 1;
+    this.lastSeq = seq;
+    if (!gap) return;
+    // Without a timestamp the gap cannot be placed: both sides of it are suspect.
+    if (this.open) this.broken ??= "packet-lost";
+    this.lostBeforeNext = true;
   }
 
   /**
@@ -291,8 +307,8 @@ export class H264Depacketizer {
     if (!u.hasSps && !u.hasPps) return;
     for (const nal of u.nals) {
       const type = nalHeader(nal) & 0x1f;
-      if (type === NalType.sps) this.setSps(flatten(nal));
-      else if (type === NalType.pps && !sameBytes(this.pps, nal)) this.pps = flatten(nal).slice();
+      if (type === NalType.sps) this.setSps(flattenNal(nal));
+      else if (type === NalType.pps && !sameBytes(this.pps, nal)) this.pps = flattenNal(nal).slice();
     }
   }
 
@@ -312,26 +328,4 @@ export class H264Depacketizer {
     this.lastPliMs = nowMs;
     return true;
   }
-}
-
-function secondByte(nal: Nal): number {
-  return nal instanceof Uint8Array ? nal[1]! : nal.parts[0]![0] ?? 0;
-}
-
-function flatten(nal: Nal): Uint8Array {
-  if (nal instanceof Uint8Array) return nal;
-  const out = new Uint8Array(nal.size);
-  out[0] = nal.header;
-  let offset = 1;
-  for (const part of nal.parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Nal): boolean {
-  if (!a || !(b instanceof Uint8Array) || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -1,5 +1,5 @@
 // Fuzz sweep of FrameAssembler: ≥ 100,000 packets from the captured streams, replayed many
-// times and damaged (lost, reordered, very late, duplicated, truncated, random bytes, FU
+// times (with padding-only packets mixed in) and damaged (lost, reordered, very late, duplicated, truncated, random bytes, FU
 // header bits flipped, marker bits wrong). Seeded: a failure names its seed and reproduces.
 //
 // The oracle: every emitted frame is byte-equal to a frame of the original stream, a frame
@@ -13,7 +13,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { type AccessUnit, FrameAssembler } from "../../../proxy/media/frame_assembler.ts";
-import { parseRtpPacket, type RtpPacket } from "../../../proxy/media/rtp_packet.ts";
+import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../../proxy/media/rtp_packet.ts";
 import { joinAnnexB } from "../../../shared/h264.ts";
 import { FIXTURES, prng, readReferenceUnits, readRtpFixture, rewrite } from "./rtp_fixture.ts";
 
@@ -21,8 +21,12 @@ const PACKETS_PER_RUN = 13_000;
 /** FUZZ_SEEDS=N runs seeds 1..N instead (a longer sweep by hand). */
 const SEEDS = Array.from({ length: Number(process.env.FUZZ_SEEDS ?? 8) }, (_, i) => i + 1);
 
-/** The clean stream: the capture repeated with running sequence numbers and timestamps. */
+/**
+ * The clean stream: the capture repeated with running sequence numbers and timestamps, with
+ * a padding-only packet (RFC 3550 P bit, as senders use to probe bandwidth) now and then.
+ */
 function* cleanStream(packets: Uint8Array[], seed: number): Generator<Uint8Array> {
+  const random = prng(seed ^ 0x5eed);
   const first = parseRtpPacket(packets[0]!) as RtpPacket;
   const last = parseRtpPacket(packets.at(-1)!) as RtpPacket;
   const span = ((last.timestamp - first.timestamp) >>> 0) + 3000;
@@ -30,7 +34,12 @@ function* cleanStream(packets: Uint8Array[], seed: number): Generator<Uint8Array
   for (let round = 0; ; round++) {
     for (const p of packets) {
       const h = parseRtpPacket(p) as RtpPacket;
-      yield rewrite(p, { seq: seq++, timestamp: h.timestamp + round * span });
+      const timestamp = h.timestamp + round * span;
+      yield rewrite(p, { seq: seq++, timestamp });
+      if (random() < 0.01) {
+        yield serializeRtpPacket({ ...h, marker: false, sequenceNumber: seq++, timestamp,
+          payload: new Uint8Array(0), paddingSize: 1 + Math.floor(random() * 255) });
+      }
     }
   }
 }

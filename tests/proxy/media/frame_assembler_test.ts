@@ -4,7 +4,7 @@ import {
   type AssemblerCounters,
   FrameAssembler,
 } from "../../../proxy/media/frame_assembler.ts";
-import { parseRtpPacket, type RtpPacket } from "../../../proxy/media/rtp_packet.ts";
+import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from "../../../proxy/media/rtp_packet.ts";
 import { isKeyframe, joinAnnexB, splitAnnexB } from "../../../shared/h264.ts";
 import {
   concat,
@@ -137,6 +137,25 @@ describe("FrameAssembler", () => {
       frames += a.push({ header: { ...p }, payload: p.payload }, 0).frames.length;
     }
     expect(frames).toBe(FIXTURES.singleSlice.frames);
+  });
+
+  test("push() lets padding-only packets (RFC 3550 P bit) through without breaking frames", () => {
+    const first = header(packets[0]!);
+    const padding = (seq: number) => serializeRtpPacket({
+      ...first, marker: false, sequenceNumber: seq, payload: new Uint8Array(0), paddingSize: 224,
+    });
+    const stream: Uint8Array[] = [];
+    let seq = first.sequenceNumber;
+    packets.forEach((p, i) => {
+      stream.push(rewrite(p, { seq: seq++ }));
+      if (i % 3 === 1) stream.push(padding(seq++)); // inside FU-A runs and between frames
+    });
+    const { a, frames } = replay(stream);
+    expect(frames).toHaveLength(FIXTURES.singleSlice.frames);
+    expect(a.counters.lost).toBe(0);
+    // A lost padding packet looks like any loss: the frame around it is dropped.
+    const { a: b } = replay(stream.filter((p) => p.length !== 12 + 224 || header(p).sequenceNumber !== first.sequenceNumber + 2));
+    expect(b.counters.framesDropped["packet-lost"]).toBeGreaterThanOrEqual(1);
   });
 
   test("poll() declares a loss at wakeAtMs when packets stop", () => {
