@@ -61,7 +61,7 @@ grep -qx ready "$work/rabbitmq.env" || { say "RabbitMQ not ready after 120 s"; e
 source <(grep '^VSB_' "$work/rabbitmq.env")
 
 say "starting vsb-proxy on $API"
-"$BUN" proxy/main.ts --listen "$HOST:$PORT" --amqp-url "$VSB_AMQP_URL" --db "$work/vsb.db" \
+"$BUN" proxy/main.ts --listen "$HOST:$PORT" --amqp-url "$VSB_AMQP_URL" --mqtt-url "$VSB_MQTT_URL" --db "$work/vsb.db" \
   2>"$work/proxy.log" &
 pids+=($!)
 for ((i = 0; i < 300; i++)); do
@@ -104,8 +104,23 @@ vsb demo is running.
 Press Ctrl-C to stop.
 EOF
 
-# Run until Ctrl-C, or until either process exits.
-while kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do sleep 0.5; done
+# Run until Ctrl-C, or until either process exits. Ctrl-C reaches the children too, so one
+# of them may be gone before the trap has run: give the trap a moment before judging.
+interrupted=0
+trap 'interrupted=1' INT TERM
+id=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$registration")
+keepalive=$(sed -n 's/.*"keepaliveSeconds":\([0-9.]*\).*/\1/p' <<<"$registration")
+next=0
+while ((interrupted == 0)) && kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do
+  # Keep the sample dataflow alive (a real sensor sends these keep-alives).
+  if ((SECONDS >= next)) && [[ -n $id ]]; then
+    curl -fsS -o /dev/null -X PUT "$API/dataflows/$id" 2>/dev/null || true
+    next=$((SECONDS + ${keepalive%.*}))
+  fi
+  sleep 0.5
+done
+sleep 0.3
+((interrupted == 1)) && exit 130
 say "a process exited; stopping"
 tail -n 20 "$work/proxy.log" >&2
 exit 1
