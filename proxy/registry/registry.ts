@@ -10,17 +10,10 @@
  * which can only make a dataflow live longer, never end early.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type {
-  DataflowMetadata,
-  DataflowRecord,
-  DemandLease,
-  DemandRequest,
-  Keepalive,
-  Registration,
-} from "../../shared/mod.ts";
+import type { DataflowMetadata, DataflowRecord, DemandLease, DemandRequest, Keepalive, Registration } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
-import { PortsExhaustedError, type Store } from "../store/store.ts";
-import type { Cancel, Clock } from "./clock.ts";
+import { PortsExhaustedError } from "../store/store.ts";
+import type { Cancel } from "./clock.ts";
 import { DemandBook } from "./demand_book.ts";
 import { Emitter, type Unsubscribe } from "./emitter.ts";
 import { CapacityError, NotFoundError } from "./errors.ts";
@@ -28,48 +21,9 @@ import {
   type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
   recordOfFlow, recordOfRow, topicOf, whipUrlOf,
 } from "./flow.ts";
+import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
 
 const log = logger("registry");
-
-/** What subscribers (bus announcer, ingest, metrics) hear about. */
-export interface RegistryEvents {
-  registered: { id: number; metadata: DataflowMetadata };
-  /** `send` of dataflow `id` is now `send` (also emitted once at registration). */
-  send: { id: number; send: boolean };
-  /** The dataflow is gone: tear down its media session and announce `terminatedataflow`. */
-  ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState };
-  /** The ingest reported a media state change. */
-  state: { id: number; state: MediaState };
-}
-
-/** Answer of {@link Registry.checkIngestToken}. */
-export type IngestCheck = "ok" | "unknown" | "denied";
-
-/** Options of {@link Registry}; defaults in brackets. */
-export interface RegistryOptions {
-  store: Store;
-  clock: Clock;
-  /** `always`: every active dataflow sends; `demand`: only while a lease matches. */
-  sendPolicy: "demand" | "always";
-  keepaliveSeconds: number;
-  /** Base URL advertised in `whipUrl`. */
-  publicUrl: string;
-  /** Host shown with each dataflow's UDP forward port. */
-  udpForwardHost: string;
-  /** Missed keep-alive periods before a dataflow expires [3]. */
-  expiryFactor?: number;
-  /** Period of the expiry/lease sweep [1000]. */
-  sweepMs?: number;
-  /** Period of the last-seen flush [1000]. */
-  flushMs?: number;
-}
-
-/** Filters of {@link Registry.list}. */
-export interface ListFilter {
-  quadkey?: string;
-  dataType?: string;
-  active?: boolean;
-}
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
@@ -343,4 +297,4 @@ export class Registry extends Emitter<RegistryEvents> {
   }
 }
 
-export type { EndReason, MediaState, Unsubscribe };
+export type { EndReason, IngestCheck, ListFilter, MediaState, RegistryEvents, RegistryOptions, Unsubscribe };
