@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from "./config/load_config.ts";
 import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
 import { startProxy } from "./proxy.ts";
+import { whipRoutesFor } from "./ingest/whip_ingest.ts";
 import { args, env, exit, onShutdown, printErr, printOut, readText } from "./runtime.ts";
 
 const log = logger("proxy");
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   configureLog({ level: result.config.logLevel });
   let proxy;
   try {
-    proxy = await startProxy(result.config);
+    proxy = await startProxy(result.config, { routes: whipRoutesFor() });
   } catch (error) {
     log.error("proxy start failed", { error });
     exit(1);

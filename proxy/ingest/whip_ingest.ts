@@ -3,8 +3,10 @@
  * tokens checked by the registration registry, media state reported back to it, sessions
  * torn down when their dataflow ends, and metrics.
  */
-import { ROUTE } from "../../shared/mod.ts";
+import { ROUTE, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import type { RouteModule } from "../api/create_app.ts";
+import type { Announcer } from "../bus/announcer.ts";
+import type { Config } from "../config/load_config.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -47,7 +49,8 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
     onStart: (s) => registry.setMediaState(s.dataflowId, "live"),
     onEnd: (s, reason) => {
       registry.setMediaState(s.dataflowId, "idle");
-      if (reason !== "dataflow-expired" && reason !== "shutdown") options.onSessionEnd?.(s, reason);
+      // A takeover continues the stream, and dataflow ends are announced by the registry itself.
+      if (reason !== "dataflow-expired" && reason !== "shutdown" && reason !== "takeover") options.onSessionEnd?.(s, reason);
     },
   });
   const unsubscribe = registry.on("ended", ({ id }) => {
@@ -91,4 +94,54 @@ function registerMetrics(metrics: Metrics, sessions: SessionRegistry): void {
     s.set({ result: "coalesced" }, t.plisCoalesced);
   });
   metrics.counter("vsb_whip_sink_errors_total", "Packets a session sink threw on", (s) => s.set(undefined, totals().sinkErrors));
+}
+
+/** ICE-lite on the announced addresses (DESIGN.md "Media"); full ICE only when STUN/TURN servers are configured. */
+export function iceOptionsOf(config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">): IngestIceOptions {
+  const servers = config.iceServers.map((urls) => ({ urls }));
+  return {
+    addresses: config.iceAddresses.length ? [...config.iceAddresses] : undefined,
+    portRange: config.icePorts ? [config.icePorts.first, config.icePorts.last] : undefined,
+    lite: servers.length === 0,
+    servers,
+  };
+}
+
+/** A sink that only counts, for a proxy started without a media pipeline (logged once). */
+export function countingSinks(): SinkFactory {
+  const log = logger("ingest");
+  return (info) => {
+    log.warn("no media sink configured: packets are counted and dropped", { dataflowId: info.dataflowId });
+    return { onRtp: () => undefined, close: () => undefined };
+  };
+}
+
+/** The parts of a running proxy the ingest needs (a subset of `RunningProxy`). */
+export interface IngestParts {
+  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">;
+  registry: Registry;
+  announcer: Announcer;
+  metrics: Metrics;
+}
+
+/**
+ * For `startProxy(config, { routes: whipRoutesFor(sinks) })`: the WHIP route module, with
+ * `terminatedataflow` published when a session ends on its own (DELETE, ICE failure, media
+ * timeout; not on takeover, the stream goes on); dataflow expiry is announced by the registry's own `ended` event.
+ */
+export function whipRoutesFor(sinks: SinkFactory = countingSinks(), onIngest?: (ingest: WhipIngest) => void) {
+  return (parts: IngestParts): RouteModule[] => {
+    const ingest = createWhipIngest({
+      registry: parts.registry,
+      sinks,
+      ice: iceOptionsOf(parts.config),
+      metrics: parts.metrics,
+      onSessionEnd: (session, reason) => {
+        const metadata = parts.registry.metadataOf(session.dataflowId);
+        if (metadata) parts.announcer.dataflowEvent(TERMINATE_DATAFLOW, session.dataflowId, metadata, reason);
+      },
+    });
+    onIngest?.(ingest);
+    return [ingest.module];
+  };
 }

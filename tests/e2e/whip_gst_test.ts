@@ -86,7 +86,7 @@ describe("WHIP end to end (gst → WhipPublisher → whipRoutes)", () => {
       expect(gaps(afterRestart)).toEqual({ gaps: 0, dups: 0 });
       expect(rec.ssrcs.size).toBe(1);
       expect(pub.counters.sourceRestarts).toBe(1);
-      console.log(JSON.stringify({ whipE2e: { connectMs: Math.round(connectMs), packets: rec.packets, bytes: rec.bytes, plis, ...pub.counters } }));
+      console.log(JSON.stringify({ whipE2e: { connectMs: Math.round(connectMs), packets: rec.packets, bytes: rec.bytes, plisSeen: plis, ...pub.counters } }));
     } finally {
       await gst.stop();
       await pub.close();

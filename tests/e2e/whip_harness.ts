@@ -7,7 +7,7 @@ import { RtpStreamReader } from "../../agent/push/rtp_stream_reader.ts";
 import { logger } from "../../proxy/log.ts";
 import { type Proc, spawnTracked } from "../support/procs.ts";
 import { SessionRegistry, type RegistryOptions } from "../../proxy/ingest/session_registry.ts";
-import type { IngestFeedback, SessionEndReason, SessionInfo, SessionSink } from "../../proxy/ingest/ingest_types.ts";
+import type { IngestFeedback, SessionEndReason, SessionInfo, SessionSink, SinkFactory } from "../../proxy/ingest/ingest_types.ts";
 import { type IngestAuth, whipRoutes } from "../../proxy/ingest/whip_routes.ts";
 
 /** Loopback-only ICE for tests (FACTS.md): nothing may leave the machine. */
@@ -28,6 +28,30 @@ export interface RecordedSession {
   feedback?: IngestFeedback;
 }
 
+/** A sink factory that records what each session's sink gets into `sessions`. */
+export function recordingSinks(sessions: RecordedSession[]): SinkFactory {
+  return (info): SessionSink => {
+    const rec: RecordedSession = { info, packets: 0, bytes: 0, seqs: [], ssrcs: new Set(), payloadTypes: new Set() };
+    sessions.push(rec);
+    return {
+      onPacket(packet) {
+        if (rec.packets === 0) rec.firstPayloadByte = packet[12 + (packet[0]! & 0x0f) * 4];
+        rec.packets++;
+        rec.bytes += packet.length;
+        rec.seqs.push((packet[2]! << 8) | packet[3]!);
+        rec.ssrcs.add(((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0);
+        rec.payloadTypes.add(packet[1]! & 0x7f);
+        const fb = rec.feedback;
+        rec.feedback = undefined;
+        return fb;
+      },
+      close(reason) {
+        rec.closedWith = reason;
+      },
+    };
+  };
+}
+
 /** A WHIP server for tests. */
 export interface WhipTestServer {
   base: string;
@@ -46,26 +70,7 @@ export function startWhipServer(tokens: Map<number, string>, options: Partial<Re
   const registry = new SessionRegistry({
     ice: LOOPBACK_ICE,
     log: logger("ingest"),
-    sinks: (info): SessionSink => {
-      const rec: RecordedSession = { info, packets: 0, bytes: 0, seqs: [], ssrcs: new Set(), payloadTypes: new Set() };
-      sessions.push(rec);
-      return {
-        onPacket(packet) {
-          if (rec.packets === 0) rec.firstPayloadByte = packet[12 + (packet[0]! & 0x0f) * 4];
-          rec.packets++;
-          rec.bytes += packet.length;
-          rec.seqs.push((packet[2]! << 8) | packet[3]!);
-          rec.ssrcs.add(((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0);
-          rec.payloadTypes.add(packet[1]! & 0x7f);
-          const fb = rec.feedback;
-          rec.feedback = undefined;
-          return fb;
-        },
-        close(reason) {
-          rec.closedWith = reason;
-        },
-      };
-    },
+    sinks: recordingSinks(sessions),
     onEnd: (s, reason) => ends.push({ dataflowId: s.dataflowId, sessionId: s.sessionId, reason }),
     ...options,
   });
