@@ -65,11 +65,12 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   announcer.follow(registry);
   registerRegistryMetrics(registry, metrics);
   const parts = { config, publicUrl, store, registry, bus, publisher, announcer, metrics };
+  const routes = options.routes?.(parts) ?? [];
   const app = createApp({
     registry, metrics, apiTokens: config.apiTokens,
     discovery: { mecId: config.mecId, publicUrl, mqttUrl: config.mqttUrl },
     readiness: { store: () => store.ping(), bus: () => bus.connected },
-    routes: options.routes?.(parts) ?? [],
+    routes,
   });
   handler = app.fetch;
   registry.start();
@@ -82,6 +83,9 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const stop = async () => {
     registry.stop();
     await server.stop();
+    for (const module of routes) {
+      await Promise.resolve(module.close?.()).catch((error) => log.error("route module close failed", { error }));
+    }
     // Give queued events (terminatedataflow, control) a moment to reach the broker.
     for (let i = 0; i < 20 && bus.connected && (publisher.inFlight > 0 || publisher.stats().some((s) => s.depth > 0)); i++) {
       await new Promise((r) => setTimeout(r, 50));

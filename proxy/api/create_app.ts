@@ -39,6 +39,8 @@ export interface RouteModule {
   /** Path prefixes that skip API-token auth, e.g. "/whip/" (which checks ingest tokens itself). */
   publicPrefixes?: string[];
   mount(app: App, ctx: MountContext): void;
+  /** Called when the proxy stops, before the bus closes (end sessions, flush queues). */
+  close?(): void | Promise<void>;
 }
 
 /** Dependencies of {@link createApp}. */
