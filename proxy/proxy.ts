@@ -81,11 +81,11 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   }
   log.info("proxy started", { listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy });
   const stop = async () => {
-    registry.stop();
     await server.stop();
     for (const module of routes) {
       await Promise.resolve(module.close?.()).catch((error) => log.error("route module close failed", { error }));
     }
+    registry.stop();
     // Give queued events (terminatedataflow, control) a moment to reach the broker.
     for (let i = 0; i < 20 && bus.connected && (publisher.inFlight > 0 || publisher.stats().some((s) => s.depth > 0)); i++) {
       await new Promise((r) => setTimeout(r, 50));

@@ -57,6 +57,22 @@ describe("proxy on real RabbitMQ", () => {
     expect(c.json().filter((m) => m.key === controlRoutingKey(reg.id)).map((m) => m.body.send)).toEqual([false, true, false]);
   }, 120_000);
 
+  run("a dataflow that misses its keep-alives expires and terminatedataflow is published", async () => {
+    const rabbit = await getRabbit();
+    const p = await startTestProxy(rabbit.amqpUrl, ["--keepalive-seconds", "0.3"]);
+    cleanups.push(p.stop);
+    await waitUntil("proxy ready", async () => (await p.call("GET", "/ready")).status === 200, { timeoutMs: 10_000 });
+    const c = await consumer(rabbit.amqpUrl, [TERMINATE_DATAFLOW]);
+    cleanups.push(c.close);
+    const reg = (await p.call("POST", "/dataflows", sensor2022())).body;
+    const started = performance.now();
+    await waitUntil("terminatedataflow", () => c.json().find((m) => m.body.id === reg.id), { timeoutMs: 5_000 });
+    expect(c.json().find((m) => m.body.id === reg.id)!.body.reason).toBe("expired");
+    expect(performance.now() - started).toBeLessThan(3_000); // 3 × 0.3 s plus one 1 s sweep
+    expect((await p.call("PUT", `/dataflows/${reg.id}`)).status).toBe(404);
+    expect((await p.call("GET", `/dataflows/${reg.id}`)).body).toMatchObject({ active: false, state: "expired" });
+  }, 60_000);
+
   run("RabbitMQ down at start: the API answers, /ready is 503, and events arrive once the broker is up", async () => {
     const rabbit = await startRabbit();
     // A durable queue declared before the outage keeps what the proxy publishes after it.
