@@ -92,7 +92,7 @@ describe("WHIP end to end (gst → WhipPublisher → whipRoutes)", () => {
       await pub.close();
     }
     expect(server.ends.at(-1)?.reason).toBe("delete");
-  });
+  }, 30_000);
 });
 
 /** NAL unit type of the first packet the sink got (RFC 6184 §5.2). */

@@ -100,5 +100,5 @@ describe("WHIP ingest in the proxy", () => {
     expect(sessions.find((s) => s.info.dataflowId === b.id)?.closedWith).toBe("dataflow-expired");
     expect(await waitFor(() => ended.some((e) => e.id === b.id), 5000)).toBe(true);
     expect(ingest?.sessions.list().length).toBe(0);
-  });
+  }, 30_000);
 });

@@ -51,5 +51,5 @@ describe("WHIP interop with GStreamer webrtcbin", () => {
     for (let i = 1; i < rec.seqs.length; i++) if (((rec.seqs[i]! - rec.seqs[i - 1]!) & 0xffff) !== 1) gaps++;
     expect(gaps).toBe(0);
     expect(rec.closedWith).toBe("delete");
-  });
+  }, 30_000);
 });

@@ -62,7 +62,7 @@ describe("whipRoutes() POST /whip/{id}", () => {
     expect(answer).toContain("a=rtcp-fb:102 nack pli");
     const del = await fetch(`${server.base}${res.headers.get("location")}`, { method: "DELETE", headers: { authorization: "Bearer tok-6" } });
     expect(del.status).toBe(200);
-  });
+  }, 30_000);
 
   test("answers Chromium's offer with its H.264 pm1 payload type and the audio section rejected", async () => {
     const res = await post(5, CHROMIUM_OFFER, "tok-5");
@@ -71,7 +71,7 @@ describe("whipRoutes() POST /whip/{id}", () => {
     expect(answer).toContain("m=video 9 UDP/TLS/RTP/SAVPF 106 107");
     expect(answer).toMatch(/m=audio 0 /);
     await fetch(`${server.base}${res.headers.get("location")}`, { method: "DELETE", headers: { authorization: "Bearer tok-5" } });
-  });
+  }, 30_000);
 
   test("401 without a token, with a wrong token, and with another dataflow's token", async () => {
     const sdp = await offer();
@@ -81,13 +81,13 @@ describe("whipRoutes() POST /whip/{id}", () => {
       expect(res.headers.get("www-authenticate")).toContain("Bearer");
       expect((await res.json()).error).toContain("token");
     }
-  });
+  }, 30_000);
 
   test("404 for an unknown or malformed dataflow id", async () => {
     const sdp = await offer();
     expect((await post(99, sdp, "tok-1")).status).toBe(404);
     expect((await post("abc", sdp, "tok-1")).status).toBe(404);
-  });
+  }, 30_000);
 
   test("400 for malformed SDP, 406 for an offer without H.264, 415 for a wrong content type", async () => {
     const bad = await post(1, "v=0\r\nthis is not sdp", "tok-1");
@@ -99,12 +99,12 @@ describe("whipRoutes() POST /whip/{id}", () => {
     expect((await notH264.json()).details).toContain("H.264");
     expect((await post(1, await offer(), "tok-1", "text/plain")).status).toBe(415);
     expect(server.registry.get(1)).toBeUndefined();
-  });
+  }, 30_000);
 
   test("PATCH (trickle ICE) is answered 405", async () => {
     const res = await fetch(`${server.base}/whip/1/whatever`, { method: "PATCH", headers: { authorization: "Bearer tok-1" } });
     expect(res.status).toBe(405);
-  });
+  }, 30_000);
 });
 
 describe("whipRoutes() sessions", () => {
@@ -125,7 +125,7 @@ describe("whipRoutes() sessions", () => {
     expect(server.ends.find((e) => e.dataflowId === 2)?.reason).toBe("delete");
     expect(server.registry.get(2)).toBeUndefined();
     expect(server.sessions.find((s) => s.info.dataflowId === 2)?.closedWith).toBe("delete");
-  });
+  }, 30_000);
 
   test("a publisher that vanished without DELETE is taken over after 2 s of silence", async () => {
     const first = publisher(3);
@@ -142,7 +142,7 @@ describe("whipRoutes() sessions", () => {
     expect(server.ends.find((e) => e.sessionId === oldSession)?.reason).toBe("takeover");
     expect(server.registry.get(3)?.sessionId).not.toBe(oldSession);
     expect(await waitFor(() => second.state === "connected", 5000)).toBe(true);
-  });
+  }, 30_000);
 
   test("DELETE needs the token and the right session id", async () => {
     const pub = publisher(4);
@@ -154,5 +154,5 @@ describe("whipRoutes() sessions", () => {
     expect(server.registry.get(4)).toBeDefined();
     await pub.close();
     expect(server.registry.get(4)).toBeUndefined();
-  });
+  }, 30_000);
 });
