@@ -9,6 +9,10 @@ import { hostname as nodeHostname } from "node:os";
 // deno-lint-ignore no-explicit-any
 const deno: any = (globalThis as any).Deno;
 
+// mqtt.js calls url.parse(); the runtime's deprecation notice would be a stray non-JSON
+// line on stderr, where every line must be a JSON log event.
+if (!deno) (process as { noDeprecation?: boolean }).noDeprecation = true;
+
 /** Name of the runtime the agent runs on. */
 export const runtimeName: string = deno ? `deno ${deno.version?.deno ?? ""}`.trim() : `bun/node ${process.version}`;
 

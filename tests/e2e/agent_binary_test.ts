@@ -11,6 +11,7 @@ import {
   agentBinary,
   type BusWatch,
   demand,
+  proxyServesWhip,
   type ProxyUnderTest,
   registeredId,
   startAgent,
@@ -19,16 +20,26 @@ import {
   withdraw,
 } from "./agent_e2e_harness.ts";
 
-const ready = hasRabbit() && hasElements("x264enc", "rtpstreampay", "clockoverlay");
-const run = skipUnless(ready, "needs rabbitmq-server and GStreamer (x264enc, rtpstreampay, clockoverlay)");
+const base = hasRabbit() && hasElements("x264enc", "rtpstreampay", "clockoverlay");
+const ready = base && (await proxyServesWhip());
+const run = skipUnless(ready, "needs rabbitmq-server, GStreamer (x264enc, rtpstreampay, clockoverlay) and a vsb-proxy whose WHIP ingest publishes frames");
+const runBus = skipUnless(base, "needs rabbitmq-server and GStreamer (x264enc, rtpstreampay, clockoverlay)");
 
 let rabbit: Rabbit;
 let proxy: ProxyUnderTest;
 let bus: BusWatch;
 
+/** The proxy keeps ended dataflows for the record: deleted = no longer active, and the agent said so. */
+async function expectDeleted(id: number, agentLog: string) {
+  expect(agentLog).toContain('"msg":"registration deleted"');
+  const res = await fetch(`${proxy.base}${PATH.dataflow(id)}`);
+  if (res.status === 404) return void (await res.body?.cancel());
+  expect(((await res.json()) as { active: boolean }).active).toBe(false);
+}
+
 describe("vsb-agent binary against a real proxy and RabbitMQ", () => {
   beforeAll(async () => {
-    if (!ready) return;
+    if (!base) return;
     agentBinary();
     rabbit = await getRabbit();
     proxy = await startProxyUnderTest(rabbit, 2);
@@ -38,7 +49,25 @@ describe("vsb-agent binary against a real proxy and RabbitMQ", () => {
     await proxy?.stop();
   });
 
-  run("registers, stays idle without demand; MQTT demand → frames on RabbitMQ within 2 s; withdrawn → stops and terminatedataflow", async () => {
+  runBus("discovers the MEC from its tile, registers, stays idle without demand; SIGTERM → exit 0, dataflow deleted", async () => {
+    const args = agentArgs(proxy, undefined).filter((a) => a !== "--no-mqtt");
+    args[args.indexOf("--registration-url")] = "--discovery-url";
+    const agent = startAgent(args);
+    const id = await registeredId(agent);
+    await agent.waitForLine(/"msg":"mqtt connected"/, { timeoutMs: 10_000 }); // broker named by discovery
+    const record = await fetch(`${proxy.base}${PATH.dataflow(id)}`);
+    expect(record.status).toBe(200);
+    const body = (await record.json()) as { metadata: { videoInfo: { width: number; source: string } } };
+    expect(body.metadata.videoInfo).toMatchObject({ width: 320, source: "test" });
+    await sleep(4500); // two keep-alive periods: still registered, still idle
+    expect(agent.output("stderr")).not.toContain('"msg":"gst started"');
+    expect(agent.output("stderr")).not.toContain('"msg":"keep-alive failed"');
+    agent.child.kill("SIGTERM");
+    expect((await agent.exited).code).toBe(0);
+    await expectDeleted(id, agent.output("stderr"));
+  }, 60_000);
+
+  run("MQTT demand → frames on RabbitMQ within 2 s; withdrawn → stops and terminatedataflow; SIGTERM → deleted", async () => {
     const agent = startAgent(agentArgs(proxy, rabbit.mqttUrl));
     const id = await registeredId(agent);
     const record = await fetch(`${proxy.base}${PATH.dataflow(id)}`);
@@ -66,9 +95,7 @@ describe("vsb-agent binary against a real proxy and RabbitMQ", () => {
     agent.child.kill("SIGTERM");
     const status = await agent.exited;
     expect(status.code).toBe(0);
-    const after = await fetch(`${proxy.base}${PATH.dataflow(id)}`);
-    await after.body?.cancel();
-    expect(after.status).toBe(404);
+    await expectDeleted(id, agent.output("stderr"));
   }, 60_000);
 
   run("with MQTT disabled, demand is picked up within one keep-alive period", async () => {

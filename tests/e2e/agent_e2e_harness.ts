@@ -2,7 +2,7 @@
 // started with an almost empty environment), a real vsb-proxy, and an AMQP consumer that
 // watches events and frames on the real RabbitMQ.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import amqp from "amqplib";
@@ -47,8 +47,12 @@ export interface ProxyUnderTest {
   start(): Promise<void>;
 }
 
-/** Starts vsb-proxy on 127.0.0.1 with a fresh store; keep-alive period `keepaliveSeconds`. */
-export async function startProxyUnderTest(rabbit: { amqpUrl: string; mqttUrl: string }, keepaliveSeconds = 2): Promise<ProxyUnderTest> {
+/** Starts vsb-proxy on 127.0.0.1 with a fresh store; keep-alive period `keepaliveSeconds`; `start: false` only picks its port. */
+export async function startProxyUnderTest(
+  rabbit: { amqpUrl: string; mqttUrl: string },
+  keepaliveSeconds = 2,
+  options: { start?: boolean } = {},
+): Promise<ProxyUnderTest> {
   const port = await freePort();
   const dir = emptyDir("vsb-proxy-");
   const base = `http://127.0.0.1:${port}`;
@@ -67,7 +71,7 @@ export async function startProxyUnderTest(rabbit: { amqpUrl: string; mqttUrl: st
       await waitForHttp(`${base}${ROUTE.health}`, { timeoutMs: 15_000, proc: p.proc });
     },
   };
-  await p.start();
+  if (options.start ?? true) await p.start();
   return p;
 }
 
@@ -165,4 +169,27 @@ export async function watchBus(amqpUrl: string): Promise<BusWatch> {
   }, { noAck: true });
   onCleanup(() => watch.close());
   return watch;
+}
+
+/**
+ * True when vsb-proxy takes WHIP and publishes frames (they land in later steps than the
+ * registration API): a throw-away proxy is asked for `POST /whip/1`, which answers 404 with
+ * "route … does not exist" only while the route is missing; and proxy/main.ts must hand the
+ * ingest its media sinks (`whipRoutesFor()` without sinks counts and drops packets).
+ */
+export async function proxyServesWhip(): Promise<boolean> {
+  if (/whipRoutesFor\(\s*\)/.test(readFileSync(join(ROOT, "proxy/main.ts"), "utf8"))) return false;
+  const port = await freePort();
+  const dir = emptyDir("vsb-probe-");
+  const proc = spawnTracked(join(ROOT, "node_modules/.bin/bun"), [
+    "proxy/main.ts", "--listen", `127.0.0.1:${port}`, "--db", join(dir, "probe.db"), "--amqp-url", "amqp://127.0.0.1:1",
+  ], { cwd: ROOT, name: "proxy-probe" });
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}${ROUTE.health}`, { timeoutMs: 15_000, proc });
+    const res = await fetch(`http://127.0.0.1:${port}${PATH.whip(1)}`, { method: "POST", body: "v=0\r\n", headers: { "content-type": "application/sdp" } });
+    const text = await res.text();
+    return !(res.status === 404 && text.includes("does not exist"));
+  } finally {
+    await proc.stop();
+  }
 }
