@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ROUTE } from "../shared/mod.ts";
 import { sensor2022 } from "../tests/proxy/sensor_body.ts";
 import { freePort } from "../tests/support/ports.ts";
 import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
@@ -43,14 +44,14 @@ try {
   const base = `http://127.0.0.1:${port}`;
   const proxy = spawnTracked(bun, [join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
     "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn"], { cwd: root, name: "vsb-proxy" });
-  await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
+  await waitForHttp(`${base}${ROUTE.ready}`, { timeoutMs: 20_000 });
 
   const body = JSON.stringify(sensor2022());
   let registered = 0;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (registered < dataflows) {
       registered++;
-      const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const res = await fetch(`${base}${ROUTE.dataflows}`, { method: "POST", headers: { "content-type": "application/json" }, body });
       if (res.status !== 201) throw new Error(`registration answered "${res.status}": ${await res.text()}`);
       await res.arrayBuffer();
     }

@@ -7,7 +7,7 @@ import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
 import { startProxy } from "./proxy.ts";
 import { whipRoutesFor } from "./ingest/whip_ingest.ts";
-import { args, env, exit, onShutdown, printErr, printOut, readText } from "./runtime.ts";
+import { args, env, exit, guardProcess, onShutdown, printErr, printOut, readText } from "./runtime.ts";
 
 const log = logger("proxy");
 
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   if (result.kind === "help") return printOut(helpText());
   if (result.kind === "help-markdown") return printOut(optionsMarkdown());
   configureLog({ level: result.config.logLevel });
+  guardProcess((msg, fields) => log.error(msg, fields));
   let proxy;
   try {
     proxy = await startProxy(result.config, { routes: whipRoutesFor() });

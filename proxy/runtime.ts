@@ -40,6 +40,19 @@ export function serve(options: ServeOptions): Server {
   };
 }
 
+/**
+ * Logs unhandled promise rejections instead of dying on them (a stray rejection in a
+ * library must not take the registration API down); an uncaught exception is logged as
+ * one JSON line and ends the process with 1, for systemd to restart it.
+ */
+export function guardProcess(log: (msg: string, fields: Record<string, unknown>) => void): void {
+  process.on("unhandledRejection", (error) => log("unhandled rejection", { error }));
+  process.on("uncaughtException", (error) => {
+    log("uncaught exception", { error });
+    process.exit(1);
+  });
+}
+
 /** Calls `fn` once on SIGINT or SIGTERM. */
 export function onShutdown(fn: (signal: string) => Promise<void> | void): void {
   let called = false;

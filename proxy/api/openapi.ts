@@ -6,10 +6,13 @@
 import { z } from "zod";
 import {
   DataflowMetadataSchema, DataflowQuerySchema, DataflowRecordSchema, DemandLeaseSchema,
-  DemandRenewSchema, DemandRequestSchema, DiscoverySchema, ErrorBodySchema, KeepaliveSchema, RegistrationSchema,
+  DemandRenewSchema, DemandRequestSchema, DiscoverySchema, ErrorBodySchema, KeepaliveSchema, RegistrationSchema, ROUTE,
 } from "../../shared/mod.ts";
 
 type Json = Record<string, unknown>;
+
+/** hono's `/a/:id` as an OpenAPI path template `/a/{id}`. */
+const oa = (route: string) => route.replace(/:(\w+)/g, "{$1}");
 
 function schema(s: z.ZodType, io: "input" | "output"): Json {
   const out = z.toJSONSchema(s, { io, unrepresentable: "any" }) as Json;
@@ -35,40 +38,40 @@ function paths(): Json {
   const auth = error("missing or wrong API token");
   const missing = error("unknown or ended id");
   return {
-    "/dataflows": {
+    [oa(ROUTE.dataflows)]: {
       post: { summary: "Register a dataflow (5GMETA body accepted)", requestBody: { required: true, ...json("DataflowMetadata") },
         responses: { 201: { description: "registered", ...json("Registration") }, 400: bad, 401: auth,
           413: error("body over 64 KiB"), 415: error("not application/json"), 503: error("no UDP forward port left") } },
       get: { summary: "List dataflows", parameters: queryParams(),
         responses: { 200: { description: "dataflows", content: { "application/json": { schema: { type: "array", items: ref("DataflowRecord") } } } }, 400: bad, 401: auth } },
     },
-    "/dataflows/{id}": {
+    [oa(ROUTE.dataflow)]: {
       parameters: [dataflowIdParam],
       get: { summary: "One dataflow", responses: { 200: { description: "the dataflow", ...json("DataflowRecord") }, 404: missing, 401: auth } },
       put: { summary: "Keep-alive, optionally with updated metadata", requestBody: { required: false, ...json("DataflowMetadata") },
         responses: { 200: { description: "alive; send says whether to stream", ...json("Keepalive") }, 400: bad, 401: auth, 404: missing } },
       delete: { summary: "End a dataflow (publishes terminatedataflow)", responses: { 204: { description: "ended" }, 401: auth, 404: missing } },
     },
-    "/demands": {
+    [oa(ROUTE.demands)]: {
       post: { summary: "Lease demand for dataflows (by id, quadkey prefix, data type)", requestBody: { required: true, ...json("DemandRequest") },
         responses: { 201: { description: "lease", ...json("DemandLease") }, 400: bad, 401: auth, 404: missing } },
       get: { summary: "Live leases", responses: { 200: { description: "leases", content: { "application/json": { schema: { type: "array", items: ref("DemandLease") } } } }, 401: auth } },
     },
-    "/demands/{id}": {
+    [oa(ROUTE.demand)]: {
       parameters: [demandIdParam],
       get: { summary: "One lease", responses: { 200: { description: "lease", ...json("DemandLease") }, 401: auth, 404: missing } },
       put: { summary: "Renew a lease", requestBody: { required: false, ...json("DemandRenew") },
         responses: { 200: { description: "renewed", ...json("DemandLease") }, 400: bad, 401: auth, 404: missing } },
       delete: { summary: "End a lease", responses: { 204: { description: "ended" }, 401: auth, 404: missing } },
     },
-    "/mec/tile/{quadkey}": {
+    [oa(ROUTE.mecTile)]: {
       get: { summary: "Discovery: this MEC's services (answers for every tile)",
         parameters: [{ name: "quadkey", in: "path", required: true, schema: { type: "string", pattern: "^[0-3]{1,31}$" } }],
         responses: { 200: { description: "MECs serving the tile", ...json("Discovery") }, 400: bad } },
     },
-    "/health": { get: { summary: "Liveness", security: [], responses: { 200: { description: "alive" } } } },
-    "/ready": { get: { summary: "Readiness (store and RabbitMQ)", security: [], responses: { 200: { description: "ready" }, 503: { description: "not ready" } } } },
-    "/metrics": { get: { summary: "Prometheus metrics", responses: { 200: { description: "text exposition", content: { "text/plain": {} } } } } },
+    [oa(ROUTE.health)]: { get: { summary: "Liveness", security: [], responses: { 200: { description: "alive" } } } },
+    [oa(ROUTE.ready)]: { get: { summary: "Readiness (store and RabbitMQ)", security: [], responses: { 200: { description: "ready" }, 503: { description: "not ready" } } } },
+    [oa(ROUTE.metrics)]: { get: { summary: "Prometheus metrics", responses: { 200: { description: "text exposition", content: { "text/plain": {} } } } } },
   };
 }
 

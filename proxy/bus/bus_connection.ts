@@ -40,6 +40,16 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * `url` with a 10 s heartbeat unless it sets one: RabbitMQ suggests 60 s, which would let a
+ * silently dead link (no RST) hold frames for two minutes before the reconnect starts.
+ */
+export function withHeartbeat(url: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", "10");
+  return u.toString();
+}
+
 /** The connection; call `start()` once, `stop()` at shutdown. */
 export class BusConnection extends Emitter<BusEvents> {
   readonly #o: Required<Omit<BusConnectionOptions, "setup">> & Pick<BusConnectionOptions, "setup">;
@@ -92,7 +102,7 @@ export class BusConnection extends Emitter<BusEvents> {
     this.#attempt++;
     let model: ChannelModel | undefined;
     try {
-      model = await amqp.connect(this.#o.url, { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000 });
+      model = await amqp.connect(withHeartbeat(this.#o.url), { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000 });
       model.on("error", (error: Error) => log.warn("bus connection errored", { error }));
       model.on("close", () => this.#lost(model!, undefined));
       const channel = await model.createConfirmChannel();
