@@ -79,10 +79,15 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
       log: log.child({ component: "push" }),
     });
     let ended = false;
+    const detach = () => {
+      if (publisher !== pub) return;
+      publisher = undefined;
+      stats.sentByEnded += pub.counters.packetsSent;
+    };
     const fail = (reason: string) => {
       if (ended) return;
       ended = true;
-      if (publisher === pub) publisher = undefined;
+      detach();
       events.failed(new Error(reason));
     };
     pub.on("connected", () => events.connected());
@@ -90,11 +95,12 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
     pub.on("disconnected", (e) => fail(e.reason));
     pub.on("pli", () => stats.plis++);
     publisher = pub;
+    stats.sentByCurrent = () => (publisher === pub ? pub.counters.packetsSent : 0);
     pub.start().catch((error: Error) => fail(error.message));
     return {
       close: async () => {
         ended = true;
-        if (publisher === pub) publisher = undefined;
+        detach();
         await pub.close();
       },
     };

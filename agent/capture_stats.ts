@@ -10,6 +10,15 @@ export class CaptureStats {
   unsent = 0;
   restarts = 0;
   plis = 0;
+  /** Packets sent by WHIP sessions that have ended. */
+  sentByEnded = 0;
+  /** Packets sent by the current WHIP session (set by whoever owns it). */
+  sentByCurrent: () => number = () => 0;
+
+  /** Packets handed to WebRTC (replayed GOP packets included). */
+  get sent(): number {
+    return this.sentByEnded + this.sentByCurrent();
+  }
 
   /** Counts one RTP packet. */
   count(packet: Uint8Array): void {

@@ -17,7 +17,10 @@ export interface AgentStatus {
   updated: string;
   fps: number;
   bitrateKbps: number;
+  /** RTP packets read from the gst child. */
   packets: number;
+  /** RTP packets handed to WebRTC. */
+  packetsSent: number;
   frames: number;
   restarts: number;
   plis: number;
@@ -89,6 +92,7 @@ export class StatusReporter {
       updated: new Date().toISOString(),
       ...this.#rates,
       packets: s.packets,
+      packetsSent: s.sent,
       frames: s.frames,
       restarts: s.restarts,
       plis: s.plis,

@@ -1,0 +1,126 @@
+// `make bench-agent`: the BUILT agent binary (1280x720 30 fps test source) against a real
+// proxy and RabbitMQ. First 10 demand→first-frame-on-the-bus trials (MQTT control path),
+// then 60 s of streaming. Prints one JSON line: agent CPU % of one core (the agent process
+// only, not its gst child; from /proc), agent RSS, packets/s and frames/s, packets lost
+// between the agent and the proxy, demand→first frame p50/max.
+//
+//   bun bench/agent.ts [--seconds S] [--trials N] [--width W --height H --fps F]
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { cleanupAll, sleep, waitUntil } from "../tests/support/procs.ts";
+import { getRabbit } from "../tests/support/rabbitmq.ts";
+import {
+  agentArgs,
+  demand,
+  emptyDir,
+  registeredId,
+  startAgent,
+  startProxyUnderTest,
+  watchBus,
+  withdraw,
+} from "../tests/e2e/agent_e2e_harness.ts";
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const seconds = option("--seconds", 60);
+const trials = option("--trials", 10);
+const width = option("--width", 1280);
+const height = option("--height", 720);
+const fps = option("--fps", 30);
+const TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime of `pid` itself (children not included), in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Sum of a Prometheus counter over all its series. */
+async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return text.split("\n").filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
+}
+
+async function main() {
+  const rabbit = await getRabbit();
+  const proxy = await startProxyUnderTest(rabbit, 5);
+  const bus = await watchBus(rabbit.amqpUrl);
+  const statusFile = join(emptyDir("vsb-bench-agent-"), "status.json");
+  const agent = startAgent(agentArgs(proxy, rabbit.mqttUrl, [
+    "--width", String(width), "--height", String(height), "--fps", String(fps), "--bitrate", "4000", "--status-file", statusFile,
+  ]));
+  const id = await registeredId(agent);
+  await agent.waitForLine(/"msg":"mqtt connected"/, { stream: "stderr" });
+
+  const firstFrameMs: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const before = bus.framesOf(id).length;
+    const asked = performance.now();
+    const lease = await demand(proxy, id);
+    await waitUntil("first frame", () => bus.framesOf(id).length > before, { timeoutMs: 15_000, proc: agent, intervalMs: 5 });
+    firstFrameMs.push(bus.framesOf(id)[before]! - asked);
+    await withdraw(proxy, lease);
+    await waitUntil("agent idle", () => JSON.parse(readFileSync(statusFile, "utf8")).state === "idle", { timeoutMs: 15_000, intervalMs: 20 });
+    await sleep(300);
+  }
+
+  const proxyPacketsBefore = await metric(proxy.base, "vsb_whip_rtp_packets_total");
+  const sentBefore = JSON.parse(readFileSync(statusFile, "utf8")).packetsSent as number;
+  const lease = await demand(proxy, id, 600);
+  await waitUntil("streaming", () => bus.framesOf(id).length > 0 && JSON.parse(readFileSync(statusFile, "utf8")).state === "streaming", { timeoutMs: 15_000 });
+  await sleep(3000); // warm-up
+  const framesAtStart = bus.framesOf(id).length;
+  const windowPackets0 = await metric(proxy.base, "vsb_whip_rtp_packets_total");
+  const ticks0 = cpuTicks(agent.pid);
+  const t0 = performance.now();
+  let rssMax = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    rssMax = Math.max(rssMax, rssMb(agent.pid));
+    await sleep(1000);
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = ((cpuTicks(agent.pid) - ticks0) / TICKS / elapsed) * 100;
+  const framesPerSecond = (bus.framesOf(id).length - framesAtStart) / elapsed;
+  const packetsPerSecond = ((await metric(proxy.base, "vsb_whip_rtp_packets_total")) - windowPackets0) / elapsed;
+  await withdraw(proxy, lease);
+  await waitUntil("agent idle", () => JSON.parse(readFileSync(statusFile, "utf8")).state === "idle", { timeoutMs: 15_000 });
+  await sleep(1000);
+  const status = JSON.parse(readFileSync(statusFile, "utf8"));
+  const sent = status.packetsSent - sentBefore;
+  const received = (await metric(proxy.base, "vsb_whip_rtp_packets_total")) - proxyPacketsBefore;
+  console.log(JSON.stringify({
+    bench: "agent",
+    source: `test ${width}x${height}@${fps}`,
+    seconds: Math.round(elapsed),
+    agentCpuPercentOfOneCore: Math.round(cpu * 100) / 100,
+    agentRssMb: Math.round(rssMax),
+    packetsPerSecond: Math.round(packetsPerSecond),
+    framesPerSecondOnBus: Math.round(framesPerSecond * 10) / 10,
+    packetsSentByAgent: sent,
+    packetsReceivedByProxy: received,
+    packetsLost: Math.max(0, sent - received),
+    demandToFirstFrameMs: { p50: Math.round(percentile(firstFrameMs, 50)), max: Math.round(Math.max(...firstFrameMs)), trials: firstFrameMs.map(Math.round) },
+    agentRestarts: status.restarts,
+  }));
+  await agent.stop();
+  await proxy.stop();
+}
+
+try {
+  await main();
+} finally {
+  await cleanupAll();
+}
