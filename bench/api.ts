@@ -21,6 +21,8 @@ const dataflows = option("--dataflows", 1000);
 const seconds = option("--seconds", 10);
 const concurrency = option("--concurrency", 64);
 const root = new URL("..", import.meta.url).pathname;
+// With an API token, as a production MEC runs: every keep-alive pays for the bearer check.
+const token = "bench-api-token-0123456789abcdef";
 const bun = process.execPath;
 const TICKS = 100; // USER_HZ on Linux
 
@@ -43,7 +45,7 @@ try {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const proxy = spawnTracked(bun, [join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
-    "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn"], { cwd: root, name: "vsb-proxy" });
+    "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", token], { cwd: root, name: "vsb-proxy" });
   await waitForHttp(`${base}${ROUTE.ready}`, { timeoutMs: 20_000 });
 
   const body = JSON.stringify(sensor2022());
@@ -51,7 +53,7 @@ try {
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (registered < dataflows) {
       registered++;
-      const res = await fetch(`${base}${ROUTE.dataflows}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const res = await fetch(`${base}${ROUTE.dataflows}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body });
       if (res.status !== 201) throw new Error(`registration answered "${res.status}": ${await res.text()}`);
       await res.arrayBuffer();
     }
@@ -61,7 +63,7 @@ try {
   const t0 = performance.now();
   let rssPeak = rssMb(proxy.pid);
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(proxy.pid))), 250);
-  const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds), String(concurrency)],
+  const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds), String(concurrency), token],
     { cwd: root, name: "load" });
   const status = await load.exited;
   clearInterval(sampler);
@@ -70,7 +72,7 @@ try {
   const result = JSON.parse(load.output("stdout").trim().split("\n").at(-1)!);
   await proxy.stop();
   process.stdout.write(`${JSON.stringify({
-    bench: "api-keepalive", dataflows, concurrency, seconds: result.seconds, requestsPerSecond: result.rps,
+    bench: "api-keepalive", dataflows, concurrency, apiToken: true, seconds: result.seconds, requestsPerSecond: result.rps,
     requests: result.requests, errors: result.errors, p50Ms: result.p50Ms, p99Ms: result.p99Ms, maxMs: result.maxMs,
     proxyCpuPercent: Math.round(cpuPercent), proxyRssMb: Math.round(rssPeak),
     target: { requestsPerSecond: 10_000, p99Ms: 5 },

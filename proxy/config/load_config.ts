@@ -67,7 +67,9 @@ function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "
     const spec = byFlag.get(name);
     if (!spec) throw new ConfigError(`unknown argument "${arg}" (see --help)`);
     let value: string | undefined = eq > 0 && name !== arg ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new ConfigError(`flag "${name}" needs a value ${spec.arg}`);
+    if (value === undefined || (name === arg && byFlag.has(value.split("=")[0]!))) {
+      throw new ConfigError(`flag "${name}" needs a value ${spec.arg}`);
+    }
     const previous = flags.get(spec.key);
     if (previous && !spec.repeatable) throw new ConfigError(`flag "${name}" was given twice`);
     if (spec.repeatable) value = previous ? `${previous.value as string},${value}` : value;

@@ -60,6 +60,7 @@ describe("loadConfig()", () => {
     expect(error(["--amqp-url", "http://x"])).toContain("must be a URL with scheme amqp or amqps");
     expect(error(["--frobnicate"])).toBe('unknown argument "--frobnicate" (see --help)');
     expect(error(["--db"])).toBe('flag "--db" needs a value PATH');
+    expect(error(["--db", "--listen", "1.2.3.4:5"])).toBe('flag "--db" needs a value PATH');
     expect(error(["--api-token", "short"])).not.toContain("short");
   });
 
