@@ -44,6 +44,11 @@ export class Registry extends Emitter<RegistryEvents> {
     for (const row of this.#o.store.activeDataflows()) {
       const flow = flowFromRow(row);
       flow.lastSeen = Math.max(flow.lastSeen, now);
+      // No media session survives a restart: the sensor has to push again.
+      if (flow.state === "live") {
+        flow.state = "idle";
+        this.#o.store.setState(flow.id, "idle");
+      }
       this.#flows.set(flow.id, flow);
     }
     this.#demands = new DemandBook(this.#o.store);
@@ -62,9 +67,13 @@ export class Registry extends Emitter<RegistryEvents> {
     return this.#o.sendPolicy === "always" || this.#demands.wants(flow, now);
   }
 
-  /** Starts the expiry sweep and the last-seen flush timers. */
+  /**
+   * Starts the expiry sweep and the last-seen flush timers, and announces the current
+   * `send` of every active dataflow (after a restart, leases may have run out meanwhile).
+   */
   start(): void {
     this.stop();
+    for (const flow of this.#flows.values()) this.emit("send", { id: flow.id, send: flow.send });
     this.#timers = [
       this.#o.clock.every(this.#o.sweepMs, () => this.sweep()),
       this.#o.clock.every(this.#o.flushMs, () => this.flush()),

@@ -27,6 +27,7 @@ describe("Store across a restart", () => {
     const b = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
     const lease = first.registry.createDemand(DemandRequestSchema.parse({ dataflowId: a.id, ttlSeconds: 600 }));
     first.registry.remove(b.id); // the newest id is gone: AUTOINCREMENT must still not reuse it
+    first.registry.setMediaState(a.id, "live");
     first.registry.stop();
     first.store.close();
 
@@ -34,6 +35,8 @@ describe("Store across a restart", () => {
     const second = harness({ db, clock });
     const record = second.registry.get(a.id);
     expect(record).toMatchObject({ id: a.id, active: true, send: true, udpForward: { host: "127.0.0.1", port: 5000 } });
+    expect(record.state).toBe("idle"); // no WHIP session survives a restart
+    expect(second.events.send).toEqual([{ id: a.id, send: true }]); // re-announced at start
     expect(second.registry.checkIngestToken(a.id, a.ingest.token)).toBe("ok");
     expect(second.registry.listDemands().map((d) => d.id)).toEqual([lease.id]);
     expect(second.registry.get(b.id).active).toBe(false);
