@@ -9,7 +9,7 @@ import { agentPorts, type ResolvedConfig } from "./agent_ports.ts";
 import { pipelineArgv, shellQuote } from "./capture/pipeline.ts";
 import { CaptureError, preflight } from "./capture/preflight.ts";
 import { CaptureStats } from "./capture_stats.ts";
-import { helpText } from "./config/help_text.ts";
+import { helpText, optionsMarkdown } from "./config/help_text.ts";
 import { ConfigError, loadConfig } from "./config/load_config.ts";
 import { SensorFlow } from "./flow.ts";
 import { readPositionFile } from "./location/position_file.ts";
@@ -77,6 +77,7 @@ async function run(config: ResolvedConfig): Promise<number> {
 async function main(): Promise<void> {
   const args = programArgs();
   if (args.includes("--help")) return writeStdout(helpText(VERSION));
+  if (args.includes("--help-markdown")) return writeStdout(optionsMarkdown());
   if (args.includes("--version")) return writeStdout(`vsb-agent ${VERSION} (${runtimeName})\n`);
   const config = configure(args);
   setLogLevel(config.logLevel);

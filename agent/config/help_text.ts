@@ -25,3 +25,20 @@ export function helpText(version: string): string {
   lines.push("", "Exit codes: 0 done, 1 failed, 2 bad configuration.");
   return `${lines.join("\n")}\n`;
 }
+
+function cell(text: string): string {
+  return text.replaceAll("|", "\\|");
+}
+
+/** The options as a Markdown table: flag, env, config key, default, meaning. */
+export function optionsMarkdown(): string {
+  const rows = ["| Flag | Env | Config key | Default | Meaning |", "|---|---|---|---|---|"];
+  for (const key of OPTION_KEYS) {
+    const spec = OPTIONS[key] as OptionSpec;
+    const flag = spec.arg ? `${spec.flag} ${spec.arg}` : spec.flag;
+    const env = spec.env.map((e) => `\`${e}\``).join(", ");
+    const fileKey = spec.inFile === false ? "" : `\`${key}\``;
+    rows.push(`| \`${cell(flag)}\` | ${env} | ${fileKey} | ${cell(spec.defaultText ?? "")} | ${cell(spec.help)} |`);
+  }
+  return `${rows.join("\n")}\n`;
+}

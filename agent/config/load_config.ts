@@ -137,7 +137,7 @@ export function loadConfig(inputs: ConfigInputs): AgentConfig {
 }
 
 function checkCombinations(config: AgentConfig): AgentConfig {
-  if (config.help || config.version) return config;
+  if (config.help || config.helpMarkdown || config.version) return config;
   const hasFixed = config.lat !== undefined || config.lon !== undefined;
   if (hasFixed && (config.lat === undefined || config.lon === undefined)) {
     throw new ConfigError("--lat and --lon must be given together");

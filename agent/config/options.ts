@@ -124,6 +124,8 @@ export const OPTIONS = {
     help: "print the version and exit", schema: z.boolean().default(false) }),
   help: opt({ group: "Run", flag: "--help", env: [], kind: "boolean", inFile: false,
     help: "print this help and exit", schema: z.boolean().default(false) }),
+  helpMarkdown: opt({ group: "Run", flag: "--help-markdown", env: [], kind: "boolean", inFile: false,
+    help: "print the options as a Markdown table (the README's reference) and exit", schema: z.boolean().default(false) }),
 } as const;
 
 /** An option key (= config-file key). */
