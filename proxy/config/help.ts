@@ -32,9 +32,10 @@ export function helpText(): string {
 export function optionsMarkdown(): string {
   const rows = ["| Flag | Env | Config key | Default | Meaning |", "|---|---|---|---|---|"];
   for (const spec of OPTIONS as readonly OptionSpec[]) {
-    const flag = `\`${spec.flag} ${spec.arg}\`${spec.repeatable ? " (repeatable)" : ""}`;
+    const flag = `\`${spec.flag} ${spec.arg.replace(/\|/g, "\\|")}\`${spec.repeatable ? " (repeatable)" : ""}`;
     const def = spec.default === undefined ? "" : spec.default === "" ? "none" : `\`${spec.default}\``;
     rows.push(`| ${flag} | \`${spec.env}\` | \`${spec.key}\` | ${def} | ${spec.help.replace(/\|/g, "\\|")} |`);
   }
+  for (const info of Object.values(INFO_FLAGS)) rows.push(`| \`${info.flag}\` | | | | ${info.help} |`);
   return `${rows.join("\n")}\n`;
 }
