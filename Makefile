@@ -40,13 +40,18 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-check: setup
-	$(DENO) check agent/main.ts
-	$(DENO) lint agent shared
-	$(TSC) --noEmit -p tsconfig.json
+CHECK := set -x; $(DENO) check agent/main.ts && $(DENO) lint agent shared && $(TSC) --noEmit -p tsconfig.json
 
-test: setup check
-	$(BUN) test --timeout 120000
+check: setup
+	@$(CHECK)
+
+# The tests run even when check fails (CI then still reports counts); either failing fails make.
+test: setup
+	@status=0; \
+	( $(CHECK) ) || status=$$?; \
+	$(BUN) test --timeout 120000 || status=$$?; \
+	if [ $$status -ne 0 ]; then echo "make test: failed (check or bun test; see above)" >&2; fi; \
+	exit $$status
 
 demo: setup
 	@PORT=$(PORT) bash scripts/demo.sh

@@ -5,9 +5,9 @@
 // cluster peers before it opens its port. A data dir that has booted once skips that wait,
 // so the first start on a machine makes `.tmp/rabbitmq-template-<version>` and every start
 // after that copies it (about 5 s instead of 10 s). VSB_RABBIT_TEMPLATE=0 turns this off.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "amqplib";
 import { freePorts, LOOPBACK } from "./ports.ts";
@@ -25,7 +25,7 @@ export interface Rabbit {
   readonly mqttUrl: string;
   /** Its temp dir (config, data, logs). */
   readonly dir: string;
-  /** Pid of the broker (beam.smp), while it runs. */
+  /** Pid of the running server: Debian's rabbitmq-server wrapper, whose process group holds beam.smp. */
   pid(): number | undefined;
   /** Stops the broker and its epmd (ports freed); data stays for `start()`. */
   stop(): Promise<void>;
@@ -256,6 +256,7 @@ async function seedFromTemplate(script: string, dir: string, options: RabbitOpti
 
 async function makeTemplate(script: string, template: string, options: RabbitOptions) {
   mkdirSync(join(repoRoot, ".tmp"), { recursive: true });
+  sweepStaleStaging(template);
   const staging = mkdtempSync(`${template}.staging-`);
   const [amqpPort, mqttPort, epmdPort, distPort] = await freePorts(4);
   const instance = new Instance(script, staging, { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: epmdPort!, distPort: distPort! }, options);
@@ -272,5 +273,17 @@ async function makeTemplate(script: string, template: string, options: RabbitOpt
     }
   } finally {
     await instance.dispose();
+  }
+}
+
+/** Removes staging dirs an interrupted run left behind (older than 10 minutes). */
+function sweepStaleStaging(template: string) {
+  const parent = dirname(template);
+  const prefix = `${basename(template)}.staging-`;
+  for (const entry of readdirSync(parent)) {
+    const path = join(parent, entry);
+    if (entry.startsWith(prefix) && Date.now() - statSync(path).mtimeMs > 10 * 60_000) {
+      rmSync(path, { recursive: true, force: true });
+    }
   }
 }
