@@ -141,8 +141,11 @@ export class WhipPublisher extends PublisherEvents {
   private checkAlive(connectBy: number): void {
     const now = Date.now();
     if (this.state === "connecting" && now > connectBy) this.lose("not connected in time");
+    // Receivers report (RFC 3550 §6.4.2) only once media flows, so the clock starts then.
     const timeout = this.options.rtcpTimeoutMs ?? 3_000;
-    if (this.state === "connected" && now - this.lastRtcpAt > timeout) this.lose(`no RTCP for ${timeout} ms`);
+    if (this.state === "connected" && this.counters.packetsSent > 0 && now - this.lastRtcpAt > timeout) {
+      this.lose(`no RTCP for ${timeout} ms`);
+    }
   }
 
   private lose(reason: string): void {
@@ -181,6 +184,7 @@ export class WhipPublisher extends PublisherEvents {
       this.sourceSsrc = ssrc;
     }
     const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
+    if (this.counters.packetsSent === 0) this.lastRtcpAt = Date.now();
     this.counters.packetsSent++;
     this.counters.bytesSent += packet.length;
     sender.sendRtp(buffer).catch(() => this.counters.sendErrors++);

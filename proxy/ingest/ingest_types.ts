@@ -75,6 +75,8 @@ export interface IngestIceOptions {
   addresses?: string[];
   /** Local IPv4 address the UDP sockets bind to. Default: all (0.0.0.0). */
   bindAddress?: string;
+  /** SO_RCVBUF of each media socket (capped by net.core.rmem_max). Default 4 MiB. */
+  receiveBufferBytes?: number;
   /** UDP port range for media sockets, inclusive. Default: ephemeral ports. */
   portRange?: [number, number];
   /** ICE-lite (RFC 8445 §2.5): answer checks, never send them. Default true. */
