@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { connect } from "amqplib";
 import { fileURLToPath } from "node:url";
 import { skipUnless } from "../support/gst.ts";
