@@ -56,6 +56,8 @@ export class SensorFlow {
   #registerBackoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
   #pushBackoff: Backoff;
   #sentMetadata = "";
+  /** Control messages received so far: a keep-alive answer older than the last one is stale. */
+  #controlSeq = 0;
 
   constructor(ports: FlowPorts, options: FlowOptions) {
     this.#p = ports;
@@ -153,7 +155,10 @@ export class SensorFlow {
     this.#registerBackoff.reset();
     this.#p.log.info("registered", { id: reg.id, topic: reg.topic, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds });
     this.#control = this.#p.openControl(reg, this.#endpoints!, {
-      onSend: (send) => this.#setSend(send, "control message"),
+      onSend: (send) => {
+        this.#controlSeq++;
+        this.#setSend(send, "control message");
+      },
       onSubscribed: () => {
         if (this.#reg === reg) void this.#keepalive();
       },
@@ -174,12 +179,14 @@ export class SensorFlow {
     const metadata = this.#p.metadata(this.#p.currentFix());
     const location = JSON.stringify(metadata.dataSourceInfo.sourceLocationInfo);
     let period = reg.keepaliveSeconds;
+    const controlSeq = this.#controlSeq;
     try {
       const answer = await this.#registry!.keepalive(reg.id, location === this.#sentMetadata ? undefined : metadata);
       this.#sentMetadata = location;
       period = answer.keepaliveSeconds ?? period;
       this.#p.log.debug("keep-alive answered", { id: reg.id, send: answer.send });
-      if (this.#reg === reg) this.#setSend(answer.send, "keep-alive answer");
+      // A control message that came while this request was on its way is newer than its answer.
+      if (this.#reg === reg && controlSeq === this.#controlSeq) this.#setSend(answer.send, "keep-alive answer");
     } catch (error) {
       if (error instanceof DataflowGoneError) {
         this.#p.log.warn("dataflow forgotten by the MEC", { id: reg.id });

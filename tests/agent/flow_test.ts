@@ -22,6 +22,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
   let nextId = 1;
   let registerFailures = options.registerFailures ?? 0;
   const keepaliveAnswers: Array<boolean | "gone" | "down"> = [];
+  let keepaliveGate = { promise: Promise.resolve(), open: () => {} };
   let onSend: ((send: boolean) => void) | undefined;
   let onSubscribed: (() => void) | undefined;
   const pushes: PushEvents[] = [];
@@ -37,9 +38,10 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
         if (registerFailures-- > 0) return Promise.reject(new RegistrationHttpError("POST failed"));
         return Promise.resolve(registration(nextId++, options.sendOnRegister ?? false));
       },
-      keepalive: (id: number) => {
+      keepalive: async (id: number) => {
         calls.push(`keepalive ${id}`);
         const answer = keepaliveAnswers.shift() ?? false;
+        await keepaliveGate.promise;
         if (answer === "gone") return Promise.reject(new DataflowGoneError("gone"));
         if (answer === "down") return Promise.reject(new RegistrationHttpError("PUT failed"));
         return Promise.resolve({ id, send: answer });
@@ -89,6 +91,11 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
     clock, calls, lines, states, flow, keepaliveAnswers, pushes,
     control: (send: boolean) => onSend!(send),
     subscribed: () => onSubscribed!(),
+    holdKeepalives: () => {
+      let open!: () => void;
+      keepaliveGate = { promise: new Promise<void>((r) => (open = r)), open: () => open() };
+      return () => keepaliveGate.open();
+    },
     transitions: () => lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "state changed").map((l) => l.to),
   };
 }
@@ -129,6 +136,21 @@ describe("SensorFlow", () => {
     await settle();
     expect(h.calls).toContain("keepalive 1");
     expect(h.flow.state).toBe("starting");
+  });
+
+  test("a keep-alive answer sent before a newer control message does not undo it", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    const release = h.holdKeepalives();
+    h.keepaliveAnswers.push(false);
+    await h.clock.advance(5000); // keep-alive on its way, answer will say send:false
+    h.control(true); // demand arrives meanwhile
+    await settle();
+    release();
+    await settle();
+    expect(h.flow.state).toBe("starting");
+    expect(h.calls).not.toContain("capture stop");
   });
 
   test("keep-alive answer send:true starts streaming when MQTT is silent", async () => {
