@@ -22,8 +22,11 @@ type Listener<K extends keyof PublisherEventMap> = (event: PublisherEventMap[K])
 /** Base class holding listeners; a throwing listener does not stop the others. */
 export class PublisherEvents {
   private readonly listeners = new Map<keyof PublisherEventMap, Set<Listener<never>>>();
-  /** Listener errors (each one also rethrown asynchronously so it is not lost). */
+  /** Listener errors, each also passed to {@link reportListenerError}. */
   listenerErrors = 0;
+
+  /** Where listener errors go (the publisher logs them); not rethrown, which would kill the agent. */
+  protected reportListenerError(_event: string, _error: unknown): void {}
 
   /** Calls `listener` on every `name` event; returns a function that removes it. */
   on<K extends keyof PublisherEventMap>(name: K, listener: Listener<K>): () => void {
@@ -49,9 +52,7 @@ export class PublisherEvents {
         (listener as Listener<K>)(event);
       } catch (error) {
         this.listenerErrors++;
-        queueMicrotask(() => {
-          throw error;
-        });
+        this.reportListenerError(String(name), error);
       }
     }
   }

@@ -68,6 +68,10 @@ export class WhipPublisher extends PublisherEvents {
     this.log = options.log ?? createLogger({ component: "push" });
   }
 
+  protected override reportListenerError(event: string, error: unknown): void {
+    this.log.error("publisher listener failed", { event, error });
+  }
+
   /** Negotiates with the WHIP endpoint; resolves once answered (connection follows: "connected"). */
   async start(): Promise<void> {
     if (this.state !== "new") throw new Error(`WhipPublisher.start() called in state "${this.state}"`);
