@@ -29,6 +29,27 @@ let rabbit: Rabbit;
 let proxy: ProxyUnderTest;
 let bus: BusWatch;
 
+skipUnless(hasElements("x264enc"), "GStreamer x264enc is not installed")(
+  "the binary alone, from an empty directory with only PATH: --help, --check, and one-line errors",
+  async () => {
+    const help = startAgent(["--help"], "agent-help");
+    expect((await help.exited).code).toBe(0);
+    expect(help.output("stdout")).toContain("--source SPEC");
+    const check = startAgent(["--lat", "43.295778", "--lon", "-1.980823", "--registration-url", "http://127.0.0.1:9", "--check"], "agent-check");
+    expect((await check.exited).code).toBe(0);
+    expect(check.output("stdout")).toContain("quadkey 18: 031333123201033303");
+    expect(check.output("stdout")).toContain("quadkey 25: 0313331232010333031221303");
+    expect(check.output("stdout")).toContain("rtpstreampay '!' fdsink fd=1");
+    const bad = startAgent(["--lat", "1", "--lon", "1", "--registration-url", "http://x", "--fps", "fast"], "agent-bad");
+    expect((await bad.exited).code).toBe(2);
+    expect(bad.output("stderr").trim()).toBe('vsb-agent: invalid --fps "fast": must be a number');
+    const cam = startAgent(["--lat", "1", "--lon", "1", "--registration-url", "http://x", "--source", "v4l2:/dev/video9"], "agent-cam");
+    expect((await cam.exited).code).toBe(1);
+    expect(cam.output("stderr").trim()).toBe('vsb-agent: --source "v4l2:/dev/video9": no such device "/dev/video9" (is the camera plugged in?)');
+  },
+  120_000,
+);
+
 /** The proxy keeps ended dataflows for the record: deleted = no longer active, and the agent said so. */
 async function expectDeleted(id: number, agentLog: string) {
   expect(agentLog).toContain('"msg":"registration deleted"');
