@@ -79,16 +79,18 @@ describe("agent capture on real GStreamer", () => {
   }, 60_000);
 
   skipUnless(gst && hasRtspServer(), "/usr/bin/python3 cannot load GstRtspServer (python3-gi, gir1.2-gst-rtsp-server-1.0)")(
-    "source rtsp: H.264 over RTSP/TCP from a local gst-rtsp-server, no re-encode",
+    "source rtsp: H.264 over RTSP (TCP and UDP transport) from a local gst-rtsp-server, no re-encode",
     async () => {
       const port = await freePort();
       const server = spawnTracked("/usr/bin/python3", ["tests/support/rtsp_server.py", String(port), "cam", String(W), String(H), "30"], { name: "rtsp" });
       const ready = await server.waitForLine(/^ready /, { timeoutMs: 15_000 });
-      const c = startCapture(pipelineArgv(options(ready.split(" ")[1]!)));
-      await waitFrames(c, 30, 15_000);
-      await c.supervisor.stop();
+      for (const rtspTransport of ["tcp", "udp"] as const) {
+        const c = startCapture(pipelineArgv(options(ready.split(" ")[1]!, { rtspTransport })));
+        await waitFrames(c, 30, 15_000);
+        await c.supervisor.stop();
+        await expectDecodable(c.packets, 10);
+      }
       await server.stop();
-      await expectDecodable(c.packets, 10);
     },
   );
 
