@@ -124,6 +124,7 @@ export class SessionRegistry {
       return { sessionId: session.sessionId, answer };
     } catch (error) {
       if (this.sessions.get(dataflowId) === session) this.sessions.delete(dataflowId);
+      this.options.log.warn("whip negotiation failed", { dataflowId, error });
       throw error;
     }
   }

@@ -4,6 +4,7 @@
  *   POST   /whip/{id}            SDP offer → 201 + answer + Location   (§4.2)
  *   DELETE /whip/{id}/{session}  ends the session                      (§4.3)
  *   PATCH  /whip/{id}/{session}  405: no trickle ICE / ICE restart     (§4.3.1)
+ *   OPTIONS both                 CORS preflight, Accept-Post            (§4.2)
  *
  * Authorization is the dataflow's ingest token as a bearer token (§4.5). Errors are JSON
  * `{error, details}` like the rest of the API; answers are `application/sdp`.
@@ -36,9 +37,18 @@ function parseId(text: string): number | undefined {
   return Number.isSafeInteger(id) ? id : undefined;
 }
 
+/**
+ * CORS (Fetch standard) so a browser page on another origin can be a WHIP client: the bearer
+ * token, not cookies, authorizes, so any origin may call; `Location` must be readable.
+ */
+const CORS: Record<string, string> = {
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": "location",
+};
+
 function error(status: number, message: string, details?: unknown): Response {
   const body = details === undefined ? { error: message } : { error: message, details };
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const headers: Record<string, string> = { ...CORS, "content-type": "application/json" };
   if (status === 401) headers["www-authenticate"] = 'Bearer realm="whip"';
   return new Response(JSON.stringify(body), { status, headers });
 }
@@ -78,7 +88,7 @@ export function whipRoutes(deps: WhipDeps): Hono {
     }
     return new Response(opened.answer, {
       status: 201,
-      headers: { "content-type": SDP_CONTENT_TYPE, location: sessionPath(id, opened.sessionId) },
+      headers: { ...CORS, "content-type": SDP_CONTENT_TYPE, location: sessionPath(id, opened.sessionId) },
     });
   });
 
@@ -87,13 +97,28 @@ export function whipRoutes(deps: WhipDeps): Hono {
     if (id instanceof Response) return id;
     const session = c.req.param("session");
     if (!deps.registry.end(id, "delete", session)) return error(404, `no WHIP session "${session}" for dataflow ${id}`);
-    return new Response(null, { status: 200 });
+    return new Response(null, { status: 200, headers: CORS });
   });
+
+  // Preflight (Fetch standard); `Accept-Post` tells WHIP clients the offer type (RFC 9725 §4.2).
+  const preflight = (methods: string) => () =>
+    new Response(null, {
+      status: 204,
+      headers: {
+        ...CORS,
+        "access-control-allow-methods": methods,
+        "access-control-allow-headers": "authorization, content-type",
+        "access-control-max-age": "600",
+        "accept-post": SDP_CONTENT_TYPE,
+      },
+    });
+  app.options(ROUTE.whip, preflight("POST, OPTIONS"));
+  app.options(ROUTE.whipSession, preflight("DELETE, PATCH, OPTIONS"));
 
   app.patch(ROUTE.whipSession, () => {
     return new Response(JSON.stringify({ error: "trickle ICE and ICE restart are not supported; send a new offer" }), {
       status: 405,
-      headers: { "content-type": "application/json", allow: "DELETE" },
+      headers: { ...CORS, "content-type": "application/json", allow: "DELETE" },
     });
   });
 

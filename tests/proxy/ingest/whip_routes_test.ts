@@ -101,6 +101,19 @@ describe("whipRoutes() POST /whip/{id}", () => {
     expect(server.registry.get(1)).toBeUndefined();
   }, 30_000);
 
+  test("OPTIONS answers a CORS preflight with Accept-Post; answers expose Location", async () => {
+    const res = await fetch(`${server.base}/whip/1`, {
+      method: "OPTIONS",
+      headers: { origin: "http://laptop.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("accept-post")).toBe(SDP_CONTENT_TYPE);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("access-control-allow-headers")).toContain("authorization");
+    const denied = await post(1, "v=0", "wrong");
+    expect(denied.headers.get("access-control-expose-headers")).toBe("location");
+  }, 30_000);
+
   test("PATCH (trickle ICE) is answered 405", async () => {
     const res = await fetch(`${server.base}/whip/1/whatever`, { method: "PATCH", headers: { authorization: "Bearer tok-1" } });
     expect(res.status).toBe(405);
