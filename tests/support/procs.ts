@@ -26,6 +26,8 @@ export interface SpawnOptions {
   keepLines?: number;
   /** Mirror output to stderr with a name prefix; default true when env VSB_TEST_ECHO=1. */
   echo?: boolean;
+  /** A service others depend on (a broker): `cleanupAll()` stops it after the other processes. */
+  infrastructure?: boolean;
 }
 
 /** Options of `stop()` / `stopPid()`. */
@@ -70,6 +72,7 @@ export interface WaitLineOptions {
 }
 
 const tracked = new Map<number, Proc>();
+const infrastructure = new Set<number>();
 const cleanups: Array<() => Promise<void> | void> = [];
 const syncCleanups: Array<() => void> = [];
 
@@ -134,6 +137,7 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
     },
   };
   tracked.set(pid, proc);
+  if (options.infrastructure) infrastructure.add(pid);
   return proc;
 }
 
@@ -240,9 +244,17 @@ export function onCleanup(fn: () => Promise<void> | void, syncFallback?: () => v
   };
 }
 
-/** Runs the registered cleanups, then stops every tracked process that is still running. */
+/**
+ * Stops every tracked process that is not infrastructure (clients first: proxy, agent, gst),
+ * then runs the registered cleanups last-in first-out (brokers), then stops whatever is left.
+ */
 export async function cleanupAll(): Promise<void> {
   const errors: unknown[] = [];
+  const stopAll = async (which: Proc[]) => {
+    const results = await Promise.allSettled(which.map((p) => p.stop()));
+    for (const r of results) if (r.status === "rejected") errors.push(r.reason);
+  };
+  await stopAll(trackedProcs().filter((p) => !infrastructure.has(p.pid)));
   while (cleanups.length > 0) {
     const fn = cleanups.pop()!;
     try {
@@ -252,8 +264,7 @@ export async function cleanupAll(): Promise<void> {
     }
   }
   syncCleanups.length = 0;
-  const results = await Promise.allSettled(trackedProcs().map((p) => p.stop()));
-  for (const r of results) if (r.status === "rejected") errors.push(r.reason);
+  await stopAll(trackedProcs());
   if (errors.length > 0) throw new AggregateError(errors, "cleanup after tests failed");
 }
 

@@ -4,7 +4,7 @@ import { freePort } from "./ports.ts";
 import { groupMembers, isAlive, spawnTracked, stopPid, trackedProcs, waitForHttp, waitForPort } from "./procs.ts";
 
 test("spawnTracked() keeps output lines and waitForLine() sees past and future lines", async () => {
-  const proc = spawnTracked("sh", ["-c", "echo first; echo oops >&2; sleep 0.3; echo ready 42; sleep 30"]);
+  const proc = spawnTracked("sh", ["-c", "echo first; echo oops >&2; sleep 0.3; echo ready 42; exec sleep 30"]);
   expect(await proc.waitForLine("first")).toBe("first");
   expect(await proc.waitForLine(/^ready (\d+)$/, { stream: "stdout" })).toBe("ready 42");
   expect(await proc.waitForLine("oops", { stream: "stderr" })).toBe("oops");

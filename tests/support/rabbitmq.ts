@@ -139,10 +139,10 @@ class Instance implements Rabbit {
     const timeoutMs = this.options.timeoutMs ?? Number(process.env.VSB_RABBIT_TIMEOUT_MS ?? 90_000);
     const echo = this.options.echo;
     if (!this.#epmd || this.#epmd.exitStatus()) {
-      this.#epmd = spawnTracked("epmd", ["-port", String(this.ports.epmdPort), "-address", LOOPBACK], { name: "epmd", echo });
+      this.#epmd = spawnTracked("epmd", ["-port", String(this.ports.epmdPort), "-address", LOOPBACK], { name: "epmd", echo, infrastructure: true });
       await waitForPort(this.ports.epmdPort, { proc: this.#epmd, timeoutMs: 10_000 });
     }
-    const server = spawnTracked(this.script, [], { name: "rabbitmq", env: serverEnv(this.dir, this.ports), echo });
+    const server = spawnTracked(this.script, [], { name: "rabbitmq", env: serverEnv(this.dir, this.ports), echo, infrastructure: true });
     this.#server = server;
     try {
       await waitForPort(this.amqpPort, { proc: server, timeoutMs, intervalMs: 100 });
