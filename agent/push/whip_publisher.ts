@@ -10,13 +10,13 @@
  * mid-GOP starts on a keyframe, and an RTCP watchdog: a full-ICE agent only notices a dead
  * peer after 30 s of failed consent checks (RFC 7675), the receiver reports every ~1 s.
  */
-import { Buffer } from "node:buffer";
 import { RTCPeerConnection, type RTCRtpSender, type RtcpPacket, RtcpPayloadSpecificFeedback } from "werift";
 import { createLogger, type Logger } from "../log.ts";
 import { GopCache } from "./gop_cache.ts";
 import { PublisherEvents } from "./publisher_events.ts";
 import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
 import { keepCandidates } from "./sdp_candidates.ts";
+import { weriftPacket } from "./werift_packet.ts";
 import { deleteSession, postOffer } from "./whip_client.ts";
 
 export type { WhipPublisherOptions } from "./publisher_config.ts";
@@ -88,8 +88,12 @@ export class WhipPublisher extends PublisherEvents {
       const offer = keepCandidates(local, new Set(this.options.interfaceAddresses ?? []));
       if (offer.kept === 0) throw new Error(`no ICE candidate on "${(this.options.interfaceAddresses ?? []).join(",")}"`);
       const { answer, location } = await postOffer(this.options.url, this.options.token, offer.sdp, this.options);
+      if ((this.state as PublisherState) === "closed") {
+        // close() ran while the POST was in flight: end the session we just got.
+        await deleteSession(location, this.options.token, this.options).catch(() => undefined);
+        return;
+      }
       this.location = location;
-      if ((this.state as PublisherState) === "closed") return;
       this.watchConnection(pc, transceiver.sender);
       await pc.setRemoteDescription({ type: "answer", sdp: answer });
       this.state = "connecting";
@@ -187,11 +191,10 @@ export class WhipPublisher extends PublisherEvents {
       }
       this.sourceSsrc = ssrc;
     }
-    const buffer = Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength);
     if (this.counters.packetsSent === 0) this.lastRtcpAt = Date.now();
     this.counters.packetsSent++;
     this.counters.bytesSent += packet.length;
-    sender.sendRtp(buffer).catch(() => this.counters.sendErrors++);
+    sender.sendRtp(weriftPacket(packet)).catch(() => this.counters.sendErrors++);
   }
 
   /** Ends the session: WHIP DELETE on the Location (errors logged), then closes the peer. */
