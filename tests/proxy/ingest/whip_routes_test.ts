@@ -169,3 +169,25 @@ describe("whipRoutes() sessions", () => {
     expect(server.registry.get(4)).toBeUndefined();
   }, 30_000);
 });
+
+describe("SessionRegistry timeouts", () => {
+  test("a session that never connects ends with ice-failed; one whose media stops, with media-timeout", async () => {
+    const quick = startWhipServer(new Map([[1, "a"], [2, "b"]]), { connectTimeoutMs: 800, mediaTimeoutMs: 1200, checkIntervalMs: 100 });
+    cleanups.push(() => quick.stop());
+    // Offer answered, but the offerer never applies the answer: no ICE checks ever arrive.
+    const res = await fetch(`${quick.base}/whip/1`, {
+      method: "POST", headers: { "content-type": SDP_CONTENT_TYPE, authorization: "Bearer a" }, body: await offer(),
+    });
+    expect(res.status).toBe(201);
+    const pub = new WhipPublisher({ url: quick.whipUrl(2), token: "b", interfaceAddresses: ["127.0.0.1"], log: createLogger({}, () => {}) });
+    cleanups.push(() => pub.close());
+    await pub.start();
+    const replay = replayFixture((p) => pub.sendRtp(p));
+    expect(await waitFor(() => (quick.registry.get(2)?.counters.packets ?? 0) > 10, 5000)).toBe(true);
+    replay.stop();
+    expect(await waitFor(() => quick.ends.length === 2, 4000)).toBe(true);
+    expect(quick.ends.find((e) => e.dataflowId === 1)?.reason).toBe("ice-failed");
+    expect(quick.ends.find((e) => e.dataflowId === 2)?.reason).toBe("media-timeout");
+    expect(quick.registry.ended).toMatchObject({ "ice-failed": 1, "media-timeout": 1 });
+  }, 30_000);
+});
