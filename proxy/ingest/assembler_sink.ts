@@ -3,13 +3,16 @@
  * (proxy/media/frame_assembler.ts) fed with werift's parsed packets; its NACK/PLI requests go
  * back to the session as feedback, its access units to `onFrames`.
  */
-import { type AccessUnit, FrameAssembler, type FrameAssemblerOptions } from "../media/frame_assembler.ts";
-import type { SessionEndReason, SessionInfo, SinkFactory } from "./ingest_types.ts";
+import { type AccessUnit, FrameAssembler, type FrameAssemblerOptions, type AssemblerOutput } from "../media/frame_assembler.ts";
+import type { IngestFeedback, SessionEndReason, SessionInfo, SinkFactory } from "./ingest_types.ts";
 
 /** Options of {@link assemblerSinks}. */
 export interface AssemblerSinkOptions {
-  /** Whole access units of one session, in order (synchronously, from the packet path). */
-  onFrames(info: SessionInfo, frames: readonly AccessUnit[]): void;
+  /**
+   * Whole access units of one session, in order (synchronously, from the packet path).
+   * Returning true asks the publisher for a keyframe (e.g. a frame had to be dropped).
+   */
+  onFrames(info: SessionInfo, frames: readonly AccessUnit[]): boolean | void;
   /** The session ended; `assembler.counters` hold its final figures. */
   onClose?(info: SessionInfo, reason: SessionEndReason, assembler: FrameAssembler): void;
   /** A session started and got its assembler (e.g. to export its counters). */
@@ -23,17 +26,17 @@ export function assemblerSinks(options: AssemblerSinkOptions): SinkFactory {
   return (info) => {
     const assembler = new FrameAssembler({ payloadType: info.payloadType, ...options.assembler });
     options.onOpen?.(info, assembler);
+    const feedback = (out: AssemblerOutput): IngestFeedback => {
+      const wantKeyframe = out.frames.length > 0 && options.onFrames(info, out.frames) === true;
+      return wantKeyframe ? { nacks: out.nacks, pli: true } : out;
+    };
     return {
       onRtp(packet, arrivalMs) {
-        const out = assembler.push(packet, arrivalMs);
-        if (out.frames.length > 0) options.onFrames(info, out.frames);
-        return out;
+        return feedback(assembler.push(packet, arrivalMs));
       },
       wakeAtMs: () => assembler.wakeAtMs,
       poll(nowMs) {
-        const out = assembler.poll(nowMs);
-        if (out.frames.length > 0) options.onFrames(info, out.frames);
-        return out;
+        return feedback(assembler.poll(nowMs));
       },
       close(reason) {
         options.onClose?.(info, reason, assembler);

@@ -6,10 +6,12 @@
 import { ROUTE, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import type { RouteModule } from "../api/create_app.ts";
 import type { Announcer } from "../bus/announcer.ts";
+import type { Publisher } from "../bus/publisher.ts";
 import type { Config } from "../config/load_config.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
+import { busFrameSinks } from "./bus_frame_sinks.ts";
 import type { IngestIceOptions, SessionEndReason, SinkFactory } from "./ingest_types.ts";
 import { type RegistryOptions, SessionRegistry, type SessionSummary } from "./session_registry.ts";
 import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
@@ -107,33 +109,36 @@ export function iceOptionsOf(config: Pick<Config, "iceAddresses" | "iceServers" 
   };
 }
 
-/** A sink that only counts, for a proxy started without a media pipeline (logged once). */
-export function countingSinks(): SinkFactory {
-  const log = logger("ingest");
-  return (info) => {
-    log.warn("no media sink configured: packets are counted and dropped", { dataflowId: info.dataflowId });
-    return { onRtp: () => undefined, close: () => undefined };
-  };
-}
-
 /** The parts of a running proxy the ingest needs (a subset of `RunningProxy`). */
 export interface IngestParts {
-  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">;
+  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts" | "publishQueueSeconds">;
   registry: Registry;
   announcer: Announcer;
+  publisher: Publisher;
   metrics: Metrics;
 }
 
+/** The default media path: frames assembled and published to RabbitMQ. */
+export function defaultSinks(parts: IngestParts): SinkFactory {
+  return busFrameSinks({
+    registry: parts.registry,
+    publisher: parts.publisher,
+    queueSeconds: parts.config.publishQueueSeconds,
+    metrics: parts.metrics,
+  });
+}
+
 /**
- * For `startProxy(config, { routes: whipRoutesFor(sinks) })`: the WHIP route module, with
+ * For `startProxy(config, { routes: whipRoutesFor() })`: the WHIP route module, with
  * `terminatedataflow` published when a session ends on its own (DELETE, ICE failure, media
- * timeout; not on takeover, the stream goes on); dataflow expiry is announced by the registry's own `ended` event.
+ * timeout; not on takeover, the stream goes on); dataflow expiry is announced by the
+ * registry's own `ended` event. `makeSinks` chooses the media path (default {@link defaultSinks}).
  */
-export function whipRoutesFor(sinks: SinkFactory = countingSinks(), onIngest?: (ingest: WhipIngest) => void) {
+export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory = defaultSinks, onIngest?: (ingest: WhipIngest) => void) {
   return (parts: IngestParts): RouteModule[] => {
     const ingest = createWhipIngest({
       registry: parts.registry,
-      sinks,
+      sinks: makeSinks(parts),
       ice: iceOptionsOf(parts.config),
       metrics: parts.metrics,
       onSessionEnd: (session, reason) => {

@@ -32,7 +32,7 @@ async function stream(id: number, seconds: number, lossEvery?: number): Promise<
   const run = { frames, pictures: new Set<number>() } as Run;
   const server = startWhipServer(new Map([[id, "t"]]), {
     sinks: assemblerSinks({
-      onFrames: (_info, units) => frames.push(...units),
+      onFrames: (_info, units) => void frames.push(...units),
       onOpen: (_info, assembler) => (run.assembler = assembler),
     }),
   });

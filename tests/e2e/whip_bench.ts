@@ -40,7 +40,7 @@ async function proxyRole(ids: number): Promise<void> {
   for (let i = 1; i <= ids; i++) tokens.set(i, "t");
   const server = startWhipServer(tokens, {
     sinks: assemblerSinks({
-      onFrames: (_i, units) => (frames += units.length),
+      onFrames: (_i, units) => void (frames += units.length),
       onClose: (_i, _r, a) => (dropped += Object.values(a.counters.framesDropped).reduce((x, y) => x + y, 0)),
     }),
   });

@@ -50,7 +50,7 @@ describe("WHIP ingest in the proxy", () => {
     if (config.kind !== "run") throw new Error("expected a config");
     const sessions: RecordedSession[] = [];
     let ingest: WhipIngest | undefined;
-    const proxy = await startProxy(config.config, { routes: whipRoutesFor(recordingSinks(sessions), (i) => (ingest = i)) });
+    const proxy = await startProxy(config.config, { routes: whipRoutesFor(() => recordingSinks(sessions), (i) => (ingest = i)) });
     cleanups.push(() => proxy.stop());
     cleanups.push(() => ingest?.close());
     const base = `http://127.0.0.1:${proxy.server.port}`;
