@@ -2,7 +2,7 @@
 // started with an almost empty environment), a real vsb-proxy, and an AMQP consumer that
 // watches events and frames on the real RabbitMQ.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import amqp from "amqplib";
@@ -172,13 +172,10 @@ export async function watchBus(amqpUrl: string): Promise<BusWatch> {
 }
 
 /**
- * True when vsb-proxy takes WHIP and publishes frames (they land in later steps than the
- * registration API): a throw-away proxy is asked for `POST /whip/1`, which answers 404 with
- * "route … does not exist" only while the route is missing; and proxy/main.ts must hand the
- * ingest its media sinks (`whipRoutesFor()` without sinks counts and drops packets).
+ * True when vsb-proxy mounts the WHIP ingest route: a throw-away proxy is asked for
+ * `POST /whip/1`, which answers 404 with "route … does not exist" only while it is missing.
  */
 export async function proxyServesWhip(): Promise<boolean> {
-  if (/whipRoutesFor\(\s*\)/.test(readFileSync(join(ROOT, "proxy/main.ts"), "utf8"))) return false;
   const port = await freePort();
   const dir = emptyDir("vsb-probe-");
   const proc = spawnTracked(join(ROOT, "node_modules/.bin/bun"), [

@@ -20,7 +20,7 @@ import {
 
 const base = hasRabbit() && hasElements("x264enc", "rtpstreampay", "clockoverlay");
 const ready = base && (await proxyServesWhip());
-const run = skipUnless(ready, "needs rabbitmq-server, GStreamer (x264enc, rtpstreampay, clockoverlay) and a vsb-proxy whose WHIP ingest publishes frames");
+const run = skipUnless(ready, "needs rabbitmq-server, GStreamer (x264enc, rtpstreampay, clockoverlay) and a vsb-proxy that serves WHIP");
 const runBus = skipUnless(base, "needs rabbitmq-server and GStreamer (x264enc, rtpstreampay, clockoverlay)");
 
 let rabbit: Rabbit;
