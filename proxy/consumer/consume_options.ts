@@ -108,3 +108,13 @@ export function parseConsumeOptions(argv: string[], env: Record<string, string |
   }
   return parsed.data;
 }
+
+/** The options as a Markdown table (the README's reference for vsb-consume). */
+export function consumeOptionsMarkdown(): string {
+  const rows = ["| Flag | Env | Default | Meaning |", "|---|---|---|---|"];
+  for (const o of CONSUME_OPTIONS) {
+    const flag = `\`--${o.flag}${o.arg ? ` ${o.arg}` : ""}\``;
+    rows.push(`| ${flag} | ${o.env ? `\`${o.env}\`` : ""} | ${o.def ? `\`${o.def}\`` : ""} | ${o.help.replaceAll("|", "\\|")} |`);
+  }
+  return `${rows.join("\n")}\n`;
+}

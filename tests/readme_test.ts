@@ -1,0 +1,45 @@
+/**
+ * The README documents every flag and env var that exists, and nothing that does not:
+ * each program's real `--help` output is compared with the README's option tables.
+ */
+import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { renderReadme } from "../scripts/readme_options.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const README = readFileSync(join(ROOT, "README.md"), "utf8");
+const BUN = process.execPath;
+
+function section(name: string): string {
+  const m = README.match(new RegExp(`<!-- BEGIN ${name} -->\\n([\\s\\S]*?)<!-- END ${name} -->`));
+  if (!m) throw new Error(`README.md has no ${name} section`);
+  return m[1]!;
+}
+
+function help(entry: string): string {
+  const r = spawnSync(BUN, [entry, "--help"], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+  expect(r.status).toBe(0);
+  return r.stdout;
+}
+
+/** Flags that head a line of --help ("  --flag ARG …") or a README table row ("| `--flag ARG` |"). */
+const flags = (text: string) =>
+  new Set([...text.matchAll(/^(?:\s+|\| `)(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1]!));
+const envs = (text: string) => new Set(text.match(/\b(?:VSB_[A-Z0-9_]+|VIDEO_(?:SOURCE|PARAM|TTL)|AMQP_(?:USER|PASS|IP|PORT))\b/g) ?? []);
+
+describe("README.md", () => {
+  test("option tables are the ones the code generates", () => {
+    expect(renderReadme(README)).toBe(README);
+  });
+
+  for (const [name, entry] of [["agent-options", "agent/main.ts"], ["proxy-options", "proxy/main.ts"], ["consume-options", "proxy/consume.ts"]] as const) {
+    test(`${name}: every flag and env var of \`${entry} --help\` is documented, and nothing more`, () => {
+      const text = help(entry);
+      const table = section(name);
+      expect([...flags(table)].sort()).toEqual([...flags(text)].sort());
+      expect([...envs(table)].sort()).toEqual([...envs(text)].sort());
+    }, 60_000);
+  }
+});
