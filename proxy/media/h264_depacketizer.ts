@@ -53,7 +53,8 @@ export const FRAME_DROP_REASONS: readonly FrameDropReason[] = [
 
 /** One whole access unit, Annex-B, SPS+PPS in front of every keyframe. */
 export interface AccessUnit {
-  /** Annex-B bytes: 4-byte start code before each NAL unit. */
+  /** Annex-B bytes: 4-byte start code before each NAL unit. A node `Buffer` that may share
+   * its ArrayBuffer with other frames (Buffer pool): use it as a view, never `.buffer`. */
   data: Uint8Array;
   /** The NAL units of `data` (views, without start codes). */
   nals: Uint8Array[];
