@@ -12,6 +12,7 @@
  */
 import type { Registration } from "../shared/mod.ts";
 import { Backoff } from "./backoff.ts";
+import { TimerSet } from "./timer_set.ts";
 import type { TimerHandle } from "./clock.ts";
 import type { Endpoints } from "./discovery/discover_endpoints.ts";
 import type { ControlPort, FlowPorts, PushPort, RegistryPort } from "./flow_ports.ts";
@@ -47,10 +48,9 @@ export class SensorFlow {
   #push: PushPort | undefined;
   #wantSend = false;
   #stopping = false;
-  #timers = new Set<TimerHandle>();
+  #timers: TimerSet;
   #keepaliveTimer: TimerHandle | undefined;
   #pushTimer: TimerHandle | undefined;
-  #wake: (() => void) | undefined;
   #done!: () => void;
   #finished = new Promise<void>((resolve) => (this.#done = resolve));
   #registerBackoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
@@ -58,10 +58,13 @@ export class SensorFlow {
   #sentMetadata = "";
   /** Control messages received so far: a keep-alive answer older than the last one is stale. */
   #controlSeq = 0;
+  /** Tile the current MEC was discovered for. */
+  #tile = "";
 
   constructor(ports: FlowPorts, options: FlowOptions) {
     this.#p = ports;
     this.#o = options;
+    this.#timers = new TimerSet(ports.clock);
     this.#pushBackoff = new Backoff({ initialMs: 250, maxMs: options.pushRetryMaxMs ?? 2000, jitter: 0.1 });
   }
 
@@ -89,35 +92,9 @@ export class SensorFlow {
     return next;
   }
 
-  #after(ms: number, fn: () => void): TimerHandle {
-    const handle = this.#p.clock.setTimeout(() => {
-      this.#timers.delete(handle);
-      fn();
-    }, ms);
-    this.#timers.add(handle);
-    return handle;
-  }
-
-  #cancel(handle: TimerHandle | undefined): void {
-    if (handle === undefined) return;
-    this.#p.clock.clearTimeout(handle);
-    this.#timers.delete(handle);
-  }
-
-  /** Waits `ms`, or less when shutdown begins. */
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const handle = this.#after(ms, () => resolve());
-      this.#wake = () => {
-        this.#cancel(handle);
-        resolve();
-      };
-    });
-  }
-
   /** Runs the flow; resolves once it has stopped. */
   async run(): Promise<void> {
-    if (this.#o.ttlSeconds > 0) this.#after(this.#o.ttlSeconds * 1000, () => this.shutdown("ttl elapsed"));
+    if (this.#o.ttlSeconds > 0) this.#timers.after(this.#o.ttlSeconds * 1000, () => this.shutdown("ttl elapsed"));
     this.#o.onState?.("locating", { reason: "started" });
     this.#p.log.info("state changed", { from: null, to: "locating", reason: "started" });
     const fix = await Promise.race([this.#p.locate(), this.#finished.then(() => undefined)]);
@@ -130,6 +107,7 @@ export class SensorFlow {
     while (!this.#stopping) {
       try {
         this.#to("discovering", "tile " + fix.tile);
+        this.#tile = fix.tile;
         this.#endpoints = await this.#p.discover(fix);
         this.#to("registering", this.#endpoints.registrationUrl);
         this.#registry = this.#p.registry(this.#endpoints);
@@ -144,7 +122,7 @@ export class SensorFlow {
       } catch (error) {
         const delay = this.#registerBackoff.next();
         this.#p.log.warn("registration failed", { error, retryInMs: delay });
-        await this.#sleep(delay);
+        await this.#timers.sleep(delay);
         fix = this.#p.currentFix();
       }
     }
@@ -169,13 +147,13 @@ export class SensorFlow {
   }
 
   #scheduleKeepalive(seconds: number): void {
-    this.#cancel(this.#keepaliveTimer);
-    this.#keepaliveTimer = this.#after(seconds * 1000, () => void this.#keepalive());
+    this.#timers.cancel(this.#keepaliveTimer);
+    this.#keepaliveTimer = this.#timers.after(seconds * 1000, () => void this.#keepalive());
   }
 
   async #keepalive(): Promise<void> {
     const reg = this.#reg;
-    if (!reg || this.#stopping) return;
+    if (!reg || this.#stopping || (await this.#handover())) return;
     const metadata = this.#p.metadata(this.#p.currentFix());
     const location = JSON.stringify(metadata.dataSourceInfo.sourceLocationInfo);
     let period = reg.keepaliveSeconds;
@@ -190,7 +168,7 @@ export class SensorFlow {
     } catch (error) {
       if (error instanceof DataflowGoneError) {
         this.#p.log.warn("dataflow forgotten by the MEC", { id: reg.id });
-        await this.#enqueue(() => this.#reRegister());
+        await this.#enqueue(() => this.#reRegister("dataflow forgotten", false));
         return;
       }
       this.#p.log.warn("keep-alive failed", { id: reg.id, error });
@@ -198,12 +176,37 @@ export class SensorFlow {
     if (this.#reg === reg && !this.#stopping) this.#scheduleKeepalive(period);
   }
 
-  async #reRegister(): Promise<void> {
-    await this.#stopStreaming("dataflow forgotten");
+  /** Registers anew: the MEC forgot the dataflow, or another MEC serves where we are now. */
+  async #reRegister(reason: string, removeOld: boolean): Promise<void> {
+    await this.#stopStreaming(reason);
     await this.#control?.close();
+    const old = this.#reg;
+    if (removeOld && old && !this.#o.keepRegistration) {
+      await this.#registry!.remove(old.id).catch((error) => this.#p.log.warn("registration delete failed", { id: old.id, error }));
+    }
     this.#control = undefined;
     this.#reg = undefined;
     void this.#connect();
+  }
+
+  /**
+   * Steps 1–2 again when the tile changed: a vehicle that left its MEC's area hands over to
+   * the MEC that serves the new tile. True when it does (the keep-alive is then skipped).
+   */
+  async #handover(): Promise<boolean> {
+    const fix = this.#p.currentFix();
+    if (fix.tile === this.#tile) return false;
+    this.#tile = fix.tile;
+    try {
+      const endpoints = await this.#p.discover(fix);
+      if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) return false;
+      this.#p.log.info("serving MEC changed", { tile: fix.tile, from: this.#endpoints?.registrationUrl, to: endpoints.registrationUrl });
+    } catch (error) {
+      this.#p.log.warn("discovery failed", { tile: fix.tile, error });
+      return false;
+    }
+    await this.#enqueue(() => this.#reRegister("moved to another MEC", true));
+    return true;
   }
 
   #setSend(send: boolean, origin: string): void {
@@ -249,7 +252,7 @@ export class SensorFlow {
     const delay = this.#pushBackoff.next();
     this.#p.log.warn("WHIP session failed", { error, retryInMs: delay });
     this.#to("reconnecting", error.message);
-    this.#pushTimer = this.#after(delay, () => void this.#enqueue(() => {
+    this.#pushTimer = this.#timers.after(delay, () => void this.#enqueue(() => {
       if (this.#state === "reconnecting") this.#openPush();
     }));
   }
@@ -258,7 +261,7 @@ export class SensorFlow {
   async #stopStreaming(reason: string, then: FlowState = "idle"): Promise<void> {
     if (!STREAMING.has(this.#state)) return;
     this.#to("stopping", reason);
-    this.#cancel(this.#pushTimer);
+    this.#timers.cancel(this.#pushTimer);
     const push = this.#push;
     this.#push = undefined;
     await Promise.all([
@@ -274,10 +277,10 @@ export class SensorFlow {
     if (this.#stopping) return this.#finished;
     this.#stopping = true;
     this.#p.log.info("shutdown requested", { reason });
-    this.#wake?.();
+    this.#timers.wake();
     void this.#enqueue(async () => {
       await this.#stopStreaming(reason, "stopping");
-      for (const handle of [...this.#timers]) this.#cancel(handle);
+      this.#timers.cancelAll();
       this.#to("stopping", reason);
       await this.#control?.close();
       if (this.#reg && !this.#o.keepRegistration) {

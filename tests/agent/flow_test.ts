@@ -9,6 +9,7 @@ import { DataflowGoneError, RegistrationHttpError } from "../../agent/registrati
 import { FakeClock, settle } from "./fake_clock.ts";
 
 const FIX = locationFix({ lat: 43.295778, lon: -1.980823 });
+const FAR = locationFix({ lat: 40.7128, lon: -74.006 });
 
 function registration(id: number, send = false): Registration {
   return { id, topic: "video", send, keepaliveSeconds: 5, ingest: { whipUrl: `http://mec/whip/${id}`, token: "t" } };
@@ -20,6 +21,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
   const calls: string[] = [];
   const lines: string[] = [];
   let nextId = 1;
+  let fix = FIX;
   let registerFailures = options.registerFailures ?? 0;
   const keepaliveAnswers: Array<boolean | "gone" | "down"> = [];
   let keepaliveGate = { promise: Promise.resolve(), open: () => {} };
@@ -30,11 +32,15 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
     clock,
     log: createLogger({}, (line) => lines.push(line)),
     locate: () => Promise.resolve(FIX),
-    currentFix: () => FIX,
-    discover: () => Promise.resolve({ registrationUrl: "http://mec", mqttUrl: "mqtt://mec" }),
-    registry: () => ({
+    currentFix: () => fix,
+    discover: (f) => {
+      calls.push(`discover ${f.tile.slice(0, 4)}`);
+      const mec = f.tile.startsWith("0313") ? "http://mec" : "http://mec-ny";
+      return Promise.resolve({ registrationUrl: mec, mqttUrl: "mqtt://mec" });
+    },
+    registry: (endpoints) => ({
       register: () => {
-        calls.push("register");
+        calls.push(`register ${endpoints.registrationUrl}`);
         if (registerFailures-- > 0) return Promise.reject(new RegistrationHttpError("POST failed"));
         return Promise.resolve(registration(nextId++, options.sendOnRegister ?? false));
       },
@@ -47,7 +53,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
         return Promise.resolve({ id, send: answer });
       },
       remove: (id: number) => {
-        calls.push(`remove ${id}`);
+        calls.push(`remove ${id} ${endpoints.registrationUrl}`);
         return Promise.resolve();
       },
     }),
@@ -91,6 +97,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
     clock, calls, lines, states, flow, keepaliveAnswers, pushes,
     control: (send: boolean) => onSend!(send),
     subscribed: () => onSubscribed!(),
+    move: (to: typeof FIX) => (fix = to),
     holdKeepalives: () => {
       let open!: () => void;
       keepaliveGate = { promise: new Promise<void>((r) => (open = r)), open: () => open() };
@@ -106,7 +113,7 @@ describe("SensorFlow", () => {
     void h.flow.run();
     await h.clock.advance(0);
     expect(h.flow.state).toBe("idle");
-    expect(h.calls).toEqual(["register", "mqtt open 1"]);
+    expect(h.calls).toEqual(["discover 0313", "register http://mec", "mqtt open 1"]);
     await h.clock.advance(5000);
     await h.clock.advance(5000);
     expect(h.calls.filter((c) => c.startsWith("keepalive"))).toEqual(["keepalive 1", "keepalive 1"]);
@@ -121,7 +128,7 @@ describe("SensorFlow", () => {
     h.control(true);
     await settle();
     expect(h.flow.state).toBe("starting");
-    expect(h.calls.slice(2)).toEqual(["announce new", "capture start", "whip post 1"]);
+    expect(h.calls.slice(3)).toEqual(["announce new", "capture start", "whip post 1"]);
     h.pushes[0]!.connected();
     await settle();
     expect(h.flow.state).toBe("streaming");
@@ -206,13 +213,32 @@ describe("SensorFlow", () => {
     expect(h.calls).toContain("whip post 2");
   });
 
+  test("moving to a tile served by another MEC hands over: stop, delete the old registration, register there", async () => {
+    const h = harness({ sendOnRegister: true });
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    await h.clock.advance(5000);
+    expect(h.calls.filter((c) => c.startsWith("discover")).length).toBe(1); // same tile: no discovery
+    h.move(FAR);
+    await h.clock.advance(5000);
+    const tail = h.calls.slice(h.calls.indexOf("discover 0320"));
+    expect(tail.slice(0, 6)).toEqual([
+      "discover 0320", "announce terminate (moved to another MEC)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec",
+    ]);
+    expect(tail).toContain("register http://mec-ny");
+    expect(h.flow.dataflowId).toBe(2);
+    expect(h.calls).toContain("whip post 2");
+  });
+
   test("registration API down at start → retried with backoff, never gives up", async () => {
     const h = harness({ registerFailures: 4 });
     void h.flow.run();
     await h.clock.advance(0);
     expect(h.flow.state).toBe("registering");
     await h.clock.advance(60_000);
-    expect(h.calls.filter((c) => c === "register").length).toBe(5);
+    expect(h.calls.filter((c) => c === "register http://mec").length).toBe(5);
     expect(h.flow.state).toBe("idle");
   });
 
@@ -236,7 +262,7 @@ describe("SensorFlow", () => {
     await h.flow.shutdown("SIGTERM");
     await done;
     expect(h.flow.state).toBe("stopped");
-    expect(h.calls.slice(-5)).toEqual(["announce terminate (SIGTERM)", "whip delete", "capture stop", "mqtt close", "remove 1"]);
+    expect(h.calls.slice(-5)).toEqual(["announce terminate (SIGTERM)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec"]);
     expect(h.clock.pending).toBe(0);
   });
 
@@ -262,6 +288,6 @@ describe("SensorFlow", () => {
     await done;
     expect(h.flow.state).toBe("stopped");
     expect(h.calls).toContain("announce terminate (ttl elapsed)");
-    expect(h.calls.at(-1)).toBe("remove 1");
+    expect(h.calls.at(-1)).toBe("remove 1 http://mec");
   });
 });
