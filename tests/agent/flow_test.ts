@@ -44,8 +44,8 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
         if (registerFailures-- > 0) return Promise.reject(new RegistrationHttpError("POST failed"));
         return Promise.resolve(registration(nextId++, options.sendOnRegister ?? false));
       },
-      keepalive: async (id: number) => {
-        calls.push(`keepalive ${id}`);
+      keepalive: async (id: number, metadata?: DataflowMetadataInput) => {
+        calls.push(`keepalive ${id}${metadata ? " with metadata" : ""}`);
         const answer = keepaliveAnswers.shift() ?? false;
         await keepaliveGate.promise;
         if (answer === "gone") return Promise.reject(new DataflowGoneError("gone"));
@@ -57,7 +57,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
         return Promise.resolve();
       },
     }),
-    metadata: () => ({ dataSourceInfo: { sourceLocationInfo: { locationQuadkey: FIX.tile } } }) as unknown as DataflowMetadataInput,
+    metadata: (f) => ({ dataSourceInfo: { sourceLocationInfo: { locationQuadkey: f.tile } } }) as unknown as DataflowMetadataInput,
     openControl: (reg, _e, handlers) => {
       calls.push(`mqtt open ${reg.id}`);
       onSend = handlers.onSend;
@@ -211,6 +211,16 @@ describe("SensorFlow", () => {
     expect(h.calls).toContain("mqtt open 2");
     expect(h.flow.dataflowId).toBe(2);
     expect(h.calls).toContain("whip post 2");
+  });
+
+  test("moving within the MEC's area sends the new location with the next keep-alive, once", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(5000);
+    h.move(locationFix({ lat: 43.3, lon: -1.99 }));
+    await h.clock.advance(10_000);
+    expect(h.calls.filter((c) => c.startsWith("keepalive"))).toEqual(["keepalive 1", "keepalive 1 with metadata", "keepalive 1"]);
+    expect(h.flow.dataflowId).toBe(1);
   });
 
   test("moving to a tile served by another MEC hands over: stop, delete the old registration, register there", async () => {
