@@ -64,7 +64,7 @@ export interface WhipTestServer {
 }
 
 /** Starts the WHIP routes on a free port with dataflows `tokens` (id → token). */
-export function startWhipServer(tokens: Map<number, string>, options: Partial<RegistryOptions> = {}): WhipTestServer {
+export function startWhipServer(tokens: Map<number, string>, options: Partial<RegistryOptions> = {}, host = "127.0.0.1"): WhipTestServer {
   const sessions: RecordedSession[] = [];
   const ends: WhipTestServer["ends"] = [];
   const registry = new SessionRegistry({
@@ -81,8 +81,8 @@ export function startWhipServer(tokens: Map<number, string>, options: Partial<Re
   };
   const app = new Hono();
   app.route("/", whipRoutes({ authenticate, registry }));
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
-  const base = `http://127.0.0.1:${server.port}`;
+  const server = Bun.serve({ hostname: host, port: 0, fetch: app.fetch });
+  const base = `http://${host}:${server.port}`;
   return {
     base, registry, sessions, tokens, ends,
     whipUrl: (id) => `${base}/whip/${id}`,
