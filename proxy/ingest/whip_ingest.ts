@@ -13,6 +13,7 @@ import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
 import { busFrameSinks } from "./bus_frame_sinks.ts";
 import type { IngestIceOptions, SessionEndReason, SinkFactory } from "./ingest_types.ts";
+import { UdpForwarder } from "./udp_forward.ts";
 import { type RegistryOptions, SessionRegistry, type SessionSummary } from "./session_registry.ts";
 import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
 
@@ -118,14 +119,19 @@ export interface IngestParts {
   metrics: Metrics;
 }
 
-/** The default media path: frames assembled and published to RabbitMQ. */
+/** The default media path: RTP forwarded over UDP, frames assembled and published to RabbitMQ. */
 export function defaultSinks(parts: IngestParts): SinkFactory {
-  return busFrameSinks({
+  const frames = busFrameSinks({
     registry: parts.registry,
     publisher: parts.publisher,
     queueSeconds: parts.config.publishQueueSeconds,
     metrics: parts.metrics,
   });
+  const forward = new UdpForwarder(parts.registry);
+  parts.metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, forward.counters.packets));
+  parts.metrics.counter("vsb_udp_forward_bytes_total", "RTP bytes re-sent over UDP", (s) => s.set(undefined, forward.counters.bytes));
+  parts.metrics.counter("vsb_udp_forward_errors_total", "UDP forward socket errors", (s) => s.set(undefined, forward.counters.errors));
+  return forward.wrap(frames);
 }
 
 /**

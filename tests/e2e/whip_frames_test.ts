@@ -1,7 +1,8 @@
 // The whole MEC media path on real parts: gst → WhipPublisher → vsb-proxy (startProxy with
 // the default WHIP sinks) → FrameAssembler → RabbitMQ `video` exchange → an AMQP consumer.
 // One message per frame, keyframe first, seq without gaps, every header; the bodies
-// concatenated decode with avdec_h264 to exactly as many pictures as messages.
+// concatenated decode with avdec_h264 to exactly as many pictures as messages; the RTP/UDP
+// forward, played with udpsrc ! rtph264depay ! avdec_h264, decodes pictures too.
 import { afterAll, describe, expect } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +20,7 @@ import { FrameHeadersSchema, VIDEO_EXCHANGE, videoRoutingKey } from "../../share
 import { agentBody } from "../proxy/sensor_body.ts";
 import { hasElements, skipUnless } from "../support/gst.ts";
 import { spawnTracked } from "../support/procs.ts";
+import { freeUdpPortRange } from "../support/ports.ts";
 import { getRabbit, hasRabbit } from "../support/rabbitmq.ts";
 import { GST_ELEMENTS, spawnGstRtp, waitFor } from "./whip_harness.ts";
 
@@ -43,7 +45,11 @@ describe("WHIP → frames on RabbitMQ", () => {
     const rabbit = await getRabbit();
     const dir = mkdtempSync(join(tmpdir(), "vsb-frames-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const argv = ["--listen", "127.0.0.1:0", "--db", join(dir, "p.db"), "--amqp-url", rabbit.amqpUrl, "--ice-address", "127.0.0.1"];
+    const udpBase = await freeUdpPortRange(4);
+    const argv = [
+      "--listen", "127.0.0.1:0", "--db", join(dir, "p.db"), "--amqp-url", rabbit.amqpUrl, "--ice-address", "127.0.0.1",
+      "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udpBase}-${udpBase + 3}`,
+    ];
     const config = loadConfig(argv, {}, readText);
     if (config.kind !== "run") throw new Error("expected a config");
     const proxy = await startProxy(config.config, { routes: whipRoutesFor() });
@@ -60,6 +66,15 @@ describe("WHIP → frames on RabbitMQ", () => {
     const messages: { body: Buffer; headers: Record<string, unknown> }[] = [];
     await channel.consume(q.queue, (m) => m && messages.push({ body: m.content, headers: m.properties.headers ?? {} }), { noAck: true });
 
+    // The legacy UDP forward, played the way a 5GMETA pipeline would.
+    const forward = (await (await fetch(`${base}/dataflows/${reg.id}`)).json()).udpForward as { host: string; port: number };
+    expect(forward.port).toBeGreaterThanOrEqual(udpBase);
+    const player = spawnTracked("gst-launch-1.0", [
+      "-v", "udpsrc", `address=${forward.host}`, `port=${forward.port}`,
+      "caps=application/x-rtp,media=video,encoding-name=H264,clock-rate=90000", "!",
+      "rtph264depay", "!", "avdec_h264", "!", "fakesink", "silent=false", "sync=false",
+    ], { name: "udp-player" });
+    cleanups.push(() => player.stop());
     const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log: createLogger({}, () => {}) });
     const gst = spawnGstRtp();
     cleanups.push(() => gst.stop());
@@ -78,6 +93,8 @@ describe("WHIP → frames on RabbitMQ", () => {
       expect(h.body_size).toBe(m.body.length);
       expect([h.width, h.height]).toEqual([320, 240]);
     });
+    const played = player.output("stdout").split("\n").filter((l) => l.includes("last-message = chain")).length;
+    expect(played).toBeGreaterThan(100);
     const file = join(dir, "all.h264");
     writeFileSync(file, Buffer.concat(messages.map((m) => m.body)));
     expect(await decodedPictures(file)).toBe(messages.length);
