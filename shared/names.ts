@@ -88,6 +88,7 @@ export const ROUTE = {
   whipSession: "/whip/:id/:session",
   whep: "/whep/:id",
   whepSession: "/whep/:id/:session",
+  dashboard: "/",
 } as const;
 
 /** Concrete paths for clients (agent, consumer CLI, tests). */

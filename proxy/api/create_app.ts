@@ -38,6 +38,8 @@ export interface MountContext {
 export interface RouteModule {
   /** Path prefixes that skip API-token auth, e.g. "/whip/" (which checks ingest tokens itself). */
   publicPrefixes?: string[];
+  /** Exact paths that skip API-token auth, e.g. "/" (the dashboard page; its API calls carry the token). */
+  publicPaths?: string[];
   mount(app: App, ctx: MountContext): void;
   /** Called when the proxy stops, before the bus closes (end sessions, flush queues). */
   close?(): void | Promise<void>;
@@ -59,7 +61,7 @@ export interface AppDeps {
 /** Builds the app. */
 export function createApp(deps: AppDeps): App {
   const app = new Hono();
-  const publicPaths = new Set<string>([ROUTE.health, ROUTE.ready]);
+  const publicPaths = new Set<string>([ROUTE.health, ROUTE.ready, ...(deps.routes ?? []).flatMap((r) => r.publicPaths ?? [])]);
   const publicPrefixes = (deps.routes ?? []).flatMap((r) => r.publicPrefixes ?? []);
   const isPublic = (path: string) => publicPaths.has(path) || publicPrefixes.some((p) => path.startsWith(p));
   app.onError(errorResponse);

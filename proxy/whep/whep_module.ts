@@ -1,0 +1,105 @@
+/**
+ * Wires WHEP playback into the proxy: a route module for `createApp({ routes })` with the
+ * viewers fed from a {@link UnitSource}, ICE like the WHIP ingest (same announced
+ * addresses, ICE-lite), API-token protection, and metrics.
+ */
+import type { RouteModule } from "../api/create_app.ts";
+import type { Config } from "../config/load_config.ts";
+import { defaultSinks, iceOptionsOf, type IngestParts, type WhipIngest, whipRoutesFor } from "../ingest/whip_ingest.ts";
+import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import { logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { Registry } from "../registry/registry.ts";
+import { ROUTE } from "../../shared/mod.ts";
+import { type PlaybackOptions, type UnitSource, WhepPlayback } from "./whep_playback.ts";
+import { UnitTap } from "./unit_tap.ts";
+import { whepRoutes } from "./whep_routes.ts";
+
+/** `"/whep/"`: the WHEP routes check the API token themselves (with CORS on their errors). */
+export const WHEP_PREFIX = ROUTE.whep.slice(0, ROUTE.whep.indexOf(":"));
+
+/** The parts of a running proxy WHEP needs (a subset of `RunningProxy`). */
+export interface WhepParts {
+  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">;
+  registry: Registry;
+  metrics: Metrics;
+}
+
+/** Tunables passed through to {@link WhepPlayback}, and the ICE settings (default: the ingest's). */
+export type WhepOptions = Partial<Omit<PlaybackOptions, "registry" | "source" | "log">> & { ice?: IngestIceOptions };
+
+/** WHEP playback of one proxy. */
+export interface Whep {
+  playback: WhepPlayback;
+  /** Pass to `createApp({ routes: [module] })`. */
+  module: RouteModule;
+}
+
+/** Builds the playback and its route module. */
+export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOptions = {}): Whep {
+  const playback = new WhepPlayback({
+    ...options,
+    registry: parts.registry,
+    source,
+    ice: options.ice ?? iceOptionsOf(parts.config),
+    log: logger("whep"),
+  });
+  registerMetrics(parts.metrics, playback);
+  return {
+    playback,
+    module: {
+      publicPrefixes: [WHEP_PREFIX],
+      mount: (app, ctx) => {
+        app.route("/", whepRoutes({ playback, requireApiToken: ctx.requireApiToken }));
+      },
+      close: () => playback.close(),
+    },
+  };
+}
+
+function registerMetrics(metrics: Metrics, playback: WhepPlayback): void {
+  metrics.gauge("vsb_whep_viewers", "WHEP viewers connected or connecting now", (s) => s.set(undefined, playback.viewerCount()));
+  metrics.gauge("vsb_whep_demand_leases", "Demand leases held for WHEP viewers", (s) => s.set(undefined, playback.demand.size));
+  metrics.counter("vsb_whep_viewers_ended_total", "WHEP viewers ended, by reason", (s) => {
+    for (const [reason, n] of Object.entries(playback.ended)) s.set({ reason }, n);
+  });
+  const totals = () => playback.totals();
+  metrics.counter("vsb_whep_frames_sent_total", "Frames sent to WHEP viewers", (s) => s.set(undefined, totals().framesSent));
+  metrics.counter("vsb_whep_frames_dropped_total", "Frames WHEP viewers did not get, by reason", (s) => {
+    for (const [reason, n] of Object.entries(totals().dropped)) s.set({ reason }, n);
+  });
+  metrics.counter("vsb_whep_rtp_packets_sent_total", "RTP packets sent to WHEP viewers", (s) => s.set(undefined, totals().packetsSent));
+  metrics.counter("vsb_whep_rtp_bytes_sent_total", "RTP payload bytes sent to WHEP viewers", (s) => s.set(undefined, totals().bytesSent));
+  metrics.counter("vsb_whep_send_errors_total", "RTP packets werift failed to send to a viewer", (s) => s.set(undefined, totals().sendErrors));
+  metrics.counter("vsb_whep_keyframe_requests_total", "PLIs/FIRs received from WHEP viewers", (s) => s.set(undefined, totals().keyframeRequests));
+}
+
+/** For `startProxy(config, { routes })`: the WHEP route module, fed by `source(parts)`. */
+export function whepRoutesFor<P extends WhepParts>(source: (parts: P) => UnitSource, options: WhepOptions = {}, onWhep?: (whep: Whep) => void) {
+  return (parts: P): RouteModule[] => {
+    const whep = createWhep(parts, source(parts), options);
+    onWhep?.(whep);
+    return [whep.module];
+  };
+}
+
+/** Hooks of {@link ingestAndPlaybackFor}, for tests. */
+export interface MediaHooks {
+  onIngest?: (ingest: WhipIngest) => void;
+  onWhep?: (whep: Whep) => void;
+}
+
+/**
+ * WHIP ingest (default media path: frames to RabbitMQ) plus WHEP playback fed from the same
+ * sessions through a {@link UnitTap}: `startProxy(config, { routes: ingestAndPlaybackFor() })`.
+ */
+export function ingestAndPlaybackFor(options: WhepOptions = {}, hooks: MediaHooks = {}) {
+  return (parts: IngestParts & WhepParts): RouteModule[] => {
+    const tap = new UnitTap();
+    const whip = whipRoutesFor((p) => tap.sinks(defaultSinks(p)), (ingest) => {
+      tap.attach(ingest.sessions);
+      hooks.onIngest?.(ingest);
+    });
+    return [...whip(parts), ...whepRoutesFor(() => tap, options, hooks.onWhep)(parts)];
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * Every WHEP viewer of the proxy: opens viewers for live dataflows, feeds each dataflow's
+ * hub from the stream's access units, holds a demand lease while a dataflow is watched,
+ * ends viewers that went silent or whose dataflow ended, and counts everything for metrics.
+ *
+ *   UnitSource (the dataflow's stream) ─► ViewerHub ─► WhepViewer queue ─► RTP ─► player
+ *                                                   └► WhepViewer queue ─► RTP ─► player
+ */
+import { randomUUID } from "node:crypto";
+import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import type { Logger } from "../log.ts";
+import type { AccessUnit } from "../media/frame_assembler.ts";
+import type { Registry } from "../registry/registry.ts";
+import { type GopCacheOptions, ViewerHub } from "./viewer_hub.ts";
+import { VIEWER_DROP_REASONS, type ViewerDropReason } from "./viewer_queue.ts";
+import type { ViewerCounters, ViewerStreamOptions } from "./viewer_stream.ts";
+import { ViewerDemand } from "./viewer_demand.ts";
+import { chooseViewerH264 } from "./whep_offer.ts";
+import { answerViewer } from "./whep_peer.ts";
+import { VIEWER_END_REASONS, type ViewerEndReason, WhepViewer } from "./whep_viewer.ts";
+
+/** Where viewers get a dataflow's access units (the per-dataflow stream of the outputs). */
+export interface UnitSource {
+  /** Calls `onUnit` with every access unit of `dataflowId`, in order, until unsubscribed. */
+  subscribe(dataflowId: number, onUnit: (unit: AccessUnit) => void): () => void;
+  /** Asks the publisher of `dataflowId` for a keyframe (PLI); false when none is connected. */
+  requestKeyframe(dataflowId: number): boolean;
+}
+
+/** The dataflow cannot be watched now (HTTP 503, with Retry-After). */
+export class NotLiveError extends Error {
+  constructor(readonly dataflowId: number, readonly state: string) {
+    super(`dataflow ${dataflowId} is not live (state "${state}"); a demand was placed, retry shortly`);
+    this.name = "NotLiveError";
+  }
+}
+
+/** Options of {@link WhepPlayback}; each field documents its default. */
+export interface PlaybackOptions {
+  registry: Registry;
+  source: UnitSource;
+  ice: IngestIceOptions;
+  log: Logger;
+  /** A viewer not connected after this long ends with "ice-failed". Default 10000 ms. */
+  connectTimeoutMs?: number;
+  /** A connected viewer silent (no consent check, no RTCP) this long ends with "timeout". Default 10000 ms. */
+  silenceTimeoutMs?: number;
+  /** How often viewers are checked and leases renewed. Default 500 ms. */
+  checkIntervalMs?: number;
+  /** TTL of the demand leases viewers hold. Default 30 s. */
+  demandTtlSeconds?: number;
+  stream?: ViewerStreamOptions;
+  gop?: GopCacheOptions;
+  now?: () => number;
+}
+
+interface Watched {
+  hub: ViewerHub<WhepViewer>;
+  viewers: Map<string, WhepViewer>;
+  unsubscribe: () => void;
+}
+
+type Totals = ViewerCounters & { dropped: Record<ViewerDropReason, number>; keyframeRequests: number };
+
+function zeroTotals(): Totals {
+  const dropped = Object.fromEntries(VIEWER_DROP_REASONS.map((r) => [r, 0])) as Record<ViewerDropReason, number>;
+  return { framesSent: 0, packetsSent: 0, bytesSent: 0, sendErrors: 0, keyframeRequests: 0, dropped };
+}
+
+function addViewer(into: Totals, viewer: WhepViewer): void {
+  const c = viewer.stream.counters;
+  into.framesSent += c.framesSent;
+  into.packetsSent += c.packetsSent;
+  into.bytesSent += c.bytesSent;
+  into.sendErrors += c.sendErrors;
+  into.keyframeRequests += viewer.keyframeRequests;
+  for (const reason of VIEWER_DROP_REASONS) into.dropped[reason] += viewer.stream.queue.dropped[reason];
+}
+
+/** The WHEP viewers of one proxy. */
+export class WhepPlayback {
+  readonly demand: ViewerDemand;
+  /** Viewers ended, by reason. */
+  readonly ended = Object.fromEntries(VIEWER_END_REASONS.map((r) => [r, 0])) as Record<ViewerEndReason, number>;
+  private readonly watched = new Map<number, Watched>();
+  private readonly retired = zeroTotals();
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly unsubscribeEnded: () => void;
+  private readonly now: () => number;
+
+  constructor(private readonly options: PlaybackOptions) {
+    this.now = options.now ?? Date.now;
+    this.demand = new ViewerDemand(options.registry, options.log, { ttlSeconds: options.demandTtlSeconds, now: this.now });
+    this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 500);
+    (this.timer as { unref?: () => void }).unref?.();
+    this.unsubscribeEnded = options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended"));
+  }
+
+  /**
+   * Opens a viewer of `dataflowId` for the player's SDP `offer`; returns its id and the answer.
+   * Throws NotFoundError (unknown or ended dataflow), {@link NotLiveError}, OfferError, or
+   * werift's error when it cannot answer.
+   */
+  async open(dataflowId: number, offer: string): Promise<{ viewerId: string; answer: string }> {
+    const { state } = this.options.registry.get(dataflowId);
+    if (state === "expired") this.options.registry.requireActive(dataflowId); // throws "has ended"
+    if (state !== "live") {
+      this.demand.wake(dataflowId);
+      throw new NotLiveError(dataflowId, state);
+    }
+    const choice = chooseViewerH264(offer);
+    const peer = await answerViewer(choice, this.options.ice);
+    const viewerId = randomUUID();
+    const watched = this.watch(dataflowId);
+    const viewer = new WhepViewer(peer, {
+      dataflowId, viewerId, log: this.options.log, stream: this.options.stream, now: this.now,
+      onKeyframeWanted: () => this.options.source.requestKeyframe(dataflowId),
+      onEnd: (v, reason) => this.onEnd(v, reason),
+    });
+    watched.viewers.set(viewerId, viewer);
+    watched.hub.add(viewer);
+    this.demand.setViewing(dataflowId, true);
+    this.options.log.info("whep viewer started", { dataflowId, viewerId, viewers: watched.viewers.size });
+    return { viewerId, answer: peer.answer };
+  }
+
+  private watch(dataflowId: number): Watched {
+    let watched = this.watched.get(dataflowId);
+    if (watched) return watched;
+    const hub = new ViewerHub<WhepViewer>(() => this.options.source.requestKeyframe(dataflowId), this.options.gop);
+    const unsubscribe = this.options.source.subscribe(dataflowId, (unit) => hub.onUnit(unit));
+    watched = { hub, viewers: new Map(), unsubscribe };
+    this.watched.set(dataflowId, watched);
+    return watched;
+  }
+
+  private onEnd(viewer: WhepViewer, reason: ViewerEndReason): void {
+    this.ended[reason]++;
+    addViewer(this.retired, viewer);
+    const watched = this.watched.get(viewer.dataflowId);
+    if (!watched || watched.viewers.get(viewer.viewerId) !== viewer) return;
+    watched.viewers.delete(viewer.viewerId);
+    watched.hub.remove(viewer);
+    if (watched.viewers.size > 0) return;
+    watched.unsubscribe();
+    this.watched.delete(viewer.dataflowId);
+    if (reason !== "dataflow-ended") this.demand.setViewing(viewer.dataflowId, false);
+  }
+
+  /** Ends viewer `viewerId` of `dataflowId`; false when there is none. */
+  end(dataflowId: number, viewerId: string, reason: ViewerEndReason = "delete"): boolean {
+    const viewer = this.watched.get(dataflowId)?.viewers.get(viewerId);
+    if (!viewer) return false;
+    viewer.close(reason);
+    return true;
+  }
+
+  /** Ends every viewer of `dataflowId` and gives up its lease. */
+  endDataflow(dataflowId: number, reason: ViewerEndReason): void {
+    const watched = this.watched.get(dataflowId);
+    for (const viewer of [...(watched?.viewers.values() ?? [])]) viewer.close(reason);
+    this.demand.drop(dataflowId);
+  }
+
+  /** Viewers of `dataflowId` (all dataflows when undefined). */
+  viewerCount(dataflowId?: number): number {
+    if (dataflowId !== undefined) return this.watched.get(dataflowId)?.viewers.size ?? 0;
+    let n = 0;
+    for (const w of this.watched.values()) n += w.viewers.size;
+    return n;
+  }
+
+  /** The viewers of `dataflowId`, for tests and stats. */
+  viewersOf(dataflowId: number): WhepViewer[] {
+    return [...(this.watched.get(dataflowId)?.viewers.values() ?? [])];
+  }
+
+  /** Counters of every viewer since start (ended and current), summed. */
+  totals(): Totals {
+    const out = structuredClone(this.retired);
+    for (const w of this.watched.values()) for (const v of w.viewers.values()) addViewer(out, v);
+    return out;
+  }
+
+  /** Ends viewers that never connected or went silent; renews demand leases. */
+  check(now = this.now()): void {
+    const limits = {
+      connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
+      silenceTimeoutMs: this.options.silenceTimeoutMs ?? 10_000,
+    };
+    for (const w of [...this.watched.values()]) for (const v of [...w.viewers.values()]) v.check(now, limits);
+    this.demand.tick();
+  }
+
+  /** Ends every viewer, deletes the leases, stops the timer. */
+  close(): void {
+    clearInterval(this.timer);
+    this.unsubscribeEnded();
+    for (const id of [...this.watched.keys()]) this.endDataflow(id, "shutdown");
+    this.demand.close();
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * WHEP endpoints (draft-ietf-wish-whep, modelled on WHIP, RFC 9725) as hono routes:
+ *
+ *   POST    /whep/{id}            SDP offer (recvonly) → 201 + answer + Location
+ *   DELETE  /whep/{id}/{viewer}   ends the viewer
+ *   PATCH   /whep/{id}/{viewer}   405: no trickle ICE / ICE restart
+ *   OPTIONS both                  CORS preflight, Accept-Post
+ *
+ * Errors: 401 without a valid API token (when tokens are set), 404 for an unknown or ended
+ * dataflow, 503 + Retry-After while the dataflow is registered or idle but not live (a
+ * demand lease is placed so an on-demand sensor starts; the player retries), 400/406 for an
+ * unusable offer, 415 for a wrong content type. Bodies are JSON `{error, details}` like the
+ * rest of the API, with CORS headers so a player on another origin can read them.
+ */
+import { Hono, type MiddlewareHandler } from "hono";
+import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
+import { HttpError } from "../api/http_error.ts";
+import { NotFoundError } from "../registry/errors.ts";
+import { NotLiveError, type WhepPlayback } from "./whep_playback.ts";
+import { OfferError } from "./whep_offer.ts";
+
+/** Seconds a player should wait before retrying a dataflow that is not live yet. */
+export const NOT_LIVE_RETRY_SECONDS = 2;
+
+const MAX_OFFER_BYTES = 64 * 1024;
+
+/** What the WHEP routes need. */
+export interface WhepRouteDeps {
+  playback: WhepPlayback;
+  /** The API-token check (lets everything through when no tokens are configured). */
+  requireApiToken: MiddlewareHandler;
+}
+
+const CORS: Record<string, string> = {
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": "location, retry-after",
+};
+
+function error(status: number, message: string, details?: unknown, extra: Record<string, string> = {}): Response {
+  const body = details === undefined ? { error: message } : { error: message, details };
+  const headers: Record<string, string> = { ...CORS, "content-type": "application/json", ...extra };
+  if (status === 401) headers["www-authenticate"] = 'Bearer realm="vsb-proxy"';
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+function parseId(text: string): number | undefined {
+  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
+  const id = Number(text);
+  return Number.isSafeInteger(id) ? id : undefined;
+}
+
+/** Location of a viewer: the WHEP endpoint plus the viewer id. */
+export function viewerPath(dataflowId: number, viewerId: string): string {
+  return `${PATH.whep(dataflowId)}/${encodeURIComponent(viewerId)}`;
+}
+
+/** Runs the API-token middleware; its HttpError becomes a CORS-readable answer. */
+function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandler>[0]) => Promise<Response>): MiddlewareHandler {
+  return async (c) => {
+    let allowed = false;
+    try {
+      await deps.requireApiToken(c, async () => {
+        allowed = true;
+      });
+    } catch (e) {
+      if (e instanceof HttpError) return error(e.status, e.message);
+      throw e;
+    }
+    return allowed ? handler(c) : error(401, "API token is not valid");
+  };
+}
+
+async function post(deps: WhepRouteDeps, idText: string, type: string, offer: string): Promise<Response> {
+  const id = parseId(idText);
+  if (id === undefined) return error(404, `unknown dataflow "${idText}"`);
+  if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
+  if (offer.length > MAX_OFFER_BYTES) return error(413, `offer exceeds ${MAX_OFFER_BYTES} bytes`);
+  try {
+    const opened = await deps.playback.open(id, offer);
+    return new Response(opened.answer, {
+      status: 201,
+      headers: { ...CORS, "content-type": SDP_CONTENT_TYPE, location: viewerPath(id, opened.viewerId) },
+    });
+  } catch (e) {
+    if (e instanceof NotFoundError) return error(404, e.message);
+    if (e instanceof NotLiveError) return error(503, e.message, { state: e.state }, { "retry-after": String(NOT_LIVE_RETRY_SECONDS) });
+    if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
+    return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** The WHEP routes, to mount on the proxy's hono app. */
+export function whepRoutes(deps: WhepRouteDeps): Hono {
+  const app = new Hono();
+
+  app.post(ROUTE.whep, authorized(deps, async (c) => {
+    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    return post(deps, c.req.param("id")!, type, await c.req.text());
+  }));
+
+  app.delete(ROUTE.whepSession, authorized(deps, async (c) => {
+    const id = parseId(c.req.param("id")!);
+    const viewer = c.req.param("session")!;
+    if (id === undefined || !deps.playback.end(id, viewer, "delete")) {
+      return error(404, `no WHEP viewer "${viewer}" for dataflow "${c.req.param("id")}"`);
+    }
+    return new Response(null, { status: 200, headers: CORS });
+  }));
+
+  const preflight = (methods: string) => () =>
+    new Response(null, {
+      status: 204,
+      headers: {
+        ...CORS,
+        "access-control-allow-methods": methods,
+        "access-control-allow-headers": "authorization, content-type",
+        "access-control-max-age": "600",
+        "accept-post": SDP_CONTENT_TYPE,
+      },
+    });
+  app.options(ROUTE.whep, preflight("POST, OPTIONS"));
+  app.options(ROUTE.whepSession, preflight("DELETE, PATCH, OPTIONS"));
+
+  app.patch(ROUTE.whepSession, () =>
+    error(405, "trickle ICE and ICE restart are not supported; send a new offer", undefined, { allow: "DELETE" }));
+
+  return app;
+}

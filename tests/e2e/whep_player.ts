@@ -1,0 +1,98 @@
+// A WHEP player for tests: werift with a recvonly H.264 transceiver (loopback only, no STUN),
+// non-trickle like the dashboard, that records what it receives: RTP packets, frames (RTP
+// marker), sequence gaps, keyframes (IDR NAL units or FU-A starts of one).
+import { RTCPeerConnection, RTCRtpCodecParameters, type RtpPacket } from "werift";
+import { SDP_CONTENT_TYPE } from "../../shared/mod.ts";
+
+/** What a player received so far. */
+export interface PlayerStats {
+  packets: number;
+  frames: number;
+  keyframes: number;
+  /** Sequence numbers skipped (counted per missing packet). */
+  gaps: number;
+  /** Frames before the first keyframe (must be 0: the proxy starts a viewer at a keyframe). */
+  framesBeforeKeyframe: number;
+}
+
+function isKeyframeStart(payload: Uint8Array): boolean {
+  const type = payload[0]! & 0x1f;
+  if (type === 5 || type === 7) return true;
+  return type === 28 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
+}
+
+/** A recvonly werift peer that played one WHEP resource. */
+export class WhepPlayer {
+  readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, framesBeforeKeyframe: 0 };
+  location = "";
+  private lastSeq: number | undefined;
+  private frameHasKey = false;
+
+  private constructor(readonly pc: RTCPeerConnection, private readonly token?: string) {}
+
+  /** POSTs a recvonly offer to `url`; resolves with the player, or throws with the status and body. */
+  static async open(url: string, token?: string): Promise<WhepPlayer> {
+    const pc = new RTCPeerConnection({
+      codecs: {
+        video: [new RTCRtpCodecParameters({
+          mimeType: "video/H264", clockRate: 90000, payloadType: 102,
+          rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
+          parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+        })],
+        audio: [],
+      },
+      headerExtensions: { video: [], audio: [] },
+      iceServers: [],
+      iceAdditionalHostAddresses: ["127.0.0.1"],
+      iceInterfaceAddresses: { udp4: "127.0.0.1" },
+      iceUseIpv4: true,
+      iceUseIpv6: false,
+    });
+    const player = new WhepPlayer(pc, token);
+    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    transceiver.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => player.onRtp(rtp)));
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise<void>((resolve) => {
+      if (pc.iceGatheringState === "complete") return resolve();
+      pc.iceGatheringStateChange.subscribe((s) => s === "complete" && resolve());
+    });
+    const res = await fetch(url, { method: "POST", headers: player.headers({ "content-type": SDP_CONTENT_TYPE }), body: pc.localDescription!.sdp });
+    const text = await res.text();
+    if (res.status !== 201) {
+      await pc.close();
+      throw new Error(`WHEP POST answered ${res.status}: ${text}`);
+    }
+    player.location = new URL(res.headers.get("location")!, url).toString();
+    await pc.setRemoteDescription({ type: "answer", sdp: text });
+    return player;
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.token ? { ...extra, authorization: `Bearer ${this.token}` } : extra;
+  }
+
+  private onRtp(rtp: RtpPacket): void {
+    this.stats.packets++;
+    const seq = rtp.header.sequenceNumber;
+    if (this.lastSeq !== undefined) this.stats.gaps += (seq - this.lastSeq - 1) & 0xffff;
+    this.lastSeq = seq;
+    if (rtp.payload.length > 1 && isKeyframeStart(rtp.payload)) this.frameHasKey = true;
+    if (!rtp.header.marker) return;
+    this.stats.frames++;
+    if (this.frameHasKey) this.stats.keyframes++;
+    else if (this.stats.keyframes === 0) this.stats.framesBeforeKeyframe++;
+    this.frameHasKey = false;
+  }
+
+  /** Ends politely: DELETE on the Location, then closes the peer. Returns the DELETE status. */
+  async close(): Promise<number> {
+    const res = await fetch(this.location, { method: "DELETE", headers: this.headers() });
+    await this.pc.close();
+    return res.status;
+  }
+
+  /** Vanishes without a DELETE (like a killed tab): the proxy must notice by itself. */
+  async abort(): Promise<void> {
+    await this.pc.close();
+  }
+}
