@@ -1,0 +1,90 @@
+// The operator dashboard in headless Chromium against a real proxy (real RabbitMQ) while a
+// dataflow is live (gst → WhipPublisher): the page lists the dataflow as live, "preview"
+// plays it over WHEP, and the browser's own getStats() shows decoded frames of the source's
+// size. With API tokens set, the page asks for the token once (a prompt) and everything,
+// WHEP included, works with it. Screenshots go to tests/output/whep_dashboard/.
+import { afterAll, describe, expect } from "bun:test";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { hasChromium, launchChromium } from "../support/chromium.ts";
+import { hasElements, skipUnless } from "../support/gst.ts";
+import { hasRabbit } from "../support/rabbitmq.ts";
+import { GST_ELEMENTS, waitFor } from "./whip_harness.ts";
+import { pushLiveFlow, startMediaProxy } from "./whep_harness.ts";
+
+const it = skipUnless(hasRabbit() && hasElements(...GST_ELEMENTS) && hasChromium(), "needs RabbitMQ, GStreamer (x264enc) and /usr/bin/chromium");
+const OUTPUT = join(import.meta.dir, "..", "output", "whep_dashboard");
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterAll(async () => {
+  for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+}, 30_000);
+
+/** Runs in the page: the preview's inbound video stats, from the browser's own getStats(). */
+async function previewStats() {
+  const pc = (window as unknown as { vsb: { previewing: { pc: RTCPeerConnection } | null } }).vsb.previewing?.pc;
+  if (!pc) return undefined;
+  let out: { framesDecoded: number; frameWidth: number; frameHeight: number; state: string } | undefined;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      out = { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth ?? 0, frameHeight: s.frameHeight ?? 0, state: pc.connectionState };
+    }
+  });
+  return out;
+}
+
+async function waitForDecoded(page: Page, frames: number, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  let last: Awaited<ReturnType<typeof previewStats>>;
+  while (Date.now() < end) {
+    last = await page.evaluate(previewStats);
+    if (last && last.framesDecoded >= frames && last.frameWidth > 0) return last;
+    await Bun.sleep(200);
+  }
+  return last;
+}
+
+async function previewOnDashboard(options: { apiToken?: string; shot: string }) {
+  const media = await startMediaProxy({ apiToken: options.apiToken });
+  cleanups.push(() => media.stop());
+  const flow = await pushLiveFlow(media);
+  cleanups.push(() => flow.stop());
+  const chromium = await launchChromium();
+  cleanups.push(() => chromium.close());
+  const page = await chromium.browser.newPage({ viewport: { width: 1600, height: 600 } });
+  const dialogs: string[] = [];
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.type());
+    void dialog.accept(options.apiToken ?? "");
+  });
+
+  await page.goto(`${media.base}/`);
+  const row = page.locator(`tr[data-id="${flow.reg.id}"]`);
+  await row.locator(".state.live").waitFor({ timeout: 10_000 });
+  await row.locator("button.preview").click();
+  const stats = await waitForDecoded(page, 30, 15_000);
+  await Bun.sleep(1200); // let the page draw a stats line and a few more pictures
+  mkdirSync(OUTPUT, { recursive: true });
+  await page.screenshot({ path: join(OUTPUT, options.shot) });
+  console.log(JSON.stringify({ shot: join(OUTPUT, options.shot), stats, dialogs }));
+
+  expect(stats?.framesDecoded ?? 0).toBeGreaterThanOrEqual(30);
+  expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
+  expect(media.whep.playback.viewerCount(flow.reg.id)).toBe(1);
+  await page.click("#stop");
+  expect(await waitFor(() => media.whep.playback.viewerCount(flow.reg.id) === 0, 3000)).toBe(true);
+  expect(media.whep.playback.ended.delete).toBe(1);
+  return { dialogs };
+}
+
+describe("dashboard live preview in Chromium", () => {
+  it("the dashboard lists the live dataflow; preview decodes frames of the source's size (WHEP)", async () => {
+    const { dialogs } = await previewOnDashboard({ shot: "preview.png" });
+    expect(dialogs).toEqual([]);
+  }, 60_000);
+
+  it("with API tokens the page asks once for the token, then lists and previews with it", async () => {
+    const { dialogs } = await previewOnDashboard({ apiToken: "dash-secret-token", shot: "preview_token.png" });
+    expect(dialogs).toEqual(["prompt"]);
+  }, 60_000);
+});
