@@ -21,6 +21,26 @@ function isKeyframeStart(payload: Uint8Array): boolean {
   return type === 28 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
 }
 
+/** werift settings of a player: H.264 pm1 with NACK/PLI, loopback only, no STUN. */
+export function whepPlayerConfig() {
+  return {
+    codecs: {
+      video: [new RTCRtpCodecParameters({
+        mimeType: "video/H264", clockRate: 90000, payloadType: 102,
+        rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
+        parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+      })],
+      audio: [],
+    },
+    headerExtensions: { video: [], audio: [] },
+    iceServers: [],
+    iceAdditionalHostAddresses: ["127.0.0.1"],
+    iceInterfaceAddresses: { udp4: "127.0.0.1" },
+    iceUseIpv4: true,
+    iceUseIpv6: false,
+  };
+}
+
 /** A recvonly werift peer that played one WHEP resource. */
 export class WhepPlayer {
   readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, framesBeforeKeyframe: 0 };
@@ -32,22 +52,7 @@ export class WhepPlayer {
 
   /** POSTs a recvonly offer to `url`; resolves with the player, or throws with the status and body. */
   static async open(url: string, token?: string): Promise<WhepPlayer> {
-    const pc = new RTCPeerConnection({
-      codecs: {
-        video: [new RTCRtpCodecParameters({
-          mimeType: "video/H264", clockRate: 90000, payloadType: 102,
-          rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }],
-          parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-        })],
-        audio: [],
-      },
-      headerExtensions: { video: [], audio: [] },
-      iceServers: [],
-      iceAdditionalHostAddresses: ["127.0.0.1"],
-      iceInterfaceAddresses: { udp4: "127.0.0.1" },
-      iceUseIpv4: true,
-      iceUseIpv6: false,
-    });
+    const pc = new RTCPeerConnection(whepPlayerConfig());
     const player = new WhepPlayer(pc, token);
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
     transceiver.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => player.onRtp(rtp)));
