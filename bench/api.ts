@@ -2,7 +2,9 @@
 // dataflows, then hammer keep-alives from a separate load process for 10 s. Prints one
 // JSON line: requests/s, p50/p99 latency, proxy CPU % (of one core, from /proc) and RSS.
 //
-//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C]
+// It runs the load twice: saturated (as fast as answers come), then paced at --rate.
+//
+//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +22,7 @@ function option(name: string, fallback: number): number {
 const dataflows = option("--dataflows", 1000);
 const seconds = option("--seconds", 10);
 const concurrency = option("--concurrency", 64);
+const rate = option("--rate", 10_000);
 const root = new URL("..", import.meta.url).pathname;
 // With an API token, as a production MEC runs: every keep-alive pays for the bearer check.
 const token = "bench-api-token-0123456789abcdef";
@@ -37,6 +40,25 @@ function cpuTicks(pid: number): number {
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** One run of the load process against the proxy `pid`; its figures plus the proxy's CPU and RSS. */
+async function runLoad(pid: number, base: string, paceRate: number) {
+  const cpuBefore = cpuTicks(pid);
+  const t0 = performance.now();
+  let rssPeak = rssMb(pid);
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(pid))), 250);
+  const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds),
+    String(concurrency), token, String(paceRate)], { cwd: root, name: "load" });
+  const status = await load.exited;
+  clearInterval(sampler);
+  const cpuPercent = ((cpuTicks(pid) - cpuBefore) / TICKS) / ((performance.now() - t0) / 1000) * 100;
+  if (status.code !== 0) throw new Error(`load generator failed: ${load.output("stderr")}`);
+  const r = JSON.parse(load.output("stdout").trim().split("\n").at(-1)!);
+  return {
+    seconds: r.seconds, requestsPerSecond: r.rps, requests: r.requests, errors: r.errors, p50Ms: r.p50Ms, p99Ms: r.p99Ms,
+    maxMs: r.maxMs, proxyCpuPercent: Math.round(cpuPercent), proxyRssMb: Math.round(rssPeak),
+  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "vsb-bench-api-"));
@@ -59,23 +81,12 @@ try {
     }
   }));
 
-  const cpuBefore = cpuTicks(proxy.pid);
-  const t0 = performance.now();
-  let rssPeak = rssMb(proxy.pid);
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(proxy.pid))), 250);
-  const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds), String(concurrency), token],
-    { cwd: root, name: "load" });
-  const status = await load.exited;
-  clearInterval(sampler);
-  const cpuPercent = ((cpuTicks(proxy.pid) - cpuBefore) / TICKS) / ((performance.now() - t0) / 1000) * 100;
-  if (status.code !== 0) throw new Error(`load generator failed: ${load.output("stderr")}`);
-  const result = JSON.parse(load.output("stdout").trim().split("\n").at(-1)!);
+  const saturated = await runLoad(proxy.pid, base, 0);
+  const paced = await runLoad(proxy.pid, base, rate);
   await proxy.stop();
   process.stdout.write(`${JSON.stringify({
-    bench: "api-keepalive", dataflows, concurrency, apiToken: true, seconds: result.seconds, requestsPerSecond: result.rps,
-    requests: result.requests, errors: result.errors, p50Ms: result.p50Ms, p99Ms: result.p99Ms, maxMs: result.maxMs,
-    proxyCpuPercent: Math.round(cpuPercent), proxyRssMb: Math.round(rssPeak),
-    target: { requestsPerSecond: 10_000, p99Ms: 5 },
+    bench: "api-keepalive", dataflows, concurrency, apiToken: true, ...saturated,
+    [`at${rate}PerSecond`]: paced, target: { requestsPerSecond: 10_000, p99Ms: 5 },
   })}\n`);
 } finally {
   await cleanupAll();
