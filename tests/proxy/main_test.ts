@@ -20,10 +20,13 @@ describe("bun proxy/main.ts", () => {
     for (const o of OPTIONS) expect(p.output("stdout")).toContain(o.flag);
   }, 30_000);
 
-  test("an invalid value exits 2 with one line naming the flag or env var", async () => {
+  test("an unknown flag or invalid value exits 2 with one line naming the flag or env var", async () => {
     const bad = proxy(["--keepalive-seconds", "soon"]);
     expect((await bad.exited).code).toBe(2);
     expect(bad.output("stderr").trim()).toBe('vsb-proxy: flag --keepalive-seconds "soon": must be a number');
+    const unknown = proxy(["--frobnicate"]);
+    expect((await unknown.exited).code).toBe(2);
+    expect(unknown.output("stderr").trim()).toBe('vsb-proxy: unknown argument "--frobnicate" (see --help)');
     const badEnv = proxy([], { VSB_LISTEN: "127.0.0.1:99999" });
     expect((await badEnv.exited).code).toBe(2);
     expect(badEnv.output("stderr").trim().split("\n")).toHaveLength(1);
