@@ -41,6 +41,8 @@ export interface RouteModule {
   /** Exact paths that skip API-token auth, e.g. "/" (the dashboard page; its API calls carry the token). */
   publicPaths?: string[];
   mount(app: App, ctx: MountContext): void;
+  /** Live figures of dataflow `id` for `stats` of GET /dataflows (e.g. viewers, bitrateBps, framesPublished). */
+  flowStats?(id: number): Record<string, number> | undefined;
   /** Called when the proxy stops, before the bus closes (end sessions, flush queues). */
   close?(): void | Promise<void>;
 }
@@ -56,6 +58,21 @@ export interface AppDeps {
   readiness: Record<string, () => boolean>;
   /** Extra route modules, mounted after the registration API. */
   routes?: RouteModule[];
+  /** Live figures of a dataflow for its `stats` (set by createApp from the route modules). */
+  flowStats?: (id: number) => Record<string, number> | undefined;
+}
+
+/** The `stats` of a dataflow: every module's figures merged (undefined when none has any). */
+function mergedStats(routes: RouteModule[]): (id: number) => Record<string, number> | undefined {
+  const providers = routes.flatMap((r) => (r.flowStats ? [r.flowStats.bind(r)] : []));
+  return (id) => {
+    let out: Record<string, number> | undefined;
+    for (const stats of providers) {
+      const figures = stats(id);
+      if (figures) out = { ...out, ...figures };
+    }
+    return out;
+  };
 }
 
 /** Builds the app. */
@@ -68,7 +85,7 @@ export function createApp(deps: AppDeps): App {
   app.notFound((c) => errorResponse(new HttpError(404, `route "${c.req.method} ${c.req.path}" does not exist`), c));
   app.use("*", requireApiToken(deps.apiTokens, isPublic));
   mountServiceRoutes(app, deps);
-  mountDataflowRoutes(app, deps);
+  mountDataflowRoutes(app, { ...deps, flowStats: mergedStats(deps.routes ?? []) });
   mountDemandRoutes(app, deps);
   const ctx: MountContext = { registry: deps.registry, metrics: deps.metrics, requireApiToken: requireApiToken(deps.apiTokens) };
   for (const module of deps.routes ?? []) module.mount(app, ctx);

@@ -1,13 +1,17 @@
 /** `POST/GET/PUT/DELETE /dataflows`: registration, listing, keep-alive, end (steps 3–6). */
 import {
-  DataflowMetadataSchema, DataflowQuerySchema, PATH, ROUTE,
+  DataflowMetadataSchema, DataflowQuerySchema, type DataflowRecord, PATH, ROUTE,
 } from "../../shared/mod.ts";
 import type { App, AppDeps } from "./create_app.ts";
 import { dataflowId } from "./params.ts";
 import { parseWith, readJson } from "./read_body.ts";
 
 /** Mounts the dataflow routes. */
-export function mountDataflowRoutes(app: App, { registry, metrics }: AppDeps): void {
+export function mountDataflowRoutes(app: App, { registry, metrics, flowStats }: AppDeps): void {
+  const withStats = (record: DataflowRecord): DataflowRecord => {
+    const stats = record.active ? flowStats?.(record.id) : undefined;
+    return stats ? { ...record, stats } : record;
+  };
   const registrations = metrics.counter("vsb_registrations_total", "Dataflows registered").with();
   const keepalives = metrics.counter("vsb_keepalives_total", "Keep-alives answered, by result");
   const keepaliveOk = keepalives.with({ result: "ok" });
@@ -22,10 +26,10 @@ export function mountDataflowRoutes(app: App, { registry, metrics }: AppDeps): v
 
   app.get(ROUTE.dataflows, (c) => {
     const query = parseWith(DataflowQuerySchema, c.req.query(), "query");
-    return c.json(registry.list(query));
+    return c.json(registry.list(query).map(withStats));
   });
 
-  app.get(ROUTE.dataflow, (c) => c.json(registry.get(dataflowId(c.req.param("id")))));
+  app.get(ROUTE.dataflow, (c) => c.json(withStats(registry.get(dataflowId(c.req.param("id"))))));
 
   // The hot path (every sensor, every few seconds): no body in the common case, and the
   // registry answers from memory.

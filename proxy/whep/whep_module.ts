@@ -53,6 +53,10 @@ export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOp
         app.route("/", whepRoutes({ playback, requireApiToken: ctx.requireApiToken }));
       },
       close: () => playback.close(),
+      flowStats: (id) => {
+        const viewers = playback.viewerCount(id);
+        return viewers > 0 ? { viewers } : undefined;
+      },
     },
   };
 }

@@ -29,6 +29,7 @@ function idleSource(): UnitSource & { keyframeRequests: number } {
 function whepModule(source: UnitSource, hold: { whep?: Whep }): RouteModule {
   return {
     publicPrefixes: [WHEP_PREFIX],
+    flowStats: (id) => hold.whep?.module.flowStats?.(id),
     mount(app, ctx) {
       const config: WhepParts["config"] = { iceAddresses: ["127.0.0.1"], iceServers: [] };
       hold.whep = createWhep({ config, registry: ctx.registry, metrics: ctx.metrics }, source, { ice: LOOPBACK_ICE });
@@ -122,12 +123,15 @@ describe("WHEP routes", () => {
     expect(s.whep().playback.viewerCount(id)).toBe(1);
     expect(s.source.keyframeRequests).toBe(1); // no GOP cached yet: ask the publisher
     expect(s.events.send.at(-1)).toEqual({ id, send: true });
+    const listed = await (await s.app.request("/dataflows", { headers: s.auth })).json();
+    expect(listed[0].stats).toEqual({ viewers: 1 });
 
     expect((await s.app.request(location, { method: "PATCH", headers: s.auth })).status).toBe(405);
     expect((await s.app.request(location, { method: "DELETE", headers: s.auth })).status).toBe(200);
     expect(s.whep().playback.viewerCount(id)).toBe(0);
     expect(s.whep().playback.ended.delete).toBe(1);
     expect(s.events.send.at(-1)).toEqual({ id, send: false });
+    expect((await (await s.app.request(PATH.dataflow(id), { headers: s.auth })).json()).stats).toBeUndefined();
     expect((await s.app.request(location, { method: "DELETE", headers: s.auth })).status).toBe(404);
     expect(await (await s.app.request("/metrics", { headers: s.auth })).text()).toContain('vsb_whep_viewers_ended_total{reason="delete"} 1');
   });
