@@ -63,7 +63,10 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   await row.locator(".state.live").waitFor({ timeout: 10_000 });
   await row.locator("button.preview").click();
   const stats = await waitForDecoded(page, 30, 15_000);
-  await Bun.sleep(1200); // let the page draw a stats line and a few more pictures
+  // The table's refresh shows this preview as a viewer (stats.viewers of GET /dataflows).
+  const viewersCell = `tr[data-id="${flow.reg.id}"] td:nth-child(9)`;
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "1", viewersCell, { timeout: 5000 });
+  await Bun.sleep(500); // let the page draw a stats line and a few more pictures
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: join(OUTPUT, options.shot) });
   console.log(JSON.stringify({ shot: join(OUTPUT, options.shot), stats, dialogs }));
