@@ -35,8 +35,18 @@ export class NotLiveError extends Error {
   }
 }
 
+/** The proxy has as many viewers as it takes (HTTP 503). */
+export class TooManyViewersError extends Error {
+  constructor(readonly limit: number) {
+    super(`this proxy already serves ${limit} WHEP viewers, its limit`);
+    this.name = "TooManyViewersError";
+  }
+}
+
 /** Options of {@link WhepPlayback}; each field documents its default. */
 export interface PlaybackOptions {
+  /** Viewers at most, over all dataflows (each costs an encryption per packet). Default 64. */
+  maxViewers?: number;
   registry: Registry;
   source: UnitSource;
   ice: IngestIceOptions;
@@ -98,7 +108,7 @@ export class WhepPlayback {
 
   /**
    * Opens a viewer of `dataflowId` for the player's SDP `offer`; returns its id and the answer.
-   * Throws NotFoundError (unknown or ended dataflow), {@link NotLiveError}, OfferError, or
+   * Throws NotFoundError (unknown or ended dataflow), {@link NotLiveError}, {@link TooManyViewersError}, OfferError, or
    * werift's error when it cannot answer.
    */
   async open(dataflowId: number, offer: string): Promise<{ viewerId: string; answer: string }> {
@@ -108,6 +118,8 @@ export class WhepPlayback {
       this.demand.wake(dataflowId);
       throw new NotLiveError(dataflowId, state);
     }
+    const limit = this.options.maxViewers ?? 64;
+    if (this.viewerCount() >= limit) throw new TooManyViewersError(limit);
     const choice = chooseViewerH264(offer);
     const peer = await answerViewer(choice, this.options.ice);
     const viewerId = randomUUID();

@@ -13,6 +13,8 @@ export interface PlayerStats {
   gaps: number;
   /** Frames before the first keyframe (must be 0: the proxy starts a viewer at a keyframe). */
   framesBeforeKeyframe: number;
+  /** Ms from the POST to the last packet of the first frame. */
+  firstFrameMs?: number;
 }
 
 function isKeyframeStart(payload: Uint8Array): boolean {
@@ -45,6 +47,7 @@ export function whepPlayerConfig() {
 export class WhepPlayer {
   readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, framesBeforeKeyframe: 0 };
   location = "";
+  private readonly openedAt = performance.now();
   private lastSeq: number | undefined;
   private frameHasKey = false;
 
@@ -84,6 +87,7 @@ export class WhepPlayer {
     if (rtp.payload.length > 1 && isKeyframeStart(rtp.payload)) this.frameHasKey = true;
     if (!rtp.header.marker) return;
     this.stats.frames++;
+    this.stats.firstFrameMs ??= Math.round(performance.now() - this.openedAt);
     if (this.frameHasKey) this.stats.keyframes++;
     else if (this.stats.keyframes === 0) this.stats.framesBeforeKeyframe++;
     this.frameHasKey = false;

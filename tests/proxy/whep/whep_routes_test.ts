@@ -26,13 +26,13 @@ function idleSource(): UnitSource & { keyframeRequests: number } {
 }
 
 /** Mounts WHEP with the app's own registry and metrics (built lazily in mount). */
-function whepModule(source: UnitSource, hold: { whep?: Whep }): RouteModule {
+function whepModule(source: UnitSource, hold: { whep?: Whep }, maxViewers?: number): RouteModule {
   return {
     publicPrefixes: [WHEP_PREFIX],
     flowStats: (id) => hold.whep?.module.flowStats?.(id),
     mount(app, ctx) {
       const config: WhepParts["config"] = { iceAddresses: ["127.0.0.1"], iceServers: [] };
-      hold.whep = createWhep({ config, registry: ctx.registry, metrics: ctx.metrics }, source, { ice: LOOPBACK_ICE });
+      hold.whep = createWhep({ config, registry: ctx.registry, metrics: ctx.metrics }, source, { ice: LOOPBACK_ICE, maxViewers });
       cleanups.push(() => hold.whep!.playback.close());
       hold.whep.module.mount(app, ctx);
     },
@@ -47,10 +47,10 @@ async function recvonlyOffer(): Promise<string> {
   return pc.localDescription!.sdp;
 }
 
-function setup(tokens: string[] = [TOKEN]) {
+function setup(tokens: string[] = [TOKEN], maxViewers?: number) {
   const source = idleSource();
   const hold: { whep?: Whep } = {};
-  const h = harness({ tokens, routes: [whepModule(source, hold)] });
+  const h = harness({ tokens, routes: [whepModule(source, hold, maxViewers)] });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const register = async () => (await (await h.json("POST", "/dataflows", agentBody(), auth)).json()).id as number;
   const post = (id: number | string, sdp: string, headers: Record<string, string> = auth) =>
@@ -145,5 +145,16 @@ describe("WHEP routes", () => {
     expect(s.whep().playback.viewerCount(id)).toBe(0);
     expect(s.whep().playback.ended["dataflow-ended"]).toBe(1);
     expect(s.whep().playback.demand.size).toBe(0);
+  });
+
+  test("503 without Retry-After once the proxy serves its maximum of viewers", async () => {
+    const s = setup([], 1);
+    const id = await s.register();
+    s.registry.setMediaState(id, "live");
+    expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201);
+    const res = await s.post(id, await recvonlyOffer(), {});
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBeNull();
+    expect((await res.json()).details).toEqual({ limit: 1 });
   });
 });
