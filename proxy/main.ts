@@ -7,7 +7,7 @@ import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
 import { startProxy } from "./proxy.ts";
 import { dashboardRoutes } from "./dashboard/dashboard_routes.ts";
-import { ingestAndPlaybackFor } from "./whep/whep_module.ts";
+import { mediaRoutesFor } from "./outputs/media_routes.ts";
 import { args, env, exit, guardProcess, onShutdown, printErr, printOut, readText } from "./runtime.ts";
 
 const log = logger("proxy");
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   guardProcess((msg, fields) => log.error(msg, fields));
   let proxy;
   try {
-    proxy = await startProxy(result.config, { routes: (parts) => [...ingestAndPlaybackFor()(parts), dashboardRoutes()] });
+    proxy = await startProxy(result.config, { routes: (parts) => [...mediaRoutesFor()(parts), dashboardRoutes()] });
   } catch (error) {
     log.error("proxy start failed", { error });
     exit(1);

@@ -1,0 +1,62 @@
+/**
+ * The media path's series on `/metrics` (Prometheus text): streams by state, frames assembled,
+ * published (confirmed by RabbitMQ) and dropped by stage and reason, packets dropped and lost,
+ * the publish queue depth, and each frame's first-packet → broker-confirm latency. Sessions,
+ * packets, bytes, NACKs and PLIs are the WHIP ingest's series (`vsb_whip_*`); per-lane queues
+ * and publish → confirm latency are the publisher's (`vsb_bus_*`).
+ */
+import type { HistogramChild, Metrics } from "../metrics.ts";
+import { PACKET_DROP_REASONS } from "../media/frame_assembler.ts";
+import { FRAME_DROP_REASONS } from "../media/h264_depacketizer.ts";
+import { BUS_DROP_REASONS } from "./bus_frame_output.ts";
+import type { DataflowEvents } from "./dataflow_events.ts";
+import { STREAM_STATES } from "./dataflow_stream.ts";
+import type { MediaStreams } from "./media_streams.ts";
+
+/** Buckets of the receive → confirm histogram, in seconds (1 ms … 10 s). */
+const RECEIVE_TO_CONFIRM_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The histogram child the bus outputs observe (made before the streams exist). */
+export function receiveToConfirmHistogram(metrics: Metrics): HistogramChild {
+  return metrics.histogram(
+    "vsb_frame_receive_to_confirm_seconds",
+    "From a frame's first RTP packet arriving to RabbitMQ confirming its message",
+    RECEIVE_TO_CONFIRM_BUCKETS,
+  ).with();
+}
+
+/** Registers the series of `streams` (and of the bus events follower when given). */
+export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, events?: DataflowEvents): void {
+  metrics.gauge("vsb_media_streams", "Dataflow streams by state (idle, starting, live, closing)", (s) => {
+    const by = Object.fromEntries(STREAM_STATES.map((st) => [st, 0])) as Record<string, number>;
+    for (const stream of streams.streams.values()) by[stream.state]!++;
+    for (const [state, n] of Object.entries(by)) s.set({ state }, n);
+  });
+  metrics.counter("vsb_frames_assembled_total", "Whole access units assembled from RTP", (s) => s.set(undefined, streams.assemblerTotals()?.framesOut ?? 0));
+  metrics.counter("vsb_frames_queued_total", "Frames handed to the RabbitMQ publish queue", (s) => s.set(undefined, streams.busTotals().queued));
+  metrics.counter("vsb_frames_published_total", "Frames RabbitMQ confirmed", (s) => s.set(undefined, streams.busTotals().confirmed));
+  metrics.counter("vsb_frames_published_bytes_total", "Body bytes of the frames RabbitMQ confirmed", (s) => s.set(undefined, streams.busTotals().confirmedBytes));
+  metrics.counter("vsb_frames_dropped_total", "Frames dropped, by stage (assembler, bus) and reason", (s) => {
+    const assembler = streams.assemblerTotals()?.framesDropped;
+    for (const reason of FRAME_DROP_REASONS) s.set({ stage: "assembler", reason }, assembler?.[reason] ?? 0);
+    const bus = streams.busTotals().dropped;
+    for (const reason of BUS_DROP_REASONS) s.set({ stage: "bus", reason }, bus[reason] ?? 0);
+  });
+  metrics.gauge("vsb_publish_queue_frames", "Frames waiting in the dataflows' publish queues", (s) => s.set(undefined, streams.busTotals().depth));
+  metrics.counter("vsb_rtp_packets_dropped_total", "RTP packets the jitter buffer did not accept, by reason", (s) => {
+    const dropped = streams.assemblerTotals()?.packetsDropped;
+    for (const reason of PACKET_DROP_REASONS) s.set({ reason }, dropped?.[reason] ?? 0);
+  });
+  metrics.counter("vsb_rtp_packets_lost_total", "RTP packets given up on after NACKs", (s) => s.set(undefined, streams.assemblerTotals()?.lost ?? 0));
+  metrics.counter("vsb_rtp_retransmissions_total", "RTX packets unwrapped into the streams", (s) => s.set(undefined, streams.assemblerTotals()?.retransmissions ?? 0));
+  metrics.counter("vsb_frame_output_errors_total", "Exceptions thrown by frame outputs (isolated)", (s) => {
+    let n = 0;
+    for (const stream of streams.streams.values()) n += stream.outputErrors;
+    s.set(undefined, n);
+  });
+  if (events) {
+    metrics.counter("vsb_dataflow_events_heard_total", "newdataflow/terminatedataflow heard on amq.topic", (s) => {
+      for (const [event, n] of Object.entries(events.counts)) s.set({ event }, n);
+    });
+  }
+}

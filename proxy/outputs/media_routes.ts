@@ -1,0 +1,80 @@
+/**
+ * The MEC media path as route modules for `startProxy(config, { routes: mediaRoutesFor() })`:
+ *
+ *   POST /whip/{id} ─► WHIP session ─► UDP forward (RTP as received, RTX unwrapped)
+ *                                   └► DataflowStream ─► bus output ─► RabbitMQ `video`
+ *                                                     └► WHEP playback (POST /whep/{id})
+ *
+ * plus the `newdataflow`/`terminatedataflow` follower, the media metrics and each dataflow's
+ * live `stats` in `GET /dataflows`.
+ */
+import type { RouteModule } from "../api/create_app.ts";
+import type { BusConnection } from "../bus/bus_connection.ts";
+import type { IngestParts, WhipIngest } from "../ingest/whip_ingest.ts";
+import { whipRoutesFor } from "../ingest/whip_ingest.ts";
+import { UdpForwarder } from "../ingest/udp_forward.ts";
+import { logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
+import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../whep/whep_module.ts";
+import { DataflowEvents } from "./dataflow_events.ts";
+import { receiveToConfirmHistogram, registerMediaMetrics } from "./media_metrics.ts";
+import { MediaStreams } from "./media_streams.ts";
+
+/** Options and test hooks of {@link mediaRoutesFor}. */
+export interface MediaRoutesOptions {
+  whep?: WhepOptions;
+  assembler?: FrameAssemblerOptions;
+  onIngest?: (ingest: WhipIngest) => void;
+  onWhep?: (whep: Whep) => void;
+  onStreams?: (streams: MediaStreams) => void;
+}
+
+/** What the media path needs of a running proxy (a subset of `RunningProxy`). */
+export type MediaParts = IngestParts & WhepParts & { bus: BusConnection };
+
+function registerForwardMetrics(metrics: Metrics, forward: UdpForwarder): void {
+  metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, forward.counters.packets));
+  metrics.counter("vsb_udp_forward_bytes_total", "RTP bytes re-sent over UDP", (s) => s.set(undefined, forward.counters.bytes));
+  metrics.counter("vsb_udp_forward_errors_total", "UDP forward socket errors", (s) => s.set(undefined, forward.counters.errors));
+}
+
+/** WHIP ingest, one stream per dataflow feeding RabbitMQ, UDP forward and WHEP; see the file comment. */
+export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
+  return (parts: MediaParts): RouteModule[] => {
+    const streams = new MediaStreams({
+      registry: parts.registry,
+      publisher: parts.publisher,
+      queueSeconds: parts.config.publishQueueSeconds,
+      log: logger("media"),
+      assembler: options.assembler,
+      receiveToConfirm: receiveToConfirmHistogram(parts.metrics),
+    });
+    const forward = new UdpForwarder(parts.registry);
+    const events = new DataflowEvents(parts.bus, logger("events"));
+    registerMediaMetrics(parts.metrics, streams, events);
+    registerForwardMetrics(parts.metrics, forward);
+    options.onStreams?.(streams);
+    let ingest: WhipIngest | undefined;
+    const whip = whipRoutesFor(() => forward.wrap(streams.sinks), (i) => {
+      ingest = i;
+      options.onIngest?.(i);
+    })(parts);
+    const whep = whepRoutesFor(() => streams, options.whep ?? {}, options.onWhep)(parts);
+    const media: RouteModule = {
+      mount: () => undefined,
+      flowStats: (id) => {
+        const stats = streams.statsOf(id);
+        return stats ? { ...stats } : undefined;
+      },
+      // Sessions end as "shutdown" (no terminatedataflow: the registry announces real ends).
+      close: () => {
+        ingest?.close();
+        streams.close();
+        events.close();
+        forward.close();
+      },
+    };
+    return [...whip, ...whep, media];
+  };
+}

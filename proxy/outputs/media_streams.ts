@@ -1,0 +1,173 @@
+/**
+ * Every dataflow's {@link DataflowStream}, the SinkFactory the WHIP ingest calls per session,
+ * and the door for other outputs: `addOutput` (any {@link FrameOutput}), `subscribe` and
+ * `requestKeyframe` (the `UnitSource` WHEP playback reads), `statsOf` (the `stats` of
+ * `GET /dataflows`). Each stream gets a RabbitMQ output ({@link BusFrameOutput}) of its own.
+ */
+import type { Publisher } from "../bus/publisher.ts";
+import type { SessionInfo, SessionSink, SinkFactory } from "../ingest/ingest_types.ts";
+import type { Logger } from "../log.ts";
+import type { AccessUnit, AssemblerCounters, FrameAssemblerOptions } from "../media/frame_assembler.ts";
+import type { Registry } from "../registry/registry.ts";
+import { BusFrameOutput } from "./bus_frame_output.ts";
+import { DataflowStream, type StreamStats } from "./dataflow_stream.ts";
+import type { FrameOutput } from "./frame_output.ts";
+import type { HistogramChild } from "../metrics.ts";
+
+/** Options of {@link MediaStreams}. */
+export interface MediaStreamsOptions {
+  registry: Registry;
+  publisher: Publisher;
+  /** `--publish-queue-seconds`: seconds of video each dataflow's bus lane holds. */
+  queueSeconds: number;
+  log: Logger;
+  /** Assembler tunables for every session. */
+  assembler?: FrameAssemblerOptions;
+  /** First-packet → broker-confirm latency of every frame, in seconds. */
+  receiveToConfirm?: HistogramChild;
+  now?: () => number;
+}
+
+/** A subscriber of `subscribe()` as a FrameOutput (it has no queue: the caller's hub has them). */
+class ListenerOutput implements FrameOutput {
+  readonly name = "listener";
+  readonly dropped = {};
+  constructor(private readonly onUnit: (unit: AccessUnit) => void) {}
+  push(unit: AccessUnit): void {
+    this.onUnit(unit);
+  }
+}
+
+/** The media streams of one proxy; see the file comment. */
+export class MediaStreams {
+  readonly streams = new Map<number, DataflowStream>();
+  readonly bus = new Map<number, BusFrameOutput>();
+  /** Final counters of ended sessions, summed (for process-wide metrics). */
+  readonly retired: { assembler: AssemblerCounters | undefined; busDropped: Record<string, number>; confirmed: number; confirmedBytes: number } = {
+    assembler: undefined, busDropped: {}, confirmed: 0, confirmedBytes: 0,
+  };
+  private readonly now: () => number;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly options: MediaStreamsOptions) {
+    this.now = options.now ?? Date.now;
+    this.unsubscribe = options.registry.on("ended", ({ id }) => this.forget(id));
+  }
+
+  /** The SinkFactory to give `createWhipIngest`. */
+  readonly sinks: SinkFactory = (info: SessionInfo): SessionSink => this.streamOf(info.dataflowId).attach(info);
+
+  /** Adds `output` to dataflow `id`'s stream (made if needed); returns its remover. */
+  addOutput(dataflowId: number, output: FrameOutput): () => void {
+    const remove = this.streamOf(dataflowId).add(output);
+    return () => {
+      remove();
+      this.dropIfUnused(dataflowId);
+    };
+  }
+
+  /** Calls `onUnit` with every access unit of `dataflowId` until unsubscribed (WHEP's UnitSource). */
+  subscribe(dataflowId: number, onUnit: (unit: AccessUnit) => void): () => void {
+    return this.addOutput(dataflowId, new ListenerOutput(onUnit));
+  }
+
+  /** Asks the publisher of `dataflowId` for a keyframe (PLI); false when none is connected. */
+  requestKeyframe(dataflowId: number): boolean {
+    return this.streams.get(dataflowId)?.requestKeyframe() ?? false;
+  }
+
+  /** Live figures of `dataflowId`, or undefined when it never streamed since the proxy started. */
+  statsOf(dataflowId: number): StreamStats | undefined {
+    return this.streams.get(dataflowId)?.stats(this.now());
+  }
+
+  /** The stream of `dataflowId`, made idle with its bus output when new. */
+  streamOf(dataflowId: number): DataflowStream {
+    let stream = this.streams.get(dataflowId);
+    if (stream) return stream;
+    const bus = new BusFrameOutput(dataflowId, {
+      publisher: this.options.publisher,
+      metadata: () => this.options.registry.metadataOf(dataflowId),
+      queueSeconds: this.options.queueSeconds,
+      receiveToConfirm: this.options.receiveToConfirm,
+      now: this.now,
+    });
+    stream = new DataflowStream(dataflowId, {
+      log: this.options.log,
+      assembler: this.options.assembler,
+      published: () => bus.confirmed,
+      onRetire: (c) => (this.retired.assembler = this.retired.assembler ? addCounters(this.retired.assembler, c) : structuredClone(c)),
+    });
+    stream.add(bus);
+    this.bus.set(dataflowId, bus);
+    this.streams.set(dataflowId, stream);
+    return stream;
+  }
+
+  /** Sum of the assembler counters of every session, ended and current. */
+  assemblerTotals(): AssemblerCounters | undefined {
+    let out = this.retired.assembler ? structuredClone(this.retired.assembler) : undefined;
+    for (const s of this.streams.values()) {
+      const c = s.counters;
+      if (c) out = out ? addCounters(out, c) : structuredClone(c);
+    }
+    return out;
+  }
+
+  /** Bus output totals over every dataflow, ended and current. */
+  busTotals(): { queued: number; confirmed: number; confirmedBytes: number; depth: number; dropped: Record<string, number> } {
+    const dropped = { ...this.retired.busDropped };
+    let confirmed = this.retired.confirmed;
+    let confirmedBytes = this.retired.confirmedBytes;
+    let depth = 0;
+    let queued = 0;
+    for (const b of this.bus.values()) {
+      confirmed += b.confirmed;
+      confirmedBytes += b.confirmedBytes;
+      depth += b.depth;
+      queued += b.queued;
+      for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v;
+    }
+    return { queued, confirmed, confirmedBytes, depth, dropped };
+  }
+
+  /** Stops following the registry and drops every stream. */
+  close(): void {
+    this.unsubscribe();
+    for (const id of [...this.streams.keys()]) this.forget(id);
+  }
+
+  /** Dataflow `id` ended: its stream and bus lane go (their counters stay in the totals). */
+  private forget(id: number): void {
+    const stream = this.streams.get(id);
+    if (!stream) return;
+    stream.dispose();
+    const bus = this.bus.get(id);
+    if (bus) {
+      this.retired.confirmed += bus.confirmed;
+      this.retired.confirmedBytes += bus.confirmedBytes;
+      for (const [k, v] of Object.entries(bus.dropped)) this.retired.busDropped[k] = (this.retired.busDropped[k] ?? 0) + v;
+    }
+    this.bus.delete(id);
+    this.streams.delete(id);
+  }
+
+  /** A stream made only for outputs of a dataflow that is not registered goes when they do. */
+  private dropIfUnused(id: number): void {
+    const stream = this.streams.get(id);
+    if (stream && stream.state === "idle" && stream.outputs.size <= 1 && !this.options.registry.metadataOf(id)) this.forget(id);
+  }
+}
+
+/** `a + b`, field by field (records of counters by reason too). */
+export function addCounters(a: AssemblerCounters, b: AssemblerCounters): AssemblerCounters {
+  const out = structuredClone(a) as unknown as Record<string, number | Record<string, number>>;
+  for (const [k, v] of Object.entries(b)) {
+    if (typeof v === "number") out[k] = ((out[k] as number) ?? 0) + v;
+    else {
+      const into = out[k] as Record<string, number>;
+      for (const [r, n] of Object.entries(v as Record<string, number>)) into[r] = (into[r] ?? 0) + n;
+    }
+  }
+  return out as unknown as AssemblerCounters;
+}
