@@ -59,6 +59,12 @@ export interface PlaybackOptions {
   checkIntervalMs?: number;
   /** TTL of the demand leases viewers hold. Default 30 s. */
   demandTtlSeconds?: number;
+  /**
+   * Follow every live dataflow (not only watched ones) so its GOP is cached before the first
+   * viewer comes: the first preview starts at once even when the publisher cannot answer a
+   * PLI (a gst encoder). Costs the cache's memory per live dataflow. Default true.
+   */
+  cacheWhileLive?: boolean;
   stream?: ViewerStreamOptions;
   gop?: GopCacheOptions;
   now?: () => number;
@@ -95,7 +101,7 @@ export class WhepPlayback {
   private readonly watched = new Map<number, Watched>();
   private readonly retired = zeroTotals();
   private readonly timer: ReturnType<typeof setInterval>;
-  private readonly unsubscribeEnded: () => void;
+  private readonly unsubscribes: (() => void)[];
   private readonly now: () => number;
 
   constructor(private readonly options: PlaybackOptions) {
@@ -103,7 +109,13 @@ export class WhepPlayback {
     this.demand = new ViewerDemand(options.registry, options.log, { ttlSeconds: options.demandTtlSeconds, now: this.now });
     this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 500);
     (this.timer as { unref?: () => void }).unref?.();
-    this.unsubscribeEnded = options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended"));
+    this.unsubscribes = [
+      options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended")),
+      options.registry.on("state", ({ id, state }) => {
+        if (state === "live" && (options.cacheWhileLive ?? true)) this.watch(id);
+        else this.releaseIfUnused(id);
+      }),
+    ];
   }
 
   /**
@@ -154,9 +166,25 @@ export class WhepPlayback {
     watched.viewers.delete(viewer.viewerId);
     watched.hub.remove(viewer);
     if (watched.viewers.size > 0) return;
-    watched.unsubscribe();
-    this.watched.delete(viewer.dataflowId);
+    this.releaseIfUnused(viewer.dataflowId);
     if (reason !== "dataflow-ended") this.demand.setViewing(viewer.dataflowId, false);
+  }
+
+  /** Stops following `dataflowId` when it has no viewer and (with `cacheWhileLive`) is not live. */
+  private releaseIfUnused(dataflowId: number): void {
+    const watched = this.watched.get(dataflowId);
+    if (!watched || watched.viewers.size > 0) return;
+    if ((this.options.cacheWhileLive ?? true) && this.isLive(dataflowId)) return;
+    watched.unsubscribe();
+    this.watched.delete(dataflowId);
+  }
+
+  private isLive(dataflowId: number): boolean {
+    try {
+      return this.options.registry.get(dataflowId).state === "live";
+    } catch {
+      return false; // unknown: not live
+    }
   }
 
   /** Ends viewer `viewerId` of `dataflowId`; false when there is none. */
@@ -171,6 +199,11 @@ export class WhepPlayback {
   endDataflow(dataflowId: number, reason: ViewerEndReason): void {
     const watched = this.watched.get(dataflowId);
     for (const viewer of [...(watched?.viewers.values() ?? [])]) viewer.close(reason);
+    const left = this.watched.get(dataflowId);
+    if (left && left.viewers.size === 0) {
+      left.unsubscribe();
+      this.watched.delete(dataflowId);
+    }
     this.demand.drop(dataflowId);
   }
 
@@ -207,7 +240,7 @@ export class WhepPlayback {
   /** Ends every viewer, deletes the leases, stops the timer. */
   close(): void {
     clearInterval(this.timer);
-    this.unsubscribeEnded();
+    for (const unsubscribe of this.unsubscribes) unsubscribe();
     for (const id of [...this.watched.keys()]) this.endDataflow(id, "shutdown");
     this.demand.close();
   }

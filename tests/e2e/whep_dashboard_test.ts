@@ -61,7 +61,10 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   await page.goto(`${media.base}/`);
   const row = page.locator(`tr[data-id="${flow.reg.id}"]`);
   await row.locator(".state.live").waitFor({ timeout: 10_000 });
+  const clickedAt = performance.now();
   await row.locator("button.preview").click();
+  await waitForDecoded(page, 1, 15_000);
+  const firstPictureMs = Math.round(performance.now() - clickedAt);
   const stats = await waitForDecoded(page, 30, 15_000);
   // The table's refresh shows this preview as a viewer (stats.viewers of GET /dataflows).
   const viewersCell = `tr[data-id="${flow.reg.id}"] td:nth-child(9)`;
@@ -69,9 +72,10 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   await Bun.sleep(500); // let the page draw a stats line and a few more pictures
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: join(OUTPUT, options.shot) });
-  console.log(JSON.stringify({ shot: join(OUTPUT, options.shot), stats, dialogs }));
+  console.log(JSON.stringify({ shot: join(OUTPUT, options.shot), stats, dialogs, firstPictureMs }));
 
   expect(stats?.framesDecoded ?? 0).toBeGreaterThanOrEqual(30);
+  expect(firstPictureMs).toBeLessThan(2000); // the cached GOP: no wait for the encoder's next keyframe
   expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
   expect(media.whep.playback.viewerCount(flow.reg.id)).toBe(1);
   await page.click("#stop");

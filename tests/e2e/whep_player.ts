@@ -13,7 +13,9 @@ export interface PlayerStats {
   gaps: number;
   /** Frames before the first keyframe (must be 0: the proxy starts a viewer at a keyframe). */
   framesBeforeKeyframe: number;
-  /** Ms from the POST to the last packet of the first frame. */
+  /** Ms from open() to the WHEP answer, and to the last packet of the first frame. */
+  answeredMs?: number;
+  firstPacketMs?: number;
   firstFrameMs?: number;
 }
 
@@ -47,7 +49,7 @@ export function whepPlayerConfig() {
 export class WhepPlayer {
   readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, framesBeforeKeyframe: 0 };
   location = "";
-  private readonly openedAt = performance.now();
+  readonly openedAt = performance.now();
   private lastSeq: number | undefined;
   private frameHasKey = false;
 
@@ -70,6 +72,7 @@ export class WhepPlayer {
       await pc.close();
       throw new Error(`WHEP POST answered ${res.status}: ${text}`);
     }
+    player.stats.answeredMs = Math.round(performance.now() - player.openedAt);
     player.location = new URL(res.headers.get("location")!, url).toString();
     await pc.setRemoteDescription({ type: "answer", sdp: text });
     return player;
@@ -81,6 +84,7 @@ export class WhepPlayer {
 
   private onRtp(rtp: RtpPacket): void {
     this.stats.packets++;
+    this.stats.firstPacketMs ??= Math.round(performance.now() - this.openedAt);
     const seq = rtp.header.sequenceNumber;
     if (this.lastSeq !== undefined) this.stats.gaps += (seq - this.lastSeq - 1) & 0xffff;
     this.lastSeq = seq;
