@@ -5,14 +5,13 @@
  */
 import type { RouteModule } from "../api/create_app.ts";
 import type { Config } from "../config/load_config.ts";
-import { defaultSinks, iceOptionsOf, type IngestParts, type WhipIngest, whipRoutesFor } from "../ingest/whip_ingest.ts";
+import { iceOptionsOf } from "../ingest/whip_ingest.ts";
 import type { IngestIceOptions } from "../ingest/ingest_types.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
 import { ROUTE } from "../../shared/mod.ts";
 import { type PlaybackOptions, type UnitSource, WhepPlayback } from "./whep_playback.ts";
-import { UnitTap } from "./unit_tap.ts";
 import { whepRoutes } from "./whep_routes.ts";
 
 /** `"/whep/"`: the WHEP routes check the API token themselves (with CORS on their errors). */
@@ -87,23 +86,3 @@ export function whepRoutesFor<P extends WhepParts>(source: (parts: P) => UnitSou
   };
 }
 
-/** Hooks of {@link ingestAndPlaybackFor}, for tests. */
-export interface MediaHooks {
-  onIngest?: (ingest: WhipIngest) => void;
-  onWhep?: (whep: Whep) => void;
-}
-
-/**
- * WHIP ingest (default media path: frames to RabbitMQ) plus WHEP playback fed from the same
- * sessions through a {@link UnitTap}: `startProxy(config, { routes: ingestAndPlaybackFor() })`.
- */
-export function ingestAndPlaybackFor(options: WhepOptions = {}, hooks: MediaHooks = {}) {
-  return (parts: IngestParts & WhepParts): RouteModule[] => {
-    const tap = new UnitTap();
-    const whip = whipRoutesFor((p) => tap.sinks(defaultSinks(p)), (ingest) => {
-      tap.attach(ingest.sessions);
-      hooks.onIngest?.(ingest);
-    });
-    return [...whip(parts), ...whepRoutesFor(() => tap, options, hooks.onWhep)(parts)];
-  };
-}

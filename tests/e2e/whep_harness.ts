@@ -1,5 +1,5 @@
-// Shared parts of the WHEP tests: a real proxy in-process (startProxy with the WHIP ingest,
-// WHEP playback and the dashboard, real RabbitMQ), a live dataflow pushed by the agent's
+// Shared parts of the WHEP tests: a real proxy in-process (startProxy with the media path of
+// main.ts: WHIP ingest, streams to RabbitMQ, WHEP playback, and the dashboard; real RabbitMQ), a live dataflow pushed by the agent's
 // WhipPublisher from a gst test pattern (as in whip_frames_test.ts), and a werift WHEP
 // player that records what it receives. Loopback only.
 import { createLogger } from "../../agent/log.ts";
@@ -11,7 +11,8 @@ import type { WhipIngest } from "../../proxy/ingest/whip_ingest.ts";
 import { configureLog, type LogLevel } from "../../proxy/log.ts";
 import { type RunningProxy, startProxy } from "../../proxy/proxy.ts";
 import { readText } from "../../proxy/runtime.ts";
-import { ingestAndPlaybackFor, type Whep, type WhepOptions } from "../../proxy/whep/whep_module.ts";
+import { mediaRoutesFor } from "../../proxy/outputs/media_routes.ts";
+import type { Whep, WhepOptions } from "../../proxy/whep/whep_module.ts";
 import { type Registration, ROUTE } from "../../shared/mod.ts";
 import { agentBody } from "../proxy/sensor_body.ts";
 import { getRabbit } from "../support/rabbitmq.ts";
@@ -41,7 +42,7 @@ export async function startMediaProxy(options: { apiToken?: string; whep?: WhepO
   if (config.kind !== "run") throw new Error("expected a run config");
   let whep: Whep | undefined;
   let ingest: WhipIngest | undefined;
-  const routes = ingestAndPlaybackFor(options.whep, { onWhep: (w) => (whep = w), onIngest: (i) => (ingest = i) });
+  const routes = mediaRoutesFor({ whep: options.whep, onWhep: (w) => (whep = w), onIngest: (i) => (ingest = i) });
   const proxy = await startProxy(config.config, { routes: (parts) => [...routes(parts), dashboardRoutes()] });
   const base = `http://127.0.0.1:${proxy.server.port}`;
   if (!(await waitFor(() => proxy.bus.connected, 15_000))) throw new Error("the proxy did not connect to RabbitMQ");
