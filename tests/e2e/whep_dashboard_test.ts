@@ -11,7 +11,7 @@ import { hasChromium, launchChromium } from "../support/chromium.ts";
 import { hasElements, skipUnless } from "../support/gst.ts";
 import { hasRabbit } from "../support/rabbitmq.ts";
 import { GST_ELEMENTS, waitFor } from "./whip_harness.ts";
-import { pushLiveFlow, startMediaProxy } from "./whep_harness.ts";
+import { type LiveFlow, pushFlow, pushLiveFlow, registerFlow, startMediaProxy } from "./whep_harness.ts";
 
 const it = skipUnless(hasRabbit() && hasElements(...GST_ELEMENTS) && hasChromium(), "needs RabbitMQ, GStreamer (x264enc) and /usr/bin/chromium");
 const OUTPUT = join(import.meta.dir, "..", "output", "whep_dashboard");
@@ -93,5 +93,27 @@ describe("dashboard live preview in Chromium", () => {
   it("with API tokens the page asks once for the token, then lists and previews with it", async () => {
     const { dialogs } = await previewOnDashboard({ apiToken: "dash-secret-token", shot: "preview_token.png" });
     expect(dialogs).toEqual(["prompt"]);
+  }, 60_000);
+
+  it("preview of a dataflow that is not live yet waits (503 + demand) and plays once the sensor pushes", async () => {
+    const media = await startMediaProxy();
+    cleanups.push(() => media.stop());
+    const reg = await registerFlow(media);
+    const chromium = await launchChromium();
+    cleanups.push(() => chromium.close());
+    const page = await chromium.browser.newPage({ viewport: { width: 1600, height: 600 } });
+    await page.goto(`${media.base}/`);
+    const row = page.locator(`tr[data-id="${reg.id}"]`);
+    await row.locator(".state.registered").waitFor({ timeout: 10_000 });
+    await row.locator("button.preview").click();
+    await page.locator("#stats", { hasText: "waiting for dataflow" }).waitFor({ timeout: 5000 });
+    // The 503 placed a demand lease: the sensor is told to send (as an on-demand agent would hear).
+    expect(await waitFor(() => media.proxy.registry.get(reg.id).send, 3000)).toBe(true);
+    let flow: LiveFlow | undefined;
+    cleanups.push(() => flow?.stop());
+    flow = await pushFlow(media, reg);
+    const stats = await waitForDecoded(page, 10, 15_000);
+    expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
+    expect(media.whep.playback.viewerCount(reg.id)).toBe(1);
   }, 60_000);
 });

@@ -63,26 +63,35 @@ export interface LiveFlow {
   stop(): Promise<void>;
 }
 
-/** Registers a 320x240 test-pattern dataflow and pushes it until `stop()`; waits until it is live. */
-export async function pushLiveFlow(media: MediaProxy, options: { keyint?: number } = {}): Promise<LiveFlow> {
+/** Registers a 320x240, 30 fps test-pattern dataflow. */
+export async function registerFlow(media: MediaProxy): Promise<Registration> {
   const body = agentBody();
   body.videoInfo = { ...body.videoInfo!, width: 320, height: 240 };
   const res = await media.api(ROUTE.dataflows, {
     method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
   });
   if (res.status !== 201) throw new Error(`POST /dataflows answered ${res.status}: ${await res.text()}`);
-  const reg = (await res.json()) as Registration;
+  return (await res.json()) as Registration;
+}
+
+/** Pushes registered dataflow `reg` until `stop()`; waits until it is live. */
+export async function pushFlow(media: MediaProxy, reg: Registration, options: { keyint?: number } = {}): Promise<LiveFlow> {
   const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log: createLogger({}, () => {}) });
   const gst = spawnGstRtp({ keyint: options.keyint ?? 30 });
+  const stop = async () => {
+    await gst.stop();
+    await pub.close();
+  };
   void readRtpStream(gst.child.stdout!, (p) => pub.sendRtp(p));
   await pub.start();
-  const live = await waitFor(() => media.ingest.sessions.get(reg.id)?.state === "live", 10_000);
-  if (!live) throw new Error(`dataflow ${reg.id} did not go live`);
-  return {
-    reg,
-    stop: async () => {
-      await gst.stop();
-      await pub.close();
-    },
-  };
+  if (!(await waitFor(() => media.ingest.sessions.get(reg.id)?.state === "live", 10_000))) {
+    await stop();
+    throw new Error(`dataflow ${reg.id} did not go live`);
+  }
+  return { reg, stop };
+}
+
+/** Registers a test-pattern dataflow and pushes it until `stop()`; waits until it is live. */
+export async function pushLiveFlow(media: MediaProxy, options: { keyint?: number } = {}): Promise<LiveFlow> {
+  return pushFlow(media, await registerFlow(media), options);
 }
