@@ -13,8 +13,8 @@ import type { DataflowEvents } from "./dataflow_events.ts";
 import { STREAM_STATES } from "./dataflow_stream.ts";
 import type { MediaStreams } from "./media_streams.ts";
 
-/** Buckets of the receive → confirm histogram, in seconds (1 ms … 10 s). */
-const RECEIVE_TO_CONFIRM_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Buckets of the receive → confirm histogram, in seconds (1 ms … 10 s, fine up to the 20 ms target). */
+const RECEIVE_TO_CONFIRM_BUCKETS = [0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** The histogram child the bus outputs observe (made before the streams exist). */
 export function receiveToConfirmHistogram(metrics: Metrics): HistogramChild {
