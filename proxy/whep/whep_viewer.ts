@@ -19,13 +19,14 @@ import type { WhepPeer } from "./whep_peer.ts";
 /** Why a viewer ended. */
 export type ViewerEndReason =
   | "delete" // the player sent DELETE on the Location
-  | "ice-failed" // ICE/DTLS never connected, failed, or was closed by the player
+  | "ice-failed" // ICE/DTLS never connected, or failed
+  | "peer-closed" // the player closed the connection (DTLS close_notify) without a DELETE
   | "timeout" // no consent check and no RTCP for `silenceTimeoutMs`
   | "dataflow-ended" // the dataflow expired or was deleted
   | "shutdown"; // the proxy is stopping
 
 /** Every `ViewerEndReason`, for metrics. */
-export const VIEWER_END_REASONS: readonly ViewerEndReason[] = ["delete", "ice-failed", "timeout", "dataflow-ended", "shutdown"];
+export const VIEWER_END_REASONS: readonly ViewerEndReason[] = ["delete", "ice-failed", "peer-closed", "timeout", "dataflow-ended", "shutdown"];
 
 /** Life of a viewer. */
 export type ViewerState = "connecting" | "connected" | "closed";
@@ -80,8 +81,10 @@ export class WhepViewer {
         this.state = "connected";
         this.options.log.info("whep viewer connected", { dataflowId: this.dataflowId, viewerId: this.viewerId });
         this.stream.start();
-      } else if (state === "failed" || state === "closed") {
+      } else if (state === "failed") {
         this.close("ice-failed");
+      } else if (state === "closed") {
+        this.close("peer-closed");
       }
     });
   }
