@@ -116,4 +116,22 @@ describe("dashboard live preview in Chromium", () => {
     expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
     expect(media.whep.playback.viewerCount(reg.id)).toBe(1);
   }, 60_000);
+
+  it("a refused token is asked for once, not on every refresh; the page offers to enter another", async () => {
+    const media = await startMediaProxy({ apiToken: "dash-secret-token" });
+    cleanups.push(() => media.stop());
+    const chromium = await launchChromium();
+    cleanups.push(() => chromium.close());
+    const page = await chromium.browser.newPage();
+    const dialogs: string[] = [];
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept("not-the-token");
+    });
+    await page.goto(`${media.base}/`);
+    await page.locator("#login").waitFor({ state: "visible", timeout: 5000 });
+    await Bun.sleep(4500); // two refresh periods
+    expect(dialogs.length).toBe(1);
+    expect(await page.locator("#error").textContent()).toContain("401");
+  }, 60_000);
 });
