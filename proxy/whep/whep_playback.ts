@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { IngestIceOptions } from "../ingest/ingest_types.ts";
 import type { Logger } from "../log.ts";
-import type { AccessUnit } from "../media/frame_assembler.ts";
+import type { FrameOutput } from "../outputs/frame_output.ts";
 import type { Registry } from "../registry/registry.ts";
 import { type GopCacheOptions, ViewerHub } from "./viewer_hub.ts";
 import { VIEWER_DROP_REASONS, type ViewerDropReason } from "./viewer_queue.ts";
@@ -19,10 +19,10 @@ import { chooseViewerH264 } from "./whep_offer.ts";
 import { answerViewer } from "./whep_peer.ts";
 import { VIEWER_END_REASONS, type ViewerEndReason, WhepViewer } from "./whep_viewer.ts";
 
-/** Where viewers get a dataflow's access units (the per-dataflow stream of the outputs). */
+/** Where viewers get a dataflow's access units: the per-dataflow streams (proxy/outputs). */
 export interface UnitSource {
-  /** Calls `onUnit` with every access unit of `dataflowId`, in order, until unsubscribed. */
-  subscribe(dataflowId: number, onUnit: (unit: AccessUnit) => void): () => void;
+  /** Feeds `output` every access unit of `dataflowId`, in order, until the returned remover is called. */
+  addOutput(dataflowId: number, output: FrameOutput): () => void;
   /** Asks the publisher of `dataflowId` for a keyframe (PLI); false when none is connected. */
   requestKeyframe(dataflowId: number): boolean;
 }
@@ -152,7 +152,15 @@ export class WhepPlayback {
     let watched = this.watched.get(dataflowId);
     if (watched) return watched;
     const hub = new ViewerHub<WhepViewer>(() => this.options.source.requestKeyframe(dataflowId), this.options.gop);
-    const unsubscribe = this.options.source.subscribe(dataflowId, (unit) => hub.onUnit(unit));
+    const unsubscribe = this.options.source.addOutput(dataflowId, {
+      name: "whep",
+      // Each viewer drops only its own frames; they are counted per reason in the WHEP metrics,
+      // not as losses of the dataflow (one slow laptop must not make a stream look lossy).
+      dropped: {},
+      push: (unit) => hub.onUnit(unit),
+      // A new publisher session starts a new GOP: the old one must not reach joiners.
+      sessionStarted: () => hub.reset(),
+    });
     watched = { hub, viewers: new Map(), unsubscribe };
     this.watched.set(dataflowId, watched);
     return watched;

@@ -22,7 +22,7 @@ afterAll(async () => {
 
 /** A source with no stream: counts keyframe requests. */
 function idleSource(): UnitSource & { keyframeRequests: number } {
-  return { keyframeRequests: 0, subscribe: () => () => {}, requestKeyframe() { this.keyframeRequests++; return true; } };
+  return { keyframeRequests: 0, addOutput: () => () => {}, requestKeyframe() { this.keyframeRequests++; return true; } };
 }
 
 /** Mounts WHEP with the app's own registry and metrics (built lazily in mount). */
