@@ -157,4 +157,17 @@ describe("WHEP routes", () => {
     expect(res.headers.get("retry-after")).toBeNull();
     expect((await res.json()).details).toEqual({ limit: 1 });
   });
+
+  test("a player that never connects (no ICE) is ended as ice-failed and its lease released", async () => {
+    const s = setup([]);
+    const id = await s.register();
+    s.registry.setMediaState(id, "live");
+    expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201); // the answer is never applied
+    s.whep().playback.check(Date.now() + 5_000);
+    expect(s.whep().playback.viewerCount(id)).toBe(1);
+    s.whep().playback.check(Date.now() + 11_000);
+    expect(s.whep().playback.viewerCount(id)).toBe(0);
+    expect(s.whep().playback.ended["ice-failed"]).toBe(1);
+    expect(s.events.send.at(-1)).toEqual({ id, send: false });
+  });
 });
