@@ -3,25 +3,25 @@
 // into ONE real `bun proxy/main.ts` with a real RabbitMQ, for N = 1, 4, 8, 16, 32. One JSON line
 // per N: proxy CPU % of one core (/proc), RSS, frames in (pictures sent) and out (confirmed by
 // RabbitMQ, and consumed), loss, seq gaps seen by an AMQP consumer, first-packet → broker-confirm
-// latency p50/p99 (the proxy's histogram), and first-packet → consumer p50/p99. Before that, the
-// CPU of `gst-launch-1.0 udpsrc ! rtph264depay ! h264parse ! fakesink` fed the same packets, per
-// stream; each line has ratio = proxy CPU per stream ÷ gst CPU per stream.
+// latency p50/p99 (the proxy's histogram), and first-packet → consumer p50/p99. The proxy's UDP
+// forward feeds one `gst-launch-1.0 udpsrc ! rtph264depay ! h264parse ! fakesink` per stream (the
+// legacy pipelines, fed the same packets in the same run); ratio = proxy CPU per stream ÷ gst CPU
+// per stream.
 //
 //   bun bench/proxy.ts [N ...] [--seconds S]          (defaults: 1 4 8 16 32, 10 s measured)
-import { createSocket } from "node:dgram";
+//   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
 import { join } from "node:path";
 import amqp from "amqplib";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern } from "../shared/mod.ts";
 import { freePort, freeUdpPortRange } from "../tests/support/ports.ts";
 import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
-import { getRabbit } from "../tests/support/rabbitmq.ts";
+import { getRabbit, type Rabbit } from "../tests/support/rabbitmq.ts";
 import { tempDir } from "../tests/support/temp_dir.ts";
 import { waitForHttp } from "../tests/support/wait.ts";
-import { buckets, cpuTicks, ensureCapture, every30fps, pictures, quantileMs, renumbered, rssMb, senderRole, sumMetric } from "./proxy_roles.ts";
+import { buckets, cpuTicks, sysTicks, ensureCapture, groupCpuTicks, machineTicks, pictures, quantileMs, rssMb, senderRole, sumMetric } from "./proxy_roles.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const WARMUP_MS = 3000;
-const GST_STREAMS = 4;
 const LATENCY = "vsb_frame_receive_to_confirm_seconds";
 
 const args = process.argv.slice(2);
@@ -30,28 +30,13 @@ const MEASURE_MS = (secondsAt >= 0 ? Number(args.splice(secondsAt, 2)[1]) : 10) 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** CPU % of one core per stream of gst depay+parse, fed the capture at 30 fps over UDP. */
-async function gstCpuPerStream(file: string): Promise<number> {
-  const pics = pictures(file);
-  const base = await freeUdpPortRange(GST_STREAMS);
-  const gsts = Array.from({ length: GST_STREAMS }, (_, k) => spawnTracked("gst-launch-1.0", [
+/** The legacy pipelines: one `udpsrc ! rtph264depay ! h264parse ! fakesink` per forward port. */
+function startGst(base: number, n: number) {
+  return Array.from({ length: n }, (_, k) => spawnTracked("gst-launch-1.0", [
     "-q", "udpsrc", "address=127.0.0.1", `port=${base + k}`, "buffer-size=4194304",
     "caps=application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96", "!",
     "rtph264depay", "!", "h264parse", "!", "fakesink", "sync=false",
   ], { name: `gst-${k}` }));
-  await sleep(1000);
-  const socket = createSocket("udp4");
-  const seqs = gsts.map(() => ({ n: 0 }));
-  const stop = every30fps((i) => gsts.forEach((_, k) => renumbered(pics, i, seqs[k]!).forEach((p) => socket.send(p, base + k, "127.0.0.1"))));
-  await sleep(WARMUP_MS);
-  const t0 = gsts.map((g) => cpuTicks(g.pid));
-  await sleep(MEASURE_MS);
-  const t1 = gsts.map((g) => cpuTicks(g.pid));
-  stop();
-  socket.close();
-  await Promise.all(gsts.map((g) => g.stop()));
-  const ticks = t1.reduce((s, t, k) => s + t - t0[k]!, 0);
-  return ticks / (MEASURE_MS / 1000) / GST_STREAMS;
 }
 
 /** Counts frames per dataflow, seq gaps and first-packet → delivery latency. */
@@ -77,18 +62,26 @@ async function frameCounter(amqpUrl: string) {
   return { state, close: () => model.close().catch(() => undefined) };
 }
 
+function gstTicks(gsts: { pid: number }[]): number {
+  return gsts.reduce((sum, g) => sum + cpuTicks(g.pid), 0);
+}
+
 function percentile(sorted: number[], q: number): number | null {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null;
 }
 
-async function runN(n: number, file: string, amqpUrl: string, gstPerStream: number): Promise<void> {
+async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
+  const amqpUrl = rabbit.amqpUrl;
   const dir = tempDir("vsb-bench-proxy-");
   const port = await freePort();
-  const udp = await freeUdpPortRange(Math.max(n, 2));
+  const udp = await freeUdpPortRange(n);
+  const gsts = startGst(udp, n);
+  // VSB_BENCH_PROFILE=DIR writes the proxy's CPU profile (markdown) there when it stops.
+  const profile = process.env.VSB_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.VSB_BENCH_PROFILE}`] : [];
   const proxy = spawnTracked(process.execPath, [
-    join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
+    ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--send-policy", "always", "--log-level", "warn",
-    "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + Math.max(n, 2) - 1}`,
+    "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + n - 1}`,
   ], { cwd: root, name: "vsb-proxy" });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
@@ -99,11 +92,11 @@ async function runN(n: number, file: string, amqpUrl: string, gstPerStream: numb
   await sleep(WARMUP_MS);
   const metrics = async () => await (await fetch(`${base}/metrics`)).text();
   const m0 = await metrics();
-  const p0 = cpuTicks(proxy.pid), s0 = cpuTicks(sender.pid);
+  const k0 = sysTicks(proxy.pid), p0 = cpuTicks(proxy.pid), s0 = cpuTicks(sender.pid), r0 = groupCpuTicks(rabbit.pid()!), c0 = machineTicks(), g0 = gstTicks(gsts);
   counter.state.measuring = true;
   await sleep(MEASURE_MS);
   counter.state.measuring = false;
-  const p1 = cpuTicks(proxy.pid), s1 = cpuTicks(sender.pid);
+  const k1 = sysTicks(proxy.pid), p1 = cpuTicks(proxy.pid), s1 = cpuTicks(sender.pid), r1 = groupCpuTicks(rabbit.pid()!), c1 = machineTicks(), g1 = gstTicks(gsts);
   const m1 = await metrics();
   const rss = rssMb(proxy.pid);
   await sender.stop();
@@ -112,16 +105,20 @@ async function runN(n: number, file: string, amqpUrl: string, gstPerStream: numb
   const sent = senderLine();
   const secs = MEASURE_MS / 1000;
   const proxyCpu = (p1 - p0) / secs;
+  const gstPerStream = (g1 - g0) / secs / n;
   const published = sumMetric(m2, "vsb_frames_published_total");
   const lat = counter.state.latencies.sort((a, b) => a - b);
   console.log(JSON.stringify({
     n,
     proxyCpuPct: Math.round(proxyCpu),
     proxyCpuPctPerStream: +(proxyCpu / n).toFixed(2),
+    proxySysPct: Math.round((k1 - k0) / secs),
     gstCpuPctPerStream: +gstPerStream.toFixed(2),
     ratio: +(proxyCpu / n / gstPerStream).toFixed(2),
     proxyRssMb: rss,
     senderCpuPct: Math.round((s1 - s0) / secs),
+    rabbitCpuPct: Math.round((r1 - r0) / secs),
+    machineBusyPct: Math.round(((c1.busy - c0.busy) / (c1.total - c0.total)) * 100),
     mbitPerStream: +((sumMetric(m1, "vsb_whip_rtp_bytes_total") - sumMetric(m0, "vsb_whip_rtp_bytes_total")) * 8 / secs / n / 1e6).toFixed(2),
     framesIn: sent.pictures,
     framesAssembled: sumMetric(m2, "vsb_frames_assembled_total"),
@@ -137,6 +134,7 @@ async function runN(n: number, file: string, amqpUrl: string, gstPerStream: numb
   }));
   await counter.close();
   await proxy.stop();
+  await Promise.all(gsts.map((g) => g.stop()));
   dir.remove();
 }
 
@@ -144,9 +142,8 @@ async function main(): Promise<void> {
   const ns = args.length ? args.map(Number) : [1, 4, 8, 16, 32];
   const file = await ensureCapture();
   const rabbit = await getRabbit();
-  const gst = await gstCpuPerStream(file);
-  console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, gstCpuPctPerStream: +gst.toFixed(2), measureSeconds: MEASURE_MS / 1000 }));
-  for (const n of ns) await runN(n, file, rabbit.amqpUrl, gst);
+  console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, measureSeconds: MEASURE_MS / 1000 }));
+  for (const n of ns) await runN(n, file, rabbit);
 }
 
 if (args[0] === "--sender") await senderRole(args[1]!, Number(args[2]), args[3]!);

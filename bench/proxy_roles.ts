@@ -8,7 +8,7 @@ import { createLogger } from "../agent/log.ts";
 import { RtpStreamReader } from "../agent/push/rtp_stream_reader.ts";
 import { WhipPublisher } from "../agent/push/whip_publisher.ts";
 import { agentBody } from "../tests/proxy/sensor_body.ts";
-import { spawnTracked } from "../tests/support/procs.ts";
+import { groupMembers, spawnTracked } from "../tests/support/procs.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -110,6 +110,33 @@ export function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(fields[11]) + Number(fields[12]);
+}
+
+/** System (kernel) CPU ticks of `pid`. */
+export function sysTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[12]);
+}
+
+/** CPU ticks of every live process in group `pgid` (RabbitMQ's wrapper, beam.smp, epmd). */
+export function groupCpuTicks(pgid: number): number {
+  let n = 0;
+  for (const pid of groupMembers(pgid)) {
+    try {
+      n += cpuTicks(pid);
+    } catch {
+      // ended while we looked
+    }
+  }
+  return n;
+}
+
+/** Busy and total jiffies of the whole machine (first line of /proc/stat). */
+export function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + f[4]!;
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
 }
 
 /** Resident set size of `pid` in MB. */

@@ -16,6 +16,7 @@ import type { IngestFeedback, IngestRtpPacket, SessionEndReason, SessionInfo, Se
 import type { Logger } from "../log.ts";
 import { type AccessUnit, type AssemblerCounters, FrameAssembler, type FrameAssemblerOptions } from "../media/frame_assembler.ts";
 import { droppedTotal, type FrameOutput, type StreamContext } from "./frame_output.ts";
+import type { PacketOutput } from "./udp_forward_output.ts";
 
 /** Where a dataflow's stream is in its life. */
 export type StreamState = "idle" | "starting" | "live" | "closing";
@@ -57,6 +58,8 @@ const ZERO = { packets: 0, bytes: 0, framesOut: 0, framesDropped: 0 };
 export class DataflowStream {
   state: StreamState = "idle";
   readonly outputs = new Set<FrameOutput>();
+  /** Outputs of the RTP itself (the UDP forward), fed before reassembly. */
+  readonly packetOutputs = new Set<PacketOutput>();
   /** The assembler of the current (or last) session. */
   assembler: FrameAssembler | undefined;
   private session: StreamContext | undefined;
@@ -91,6 +94,7 @@ export class DataflowStream {
     this.keyframeWanted = false;
     this.state = "starting";
     for (const output of this.outputs) this.guard(output, () => output.sessionStarted?.(ctx));
+    for (const output of this.packetOutputs) this.guard(output, () => output.sessionStarted?.(ctx));
     const assembler = this.assembler;
     return {
       onRtp: (packet: IngestRtpPacket, arrivalMs: number) => this.onRtp(ctx, assembler, packet, arrivalMs),
@@ -113,6 +117,15 @@ export class DataflowStream {
     if (this.session) this.guard(output, () => output.sessionStarted?.(this.session!));
     return () => {
       if (this.outputs.delete(output)) this.guard(output, () => output.close?.());
+    };
+  }
+
+  /** Adds an output of the raw RTP; returns its remover. */
+  addPacketOutput(output: PacketOutput): () => void {
+    this.packetOutputs.add(output);
+    if (this.session) this.guard(output, () => output.sessionStarted?.(this.session!));
+    return () => {
+      if (this.packetOutputs.delete(output)) this.guard(output, () => output.close?.());
     };
   }
 
@@ -143,10 +156,19 @@ export class DataflowStream {
   dispose(): void {
     if (this.session) this.detach(this.session.sessionId, "dataflow-expired");
     for (const output of this.outputs) this.guard(output, () => output.close?.());
+    for (const output of this.packetOutputs) this.guard(output, () => output.close?.());
     this.outputs.clear();
+    this.packetOutputs.clear();
   }
 
   private onRtp(ctx: StreamContext, assembler: FrameAssembler, packet: IngestRtpPacket, arrivalMs: number): IngestFeedback {
+    for (const output of this.packetOutputs) {
+      try {
+        output.pushPacket(packet, ctx);
+      } catch (error) {
+        this.failed(output, error);
+      }
+    }
     const before = assembler.counters.bytes;
     const out = assembler.push(packet, arrivalMs);
     this.measure(arrivalMs, assembler.counters.bytes - before, out.frames.length);
@@ -216,13 +238,14 @@ export class DataflowStream {
     this.assembler = undefined;
     this.session = undefined;
     for (const output of this.outputs) this.guard(output, () => output.sessionEnded?.(ctx, reason));
+    for (const output of this.packetOutputs) this.guard(output, () => output.sessionEnded?.(ctx));
     this.options.log.info("stream ended", { dataflowId: this.dataflowId, sessionId, reason, frames: c?.framesOut, lost: c?.lost });
     this.window = { startMs: 0, bytes: 0, frames: 0 };
     this.rate = { bitrateBps: 0, fps: 0, atMs: 0 };
     this.state = "idle";
   }
 
-  private guard(output: FrameOutput, fn: () => void): void {
+  private guard(output: { name: string }, fn: () => void): void {
     try {
       fn();
     } catch (error) {
@@ -230,7 +253,7 @@ export class DataflowStream {
     }
   }
 
-  private failed(output: FrameOutput, error: unknown): void {
+  private failed(output: { name: string }, error: unknown): void {
     this.outputErrors++;
     if (this.outputErrors <= 5) this.options.log.error("frame output failed", { dataflowId: this.dataflowId, output: output.name, error });
   }

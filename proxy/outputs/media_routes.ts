@@ -1,9 +1,9 @@
 /**
  * The MEC media path as route modules for `startProxy(config, { routes: mediaRoutesFor() })`:
  *
- *   POST /whip/{id} ─► WHIP session ─► UDP forward (RTP as received, RTX unwrapped)
- *                                   └► DataflowStream ─► bus output ─► RabbitMQ `video`
- *                                                     └► WHEP playback (POST /whep/{id})
+ *   POST /whip/{id} ─► WHIP session ─► DataflowStream ─RTP──► UDP forward (RTX unwrapped)
+ *                                                     ─frames─► bus output ─► RabbitMQ `video`
+ *                                                             └► WHEP playback (POST /whep/{id})
  *
  * plus the `newdataflow`/`terminatedataflow` follower, the media metrics and each dataflow's
  * live `stats` in `GET /dataflows`.
@@ -12,7 +12,6 @@ import type { RouteModule } from "../api/create_app.ts";
 import type { BusConnection } from "../bus/bus_connection.ts";
 import type { IngestParts, WhipIngest } from "../ingest/whip_ingest.ts";
 import { whipRoutesFor } from "../ingest/whip_ingest.ts";
-import { UdpForwarder } from "../ingest/udp_forward.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
@@ -20,6 +19,7 @@ import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../w
 import { DataflowEvents } from "./dataflow_events.ts";
 import { receiveToConfirmHistogram, registerMediaMetrics } from "./media_metrics.ts";
 import { MediaStreams } from "./media_streams.ts";
+import type { ForwardTotals } from "./udp_forward_output.ts";
 
 /** Options and test hooks of {@link mediaRoutesFor}. */
 export interface MediaRoutesOptions {
@@ -33,10 +33,22 @@ export interface MediaRoutesOptions {
 /** What the media path needs of a running proxy (a subset of `RunningProxy`). */
 export type MediaParts = IngestParts & WhepParts & { bus: BusConnection };
 
-function registerForwardMetrics(metrics: Metrics, forward: UdpForwarder): void {
-  metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, forward.counters.packets));
-  metrics.counter("vsb_udp_forward_bytes_total", "RTP bytes re-sent over UDP", (s) => s.set(undefined, forward.counters.bytes));
-  metrics.counter("vsb_udp_forward_errors_total", "UDP forward socket errors", (s) => s.set(undefined, forward.counters.errors));
+function registerForwardMetrics(metrics: Metrics, totals: ForwardTotals): void {
+  metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, totals.packets));
+  metrics.counter("vsb_udp_forward_bytes_total", "RTP bytes re-sent over UDP", (s) => s.set(undefined, totals.bytes));
+  metrics.counter("vsb_udp_forward_errors_total", "UDP forward socket errors", (s) => s.set(undefined, totals.errors));
+  metrics.counter("vsb_udp_forward_dropped_total", "RTP packets not forwarded: too many held while a socket connected", (s) => s.set(undefined, totals.dropped));
+}
+
+/** The forward port of dataflow `id` from the registry (undefined when it has none). */
+function forwardTarget(registry: MediaParts["registry"]) {
+  return (id: number) => {
+    try {
+      return registry.get(id).udpForward ?? undefined;
+    } catch {
+      return undefined;
+    }
+  };
 }
 
 /** WHIP ingest, one stream per dataflow feeding RabbitMQ, UDP forward and WHEP; see the file comment. */
@@ -49,14 +61,14 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       log: logger("media"),
       assembler: options.assembler,
       receiveToConfirm: receiveToConfirmHistogram(parts.metrics),
+      forwardTarget: forwardTarget(parts.registry),
     });
-    const forward = new UdpForwarder(parts.registry);
     const events = new DataflowEvents(parts.bus, logger("events"));
     registerMediaMetrics(parts.metrics, streams, events);
-    registerForwardMetrics(parts.metrics, forward);
+    registerForwardMetrics(parts.metrics, streams.forwardTotals);
     options.onStreams?.(streams);
     let ingest: WhipIngest | undefined;
-    const whip = whipRoutesFor(() => forward.wrap(streams.sinks), (i) => {
+    const whip = whipRoutesFor(() => streams.sinks, (i) => {
       ingest = i;
       options.onIngest?.(i);
     })(parts);
@@ -72,7 +84,6 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
         ingest?.close();
         streams.close();
         events.close();
-        forward.close();
       },
     };
     return [...whip, ...whep, media];

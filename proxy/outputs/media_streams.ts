@@ -12,6 +12,7 @@ import type { Registry } from "../registry/registry.ts";
 import { BusFrameOutput } from "./bus_frame_output.ts";
 import { DataflowStream, type StreamStats } from "./dataflow_stream.ts";
 import type { FrameOutput } from "./frame_output.ts";
+import { type ForwardTotals, UdpForwardOutput } from "./udp_forward_output.ts";
 import type { HistogramChild } from "../metrics.ts";
 
 /** Options of {@link MediaStreams}. */
@@ -23,6 +24,8 @@ export interface MediaStreamsOptions {
   log: Logger;
   /** Assembler tunables for every session. */
   assembler?: FrameAssemblerOptions;
+  /** Where dataflow `id`'s RTP is forwarded (its allocated port), when it has one; no forward when absent. */
+  forwardTarget?: (id: number) => { host: string; port: number } | undefined;
   /** First-packet → broker-confirm latency of every frame, in seconds. */
   receiveToConfirm?: HistogramChild;
   now?: () => number;
@@ -46,6 +49,8 @@ export class MediaStreams {
   readonly retired: { assembler: AssemblerCounters | undefined; busDropped: Record<string, number>; confirmed: number; confirmedBytes: number } = {
     assembler: undefined, busDropped: {}, confirmed: 0, confirmedBytes: 0,
   };
+  /** UDP forward counters over every dataflow. */
+  readonly forwardTotals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
 
@@ -99,6 +104,10 @@ export class MediaStreams {
       onRetire: (c) => (this.retired.assembler = this.retired.assembler ? addCounters(this.retired.assembler, c) : structuredClone(c)),
     });
     stream.add(bus);
+    const target = this.options.forwardTarget;
+    if (target) {
+      stream.addPacketOutput(new UdpForwardOutput(dataflowId, { target: () => target(dataflowId), totals: this.forwardTotals, log: this.options.log }));
+    }
     this.bus.set(dataflowId, bus);
     this.streams.set(dataflowId, stream);
     return stream;

@@ -1,0 +1,61 @@
+// UdpForwardOutput on real loopback sockets: packets reach the dataflow's port as RTP; with
+// nobody listening (ICMP port unreachable), it keeps forwarding without throwing.
+import { describe, expect, test } from "bun:test";
+import { createSocket } from "node:dgram";
+import { configureLog, logger } from "../../../proxy/log.ts";
+import { parseRtpPacket, type RtpPacket } from "../../../proxy/media/rtp_packet.ts";
+import { type ForwardTotals, UdpForwardOutput } from "../../../proxy/outputs/udp_forward_output.ts";
+import { freeUdpPort } from "../../support/ports.ts";
+
+configureLog({ level: "silent" });
+
+function packet(seq: number) {
+  const payload = new Uint8Array([0x65, seq & 0xff, 1, 2, 3]);
+  return { header: { marker: true, payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 42 }, payload, serialize: () => payload };
+}
+
+
+describe("UdpForwardOutput", () => {
+  test("forwards each packet to the dataflow's port as RTP", async () => {
+    const rx = createSocket("udp4");
+    const port = await freeUdpPort();
+    await new Promise<void>((r) => rx.bind(port, "127.0.0.1", () => r()));
+    const got: RtpPacket[] = [];
+    rx.on("message", (m) => got.push(parseRtpPacket(new Uint8Array(m)) as RtpPacket));
+    const totals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
+    const out = new UdpForwardOutput(1, { target: () => ({ host: "127.0.0.1", port }), totals, log: logger("test") });
+    out.sessionStarted();
+    for (let i = 0; i < 100; i++) {
+      out.pushPacket(packet(i));
+      if (i % 10 === 0) await Bun.sleep(1);
+    }
+    await Bun.sleep(100);
+    out.close();
+    rx.close();
+    expect(got.map((p) => p.sequenceNumber)).toEqual([...Array(100).keys()]);
+    expect(got[5]!.ssrc).toBe(42);
+    expect(totals.packets).toBe(100);
+  });
+
+  test("keeps forwarding when nobody listens (errors counted, socket falls back, nothing thrown)", async () => {
+    const port = await freeUdpPort();
+    const totals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
+    const out = new UdpForwardOutput(1, { target: () => ({ host: "127.0.0.1", port }), totals, log: logger("test") });
+    out.sessionStarted();
+    for (let i = 0; i < 200; i++) {
+      out.pushPacket(packet(i));
+      await Bun.sleep(1);
+    }
+    out.close();
+    expect(totals.packets).toBe(200);
+    expect(totals.errors).toBeLessThan(20);
+  });
+
+  test("a dataflow without a port forwards nothing and is counted", () => {
+    const totals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
+    const out = new UdpForwardOutput(1, { target: () => undefined, totals, log: logger("test") });
+    out.sessionStarted();
+    out.pushPacket(packet(1));
+    expect(totals).toEqual({ packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 1, dropped: 0 });
+  });
+});
