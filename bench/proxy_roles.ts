@@ -86,15 +86,21 @@ export async function senderRole(base: string, n: number, file: string): Promise
   let sent = 0;
   let packets = 0;
   const seqs = pubs.map(() => ({ n: 0 }));
-  const stop = every30fps((i) => {
-    pubs.forEach((pub, k) => {
+  // Independent cameras are not in phase: stream k starts k/n of a frame interval after stream 0.
+  const stops: (() => void)[] = [];
+  const starts = pubs.map((pub, k) => setTimeout(() => {
+    stops.push(every30fps((i) => {
       for (const p of renumbered(pics, i, seqs[k]!)) {
         pub.sendRtp(p);
         packets++;
       }
       sent++;
-    });
-  });
+    }));
+  }, (k * 1000) / 30 / n));
+  const stop = () => {
+    starts.forEach(clearTimeout);
+    stops.forEach((s) => s());
+  };
   const report = () => console.log(JSON.stringify({ ids, pictures: sent, packets, connected: pubs.filter((p) => p.state === "connected").length }));
   const timer = setInterval(report, 200);
   process.once("SIGINT", () => {

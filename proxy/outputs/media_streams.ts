@@ -56,7 +56,12 @@ export class MediaStreams {
 
   constructor(private readonly options: MediaStreamsOptions) {
     this.now = options.now ?? Date.now;
-    this.unsubscribe = options.registry.on("ended", ({ id }) => this.forget(id));
+    const offs = [
+      options.registry.on("ended", ({ id }) => this.forget(id)),
+      // A consumer just took a lease (send turned on): it should not wait a GOP for a keyframe.
+      options.registry.on("send", ({ id, send }) => void (send && this.requestKeyframe(id))),
+    ];
+    this.unsubscribe = () => offs.forEach((off) => off());
   }
 
   /** The SinkFactory to give `createWhipIngest`. */
