@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: a local RabbitMQ (same code as the tests), vsb-proxy on it, one sample dataflow
-# registered; prints where the API is and runs until Ctrl-C, then stops everything by pid.
+# make demo: the whole mission on embedded defaults. A local RabbitMQ (same code as the tests),
+# vsb-proxy on it, vsb-agent with the test pattern, and vsb-consume holding a demand lease and
+# printing the frames that arrive on RabbitMQ; runs until Ctrl-C, then stops everything by pid.
 #   PORT=8080 (API port on 127.0.0.1; must be free)   KEEP=1 (keep the work dir with logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +62,7 @@ grep -qx ready "$work/rabbitmq.env" || { say "RabbitMQ not ready after 120 s"; e
 source <(grep '^VSB_' "$work/rabbitmq.env")
 
 say "starting vsb-proxy on $API"
-"$BUN" proxy/main.ts --listen "$HOST:$PORT" --amqp-url "$VSB_AMQP_URL" --mqtt-url "$VSB_MQTT_URL" --db "$work/vsb.db" \
+"$BUN" proxy/main.ts --listen "$HOST:$PORT" --amqp-url "$VSB_AMQP_URL" --mqtt-url "$VSB_MQTT_URL" --db "$work/vsb.db" --ice-address 127.0.0.1 \
   2>"$work/proxy.log" &
 pids+=($!)
 for ((i = 0; i < 300; i++)); do
@@ -71,56 +72,51 @@ for ((i = 0; i < 300; i++)); do
 done
 curl -fsS -o /dev/null "$API/health" || { tail -n 20 "$work/proxy.log" >&2; say "vsb-proxy not healthy after 30 s"; exit 1; }
 
-say "registering a sample dataflow (a 5GMETA sensor body plus videoInfo)"
-registration=$(curl -fsS -X POST "$API/dataflows" -H 'content-type: application/json' --data-binary @- <<'JSON'
-{
-  "dataTypeInfo": { "dataType": "video", "dataSubType": "h264" },
-  "dataInfo": {
-    "dataFormat": "webrtc", "dataSampleRate": 30, "dataflowDirection": "upload",
-    "extraAttributes": "{\"resolution\": \"1280x720\"}"
-  },
-  "licenseInfo": { "licenseGeolimit": "europe", "licenseType": "profit" },
-  "dataSourceInfo": {
-    "sourceTimezone": 2, "sourceStratumLevel": 3, "sourceId": 1, "sourceType": "vehicle",
-    "sourceLocationInfo": {
-      "locationQuadkey": "031333123201033303", "locationCountry": "ESP",
-      "locationLatitude": 43.295778, "locationLongitude": -1.980823
-    }
-  },
-  "videoInfo": { "width": 1280, "height": 720, "fps": 30, "codec": "h264", "source": "test" }
-}
-JSON
-) || { tail -n 20 "$work/proxy.log" >&2; say "registration failed"; exit 1; }
+# The agent: the embedded default source (test pattern with a clock), a fixed position in
+# Donostia, the proxy's API and MQTT given statically, and loopback-only ICE.
+LAT=43.295778 LON=-1.980823
+say "starting vsb-agent (test pattern, 1280x720 30 fps) at ($LAT, $LON)"
+"$BUN" agent/main.ts --source test --lat "$LAT" --lon "$LON" --registration-url "$API" \
+  --mqtt-url "$VSB_MQTT_URL" --ice-address 127.0.0.1 --source-id demo-car-1 --country ESP \
+  --status-file "$work/agent-status.json" 2>"$work/agent.log" &
+pids+=($!)
+
+say "waiting for the agent to register"
+id=
+for ((i = 0; i < 300; i++)); do
+  id=$(curl -fsS "$API/dataflows?active=true" 2>/dev/null | sed -n 's/^\[{"id":\([0-9]*\).*/\1/p')
+  [[ -n $id ]] && break
+  kill -0 "${pids[2]}" 2>/dev/null || { tail -n 20 "$work/agent.log" >&2; say "vsb-agent exited"; exit 1; }
+  sleep 0.1
+done
+[[ -n $id ]] || { tail -n 20 "$work/agent.log" >&2; say "the agent did not register within 30 s"; exit 1; }
 
 cat <<EOF
 
 vsb demo is running.
-  API            $API   (dashboard at /, OpenAPI at $API/openapi.json)
-  dataflows      curl $API/dataflows
-  registered     $registration
+  dashboard      $API/            (click "preview" to watch the stream over WHEP)
+  API            $API/dataflows   OpenAPI $API/openapi.json   metrics $API/metrics
+  dataflow       $id, registered by vsb-agent; it sends only while someone wants it
   RabbitMQ       AMQP $VSB_AMQP_URL   MQTT $VSB_MQTT_URL
-  logs           $work/proxy.log, $work/rabbitmq.log
+  logs           $work/{proxy,agent,rabbitmq}.log
 
-Press Ctrl-C to stop.
+Now a consumer (vsb-consume) takes a demand lease: the agent starts streaming, and each
+second below shows the frames and bitrate arriving on RabbitMQ (exchange "video",
+routing key video.h264.$id). Press Ctrl-C to stop everything.
+
 EOF
 
-# Run until Ctrl-C, or until either process exits. Ctrl-C reaches the children too, so one
-# of them may be gone before the trap has run: give the trap a moment before judging.
+"$BUN" proxy/consume.ts --dataflow "$id" --api-url "$API" --amqp-url "$VSB_AMQP_URL" &
+pids+=($!)
+
+# Run until Ctrl-C, or until a process exits. Ctrl-C reaches the children too, so one of
+# them may be gone before the trap has run: give the trap a moment before judging.
 interrupted=0
 trap 'interrupted=1' INT TERM
-id=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$registration")
-keepalive=$(sed -n 's/.*"keepaliveSeconds":\([0-9.]*\).*/\1/p' <<<"$registration")
-next=0
-while ((interrupted == 0)) && kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do
-  # Keep the sample dataflow alive (a real sensor sends these keep-alives).
-  if ((SECONDS >= next)) && [[ -n $id ]]; then
-    curl -fsS -o /dev/null -X PUT "$API/dataflows/$id" 2>/dev/null || true
-    next=$((SECONDS + ${keepalive%.*}))
-  fi
-  sleep 0.5
-done
+alive() { local p; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || return 1; done; }
+while ((interrupted == 0)) && alive; do sleep 0.5; done
 sleep 0.3
 ((interrupted == 1)) && exit 130
 say "a process exited; stopping"
-tail -n 20 "$work/proxy.log" >&2
+tail -n 20 "$work/proxy.log" "$work/agent.log" >&2
 exit 1

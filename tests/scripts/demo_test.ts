@@ -9,21 +9,22 @@ import { hasRabbit } from "../support/rabbitmq.ts";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 skipUnless(hasRabbit() && hasCommand("curl"), "make demo needs RabbitMQ and curl (run make setup as root)")(
-  "scripts/demo.sh registers a dataflow, prints the API URL, and Ctrl-C stops RabbitMQ and the proxy",
+  "scripts/demo.sh runs RabbitMQ, proxy, agent and a consumer: frames arrive; Ctrl-C stops them all",
   async () => {
     const port = await freePort();
     const demo = spawnTracked("bash", ["scripts/demo.sh"], { cwd: root, name: "demo", env: { PORT: String(port) } });
-    await demo.waitForLine("Press Ctrl-C to stop.", { timeoutMs: 100_000 });
+    await demo.waitForLine("Press Ctrl-C to stop everything.", { timeoutMs: 100_000 });
     const out = demo.output("stdout");
-    expect(out).toContain(`API            http://127.0.0.1:${port}`);
-    const registered = JSON.parse(out.match(/registered +(\{.*\})/)![1]!);
-    const id: unknown = registered.id;
-    expect(Number.isInteger(id)).toBe(true);
-    expect(registered.send).toBe(false);
+    expect(out).toContain(`dashboard      http://127.0.0.1:${port}/`);
+    const id = Number(out.match(/dataflow +(\d+), registered by vsb-agent/)![1]);
+    // vsb-consume prints one line a second on stderr; frames must flow within 30 s.
+    const line = await demo.waitForLine(/^[1-9]\d* fps .* 1 dataflow/, { timeoutMs: 30_000, stream: "stderr" });
+    expect(line).toContain("gaps 0");
     const listed = await (await fetch(`http://127.0.0.1:${port}/dataflows/${id}`)).json();
-    expect(listed.id).toBe(id);
-    expect(listed.active).toBe(true);
-    const work = out.match(/logs +(\S+)\/proxy\.log/)![1]!;
+    expect(listed).toMatchObject({ id, active: true, state: "live", send: true });
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(await page.text()).toContain("vsb-proxy");
+    const work = out.match(/logs +(\S+)\/\{proxy/)![1]!;
 
     // Ctrl-C in a terminal reaches the whole process group.
     process.kill(-demo.pid, "SIGINT");
