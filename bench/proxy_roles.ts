@@ -101,11 +101,16 @@ export async function senderRole(base: string, n: number, file: string): Promise
     starts.forEach(clearTimeout);
     stops.forEach((s) => s());
   };
+  // Keep-alives, as an agent sends them (a dataflow without them expires after 3 periods).
+  const keepalive = setInterval(() => {
+    for (const id of ids) void fetch(`${base}/dataflows/${id}`, { method: "PUT" }).catch(() => undefined);
+  }, 2000);
   const report = () => console.log(JSON.stringify({ ids, pictures: sent, packets, connected: pubs.filter((p) => p.state === "connected").length }));
   const timer = setInterval(report, 200);
   process.once("SIGINT", () => {
     stop();
     clearInterval(timer);
+    clearInterval(keepalive);
     report();
     void Promise.all(pubs.map((p) => p.close())).finally(() => process.exit(0));
   });

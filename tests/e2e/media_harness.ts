@@ -32,7 +32,7 @@ export async function startProxyProcess(amqpUrl: string, extra: string[] = []): 
   const proc = spawnTracked(process.execPath, [
     join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udpBase}-${udpBase + 3}`,
-    "--log-level", "info", ...extra,
+    "--log-level", "info", "--keepalive-seconds", "60", ...extra,
   ], { cwd: root, name: "vsb-proxy", keepLines: 5000 });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
