@@ -16,6 +16,10 @@ import { readPositionFile } from "./location/position_file.ts";
 import { createLogger, errorText, setLogLevel } from "./log.ts";
 import { environment, exitProcess, hostname, onSignal, programArgs, runtimeName, writeStderrLine, writeStdout } from "./runtime.ts";
 import { StatusReporter } from "./status.ts";
+import { startWatchdog } from "./watchdog.ts";
+
+/** Longer than this without packets while streaming means the capture is wedged. */
+const CAPTURE_STALL_MS = 20_000;
 
 /** Version of the agent (also registered nowhere; printed by `--version`). */
 export const VERSION = "0.1.0";
@@ -56,8 +60,18 @@ async function run(config: ResolvedConfig): Promise<number> {
   const flow = new SensorFlow(ports, {
     ttlSeconds: config.ttl,
     keepRegistration: config.keepRegistration,
-    onState: (state, info) => status.onState(state, info.id),
+    onState: (state, info) => {
+      status.onState(state, info.id);
+      streaming = state === "starting" || state === "streaming" || state === "reconnecting";
+    },
   });
+  // Health for the systemd watchdog: while the flow should stream, packets keep arriving.
+  let streaming = false;
+  let seen = { packets: -1, at: Date.now() };
+  const healthy = () => {
+    if (stats.packets !== seen.packets || !streaming) seen = { packets: stats.packets, at: Date.now() };
+    return Date.now() - seen.at < CAPTURE_STALL_MS;
+  };
   let signals = 0;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     onSignal(signal, () => {
@@ -67,7 +81,9 @@ async function run(config: ResolvedConfig): Promise<number> {
   }
   log.info("started", { version: VERSION, runtime: runtimeName, source: config.source, sourceId: config.sourceId });
   status.start();
+  const stopWatchdog = startWatchdog({ env: environment(), healthy, warn: (msg, fields) => log.warn(msg, fields) });
   await flow.run();
+  stopWatchdog();
   status.stop();
   ports.close();
   log.info("exited", { reason: "flow stopped" });

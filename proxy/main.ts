@@ -8,6 +8,7 @@ import { configureLog, logger } from "./log.ts";
 import { startProxy } from "./proxy.ts";
 import { dashboardRoutes } from "./dashboard/dashboard_routes.ts";
 import { mediaRoutesFor } from "./outputs/media_routes.ts";
+import { startWatchdog } from "./watchdog.ts";
 import { args, env, exit, guardProcess, onShutdown, printErr, printOut, readText } from "./runtime.ts";
 
 const log = logger("proxy");
@@ -32,8 +33,11 @@ async function main(): Promise<void> {
     log.error("proxy start failed", { error });
     exit(1);
   }
+  const running = proxy;
+  const stopWatchdog = startWatchdog({ env: env(), healthy: () => running.store.ping(), warn: (msg, fields) => log.warn(msg, fields) });
   onShutdown(async (signal) => {
     log.info("signal received", { signal });
+    stopWatchdog();
     await proxy.stop();
     exit(0);
   });

@@ -1,0 +1,48 @@
+/**
+ * systemd readiness and watchdog (sd_notify(3)) for vsb-agent. The unit is `Type=notify`
+ * with `WatchdogSec=`: READY=1 once configured, then WATCHDOG=1 every half period, but only
+ * while the flow makes progress (while it should stream, the gst child must have produced
+ * packets recently), so a wedged agent is restarted. A MEC that is away is not unhealthy:
+ * the flow retries by itself, and a restart would not fix it.
+ *
+ * Neither Deno, Bun nor Node can portably send on a unix datagram socket, so the message goes through
+ * `systemd-notify`, which (systemd ≥ 246) waits until the manager has read it. Outside
+ * systemd (no NOTIFY_SOCKET) this does nothing.
+ */
+import { spawn } from "node:child_process";
+import process from "node:process";
+
+/** Options of {@link startWatchdog}. */
+export interface WatchdogOptions {
+  /** Environment to read NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from. */
+  env: Record<string, string | undefined>;
+  /** True while the service is healthy; checked before every ping. */
+  healthy: () => boolean;
+  /** Told when a ping is withheld or systemd-notify cannot run. */
+  warn: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Sends one sd_notify state line (e.g. "READY=1") when running under systemd. */
+export function sdNotify(state: string, options: Pick<WatchdogOptions, "env" | "warn">): void {
+  if (!options.env.NOTIFY_SOCKET) return;
+  const child = spawn("systemd-notify", [`--pid=${process.pid}`, state], { stdio: "ignore", env: options.env });
+  child.on("error", (error) => options.warn("systemd-notify failed", { state, error: error.message }));
+}
+
+/** Says READY=1 and feeds the watchdog while healthy; returns a stop function (STOPPING=1). */
+export function startWatchdog(options: WatchdogOptions): () => void {
+  sdNotify("READY=1", options);
+  const usec = Number(options.env.WATCHDOG_USEC);
+  const forUs = !options.env.WATCHDOG_PID || Number(options.env.WATCHDOG_PID) === process.pid;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  if (options.env.NOTIFY_SOCKET && usec > 0 && forUs) {
+    timer = setInterval(() => {
+      if (options.healthy()) sdNotify("WATCHDOG=1", options);
+      else options.warn("watchdog ping withheld", { reason: "unhealthy" });
+    }, Math.max(500, usec / 2000));
+  }
+  return () => {
+    clearInterval(timer);
+    sdNotify("STOPPING=1", options);
+  };
+}
