@@ -1,0 +1,116 @@
+// The three sides of the loss test (tests/e2e/media_loss_test.ts), each run in its own network
+// namespace with `ip netns exec`; one JSON line per 250 ms on stdout.
+//   bun media_loss_peer.ts proxy PUBLIC_ADDR ICE_ADDR ICE_PORTS OUT   a private RabbitMQ + `bun proxy/main.ts`
+//       (media announced at ICE_ADDR), a registered dataflow (first line: its whipUrl and token),
+//       an AMQP consumer of its frames (bodies written to OUT on SIGINT)
+//   bun media_loss_peer.ts relay LISTEN_ADDR PORTS TARGET_ADDR LOSS   UDP relay that drops LOSS % each way
+//   bun media_loss_peer.ts sender WHIP_URL TOKEN ADDR                 gst x264 → WhipPublisher from ADDR
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import amqp from "amqplib";
+import { createLogger } from "../../agent/log.ts";
+import { readRtpStream } from "../../agent/push/rtp_stream_reader.ts";
+import { WhipPublisher } from "../../agent/push/whip_publisher.ts";
+import { HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
+import { agentBody } from "../proxy/sensor_body.ts";
+import { freePort } from "../support/ports.ts";
+import { cleanupAll, spawnTracked } from "../support/procs.ts";
+import { startRabbit } from "../support/rabbitmq.ts";
+import { tempDir } from "../support/temp_dir.ts";
+import { waitForHttp } from "../support/wait.ts";
+import { gstRtpArgv } from "./whip_harness.ts";
+import { metric } from "./media_harness.ts";
+
+const [role, ...rest] = process.argv.slice(2);
+const root = new URL("../..", import.meta.url).pathname;
+
+async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, out: string): Promise<void> {
+  const rabbit = await startRabbit();
+  const dir = tempDir("vsb-loss-");
+  const port = await freePort();
+  spawnTracked(process.execPath, [
+    join(root, "proxy/main.ts"), "--listen", `0.0.0.0:${port}`, "--public-url", `http://${publicAddr}:${port}`,
+    "--db", join(dir.path, "vsb.db"), "--amqp-url", rabbit.amqpUrl, "--ice-address", iceAddr, "--ice-ports", icePorts,
+    "--keepalive-seconds", "60", "--log-level", "warn",
+  ], { cwd: root, name: "vsb-proxy" });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
+  const reg = await (await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) })).json();
+  const model = await amqp.connect(rabbit.amqpUrl);
+  const channel = await model.createChannel();
+  const q = await channel.assertQueue("", { exclusive: true });
+  await channel.bindQueue(q.queue, VIDEO_EXCHANGE, videoRoutingKey("h264", reg.id));
+  const bodies: Buffer[] = [];
+  const stats = { frames: 0, seqOk: true, keyframeFirst: undefined as boolean | undefined, nacks: 0, lost: 0 };
+  await channel.consume(q.queue, (m) => {
+    if (!m) return;
+    const h = m.properties.headers ?? {};
+    stats.keyframeFirst ??= h[HEADER.keyframe] === true;
+    if (h[HEADER.seq] !== stats.frames) stats.seqOk = false;
+    stats.frames++;
+    bodies.push(m.content);
+  }, { noAck: true });
+  console.log(JSON.stringify({ whipUrl: reg.ingest.whipUrl, token: reg.ingest.token }));
+  setInterval(async () => {
+    const text = await (await fetch(`${base}/metrics`)).text().catch(() => "");
+    stats.nacks = metric(text, "vsb_whip_nacked_seqs_total") ?? 0;
+    stats.lost = metric(text, "vsb_rtp_packets_lost_total") ?? 0;
+    console.log(JSON.stringify(stats));
+  }, 250);
+  process.once("SIGINT", () => {
+    writeFileSync(out, Buffer.concat(bodies));
+    void model.close().catch(() => undefined).then(() => cleanupAll()).finally(() => process.exit(0));
+  });
+}
+
+/** Relays UDP `listen:port` ⇄ `target:port` for each port, dropping `loss` % of datagrams each way. */
+function relayRole(listen: string, ports: string, target: string, loss: number): void {
+  const dropped = { up: 0, down: 0, passed: 0 };
+  const lose = () => Math.random() * 100 < loss;
+  for (const port of ports.split(",").map(Number)) {
+    const front = createSocket("udp4");
+    const backs = new Map<string, Socket>();
+    front.on("message", (msg, from: RemoteInfo) => {
+      const key = `${from.address}:${from.port}`;
+      let back = backs.get(key);
+      if (!back) {
+        const b = createSocket("udp4");
+        b.on("message", (reply) => {
+          if (lose()) return void dropped.down++;
+          dropped.passed++;
+          front.send(reply, from.port, from.address);
+        });
+        b.bind(0);
+        backs.set(key, b);
+        back = b;
+      }
+      if (lose()) return void dropped.up++;
+      dropped.passed++;
+      back.send(msg, port, target);
+    });
+    front.bind(port, listen);
+  }
+  setInterval(() => console.log(JSON.stringify(dropped)), 250);
+}
+
+async function senderRole(url: string, token: string, addr: string): Promise<void> {
+  const pub = new WhipPublisher({ url, token, interfaceAddresses: [addr], log: createLogger({}, () => {}) });
+  const [command, ...args] = gstRtpArgv({ bitrate: 1500, width: 640, height: 480 });
+  const gst = Bun.spawn([command!, ...args], { stdout: "pipe", stderr: "ignore" });
+  const pictures = new Set<number>();
+  process.on("SIGINT", () => {
+    gst.kill("SIGINT");
+    void pub.close().finally(() => process.exit(0));
+  });
+  void readRtpStream(gst.stdout, (p) => {
+    if (pub.state === "connected") pictures.add(new DataView(p.buffer, p.byteOffset).getUint32(4));
+    pub.sendRtp(p);
+  });
+  await pub.start();
+  setInterval(() => console.log(JSON.stringify({ state: pub.state, pictures: pictures.size, nacks: pub.counters.nacks })), 250);
+}
+
+if (role === "proxy") await proxyRole(rest[0]!, rest[1]!, rest[2]!, rest[3]!);
+else if (role === "relay") relayRole(rest[0]!, rest[1]!, rest[2]!, Number(rest[3]));
+else if (role === "sender") await senderRole(rest[0]!, rest[1]!, rest[2]!);
