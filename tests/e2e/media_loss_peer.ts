@@ -42,6 +42,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
   const q = await channel.assertQueue("", { exclusive: true });
   await channel.bindQueue(q.queue, VIDEO_EXCHANGE, videoRoutingKey("h264", reg.id));
   const bodies: Buffer[] = [];
+  const timestamps: number[] = [];
   const stats = { frames: 0, seqOk: true, keyframeFirst: undefined as boolean | undefined, nacks: 0, lost: 0 };
   await channel.consume(q.queue, (m) => {
     if (!m) return;
@@ -49,6 +50,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     stats.keyframeFirst ??= h[HEADER.keyframe] === true;
     if (h[HEADER.seq] !== stats.frames) stats.seqOk = false;
     stats.frames++;
+    timestamps.push(Number(h[HEADER.rtpTimestamp]));
     bodies.push(m.content);
   }, { noAck: true });
   console.log(JSON.stringify({ whipUrl: reg.ingest.whipUrl, token: reg.ingest.token }));
@@ -60,14 +62,19 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
   }, 250);
   process.once("SIGINT", () => {
     writeFileSync(out, Buffer.concat(bodies));
+    writeFileSync(`${out}.json`, JSON.stringify(timestamps));
     void model.close().catch(() => undefined).then(() => cleanupAll()).finally(() => process.exit(0));
   });
 }
 
-/** Relays UDP `listen:port` ⇄ `target:port` for each port, dropping `loss` % of datagrams each way. */
+/**
+ * Relays UDP `listen:port` ⇄ `target:port` for each port, dropping `loss` % of the RTP/RTCP
+ * datagrams each way. STUN and DTLS (told apart by their first byte, RFC 7983 §7) pass: werift's
+ * DTLS does not recover every lost handshake flight, and the point here is media recovery.
+ */
 function relayRole(listen: string, ports: string, target: string, loss: number): void {
   const dropped = { up: 0, down: 0, passed: 0 };
-  const lose = () => Math.random() * 100 < loss;
+  const lose = (msg: Buffer) => msg[0]! > 127 && msg[0]! < 192 && Math.random() * 100 < loss;
   for (const port of ports.split(",").map(Number)) {
     const front = createSocket("udp4");
     const backs = new Map<string, Socket>();
@@ -77,7 +84,7 @@ function relayRole(listen: string, ports: string, target: string, loss: number):
       if (!back) {
         const b = createSocket("udp4");
         b.on("message", (reply) => {
-          if (lose()) return void dropped.down++;
+          if (lose(reply)) return void dropped.down++;
           dropped.passed++;
           front.send(reply, from.port, from.address);
         });
@@ -85,7 +92,7 @@ function relayRole(listen: string, ports: string, target: string, loss: number):
         backs.set(key, b);
         back = b;
       }
-      if (lose()) return void dropped.up++;
+      if (lose(msg)) return void dropped.up++;
       dropped.passed++;
       back.send(msg, port, target);
     });
@@ -100,6 +107,7 @@ async function senderRole(url: string, token: string, addr: string): Promise<voi
   const gst = Bun.spawn([command!, ...args], { stdout: "pipe", stderr: "ignore" });
   const pictures = new Set<number>();
   process.on("SIGINT", () => {
+    console.log(JSON.stringify({ timestamps: [...pictures] }));
     gst.kill("SIGINT");
     void pub.close().finally(() => process.exit(0));
   });
