@@ -1,24 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { DataflowMetadataSchema, DemandRequestSchema, eventHeaders } from "../../shared/mod.ts";
+import { sensor2022 } from "../proxy/sensor_body.ts";
 
-/** A body exactly as the 2022 5GMETA video sensor sent it. */
-export const SENSOR_2022 = {
-  dataTypeInfo: { dataType: "video", dataSubType: "h264" },
-  dataInfo: { dataFormat: "webrtc", dataSampleRate: 10.0, dataflowDirection: "upload", extraAttributes: "" },
-  licenseInfo: { licenseGeolimit: "europe", licenseType: "profit" },
-  dataSourceInfo: {
-    sourceTimezone: 2,
-    sourceStratumLevel: 1,
-    sourceId: 12345678,
-    sourceType: "vehicle",
-    sourceLocationInfo: {
-      locationQuadkey: "031333123201033303",
-      locationCountry: "ESP",
-      locationLatitude: 43.295778,
-      locationLongitude: -1.980823,
-    },
-  },
-};
+const SENSOR_2022 = sensor2022() as any;
 
 describe("DataflowMetadataSchema", () => {
   test("accepts a 2022 5GMETA sensor body and stores both time field names", () => {
