@@ -10,6 +10,7 @@
 //
 //   bun bench/proxy.ts [N ...] [--seconds S]          (defaults: 1 4 8 16 32, 10 s measured)
 //   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
+//   VSB_BENCH_BUN_FLAGS=--smol bun bench/proxy.ts     (the proxy under other bun flags)
 import { join } from "node:path";
 import amqp from "amqplib";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern } from "../shared/mod.ts";
@@ -18,11 +19,12 @@ import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
 import { getRabbit, type Rabbit } from "../tests/support/rabbitmq.ts";
 import { tempDir } from "../tests/support/temp_dir.ts";
 import { waitForHttp } from "../tests/support/wait.ts";
-import { buckets, cpuTicks, sysTicks, ensureCapture, groupCpuTicks, machineTicks, pictures, quantileMs, rssMb, senderRole, sumMetric } from "./proxy_roles.ts";
+import { buckets, cpuTicks, maxBucketMs, sysTicks, ensureCapture, groupCpuTicks, machineTicks, pictures, quantileMs, rssMb, senderRole, sumMetric } from "./proxy_roles.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const WARMUP_MS = 3000;
 const LATENCY = "vsb_frame_receive_to_confirm_seconds";
+const LAG = "vsb_event_loop_lag_seconds";
 
 const args = process.argv.slice(2);
 const secondsAt = args.indexOf("--seconds");
@@ -78,6 +80,8 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const gsts = startGst(udp, n);
   // VSB_BENCH_PROFILE=DIR writes the proxy's CPU profile (markdown) there when it stops.
   const profile = process.env.VSB_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.VSB_BENCH_PROFILE}`] : [];
+  // VSB_BENCH_BUN_FLAGS="--smol" runs the proxy with other bun flags.
+  profile.push(...(process.env.VSB_BENCH_BUN_FLAGS ?? "").split(" ").filter(Boolean));
   const proxy = spawnTracked(process.execPath, [
     ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--send-policy", "always", "--log-level", "warn",
@@ -130,6 +134,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
     nackedSeqs: sumMetric(m2, "vsb_whip_nacked_seqs_total"),
     publishLatencyMs: { p50: quantileMs(buckets(m0, LATENCY), buckets(m1, LATENCY), 0.5), p99: quantileMs(buckets(m0, LATENCY), buckets(m1, LATENCY), 0.99) },
     consumerLatencyMs: { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) },
+    eventLoopLagMs: { p99: quantileMs(buckets(m0, LAG), buckets(m1, LAG), 0.99), max: maxBucketMs(buckets(m0, LAG), buckets(m1, LAG)) },
     connected: sent.connected,
   }));
   await counter.close();

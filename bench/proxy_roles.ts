@@ -198,3 +198,16 @@ export function quantileMs(before: Map<number, number>, after: Map<number, numbe
   }
   return null;
 }
+
+/** Upper bound (ms) of the highest bucket that got observations between two snapshots. */
+export function maxBucketMs(before: Map<number, number>, after: Map<number, number>): number | null {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  let prev = 0;
+  let top: number | null = null;
+  for (const le of les) {
+    const count = (after.get(le) ?? 0) - (before.get(le) ?? 0);
+    if (count > prev) top = le === Infinity ? Infinity : le * 1000;
+    prev = count;
+  }
+  return top;
+}

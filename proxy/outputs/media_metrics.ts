@@ -60,3 +60,19 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
     });
   }
 }
+
+/**
+ * Event-loop lag (how late a 100 ms timer fires): every frame waits behind a stalled loop, so
+ * this explains publish-latency tails (GC pauses, long synchronous work). Returns its stopper.
+ */
+export function watchEventLoop(metrics: Metrics, periodMs = 100): () => void {
+  const lag = metrics.histogram("vsb_event_loop_lag_seconds", "How late a 100 ms timer of the proxy fired", RECEIVE_TO_CONFIRM_BUCKETS).with();
+  let expected = performance.now() + periodMs;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    lag.observe(Math.max(0, now - expected) / 1000);
+    expected = now + periodMs;
+  }, periodMs);
+  (timer as { unref?: () => void }).unref?.();
+  return () => clearInterval(timer);
+}

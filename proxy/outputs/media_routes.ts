@@ -17,7 +17,7 @@ import type { Metrics } from "../metrics.ts";
 import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
 import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../whep/whep_module.ts";
 import { DataflowEvents } from "./dataflow_events.ts";
-import { receiveToConfirmHistogram, registerMediaMetrics } from "./media_metrics.ts";
+import { receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./media_metrics.ts";
 import { MediaStreams } from "./media_streams.ts";
 import type { ForwardTotals } from "./udp_forward_output.ts";
 
@@ -65,6 +65,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
     });
     const events = new DataflowEvents(parts.bus, logger("events"));
     registerMediaMetrics(parts.metrics, streams, events);
+    const stopLagWatch = watchEventLoop(parts.metrics);
     registerForwardMetrics(parts.metrics, streams.forwardTotals);
     options.onStreams?.(streams);
     let ingest: WhipIngest | undefined;
@@ -84,6 +85,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
         ingest?.close();
         streams.close();
         events.close();
+        stopLagWatch();
       },
     };
     return [...whip, ...whep, media];
