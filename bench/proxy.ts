@@ -120,6 +120,8 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
     gstCpuPctPerStream: +gstPerStream.toFixed(2),
     ratio: +(proxyCpu / n / gstPerStream).toFixed(2),
     proxyRssMb: rss,
+    proxyHeapUsedMb: Math.round(sumMetric(m1, "vsb_process_memory_bytes", 'kind="heapUsed"') / 2 ** 20),
+    proxyArrayBuffersMb: Math.round(sumMetric(m1, "vsb_process_memory_bytes", 'kind="arrayBuffers"') / 2 ** 20),
     senderCpuPct: Math.round((s1 - s0) / secs),
     rabbitCpuPct: Math.round((r1 - r0) / secs),
     machineBusyPct: Math.round(((c1.busy - c0.busy) / (c1.total - c0.total)) * 100),

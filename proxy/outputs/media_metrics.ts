@@ -54,6 +54,11 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
     for (const stream of streams.streams.values()) n += stream.outputErrors;
     s.set(undefined, n);
   });
+  // Where the proxy's memory goes (RSS vs JS heap vs Buffers): media is what makes it grow.
+  metrics.gauge("vsb_process_memory_bytes", "Memory of the proxy process by kind (process.memoryUsage)", (s) => {
+    const m = process.memoryUsage();
+    for (const kind of ["rss", "heapTotal", "heapUsed", "external", "arrayBuffers"] as const) s.set({ kind }, m[kind]);
+  });
   if (events) {
     metrics.counter("vsb_dataflow_events_heard_total", "newdataflow/terminatedataflow heard on amq.topic", (s) => {
       for (const [event, n] of Object.entries(events.counts)) s.set({ event }, n);
