@@ -10,13 +10,25 @@ import { consumeHelp, parseConsumeOptions, UsageError, type ConsumeOptions } fro
 import { DemandLeaseHolder } from "./consumer/demand_lease.ts";
 import { FrameStats, formatStats } from "./consumer/frame_stats.ts";
 
-/** Where frames go: nowhere, stdout, one file, or one file per dataflow (`{id}` in the name). */
+/**
+ * Where frames go: nowhere, stdout, one file, or one file per dataflow (`{id}` in the name).
+ * Each dataflow's output starts at its first keyframe, so a file decodes from byte 0.
+ */
 class FrameSink {
   #files = new Map<number, WriteStream>();
+  #started = new Set<number>();
+  skipped = 0;
   constructor(private readonly out: string | undefined) {}
 
-  write(dataflowId: number, body: Uint8Array): void {
+  write(dataflowId: number, body: Uint8Array, keyframe: boolean): void {
     if (!this.out) return;
+    if (!this.#started.has(dataflowId)) {
+      if (!keyframe) {
+        this.skipped++;
+        return;
+      }
+      this.#started.add(dataflowId);
+    }
     if (this.out === "-") {
       process.stdout.write(body);
       return;
@@ -72,8 +84,9 @@ async function run(opts: ConsumeOptions): Promise<number> {
     const quadkey = String(h[HEADER.locationQuadkey] ?? "");
     if (opts.quadkey && !quadkey.startsWith(opts.quadkey)) return;
     const id = Number(h[HEADER.sourceId]);
+    const keyframe = h[HEADER.keyframe] === true;
     try {
-      sink.write(id, msg.content);
+      sink.write(id, msg.content, keyframe);
     } catch (err) {
       say((err as Error).message);
       return finish(1);
@@ -82,7 +95,7 @@ async function run(opts: ConsumeOptions): Promise<number> {
       dataflowId: id,
       seq: Number(h[HEADER.seq]),
       bytes: msg.content.length,
-      keyframe: h[HEADER.keyframe] === true,
+      keyframe,
       latencyMs: Date.now() - Number(h[HEADER.receiveTime]),
     });
     if (opts.frames && stats.totalFrames >= opts.frames) finish(0);
@@ -106,7 +119,8 @@ async function run(opts: ConsumeOptions): Promise<number> {
   await sink.close();
   await connection.close().catch(() => undefined);
   const secs = (Date.now() - started) / 1000;
-  say(`received ${stats.totalFrames} frames in ${secs.toFixed(1)} s, ${stats.totalGaps} missing`);
+  const skipped = sink.skipped ? `, ${sink.skipped} written nowhere as they came before the first keyframe` : "";
+  say(`received ${stats.totalFrames} frames in ${secs.toFixed(1)} s, ${stats.totalGaps} missing${skipped}`);
   return code;
 }
 
