@@ -11,9 +11,7 @@ import type { Config } from "../config/load_config.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
-import { busFrameSinks } from "./bus_frame_sinks.ts";
 import type { IngestIceOptions, SessionEndReason, SinkFactory } from "./ingest_types.ts";
-import { UdpForwarder } from "./udp_forward.ts";
 import { type RegistryOptions, SessionRegistry, type SessionSummary } from "./session_registry.ts";
 import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
 
@@ -119,28 +117,14 @@ export interface IngestParts {
   metrics: Metrics;
 }
 
-/** The default media path: RTP forwarded over UDP, frames assembled and published to RabbitMQ. */
-export function defaultSinks(parts: IngestParts): SinkFactory {
-  const frames = busFrameSinks({
-    registry: parts.registry,
-    publisher: parts.publisher,
-    queueSeconds: parts.config.publishQueueSeconds,
-    metrics: parts.metrics,
-  });
-  const forward = new UdpForwarder(parts.registry);
-  parts.metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, forward.counters.packets));
-  parts.metrics.counter("vsb_udp_forward_bytes_total", "RTP bytes re-sent over UDP", (s) => s.set(undefined, forward.counters.bytes));
-  parts.metrics.counter("vsb_udp_forward_errors_total", "UDP forward socket errors", (s) => s.set(undefined, forward.counters.errors));
-  return forward.wrap(frames);
-}
-
 /**
- * For `startProxy(config, { routes: whipRoutesFor() })`: the WHIP route module, with
+ * For `startProxy(config, { routes: whipRoutesFor(makeSinks) })`: the WHIP route module, with
  * `terminatedataflow` published when a session ends on its own (DELETE, ICE failure, media
  * timeout; not on takeover, the stream goes on); dataflow expiry is announced by the
- * registry's own `ended` event. `makeSinks` chooses the media path (default {@link defaultSinks}).
+ * registry's own `ended` event. `makeSinks` chooses the media path (the proxy's is
+ * `MediaStreams.sinks`, wired by `mediaRoutesFor()` in proxy/outputs/media_routes.ts).
  */
-export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory = defaultSinks, onIngest?: (ingest: WhipIngest) => void) {
+export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, onIngest?: (ingest: WhipIngest) => void) {
   return (parts: IngestParts): RouteModule[] => {
     const ingest = createWhipIngest({
       registry: parts.registry,

@@ -1,6 +1,6 @@
 // Shared parts of the WHEP tests: a real proxy in-process (startProxy with the media path of
 // main.ts: WHIP ingest, streams to RabbitMQ, WHEP playback, and the dashboard; real RabbitMQ), a live dataflow pushed by the agent's
-// WhipPublisher from a gst test pattern (as in whip_frames_test.ts), and a werift WHEP
+// WhipPublisher from a gst test pattern (as in media_binary_test.ts), and a werift WHEP
 // player that records what it receives. Loopback only.
 import { createLogger } from "../../agent/log.ts";
 import { readRtpStream } from "../../agent/push/rtp_stream_reader.ts";
