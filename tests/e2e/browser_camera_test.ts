@@ -11,6 +11,7 @@ import { hasElements, skipUnless } from "../support/gst.ts";
 import { getRabbit, hasRabbit } from "../support/rabbitmq.ts";
 import { tempDir } from "../support/temp_dir.ts";
 import { consumeFrames, decodedPictures, register, startProxyProcess } from "./media_harness.ts";
+import { pushFromPage } from "./browser_whip.ts";
 import { waitFor } from "./whip_harness.ts";
 
 const it = skipUnless(hasChromium() && hasRabbit() && hasElements("avdec_h264", "h264parse"),
@@ -19,31 +20,6 @@ const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterAll(async () => {
   for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
 }, 30_000);
-
-/** Runs in the page: a minimal non-trickle WHIP client (RFC 9725) on the fake camera. */
-async function pushFromPage(args: { url: string; token: string; seconds: number }) {
-  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 30 } });
-  const pc = new RTCPeerConnection({ iceServers: [] });
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly" });
-  await pc.setLocalDescription(await pc.createOffer());
-  await new Promise<void>((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && resolve());
-  });
-  const res = await fetch(args.url, {
-    method: "POST",
-    headers: { "content-type": "application/sdp", authorization: `Bearer ${args.token}` },
-    body: pc.localDescription!.sdp,
-  });
-  const answer = await res.text();
-  if (res.status !== 201) return { status: res.status, answer };
-  await pc.setRemoteDescription({ type: "answer", sdp: answer });
-  await new Promise((r) => setTimeout(r, args.seconds * 1000));
-  const state = pc.connectionState;
-  const del = await fetch(new URL(res.headers.get("location")!, args.url), { method: "DELETE", headers: { authorization: `Bearer ${args.token}` } });
-  pc.close();
-  return { status: res.status, state, deleteStatus: del.status };
-}
 
 describe("a browser as the camera", () => {
   it("Chromium's fake camera → WHIP → vsb-proxy → one RabbitMQ message per frame, decodable", async () => {
