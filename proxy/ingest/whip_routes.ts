@@ -11,6 +11,7 @@
  */
 import { Hono } from "hono";
 import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
+import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
 import { chooseH264, OfferError } from "./h264_offer.ts";
 import { SessionConflictError, type SessionRegistry } from "./session_registry.ts";
 
@@ -100,20 +101,8 @@ export function whipRoutes(deps: WhipDeps): Hono {
     return new Response(null, { status: 200, headers: CORS });
   });
 
-  // Preflight (Fetch standard); `Accept-Post` tells WHIP clients the offer type (RFC 9725 §4.2).
-  const preflight = (methods: string) => () =>
-    new Response(null, {
-      status: 204,
-      headers: {
-        ...CORS,
-        "access-control-allow-methods": methods,
-        "access-control-allow-headers": "authorization, content-type",
-        "access-control-max-age": "600",
-        "accept-post": SDP_CONTENT_TYPE,
-      },
-    });
-  app.options(ROUTE.whip, preflight("POST, OPTIONS"));
-  app.options(ROUTE.whipSession, preflight("DELETE, PATCH, OPTIONS"));
+  app.options(ROUTE.whip, sdpPreflight(CORS, "POST, OPTIONS"));
+  app.options(ROUTE.whipSession, sdpPreflight(CORS, "DELETE, PATCH, OPTIONS"));
 
   app.patch(ROUTE.whipSession, () => {
     return new Response(JSON.stringify({ error: "trickle ICE and ICE restart are not supported; send a new offer" }), {

@@ -17,6 +17,7 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
 import { NotFoundError } from "../registry/errors.ts";
+import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
 import { NotLiveError, TooManyViewersError, type WhepPlayback } from "./whep_playback.ts";
 import { OfferError } from "./whep_offer.ts";
 
@@ -109,19 +110,8 @@ export function whepRoutes(deps: WhepRouteDeps): Hono {
     return new Response(null, { status: 200, headers: CORS });
   }));
 
-  const preflight = (methods: string) => () =>
-    new Response(null, {
-      status: 204,
-      headers: {
-        ...CORS,
-        "access-control-allow-methods": methods,
-        "access-control-allow-headers": "authorization, content-type",
-        "access-control-max-age": "600",
-        "accept-post": SDP_CONTENT_TYPE,
-      },
-    });
-  app.options(ROUTE.whep, preflight("POST, OPTIONS"));
-  app.options(ROUTE.whepSession, preflight("DELETE, PATCH, OPTIONS"));
+  app.options(ROUTE.whep, sdpPreflight(CORS, "POST, OPTIONS"));
+  app.options(ROUTE.whepSession, sdpPreflight(CORS, "DELETE, PATCH, OPTIONS"));
 
   app.patch(ROUTE.whepSession, () =>
     error(405, "trickle ICE and ICE restart are not supported; send a new offer", undefined, { allow: "DELETE" }));
