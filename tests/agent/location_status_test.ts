@@ -29,6 +29,41 @@ describe("parsePosition()", () => {
     expect(() => parsePosition('{"lat": 95, "lon": 0}', "f")).toThrow('latitude "95"');
   });
 
+  test("reads a whole-file JSON object pretty-printed over several lines", () => {
+    const pretty = JSON.stringify({ class: "TPV", mode: 3, lat: 43.3, lon: -1.98, alt: 12 }, null, 2);
+    expect(pretty.split("\n").length).toBeGreaterThan(3);
+    expect(parsePosition(pretty, "f")).toEqual({ lat: 43.3, lon: -1.98 });
+    expect(parsePosition('{\n  "latitude": 1.5,\n  "longitude": 2\n}\n', "f")).toEqual({ lat: 1.5, lon: 2 });
+  });
+
+  test("a gpsd stream uses the last TPV line with lat/lon, skipping later TPVs without a fix", () => {
+    const stream = [
+      '{"class":"TPV","mode":3,"lat":43.1,"lon":-1.9}',
+      '{"class":"TPV","mode":3,"lat":43.2,"lon":-1.8}',
+      '{"class":"SKY","satellites":[]}',
+      '{"class":"TPV","mode":1,"lat":null,"lon":null}',
+      "",
+    ].join("\n");
+    expect(parsePosition(stream, "f")).toEqual({ lat: 43.2, lon: -1.8 });
+    const poll = '{"class":"POLL","tpv":[{"class":"TPV","lat":1,"lon":2},{"class":"TPV","mode":1}]}';
+    expect(parsePosition(poll, "f")).toEqual({ lat: 1, lon: 2 });
+  });
+
+  test("text that is not JSON, or a bad value, is a one-line error naming the file", () => {
+    for (const text of ["", "lat=1 lon=2", "{\n  \"lat\": 1,\n"]) {
+      let message = "";
+      try {
+        parsePosition(text, "/run/gps.json");
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toStartWith('position file "/run/gps.json" is not JSON');
+      expect(message).not.toContain("\n");
+    }
+    expect(() => parsePosition('{"lat": true, "lon": 0}', "/run/gps.json")).toThrow('position file "/run/gps.json": latitude');
+    expect(() => parsePosition("[1, 2]", "/run/gps.json")).toThrow('position file "/run/gps.json" holds no position');
+  });
+
   test("watchPositionFile() reports a changed file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vsb-pos-"));
     const path = join(dir, "pos.json");
