@@ -10,10 +10,10 @@ import { pipelineArgv, shellQuote } from "./capture/pipeline.ts";
 import { CaptureError, preflight } from "./capture/preflight.ts";
 import { CaptureStats } from "./capture_stats.ts";
 import { helpText, optionsMarkdown } from "./config/help_text.ts";
-import { ConfigError, loadConfig } from "./config/load_config.ts";
+import { ConfigError, ignoredEnv, loadConfig } from "./config/load_config.ts";
 import { SensorFlow } from "./flow.ts";
 import { readPositionFile } from "./location/position_file.ts";
-import { createLogger, errorText, setLogLevel } from "./log.ts";
+import { createLogger, errorText, type Logger, setLogLevel } from "./log.ts";
 import { environment, exitProcess, hostname, onSignal, programArgs, runtimeName, writeStderrLine, writeStdout } from "./runtime.ts";
 import { StatusReporter } from "./status.ts";
 import { startWatchdog } from "./watchdog.ts";
@@ -51,8 +51,7 @@ async function check(config: ResolvedConfig): Promise<void> {
   ].join("\n"));
 }
 
-async function run(config: ResolvedConfig): Promise<number> {
-  const log = createLogger({ component: "agent" });
+async function run(config: ResolvedConfig, log: Logger): Promise<number> {
   await preflight(config);
   const stats = new CaptureStats();
   const status = new StatusReporter({ log: log.child({ component: "status" }), stats, statusFile: config.statusFile });
@@ -97,9 +96,11 @@ async function main(): Promise<void> {
   if (args.includes("--version")) return writeStdout(`vsb-agent ${VERSION} (${runtimeName})\n`);
   const config = configure(args);
   setLogLevel(config.logLevel);
+  const log = createLogger({ component: "agent" });
+  for (const { name, value, reason } of ignoredEnv(environment())) log.warn("env variable ignored", { name, value, reason });
   try {
     if (config.check) await check(config);
-    else exitProcess(await run(config));
+    else exitProcess(await run(config, log));
   } catch (error) {
     if (error instanceof CaptureError || error instanceof RangeError) fail(1, error.message);
     fail(1, `failed: ${errorText(error)}`);

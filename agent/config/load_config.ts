@@ -24,6 +24,9 @@ interface Raw {
   origin: string;
 }
 
+/** The IANA-registered MQTT port (1883/tcp), used for a broker named by AMQP_IP. */
+const MQTT_PORT = 1883;
+
 const FLAG_TO_KEY = new Map<string, OptionKey>(OPTION_KEYS.map((k) => [OPTIONS[k].flag, k]));
 
 function fromText(spec: OptionSpec, text: string, origin: string): unknown {
@@ -83,10 +86,28 @@ export function readEnv(env: Readonly<Record<string, string>>): Map<OptionKey, R
     out.set("source", { value: sourceFromLegacy(env.VIDEO_SOURCE, env.VIDEO_PARAM), origin: "env VIDEO_SOURCE" });
   }
   if (!out.has("mqttUrl") && env.AMQP_IP) {
-    const port = env.AMQP_PORT ? `:${env.AMQP_PORT}` : "";
-    out.set("mqttUrl", { value: `mqtt://${env.AMQP_IP}${port}`, origin: "env AMQP_IP" });
+    // 5GMETA's AMQP_PORT is the broker's AMQP port; the agent speaks MQTT, on MQTT's port.
+    const host = env.AMQP_IP.includes(":") && !env.AMQP_IP.startsWith("[") ? `[${env.AMQP_IP}]` : env.AMQP_IP;
+    out.set("mqttUrl", { value: `mqtt://${host}:${MQTT_PORT}`, origin: "env AMQP_IP" });
   }
   return out;
+}
+
+/** A variable that is read from the environment on purpose and then not used. */
+export interface IgnoredEnv {
+  name: string;
+  value: string;
+  reason: string;
+}
+
+/** The 5GMETA variables the agent accepts but does not use, for one warning each at start. */
+export function ignoredEnv(env: Readonly<Record<string, string>>): IgnoredEnv[] {
+  if (env.AMQP_PORT === undefined || env.AMQP_PORT === "") return [];
+  return [{
+    name: "AMQP_PORT",
+    value: env.AMQP_PORT,
+    reason: `the agent speaks MQTT, not AMQP: AMQP_IP gives the MQTT host on port ${MQTT_PORT}; set --mqtt-url for another port`,
+  }];
 }
 
 /** Reads a JSON config file whose keys are option keys. */

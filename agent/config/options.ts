@@ -79,7 +79,7 @@ export const OPTIONS = {
   registrationUrl: opt({ group: "MEC", flag: "--registration-url", env: ["VSB_REGISTRATION_URL"], kind: "string", arg: "URL",
     help: "registration API (static; overrides discovery)", schema: httpUrl.optional() }),
   mqttUrl: opt({ group: "MEC", flag: "--mqtt-url", env: ["VSB_MQTT_URL"], kind: "string", arg: "URL",
-    help: "message broker, MQTT 3.1.1 (5GMETA: AMQP_IP + AMQP_PORT)", schema: url.optional() }),
+    help: "message broker, MQTT 3.1.1 (5GMETA: AMQP_IP, on port 1883; AMQP_PORT is ignored)", schema: url.optional() }),
   whipUrl: opt({ group: "MEC", flag: "--whip-url", env: ["VSB_WHIP_URL"], kind: "string", arg: "URL",
     help: "WHIP endpoint (default: the one the registration answer names)", schema: httpUrl.optional() }),
   apiToken: opt({ group: "MEC", flag: "--api-token", env: ["VSB_API_TOKEN"], kind: "string", arg: "TOKEN",

@@ -1,6 +1,8 @@
 // loadConfig(): defaults → --config FILE → env (VSB_*, then 5GMETA names) → flags; errors name the origin.
 import { describe, expect, test } from "bun:test";
-import { ConfigError, loadConfig } from "../../agent/config/load_config.ts";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { ConfigError, ignoredEnv, loadConfig } from "../../agent/config/load_config.ts";
 import { helpText } from "../../agent/config/help_text.ts";
 import { OPTION_KEYS, OPTIONS } from "../../agent/config/options.ts";
 
@@ -57,6 +59,35 @@ describe("loadConfig()", () => {
     const c = load([], { VIDEO_SOURCE: "udp", VIDEO_PARAM: "7000", VIDEO_TTL: "60", AMQP_USER: "u", AMQP_PASS: "p", AMQP_IP: "10.0.0.5", AMQP_PORT: "1883" });
     expect(c.source).toEqual({ kind: "udp", port: 7000 });
     expect([c.ttl, c.mqttUser, c.mqttPassword, c.mqttUrl]).toEqual([60, "u", "p", "mqtt://10.0.0.5:1883"]);
+  });
+
+  test("AMQP_IP gives the MQTT host on port 1883: AMQP_PORT (the broker's AMQP port) is not used", () => {
+    expect(load([], { AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" }).mqttUrl).toBe("mqtt://10.0.0.5:1883");
+    expect(load([], { AMQP_IP: "10.0.0.5" }).mqttUrl).toBe("mqtt://10.0.0.5:1883");
+    expect(load([], { AMQP_IP: "fd00::5" }).mqttUrl).toBe("mqtt://[fd00::5]:1883");
+    expect(load([], { AMQP_IP: "10.0.0.5", VSB_MQTT_URL: "mqtt://broker:11883" }).mqttUrl).toBe("mqtt://broker:11883");
+    expect(load(["--mqtt-url", "mqtt://b:2883"], { AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" }).mqttUrl).toBe("mqtt://b:2883");
+  });
+
+  test("ignoredEnv() names AMQP_PORT when it is set, and nothing otherwise", () => {
+    expect(ignoredEnv({ AMQP_IP: "10.0.0.5" })).toEqual([]);
+    const [ignored, ...rest] = ignoredEnv({ AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" });
+    expect(rest).toEqual([]);
+    expect(ignored).toMatchObject({ name: "AMQP_PORT", value: "5672" });
+    expect(ignored!.reason).toContain("MQTT");
+  });
+
+  test("vsb-agent --check warns once that AMQP_PORT is ignored", () => {
+    const r = spawnSync(process.execPath, ["agent/main.ts", "--check", "--source", "udp:5600", ...BASE], {
+      cwd: join(import.meta.dir, "..", ".."),
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "", AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" },
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(0);
+    const warnings = r.stderr.split("\n").filter((l) => l.includes("AMQP_PORT"));
+    expect(warnings.length).toBe(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: "warn", msg: "env variable ignored", name: "AMQP_PORT" });
   });
 
   test("VSB_* names beat the 5GMETA names", () => {
