@@ -6,8 +6,10 @@
 import { readFileSync } from "node:fs";
 import { DISCOVERY_ZOOM, HEADER_ZOOM, quadkey } from "../shared/mod.ts";
 import { agentPorts, type ResolvedConfig } from "./agent_ports.ts";
+import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
 import { pipelineArgv, shellQuote } from "./capture/pipeline.ts";
 import { CaptureError, preflight } from "./capture/preflight.ts";
+import { sourceEnds } from "./capture/source_spec.ts";
 import { CaptureStats } from "./capture_stats.ts";
 import { helpText, optionsMarkdown } from "./config/help_text.ts";
 import { ConfigError, ignoredEnv, loadConfig } from "./config/load_config.ts";
@@ -64,6 +66,10 @@ async function run(config: ResolvedConfig, log: Logger): Promise<number> {
       streaming = state === "starting" || state === "streaming" || state === "reconnecting";
     },
   });
+  // A file played once ends the session as --ttl does (WHIP DELETE, deregister, exit 0).
+  if (sourceEnds(config.source, config.loop) && ports.capture instanceof CaptureSupervisor) {
+    ports.capture.endOnCleanExit(() => void flow.shutdown("source ended"));
+  }
   // Health for the systemd watchdog: while the flow should stream, packets keep arriving.
   let streaming = false;
   let seen = { packets: -1, at: Date.now() };

@@ -53,6 +53,14 @@ export function parseSourceSpec(value: string): SourceSpec {
 }
 
 /**
+ * True when the source can end: a file played once. Its clean end ends the session; every
+ * other source is live and is restarted when its child exits, and a looping file starts over.
+ */
+export function sourceEnds(spec: SourceSpec, loop: boolean): boolean {
+  return spec.kind === "file" && !loop;
+}
+
+/**
  * The 5GMETA sensors were configured with `VIDEO_SOURCE` (kind) and `VIDEO_PARAM` (its
  * parameter): `udp` + `7000`, `rtsp` + URL, `v4l2` + device, `file` + path.
  */

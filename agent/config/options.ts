@@ -51,7 +51,7 @@ export const OPTIONS = {
   rtspTransport: opt({ group: "Capture", flag: "--rtsp-transport", env: ["VSB_RTSP_TRANSPORT"], kind: "string", arg: "tcp|udp", defaultText: "tcp",
     help: "RTSP transport", schema: z.enum(["tcp", "udp"]).default("tcp") }),
   loop: opt({ group: "Capture", flag: "--loop", env: ["VSB_LOOP"], kind: "boolean", defaultText: "false",
-    help: "play a file source again from the start when it ends", schema: z.boolean().default(false) }),
+    help: "play a file source again from the start when it ends (without it, the file's end ends the session and the agent exits 0)", schema: z.boolean().default(false) }),
   encoder: opt({ group: "Capture", flag: "--encoder", env: ["VSB_ENCODER"], kind: "string", arg: "NAME", defaultText: "x264",
     help: "encoder for raw sources: x264 | nvh264 | vaapih264 | v4l2h264", schema: z.enum(["x264", "nvh264", "vaapih264", "v4l2h264"]).default("x264") }),
   width: opt({ group: "Capture", flag: "--width", env: ["VSB_WIDTH"], kind: "number", arg: "PX", defaultText: "1280",

@@ -2,11 +2,13 @@
 import { describe, expect, test } from "bun:test";
 import type { DataflowMetadataInput, Registration } from "../../shared/mod.ts";
 import { type FlowState, SensorFlow } from "../../agent/flow.ts";
-import type { FlowPorts, PushEvents } from "../../agent/flow_ports.ts";
+import type { CapturePort, FlowPorts, PushEvents } from "../../agent/flow_ports.ts";
+import { CaptureSupervisor } from "../../agent/capture/capture_supervisor.ts";
 import { locationFix } from "../../agent/location/location_fix.ts";
 import { createLogger } from "../../agent/log.ts";
 import { DataflowGoneError, RegistrationHttpError } from "../../agent/registration/registration_client.ts";
 import { FakeClock, settle } from "./fake_clock.ts";
+import { fakeSpawn } from "./fake_gst.ts";
 
 const FIX = locationFix({ lat: 43.295778, lon: -1.980823 });
 const FAR = locationFix({ lat: 40.7128, lon: -74.006 });
@@ -16,7 +18,7 @@ function registration(id: number, send = false): Registration {
 }
 
 /** Fake ports that record every call, with knobs to make them fail. */
-function harness(options: { registerFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number } = {}) {
+function harness(options: { registerFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number; capture?: CapturePort } = {}) {
   const clock = new FakeClock();
   const calls: string[] = [];
   const lines: string[] = [];
@@ -74,10 +76,13 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
       };
     },
     capture: {
-      start: () => void calls.push("capture start"),
-      stop: () => {
+      start: () => {
+        calls.push("capture start");
+        options.capture?.start();
+      },
+      stop: async () => {
         calls.push("capture stop");
-        return Promise.resolve();
+        await options.capture?.stop();
       },
     },
     openPush: (reg, _e, events) => {
@@ -299,5 +304,31 @@ describe("SensorFlow", () => {
     expect(h.flow.state).toBe("stopped");
     expect(h.calls).toContain("announce terminate (ttl elapsed)");
     expect(h.calls.at(-1)).toBe("remove 1 http://mec");
+  });
+
+  test("a file source that ends (no --loop) ends the session like --ttl, with one \"source ended\" line", async () => {
+    const gst = fakeSpawn();
+    const lines: string[] = [];
+    const capture = new CaptureSupervisor({
+      command: "gst-launch-1.0",
+      argv: [],
+      log: createLogger({}, (line) => lines.push(line)),
+      createReader: () => ({ push: () => {} }),
+      onPacket: () => {},
+      clock: new FakeClock(),
+      spawn: gst.spawn,
+    });
+    const h = harness({ sendOnRegister: true, capture });
+    capture.endOnCleanExit(() => void h.flow.shutdown("source ended")); // as agent/main.ts wires it
+    const done = h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    await settle();
+    gst.children[0]!.exit(0); // EOS at the end of the file
+    await done;
+    expect(h.flow.state).toBe("stopped");
+    expect(h.calls.slice(-5)).toEqual(["announce terminate (source ended)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec"]);
+    expect(gst.children.length).toBe(1);
+    expect(lines.filter((l) => l.includes("source ended")).length).toBe(1);
   });
 });
