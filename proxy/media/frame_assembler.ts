@@ -74,7 +74,8 @@ export interface AssemblerOutput {
   nacks: number[];
   /** Send a PLI now (RFC 4585 §6.3.1). */
   pli: boolean;
-  drops: { reason: FrameDropReason; rtpTimestamp: number }[];
+  /** Units dropped; `seq` is the frame number each used up (undefined: none, see AccessUnit.seq). */
+  drops: { reason: FrameDropReason; rtpTimestamp: number; seq: number | undefined }[];
   /** Set when the pushed packet itself was not accepted. */
   packetDrop?: PacketDropReason;
 }
@@ -145,9 +146,9 @@ export class FrameAssembler {
       this.counters.framesOut++;
       this.counters.frameBytes += unit.data.length;
     },
-    drop: (reason, rtpTimestamp) => {
+    drop: (reason, rtpTimestamp, seq) => {
       if (this.out.drops === NO_DROPS) this.out.drops = [];
-      this.out.drops.push({ reason, rtpTimestamp });
+      this.out.drops.push({ reason, rtpTimestamp, seq });
       this.counters.framesDropped[reason]++;
     },
   };
@@ -162,6 +163,11 @@ export class FrameAssembler {
   /** Earliest time `poll()` has work to do (Infinity when none). */
   get wakeAtMs(): number {
     return this.jitter.wakeAtMs;
+  }
+
+  /** Frame numbers used so far: the `seq` the next unit would get. */
+  get framesNumbered(): number {
+    return this.depacketizer.framesNumbered;
   }
 
   /** Packets waiting behind a gap. */

@@ -17,6 +17,11 @@
 // is never emitted: it is reported as a drop with its reason, and the stream then waits for
 // the next IDR (a decoder could not use what follows anyway), asking for it with a PLI.
 // Keyframes come from the NAL types (IDR = 5), never from FU header bits alone.
+//
+// Frame numbers (`seq`) start at 0 with the first emitted keyframe and then count every access
+// unit seen, emitted or dropped, so a dropped frame leaves a jump a consumer can see. Only units
+// that are no frame at all are not numbered: those without a picture (parameter sets alone) and
+// the stray tail of a unit already closed by its marker ("after-marker").
 
 import {
   flattenNal,
@@ -60,7 +65,8 @@ export interface AccessUnit {
   nals: Uint8Array[];
   keyframe: boolean;
   rtpTimestamp: number;
-  /** Frame number: 0 for the first emitted unit, +1 for each one after it. */
+  /** Frame number: 0 for the first emitted keyframe, +1 for every unit seen after it, emitted
+   * or dropped (see the file comment), so a jump means frames were dropped. */
   seq: number;
   /** Earliest arrival among the unit's packets (the caller's clock, ms). */
   firstPacketArrivalMs: number;
@@ -72,8 +78,12 @@ export interface AccessUnit {
 /** Receives units and drops, synchronously from `push`. */
 export interface DepacketizerSink {
   unit(unit: AccessUnit): void;
-  drop(reason: FrameDropReason, rtpTimestamp: number): void;
+  /** `seq` is the frame number the dropped unit used up; undefined when it took none. */
+  drop(reason: FrameDropReason, rtpTimestamp: number, seq: number | undefined): void;
 }
+
+/** Drops of units that are no frame: they take no frame number. */
+const UNNUMBERED: ReadonlySet<FrameDropReason> = new Set(["no-picture", "after-marker"]);
 
 /** Tunables; each field documents its default. */
 export interface DepacketizerOptions {
@@ -100,13 +110,19 @@ export class H264Depacketizer {
   /** A drop or loss happened since the last PLI decision. */
   private pliWanted = false;
   private lastPliMs = -Infinity;
-  private nextFrameSeq = 0;
+  /** The next frame number; undefined until the first keyframe is emitted. */
+  private nextFrameSeq: number | undefined;
   private sps: Uint8Array | undefined;
   private pps: Uint8Array | undefined;
   private size: { width: number; height: number } | undefined;
 
   constructor(options: DepacketizerOptions = {}) {
     this.pliIntervalMs = options.pliIntervalMs ?? 500;
+  }
+
+  /** Frame numbers used so far (the next unit's `seq`); 0 until the first keyframe is emitted. */
+  get framesNumbered(): number {
+    return this.nextFrameSeq ?? 0;
   }
 
   /**
@@ -274,11 +290,13 @@ export class H264Depacketizer {
     if (why) return this.drop(why, sink);
     const unit = writeAccessUnit(u, u.hasIdr ? this.sps : undefined, u.hasIdr ? this.pps : undefined);
     if (u.hasIdr) this.awaitingKeyframe = false;
+    const seq = this.nextFrameSeq ?? 0;
+    this.nextFrameSeq = seq + 1;
     sink.unit({
       ...unit,
       keyframe: u.hasIdr,
       rtpTimestamp: u.timestamp,
-      seq: this.nextFrameSeq++,
+      seq,
       firstPacketArrivalMs: u.arrivalMs,
       width: this.size?.width,
       height: this.size?.height,
@@ -299,7 +317,9 @@ export class H264Depacketizer {
       this.awaitingKeyframe = true;
       this.pliWanted = true;
     }
-    sink.drop(reason, this.unit.timestamp);
+    let seq: number | undefined;
+    if (this.nextFrameSeq !== undefined && !UNNUMBERED.has(reason)) seq = this.nextFrameSeq++;
+    sink.drop(reason, this.unit.timestamp, seq);
   }
 
   /** Keep the latest SPS and PPS of a whole unit, to put in front of keyframes lacking them. */

@@ -10,7 +10,8 @@
  *   idle ──session──► starting ──first frame──► live ──session ends──► closing ──► idle
  *
  * A new session of the same dataflow (takeover, reconnect) replaces the assembler; frame
- * numbers (`seq`) continue across sessions so consumers see one sequence per dataflow.
+ * numbers (`seq`) continue across sessions so consumers see one sequence per dataflow, and the
+ * units a session dropped at its end still leave their jump.
  */
 import type { IngestFeedback, IngestRtpPacket, SessionEndReason, SessionInfo, SessionSink } from "../ingest/ingest_types.ts";
 import type { Logger } from "../log.ts";
@@ -235,6 +236,8 @@ export class DataflowStream {
         framesDropped: this.retired.framesDropped + sumValues(c.framesDropped),
       };
     }
+    // Frames the session dropped after its last delivered one keep their numbers.
+    if (this.assembler && this.assembler.framesNumbered > 0) this.nextSeq = this.seqBase + this.assembler.framesNumbered;
     this.assembler = undefined;
     this.session = undefined;
     for (const output of this.outputs) this.guard(output, () => output.sessionEnded?.(ctx, reason));

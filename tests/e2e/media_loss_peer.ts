@@ -43,12 +43,18 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
   await channel.bindQueue(q.queue, VIDEO_EXCHANGE, videoRoutingKey("h264", reg.id));
   const bodies: Buffer[] = [];
   const timestamps: number[] = [];
-  const stats = { frames: 0, seqOk: true, keyframeFirst: undefined as boolean | undefined, nacks: 0, lost: 0 };
+  // seq counts every frame the proxy saw, so a jump is a frame it dropped: seqOk means the
+  // numbers start at 0, only grow, and every frame after a jump is a keyframe (decodable).
+  const stats = { frames: 0, seqOk: true, seqMissing: 0, keyframeFirst: undefined as boolean | undefined, nacks: 0, lost: 0 };
+  let lastSeq = -1;
   await channel.consume(q.queue, (m) => {
     if (!m) return;
     const h = m.properties.headers ?? {};
+    const seq = Number(h[HEADER.seq]);
     stats.keyframeFirst ??= h[HEADER.keyframe] === true;
-    if (h[HEADER.seq] !== stats.frames) stats.seqOk = false;
+    if (seq <= lastSeq || (seq !== lastSeq + 1 && h[HEADER.keyframe] !== true)) stats.seqOk = false;
+    stats.seqMissing += Math.max(0, seq - lastSeq - 1);
+    lastSeq = seq;
     stats.frames++;
     timestamps.push(Number(h[HEADER.rtpTimestamp]));
     bodies.push(m.content);

@@ -3,7 +3,8 @@
 // This kernel has no sch_netem (nor tc actions or nftables), so the relay namespace drops 5 % of
 // the RTP and RTCP datagrams each way in user space (STUN and DTLS pass: werift's DTLS does not
 // recover every lost handshake flight); HTTP is routed by the relay's kernel without loss. NACK (RFC 4585 §6.2.1) + RTX (RFC 4588) must recover:
-// ≥ 99 % of the pictures are published, keyframe first, seq without gap, and the bodies decode
+// ≥ 99 % of the pictures are published, keyframe first, a seq jump only for a dropped frame and
+// then at a keyframe, and the bodies decode
 // to exactly as many pictures as messages (none with a hole). Private addresses only, on links
 // of the test's own namespaces: nothing leaves the machine.
 //
@@ -82,7 +83,7 @@ const inNs = (ns: string, name: string, args: string[]) => {
 };
 
 describe("media path over a lossy link (5 % each way)", () => {
-  it("NACK + RTX recover: ≥ 99 % of pictures published, keyframe first, no seq gap, all decode", async () => {
+  it("NACK + RTX recover: ≥ 99 % of pictures published, keyframe first, seq jumps only at keyframes, all decode", async () => {
     const dir = tempDir("vsb-loss-out-");
     const out = join(dir.path, "frames.h264");
     const proxy = inNs(NS.p, "loss-proxy", ["proxy", ADDR.p, ADDR.rs, `${ICE_PORTS[0]}-${ICE_PORTS[1]}`, out]);
@@ -108,6 +109,7 @@ describe("media path over a lossy link (5 % each way)", () => {
     expect(link.up + link.down).toBeGreaterThan(50);
     expect(rx.keyframeFirst).toBe(true);
     expect(rx.seqOk).toBe(true);
+    expect(rx.seqMissing).toBeLessThanOrEqual(Math.ceil(sent.length * 0.01)); // drops show as seq jumps
     expect(rx.nacks).toBeGreaterThan(20);
     expect(tx.nacks).toBeGreaterThan(20); // the sender heard the NACKs (from the former whip_netem_test)
     expect(sent.length).toBeGreaterThan(250);

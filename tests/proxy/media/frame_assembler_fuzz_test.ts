@@ -3,7 +3,8 @@
 // header bits flipped, marker bits wrong). Seeded: a failure names its seed and reproduces.
 //
 // The oracle: every emitted frame is byte-equal to a frame of the original stream, a frame
-// after any drop is a keyframe (so a decoder never sees a hole), and the counters add up.
+// after any drop is a keyframe (so a decoder never sees a hole), frame numbers count emitted
+// and dropped units alike (a consumer sees every drop as a seq jump), and the counters add up.
 // Damage an RTP receiver cannot see is left out on purpose: a wrong payload under a valid
 // header and a real sequence number is what SRTP authentication stops, not a depacketizer;
 // and a marker bit forged between two whole slices of a multi-slice picture looks exactly
@@ -105,10 +106,13 @@ for (const fixture of Object.values(FIXTURES)) {
         const stream = damage(packets, seed, forgeMarkers);
         const a = new FrameAssembler({ payloadType: 96 });
         const frames: AccessUnit[] = [];
+        const numbered: { seq: number; frame: boolean }[] = [];
         let dropsSinceFrame = 0;
         let badAfterDrop = 0;
         // Within one call, frames and drops come in two lists: put them back in stream order.
         const take = (out: ReturnType<FrameAssembler["push"]>) => {
+          for (const d of out.drops) if (d.seq !== undefined) numbered.push({ seq: d.seq, frame: false });
+          for (const f of out.frames) numbered.push({ seq: f.seq, frame: true });
           const events = [
             ...out.drops.map((d) => ({ ts: d.rtpTimestamp, drop: d.reason, frame: undefined })),
             ...out.frames.map((f) => ({ ts: f.rtpTimestamp, drop: undefined, frame: f })),
@@ -138,7 +142,16 @@ for (const fixture of Object.values(FIXTURES)) {
         if (process.env.FUZZ_DEBUG) for (const f of strangers) console.log(f.seq, f.keyframe, f.rtpTimestamp, f.nals.map((n) => `${n[0]! & 31}:${n.length}`).join(" "));
         expect(strangers.length).toBe(0);
         expect(badAfterDrop).toBe(0);
-        expect(frames.map((f) => f.seq)).toEqual(frames.map((_, i) => i));
+        // Every unit from the first keyframe on took the next number, emitted or dropped: the
+        // seq jumps between frames are exactly the drops in between.
+        const bySeq = numbered.slice().sort((x, y) => x.seq - y.seq);
+        expect(bySeq.map((n) => n.seq)).toEqual(bySeq.map((_, i) => i));
+        expect(frames[0]!.seq).toBe(0);
+        for (let i = 1; i < frames.length; i++) {
+          const between = numbered.filter((n) => !n.frame && n.seq > frames[i - 1]!.seq && n.seq < frames[i]!.seq).length;
+          expect(frames[i]!.seq - frames[i - 1]!.seq - 1).toBe(between);
+        }
+        expect(numbered.filter((n) => !n.frame).length).toBeGreaterThan(0);
         const c = a.counters;
         const packetDrops = Object.values(c.packetsDropped).reduce((x, y) => x + y, 0);
         expect(c.packets).toBe(stream.length);

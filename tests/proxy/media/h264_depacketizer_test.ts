@@ -156,6 +156,30 @@ describe("H264Depacketizer", () => {
     expect(d3).toEqual(["packet-lost", "packet-lost"]);
   });
 
+  test("seq counts every unit after the first keyframe, so each dropped frame leaves a jump", () => {
+    const seqs: (number | undefined)[] = [];
+    const d = new H264Depacketizer();
+    const sink = { unit: (u: AccessUnit) => seqs.push(u.seq), drop: (_r: FrameDropReason, _ts: number, seq?: number) => seqs.push(seq) };
+    const packets: Pkt[] = [
+      { payload: P, ts: 0, marker: true }, // before the first keyframe: not numbered
+      { payload: stapA(SPS, PPS), ts: 1500, marker: true }, // no picture: not numbered
+      ...keyframe(3000), // seq 0
+      { payload: P, ts: 6000, marker: true }, // 1
+      { payload: P, ts: 9000 }, { payload: P, ts: 9000, seq: 1020, marker: true }, // 2, dropped (packet-lost)
+      { payload: P, ts: 12000, marker: true }, // 3, dropped (awaiting-keyframe)
+      { payload: P, ts: 12000, marker: true }, // after its marker: not numbered
+      ...keyframe(15000), // 4
+      { payload: P, ts: 18000, marker: true }, // 5
+    ];
+    let seq = 1000;
+    for (const p of packets) {
+      seq = p.seq ?? seq + 1;
+      d.push(p.payload, { timestamp: p.ts, marker: p.marker ?? false, seq, arrivalMs: 0, nowMs: 0 }, sink);
+    }
+    expect(seqs).toEqual([undefined, undefined, 0, 1, 2, 3, undefined, 4, 5]);
+    expect(d.framesNumbered).toBe(6);
+  });
+
   test("drops packets that come for a timestamp after its marker", () => {
     const { units, drops } = run([...keyframe(0), { payload: P, ts: 0, marker: true }, ...keyframe(3000)]);
     expect(drops).toEqual(["after-marker"]);

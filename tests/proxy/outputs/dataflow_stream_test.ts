@@ -110,6 +110,26 @@ describe("DataflowStream", () => {
     expect(rec.units.length).toBe(2 * n);
   });
 
+  test("frames a session dropped at its end keep their numbers: the next session's seq jumps", () => {
+    const stream = newStream();
+    const rec = new Recorder();
+    stream.add(rec);
+    const packets = fixturePackets();
+    const first = stream.attach(info("s1"));
+    const victim = packets.length - 2; // a packet of the last frame: that frame is dropped
+    packets.forEach((p, i) => i !== victim && first.onRtp!(p, 1000 + i));
+    first.poll!(1000 + packets.length + 1000); // the loss is declared
+    const numbered = stream.assembler!.framesNumbered;
+    const lastSeq = rec.units.at(-1)!.seq;
+    expect(numbered).toBeGreaterThan(lastSeq + 1);
+    first.close("delete");
+    const second = stream.attach(info("s2"));
+    packets.forEach((p, i) => second.onRtp!(p, 90_000 + i * 10));
+    const next = rec.units.find((u) => u.seq > lastSeq)!;
+    expect(next.seq).toBe(numbered);
+    expect(next.keyframe).toBe(true);
+  });
+
   test("rtpBytes() rebuilds a packet that parses back to the same fields and payload", () => {
     for (const p of fixturePackets().slice(0, 50)) {
       const back = parseRtpPacket(rtpBytes(p)) as RtpPacket;
