@@ -1,8 +1,8 @@
 // Parts of the agent end-to-end tests: the BUILT agent binary (copied into an empty directory,
-// started with an almost empty environment), a real vsb-proxy, and an AMQP consumer that
-// watches events and frames on the real RabbitMQ.
+// started with an almost empty environment) or the agent source under the pinned Deno, a real
+// vsb-proxy, and an AMQP consumer that watches events and frames on the real RabbitMQ.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import amqp from "amqplib";
@@ -91,6 +91,32 @@ export function startAgent(args: string[], name = "agent"): Proc {
   return spawnTracked(bin, args, { cwd: dir, env: bareEnv(), name });
 }
 
+/** The pinned Deno (package.json devDependency "deno"), or undefined when it is not installed. */
+export function denoBinary(): string | undefined {
+  const deno = join(ROOT, "node_modules/.bin/deno");
+  return existsSync(deno) ? deno : undefined;
+}
+
+/**
+ * Starts the agent SOURCE under the pinned Deno: `deno run -A --no-check agent/main.ts args`,
+ * from the repository root (deno.json there sets nodeModulesDir "manual", so npm imports come
+ * from node_modules and nothing is downloaded). The environment is PATH plus what Deno itself
+ * reads: a fresh DENO_DIR (its caches; otherwise it falls back to $HOME/.cache, and HOME is
+ * unset), no update check, no permission prompt, no ANSI colours in its own messages.
+ */
+export function startAgentUnderDeno(args: string[], name = "agent-deno"): Proc {
+  const deno = denoBinary();
+  if (!deno) throw new Error(`deno is not installed at "${join(ROOT, "node_modules/.bin/deno")}"`);
+  const env = {
+    ...bareEnv(),
+    DENO_DIR: emptyDir("vsb-deno-dir-"),
+    DENO_NO_UPDATE_CHECK: "1",
+    DENO_NO_PROMPT: "1",
+    NO_COLOR: "1",
+  };
+  return spawnTracked(deno, ["run", "-A", "--no-check", "agent/main.ts", ...args], { cwd: ROOT, env, name });
+}
+
 /** Common agent flags for a 320x240 test pattern against `proxy`. */
 export function agentArgs(proxy: ProxyUnderTest, mqttUrl: string | undefined, extra: string[] = []): string[] {
   return [
@@ -169,24 +195,4 @@ export async function watchBus(amqpUrl: string): Promise<BusWatch> {
   }, { noAck: true });
   onCleanup(() => watch.close());
   return watch;
-}
-
-/**
- * True when vsb-proxy mounts the WHIP ingest route: a throw-away proxy is asked for
- * `POST /whip/1`, which answers 404 with "route … does not exist" only while it is missing.
- */
-export async function proxyServesWhip(): Promise<boolean> {
-  const port = await freePort();
-  const dir = emptyDir("vsb-probe-");
-  const proc = spawnTracked(join(ROOT, "node_modules/.bin/bun"), [
-    "proxy/main.ts", "--listen", `127.0.0.1:${port}`, "--db", join(dir, "probe.db"), "--amqp-url", "amqp://127.0.0.1:1",
-  ], { cwd: ROOT, name: "proxy-probe" });
-  try {
-    await waitForHttp(`http://127.0.0.1:${port}${ROUTE.health}`, { timeoutMs: 15_000, proc });
-    const res = await fetch(`http://127.0.0.1:${port}${PATH.whip(1)}`, { method: "POST", body: "v=0\r\n", headers: { "content-type": "application/sdp" } });
-    const text = await res.text();
-    return !(res.status === 404 && text.includes("does not exist"));
-  } finally {
-    await proc.stop();
-  }
 }

@@ -11,7 +11,6 @@ import {
   type BusWatch,
   demand,
   type ProxyUnderTest,
-  proxyServesWhip,
   registeredId,
   startAgent,
   startProxyUnderTest,
@@ -19,9 +18,7 @@ import {
 } from "./agent_e2e_harness.ts";
 
 const base = hasRabbit() && hasElements("x264enc", "rtpstreampay", "clockoverlay");
-const ready = base && (await proxyServesWhip());
-const run = skipUnless(ready, "needs rabbitmq-server, GStreamer (x264enc, rtpstreampay, clockoverlay) and a vsb-proxy that serves WHIP");
-const runBus = skipUnless(base, "needs rabbitmq-server and GStreamer (x264enc, rtpstreampay, clockoverlay)");
+const run = skipUnless(base, "needs rabbitmq-server and GStreamer (x264enc, rtpstreampay, clockoverlay)");
 
 let rabbit: Rabbit;
 let proxy: ProxyUnderTest;
@@ -74,7 +71,7 @@ describe("vsb-agent faults", () => {
     await agent.stop();
   }, 90_000);
 
-  runBus("registration API unreachable at start → the agent waits, then registers when it appears", async () => {
+  run("registration API unreachable at start → the agent waits, then registers when it appears", async () => {
     const late = await startProxyUnderTest(rabbit, 2, { start: false });
     const agent = startAgent(agentArgs(late, rabbit.mqttUrl));
     await agent.waitForLine(/"msg":"registration failed"/, { timeoutMs: 10_000, stream: "stderr" });
@@ -87,7 +84,7 @@ describe("vsb-agent faults", () => {
     await late.stop();
   }, 90_000);
 
-  runBus("agent killed -9 → its MQTT last will (terminatedataflow) reaches an AMQP consumer", async () => {
+  run("agent killed -9 → its MQTT last will (terminatedataflow) reaches an AMQP consumer", async () => {
     const agent = startAgent(agentArgs(proxy, rabbit.mqttUrl));
     const id = await registeredId(agent);
     await agent.waitForLine(/"msg":"mqtt connected"/, { timeoutMs: 10_000, stream: "stderr" });
