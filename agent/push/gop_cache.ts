@@ -11,20 +11,35 @@
 //   +---------------+    NAL per unit); 28: FU-A (§5.8, then an FU header S|E|R|Type).
 //
 // A GOP starts at an SPS (type 7, `h264parse config-interval=-1` puts SPS/PPS before every
-// IDR), or at an IDR slice (type 5) that came without one.
+// IDR), or at an IDR slice (type 5) that came without one: as a single NAL unit, anywhere in
+// a STAP-A, or in the first fragment (S bit) of an FU-A.
+//
+//   STAP-A (§5.7.1): | STAP-A hdr | size (16) | NAL hdr | … | size (16) | NAL hdr | … |
+//   FU-A (§5.8):     | FU indicator (F|NRI|28) | FU header S|E|R|Type | fragment … |
+import { NalType, nalType } from "../../shared/mod.ts";
 
-/** NAL unit type that starts a GOP in this payload, or 0. */
+const startsGop = (type: number) => type === NalType.sps || type === NalType.idr;
+
+/** NAL unit type (SPS 7 or IDR 5) that starts a GOP in this H.264 RTP payload, or 0. */
 export function gopStartType(payload: Uint8Array): number {
   if (payload.length < 2) return 0;
-  const type = payload[0]! & 0x1f;
-  if (type === 7 || type === 5) return type;
-  if (type === 24 && payload.length >= 4) {
-    const inner = payload[3]! & 0x1f; // first aggregated NAL, after the 2-byte size (§5.7.1)
-    return inner === 7 || inner === 5 ? inner : 0;
+  const type = nalType(payload[0]!);
+  if (startsGop(type)) return type;
+  if (type === NalType.stapA) {
+    let found = 0;
+    for (let at = 1; at + 2 < payload.length;) {
+      const size = (payload[at]! << 8) | payload[at + 1]!;
+      if (size === 0 || at + 2 + size > payload.length) break; // truncated: trust what was whole
+      const inner = nalType(payload[at + 2]!);
+      if (inner === NalType.sps) return inner;
+      if (inner === NalType.idr) found = inner;
+      at += 2 + size;
+    }
+    return found;
   }
-  if (type === 28) {
+  if (type === NalType.fuA) {
     const fu = payload[1]!;
-    return fu & 0x80 && (fu & 0x1f) === 5 ? 5 : 0; // S bit and original type IDR (§5.8)
+    return fu & 0x80 && startsGop(fu & 0x1f) ? fu & 0x1f : 0; // S bit, original type
   }
   return 0;
 }

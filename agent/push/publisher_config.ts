@@ -35,6 +35,11 @@ export interface WhipPublisherOptions {
   gatherTimeoutMs?: number;
   /** HTTP timeout of the POST. Default 10000 ms. */
   timeoutMs?: number;
+  /**
+   * Frame rate of the capture: sets the timestamp step of a source-restart splice when the
+   * old source's picture interval was not seen. Default 30.
+   */
+  fps?: number;
   /** `fetch` to use. Default the global one. */
   fetch?: typeof fetch;
   log?: Logger;

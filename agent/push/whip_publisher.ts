@@ -6,8 +6,8 @@
  *
  * werift's sender rewrites SSRC/payload type to the negotiated ones, answers NACKs from a
  * 128-packet history (as RTX when negotiated) and reports PLI; we add FIR, a source-restart
- * splice (new SSRC from a restarted gst child), a GOP cache so a session that connects
- * mid-GOP starts on a keyframe, and an RTCP watchdog: a full-ICE agent only notices a dead
+ * splice (new SSRC from a restarted gst child, resumed at its first keyframe), a GOP cache so
+ * a session that connects mid-GOP starts on a keyframe, and an RTCP watchdog: a full-ICE agent only notices a dead
  * peer after 30 s of failed consent checks (RFC 7675), the receiver reports every ~1 s.
  */
 import { RTCPeerConnection, type RTCRtpSender, type RtcpPacket, RtcpPayloadSpecificFeedback } from "werift";
@@ -16,6 +16,7 @@ import { GopCache } from "./gop_cache.ts";
 import { PublisherEvents } from "./publisher_events.ts";
 import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
 import { keepCandidates } from "./sdp_candidates.ts";
+import { SourceSplice } from "./source_splice.ts";
 import { weriftPacket } from "./werift_packet.ts";
 import { deleteSession, postOffer } from "./whip_client.ts";
 
@@ -40,25 +41,26 @@ export interface PublisherCounters {
   nacks: number;
   /** Times a new source SSRC was spliced into the outgoing stream. */
   sourceRestarts: number;
+  /** Packets of a restarted source dropped before its first keyframe. */
+  droppedAwaitingKeyframe: number;
 }
 
 /** PSFB FMT of FIR (RFC 5104 §4.3.1.1); werift does not export its class. */
 const FIR_FMT = 4;
-const FRAME_STEP_90KHZ = 3000; // one picture at 30 fps, used to splice a restarted source
 
 /** Pushes one H.264 RTP stream to a WHIP endpoint. */
 export class WhipPublisher extends PublisherEvents {
   state: PublisherState = "new";
   readonly counters: PublisherCounters = {
     packetsSent: 0, bytesSent: 0, droppedNotConnected: 0, replayed: 0, sendErrors: 0,
-    plis: 0, firs: 0, nacks: 0, sourceRestarts: 0,
+    plis: 0, firs: 0, nacks: 0, sourceRestarts: 0, droppedAwaitingKeyframe: 0,
   };
   /** Session URL once answered. */
   location: string | undefined;
   private pc: RTCPeerConnection | undefined;
   private sender: RTCRtpSender | undefined;
   private readonly gop = new GopCache();
-  private sourceSsrc: number | undefined;
+  private readonly splice: SourceSplice;
   private lastRtcpAt = 0;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private readonly log: Logger;
@@ -66,6 +68,7 @@ export class WhipPublisher extends PublisherEvents {
   constructor(private readonly options: WhipPublisherOptions) {
     super();
     this.log = options.log ?? createLogger({ component: "push" });
+    this.splice = new SourceSplice({ fps: options.fps });
   }
 
   protected override reportListenerError(event: string, error: unknown): void {
@@ -182,14 +185,16 @@ export class WhipPublisher extends PublisherEvents {
   private send(packet: Uint8Array): void {
     const sender = this.sender;
     if (!sender || packet.length < 12) return;
-    const ssrc = ((packet[8]! << 24) | (packet[9]! << 16) | (packet[10]! << 8) | packet[11]!) >>> 0;
-    if (ssrc !== this.sourceSsrc) {
-      if (this.sourceSsrc !== undefined) {
-        // A restarted gst child has a new SSRC, sequence and timestamp base: continue ours.
-        sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true, FRAME_STEP_90KHZ);
-        this.counters.sourceRestarts++;
-      }
-      this.sourceSsrc = ssrc;
+    const action = this.splice.accept(packet);
+    this.counters.sourceRestarts = this.splice.counters.sourceRestarts;
+    this.counters.droppedAwaitingKeyframe = this.splice.counters.droppedAwaitingKeyframe;
+    if (action === "hold") return;
+    if (action === "splice") {
+      // A restarted gst child has a new SSRC, sequence and timestamp base: continue ours
+      // (werift computes the offsets from the next packet it sends, this keyframe).
+      sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true, this.splice.timestampStep);
+      const { sourceRestarts, droppedAwaitingKeyframe } = this.counters;
+      this.log.info("source spliced at a keyframe", { sourceRestarts, droppedAwaitingKeyframe, timestampStep: this.splice.timestampStep });
     }
     if (this.counters.packetsSent === 0) this.lastRtcpAt = Date.now();
     this.counters.packetsSent++;
