@@ -2,9 +2,18 @@
 // proxy and RabbitMQ. First 10 demand→first-frame-on-the-bus trials (MQTT control path),
 // then 60 s of streaming. Prints one JSON line: agent CPU % of one core (the agent process
 // only, not its gst child; from /proc), agent RSS, packets/s and frames/s, packets lost
-// between the agent and the proxy, demand→first frame p50/max.
+// between the gst child and the proxy, demand→first frame p50/max.
+//
+// Packet loss over the streaming session: packets the agent read from its gst child (status
+// `packets`) minus the distinct packets the proxy received (its WHIP packet counter minus
+// the duplicates its jitter buffer dropped: werift resends NACKed packets as RTX, and the
+// proxy counts a resent packet again). Signed: a negative value means the proxy counted
+// more than the child wrote, which is a counting bug to look at, not zero loss. The loss is
+// split into packets never handed to WebRTC (held before the session connected beyond the
+// replayed GOP, or before a restarted source's keyframe) and packets lost on the way.
 //
 //   bun bench/agent.ts [--seconds S] [--trials N] [--width W --height H --fps F --bitrate KBPS]
+//   (a short run: --seconds 5 --trials 1)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupAll, sleep, waitUntil } from "../tests/support/procs.ts";
@@ -19,6 +28,11 @@ import {
   watchBus,
   withdraw,
 } from "../tests/e2e/agent_e2e_harness.ts";
+
+if (process.argv.includes("--help")) {
+  console.log("usage: bun bench/agent.ts [--seconds S=60] [--trials N=10] [--width W=1280 --height H=720 --fps F=30 --bitrate KBPS=2000]");
+  process.exit(0);
+}
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -55,6 +69,21 @@ async function metric(base: string, name: string): Promise<number> {
   return text.split("\n").filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
 }
 
+/** The proxy's WHIP packet counter and what its jitter buffer saw twice or as RTX. */
+async function proxyCounts(base: string): Promise<{ received: number; duplicates: number; retransmissions: number }> {
+  return {
+    received: await metric(base, "vsb_whip_rtp_packets_total"),
+    duplicates: await metric(base, 'vsb_rtp_packets_dropped_total{reason="duplicate"}'),
+    retransmissions: await metric(base, "vsb_rtp_retransmissions_total"),
+  };
+}
+
+/** Packets the agent read from its gst child, and those it handed to WebRTC (status file). */
+function agentCounts(statusFile: string): { read: number; sent: number } {
+  const status = JSON.parse(readFileSync(statusFile, "utf8"));
+  return { read: status.packets as number, sent: status.packetsSent as number };
+}
+
 async function main() {
   const rabbit = await getRabbit();
   const proxy = await startProxyUnderTest(rabbit, 5);
@@ -78,8 +107,7 @@ async function main() {
     await sleep(300);
   }
 
-  const proxyPacketsBefore = await metric(proxy.base, "vsb_whip_rtp_packets_total");
-  const sentBefore = JSON.parse(readFileSync(statusFile, "utf8")).packetsSent as number;
+  const before = { ...(await proxyCounts(proxy.base)), ...agentCounts(statusFile) };
   const lease = await demand(proxy, id, 600);
   await waitUntil("streaming", () => JSON.parse(readFileSync(statusFile, "utf8")).state === "streaming", { timeoutMs: 15_000 });
   await sleep(3000); // warm-up
@@ -100,8 +128,12 @@ async function main() {
   await waitUntil("agent idle", () => JSON.parse(readFileSync(statusFile, "utf8")).state === "idle", { timeoutMs: 15_000 });
   await sleep(1000);
   const status = JSON.parse(readFileSync(statusFile, "utf8"));
-  const sent = status.packetsSent - sentBefore;
-  const received = (await metric(proxy.base, "vsb_whip_rtp_packets_total")) - proxyPacketsBefore;
+  const after = { ...(await proxyCounts(proxy.base)), ...agentCounts(statusFile) };
+  const read = after.read - before.read;
+  const sent = after.sent - before.sent;
+  const received = after.received - before.received;
+  const duplicates = after.duplicates - before.duplicates;
+  const distinct = received - duplicates;
   console.log(JSON.stringify({
     bench: "agent",
     source: `test ${width}x${height}@${fps} ${bitrate} kbit/s`,
@@ -110,9 +142,14 @@ async function main() {
     agentRssMb: Math.round(rssMax),
     packetsPerSecond: Math.round(packetsPerSecond),
     framesPerSecondOnBus: Math.round(framesPerSecond * 10) / 10,
-    packetsSentByAgent: sent,
+    packetsReadFromChild: read,
+    packetsHandedToWebRtc: sent,
     packetsReceivedByProxy: received,
-    packetsLost: Math.max(0, sent - received),
+    duplicatesAtProxy: duplicates,
+    retransmissionsAtProxy: after.retransmissions - before.retransmissions,
+    packetsLost: read - distinct,
+    packetsLostBeforeWebRtc: read - sent,
+    packetsLostInTransit: sent - distinct,
     demandToFirstFrameMs: firstFrameMs.length === 0 ? null : {
       p50: Math.round(percentile(firstFrameMs, 50)),
       max: Math.round(Math.max(...firstFrameMs)),
