@@ -42,12 +42,15 @@ export class Announcer {
     });
   }
 
-  /** Publishes `newdataflow`/`terminatedataflow` for `id` with the 5GMETA headers. */
-  dataflowEvent(key: DataflowEventKey, id: number, metadata: DataflowMetadata, reason?: string): void {
+  /**
+   * Publishes `newdataflow`/`terminatedataflow` for `id` with the 5GMETA headers; `messageId`
+   * (AMQP property) lets this proxy recognise its own event when it hears it back.
+   */
+  dataflowEvent(key: DataflowEventKey, id: number, metadata: DataflowMetadata, reason?: string, messageId?: string): void {
     const body = Buffer.from(JSON.stringify({ ...metadata, id, ...(reason ? { reason } : {}) }));
     this.publisher.publish(this.#lane, {
       exchange: EVENTS_EXCHANGE, routingKey: key, body, contentType: "application/json",
-      headers: eventHeaders(id, metadata, body.byteLength),
+      headers: eventHeaders(id, metadata, body.byteLength), messageId,
     });
     log.info("dataflow event queued", { id, event: key, reason });
   }

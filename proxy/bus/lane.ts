@@ -13,6 +13,8 @@ export interface OutMessage {
   contentType?: string;
   /** Delivery mode 2 (survives a broker restart in durable queues) [false]. */
   persistent?: boolean;
+  /** AMQP `message-id` property [none]. */
+  messageId?: string;
   /** Called once with the outcome: confirmed by the broker, or dropped/nacked. */
   onSettled?: (ok: boolean) => void;
 }

@@ -139,7 +139,8 @@ export class Publisher {
     try {
       const body = Buffer.isBuffer(msg.body) ? msg.body : Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength);
       writable = channel.publish(msg.exchange, msg.routingKey, body, {
-        headers: msg.headers, contentType: msg.contentType, persistent: msg.persistent, timestamp: Math.floor(Date.now() / 1000),
+        headers: msg.headers, contentType: msg.contentType, persistent: msg.persistent, messageId: msg.messageId,
+        timestamp: Math.floor(Date.now() / 1000),
       }, (err) => this.#settle(key, !err));
     } catch (error) {
       log.warn("bus publish failed", { lane: lane.name, routingKey: msg.routingKey, error });

@@ -3,7 +3,7 @@
  * tokens checked by the registration registry, media state reported back to it, sessions
  * torn down when their dataflow ends, and metrics.
  */
-import { ROUTE, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
+import { ROUTE } from "../../shared/mod.ts";
 import type { RouteModule } from "../api/create_app.ts";
 import type { Announcer } from "../bus/announcer.ts";
 import type { Publisher } from "../bus/publisher.ts";
@@ -11,8 +11,9 @@ import type { Config } from "../config/load_config.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
-import type { IngestIceOptions, SessionEndReason, SinkFactory } from "./ingest_types.ts";
-import { type RegistryOptions, SessionRegistry, type SessionSummary } from "./session_registry.ts";
+import type { IngestIceOptions, SinkFactory } from "./ingest_types.ts";
+import { type EndsHeard, SessionEndAnnouncer } from "./session_end_announcer.ts";
+import { type RegistryOptions, SessionRegistry } from "./session_registry.ts";
 import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
 
 /** Options of {@link createWhipIngest}. */
@@ -21,8 +22,9 @@ export interface WhipIngestOptions {
   sinks: SinkFactory;
   ice: IngestIceOptions;
   metrics?: Metrics;
-  /** A session ended for a reason other than the dataflow's own end: publish `terminatedataflow`. */
-  onSessionEnd?: (session: SessionSummary, reason: SessionEndReason) => void;
+  /** Announces (`terminatedataflow`) sessions that end for a reason other than the dataflow's own
+   * end or a takeover; closed with the ingest. Default: no announcements. */
+  ends?: SessionEndAnnouncer;
   /** Timeouts of the session registry (takeover, media, connect). */
   timeouts?: Pick<RegistryOptions, "takeoverAfterMs" | "mediaTimeoutMs" | "connectTimeoutMs">;
 }
@@ -51,7 +53,7 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
     onEnd: (s, reason) => {
       registry.setMediaState(s.dataflowId, "idle");
       // A takeover continues the stream, and dataflow ends are announced by the registry itself.
-      if (reason !== "dataflow-expired" && reason !== "shutdown" && reason !== "takeover") options.onSessionEnd?.(s, reason);
+      if (reason !== "dataflow-expired" && reason !== "shutdown" && reason !== "takeover") options.ends?.sessionEnded(s, reason);
     },
   });
   const unsubscribe = registry.on("ended", ({ id }) => {
@@ -74,6 +76,7 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
     close: () => {
       unsubscribe();
       sessions.close();
+      options.ends?.close();
     },
   };
 }
@@ -117,26 +120,42 @@ export interface IngestParts {
   metrics: Metrics;
 }
 
+/** Options of {@link whipRoutesFor}; each field documents its default. */
+export interface WhipRoutesOptions {
+  /** Called with the ingest once it is built. Default: nothing. */
+  onIngest?: (ingest: WhipIngest) => void;
+  /** The dataflow events heard on the bus: an end the agent announced is not announced again.
+   * Default none: every session end is announced at once. */
+  heard?: EndsHeard;
+  /** How long to wait for the agent's own `terminatedataflow` (with `heard`). Default 1000 ms. */
+  endGraceMs?: number;
+}
+
 /**
  * For `startProxy(config, { routes: whipRoutesFor(makeSinks) })`: the WHIP route module, with
  * `terminatedataflow` published when a session ends on its own (DELETE, ICE failure, media
- * timeout; not on takeover, the stream goes on); dataflow expiry is announced by the
- * registry's own `ended` event. `makeSinks` chooses the media path (the proxy's is
- * `MediaStreams.sinks`, wired by `mediaRoutesFor()` in proxy/outputs/media_routes.ts).
+ * timeout; not on takeover, the stream goes on) and nobody else announced it
+ * (proxy/ingest/session_end_announcer.ts); dataflow expiry is announced by the registry's own
+ * `ended` event. `makeSinks` chooses the media path (the proxy's is `MediaStreams.sinks`, wired
+ * by `mediaRoutesFor()` in proxy/outputs/media_routes.ts).
  */
-export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, onIngest?: (ingest: WhipIngest) => void) {
+export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, options: WhipRoutesOptions = {}) {
   return (parts: IngestParts): RouteModule[] => {
+    const ends = new SessionEndAnnouncer({
+      announcer: parts.announcer,
+      metadataOf: (id) => parts.registry.metadataOf(id),
+      heard: options.heard,
+      graceMs: options.endGraceMs,
+      log: logger("ingest"),
+    });
     const ingest = createWhipIngest({
       registry: parts.registry,
       sinks: makeSinks(parts),
       ice: iceOptionsOf(parts.config),
       metrics: parts.metrics,
-      onSessionEnd: (session, reason) => {
-        const metadata = parts.registry.metadataOf(session.dataflowId);
-        if (metadata) parts.announcer.dataflowEvent(TERMINATE_DATAFLOW, session.dataflowId, metadata, reason);
-      },
+      ends,
     });
-    onIngest?.(ingest);
+    options.onIngest?.(ingest);
     return [ingest.module];
   };
 }

@@ -2,7 +2,8 @@
  * Listens to `newdataflow`/`terminatedataflow` on `amq.topic` (5GMETA steps 7 and 9), whoever
  * sent them: the agents over MQTT (their last will too) and this proxy itself. Each event is
  * logged and remembered per dataflow, so an operator sees in `/metrics` and the log what the
- * bus said, next to what the registry and the media path know.
+ * bus said, next to what the registry and the media path know; the ingest asks it whether a
+ * session's end was already announced before announcing one itself (`terminationsSince`).
  */
 import type { ConfirmChannel, ConsumeMessage } from "amqplib";
 import { DataflowEventSchema, EVENTS_EXCHANGE, NEW_DATAFLOW, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
@@ -16,8 +17,17 @@ export interface HeardEvent {
   reason?: string;
 }
 
+/** One `terminatedataflow` heard. */
+export interface HeardTermination {
+  atMs: number;
+  /** The AMQP message-id, when the publisher set one (this proxy does; MQTT agents do not). */
+  messageId?: string;
+}
+
 /** Most dataflows remembered; the oldest are forgotten first. */
 const MAX_REMEMBERED = 10_000;
+/** `terminatedataflow`s remembered per dataflow (a few sessions' worth). */
+const MAX_TERMINATIONS = 8;
 
 /** Follows the dataflow events on the bus; see the file comment. */
 export class DataflowEvents {
@@ -25,6 +35,7 @@ export class DataflowEvents {
   readonly counts: Record<string, number> = { [NEW_DATAFLOW]: 0, [TERMINATE_DATAFLOW]: 0, invalid: 0 };
   /** The last event per dataflow id. */
   readonly last = new Map<number, HeardEvent>();
+  private readonly terminations = new Map<number, HeardTermination[]>();
   private readonly off: () => void;
 
   constructor(bus: BusConnection, private readonly log: Logger, private readonly now: () => number = Date.now) {
@@ -58,10 +69,26 @@ export class DataflowEvents {
     }
     this.counts[key] = (this.counts[key] ?? 0) + 1;
     const { id, reason } = parsed.data;
+    const atMs = this.now();
     this.last.delete(id);
-    this.last.set(id, { event: key, atMs: this.now(), reason });
+    this.last.set(id, { event: key, atMs, reason });
     if (this.last.size > MAX_REMEMBERED) this.last.delete(this.last.keys().next().value!);
+    if (key === TERMINATE_DATAFLOW) this.rememberTermination(id, { atMs, messageId: msg.properties.messageId || undefined });
     this.log.info("dataflow event heard", { id, event: key, reason });
+  }
+
+  /** The `terminatedataflow`s heard for `id` at or after `sinceMs` (ms since the epoch), oldest first. */
+  terminationsSince(id: number, sinceMs: number): HeardTermination[] {
+    return (this.terminations.get(id) ?? []).filter((t) => t.atMs >= sinceMs);
+  }
+
+  private rememberTermination(id: number, heard: HeardTermination): void {
+    const list = this.terminations.get(id) ?? [];
+    this.terminations.delete(id);
+    list.push(heard);
+    if (list.length > MAX_TERMINATIONS) list.shift();
+    this.terminations.set(id, list);
+    if (this.terminations.size > MAX_REMEMBERED) this.terminations.delete(this.terminations.keys().next().value!);
   }
 
   /** Stops following (the consumer goes with the connection). */

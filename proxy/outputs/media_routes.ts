@@ -69,9 +69,12 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
     registerForwardMetrics(parts.metrics, streams.forwardTotals);
     options.onStreams?.(streams);
     let ingest: WhipIngest | undefined;
-    const whip = whipRoutesFor(() => streams.sinks, (i) => {
-      ingest = i;
-      options.onIngest?.(i);
+    const whip = whipRoutesFor(() => streams.sinks, {
+      onIngest: (i) => {
+        ingest = i;
+        options.onIngest?.(i);
+      },
+      heard: events,
     })(parts);
     const whep = whepRoutesFor(() => streams, options.whep ?? {}, options.onWhep)(parts);
     const media: RouteModule = {

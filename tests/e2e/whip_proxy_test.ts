@@ -1,17 +1,20 @@
 // The WHIP ingest inside the real proxy (startProxy + whipRoutesFor, real RabbitMQ): a
 // registered dataflow's ingest token and whipUrl work for a werift publisher, the dataflow
 // shows `live`, and a session that ends (WHIP DELETE, dataflow deleted) is announced with
-// `terminatedataflow`.
+// `terminatedataflow`. With the media routes (which follow the bus's dataflow events), an end
+// the agent announced itself over MQTT is not announced a second time.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import amqp from "amqplib";
+import { ControlChannel } from "../../agent/control/control_channel.ts";
 import { createLogger } from "../../agent/log.ts";
 import { WhipPublisher } from "../../agent/push/whip_publisher.ts";
 import type { WhipIngest } from "../../proxy/ingest/whip_ingest.ts";
 import { whipRoutesFor } from "../../proxy/ingest/whip_ingest.ts";
 import { loadConfig } from "../../proxy/config/load_config.ts";
+import { mediaRoutesFor } from "../../proxy/outputs/media_routes.ts";
 import { configureLog } from "../../proxy/log.ts";
 import { startProxy } from "../../proxy/proxy.ts";
 import { readText } from "../../proxy/runtime.ts";
@@ -34,8 +37,8 @@ async function terminations(amqpUrl: string) {
   const channel = await model.createChannel();
   const q = await channel.assertQueue("", { exclusive: true });
   await channel.bindQueue(q.queue, EVENTS_EXCHANGE, TERMINATE_DATAFLOW);
-  const got: { id: number; reason?: string }[] = [];
-  await channel.consume(q.queue, (m) => m && got.push(JSON.parse(m.content.toString())), { noAck: true });
+  const got: { id: number; reason?: string; atMs: number }[] = [];
+  await channel.consume(q.queue, (m) => m && got.push({ ...JSON.parse(m.content.toString()), atMs: Date.now() }), { noAck: true });
   return got;
 }
 
@@ -50,7 +53,7 @@ describe("WHIP ingest in the proxy", () => {
     if (config.kind !== "run") throw new Error("expected a config");
     const sessions: RecordedSession[] = [];
     let ingest: WhipIngest | undefined;
-    const proxy = await startProxy(config.config, { routes: whipRoutesFor(() => recordingSinks(sessions), (i) => (ingest = i)) });
+    const proxy = await startProxy(config.config, { routes: whipRoutesFor(() => recordingSinks(sessions), { onIngest: (i) => (ingest = i) }) });
     cleanups.push(() => proxy.stop());
     cleanups.push(() => ingest?.close());
     const base = `http://127.0.0.1:${proxy.server.port}`;
@@ -101,4 +104,48 @@ describe("WHIP ingest in the proxy", () => {
     expect(await waitFor(() => ended.some((e) => e.id === b.id), 5000)).toBe(true);
     expect(ingest?.sessions.list().length).toBe(0);
   }, 30_000);
+
+  run("exactly one terminatedataflow per session: the agent's own over MQTT, else the proxy's", async () => {
+    configureLog({ level: "silent" });
+    const rabbit = await getRabbit();
+    const dir = mkdtempSync(join(tmpdir(), "vsb-whip-ends-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const argv = ["--listen", "127.0.0.1:0", "--db", join(dir, "p.db"), "--amqp-url", rabbit.amqpUrl, "--ice-address", "127.0.0.1"];
+    const config = loadConfig(argv, {}, readText);
+    if (config.kind !== "run") throw new Error("expected a config");
+    const proxy = await startProxy(config.config, { routes: mediaRoutesFor() });
+    cleanups.push(() => proxy.stop());
+    const base = `http://127.0.0.1:${proxy.server.port}`;
+    expect(await waitFor(() => proxy.bus.connected, 10_000)).toBe(true);
+    await Bun.sleep(300); // the proxy's event follower binds its queue
+    const ended = await terminations(rabbit.amqpUrl);
+    const session = async () => {
+      const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) });
+      const reg = (await res.json()) as { id: number; ingest: { whipUrl: string; token: string } };
+      const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log: createLogger({}, () => {}) });
+      cleanups.push(() => pub.close());
+      await pub.start();
+      expect(await waitFor(() => pub.state === "connected", 5000)).toBe(true);
+      return { id: reg.id, pub };
+    };
+
+    // The agent's step 9: terminatedataflow over MQTT together with the WHIP DELETE.
+    const a = await session();
+    const control = new ControlChannel({
+      url: rabbit.mqttUrl, id: a.id, event: { ...agentBody(), id: a.id }, log: createLogger({}, () => {}), onSend: () => undefined,
+    });
+    cleanups.push(() => control.close());
+    expect(await waitFor(() => control.connected, 10_000)).toBe(true);
+    await Promise.all([control.announce("terminate", "stopped"), a.pub.close()]);
+    // A publisher without MQTT (a browser, OBS): the proxy announces the end, once.
+    const b = await session();
+    const deletedAt = Date.now();
+    await b.pub.close();
+    expect(await waitFor(() => ended.some((e) => e.id === b.id), 5000)).toBe(true);
+    await Bun.sleep(2000);
+    expect(ended.filter((e) => e.id === a.id).map((e) => e.reason)).toEqual(["stopped"]);
+    const bEnds = ended.filter((e) => e.id === b.id);
+    expect(bEnds.map((e) => e.reason)).toEqual(["delete"]);
+    expect(bEnds[0]!.atMs - deletedAt).toBeGreaterThanOrEqual(900); // after the grace for the agent's own
+  }, 40_000);
 });
