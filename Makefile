@@ -86,8 +86,17 @@ install:
 	done
 	install -m 644 systemd/rabbitmq-server.service.d/vsb.conf $(DESTDIR)$(SYSTEMDDIR)/rabbitmq-server.service.d/vsb.conf
 	install -m 644 systemd/rabbitmq-vsb.conf $(DESTDIR)$(SYSCONFDIR)/rabbitmq/conf.d/90-vsb.conf
-	@if [ -f README.md ]; then install -m 644 README.md $(DESTDIR)$(PREFIX)/share/doc/vsb/; fi
-	@echo "installed under $(DESTDIR)$(PREFIX); then: systemctl daemon-reload && systemctl enable --now vsb-proxy"
+	install -m 644 README.md systemd/proxy.example.json systemd/agent.example.json systemd/proxy.env.example systemd/agent.env.example \
+	  $(DESTDIR)$(PREFIX)/share/doc/vsb/
+	@# The units read these files; an operator's own copies are never overwritten.
+	@for prog in proxy agent; do \
+	  if [ -e $(DESTDIR)$(SYSCONFDIR)/vsb/$$prog.json ]; then echo "install: $(SYSCONFDIR)/vsb/$$prog.json exists: kept"; \
+	  else install -m 644 systemd/$$prog.example.json $(DESTDIR)$(SYSCONFDIR)/vsb/$$prog.json; fi; \
+	  if [ -e $(DESTDIR)$(SYSCONFDIR)/vsb/$$prog.env ]; then echo "install: $(SYSCONFDIR)/vsb/$$prog.env exists: kept"; \
+	  else install -m 600 systemd/$$prog.env.example $(DESTDIR)$(SYSCONFDIR)/vsb/$$prog.env; fi; \
+	done
+	@echo "installed under $(DESTDIR)$(PREFIX); edit $(SYSCONFDIR)/vsb/proxy.json (publicUrl, iceAddresses) and proxy.env, check with: vsb-proxy --check --config $(SYSCONFDIR)/vsb/proxy.json"
+	@echo "then: systemctl daemon-reload && systemctl enable --now rabbitmq-server vsb-proxy"
 
 clean:
 	rm -rf dist .tmp

@@ -76,6 +76,7 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
       token: reg.ingest.token,
       iceServers,
       interfaceAddresses: config.iceAddress.length ? config.iceAddress : undefined,
+      fps: config.fps,
       log: log.child({ component: "push" }),
     });
     let ended = false;

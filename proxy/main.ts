@@ -2,10 +2,10 @@
  * vsb-proxy's entry point: `bun proxy/main.ts [options]`. Exit codes: 0 after a signal,
  * 1 when it could not start, 2 for a bad option (one line on stderr naming it).
  */
-import { ConfigError, loadConfig } from "./config/load_config.ts";
+import { ConfigError, loadConfig, shownConfig } from "./config/load_config.ts";
 import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
-import { startProxy } from "./proxy.ts";
+import { StartError, startProxy } from "./proxy.ts";
 import { dashboardRoutes } from "./dashboard/dashboard_routes.ts";
 import { mediaRoutesFor } from "./outputs/media_routes.ts";
 import { startWatchdog } from "./watchdog.ts";
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   }
   if (result.kind === "help") return printOut(helpText());
   if (result.kind === "help-markdown") return printOut(optionsMarkdown());
+  if (result.kind === "check") return printOut(shownConfig(result.config));
   configureLog({ level: result.config.logLevel });
   guardProcess((msg, fields) => log.error(msg, fields));
   let proxy;
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     proxy = await startProxy(result.config, { routes: (parts) => [...mediaRoutesFor()(parts), dashboardRoutes()] });
   } catch (error) {
     log.error("proxy start failed", { error });
+    if (error instanceof StartError) printErr(`vsb-proxy: ${error.message}\n`);
     exit(1);
   }
   const running = proxy;

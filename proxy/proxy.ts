@@ -40,6 +40,22 @@ export function derivePublicUrl(config: Config, port: number): string {
   return `http://${shown}:${port}`;
 }
 
+/** vsb-proxy could not start; the message is the one line to print and names the option. */
+export class StartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StartError";
+  }
+}
+
+function attempt<T>(what: string, run: () => T): T {
+  try {
+    return run();
+  } catch (cause) {
+    throw new StartError(`${what}: ${(cause as Error).message}`, { cause });
+  }
+}
+
 /** Options of {@link startProxy}. */
 export interface StartOptions {
   clock?: Clock;
@@ -49,10 +65,17 @@ export interface StartOptions {
 
 /** Starts vsb-proxy with `config`. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
-  const store = new Store(config.db, config.udpPorts);
+  const store = attempt(`--db "${config.db}": the store could not be opened`, () => new Store(config.db, config.udpPorts));
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
-  const server = serve({ hostname: config.listen.host, port: config.listen.port, fetch: (req) => handler(req) });
+  const listen = `${config.listen.host}:${config.listen.port}`;
+  let server: Server;
+  try {
+    server = serve({ hostname: config.listen.host, port: config.listen.port, fetch: (req) => handler(req) });
+  } catch (cause) {
+    store.close();
+    throw new StartError(`--listen "${listen}": could not listen: ${(cause as Error).message}`, { cause });
+  }
   const publicUrl = derivePublicUrl(config, server.port);
   const metrics = new Metrics();
   const bus = new BusConnection({ url: config.amqpUrl });

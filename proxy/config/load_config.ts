@@ -41,7 +41,7 @@ export class ConfigError extends Error {
 }
 
 /** What the command line asked for. */
-export type LoadResult = { kind: "run"; config: Config } | { kind: "help" } | { kind: "help-markdown" };
+export type LoadResult = { kind: "run" | "check"; config: Config } | { kind: "help" } | { kind: "help-markdown" };
 
 /** Reads a text file (injected: only proxy/runtime.ts touches the file system). */
 export type ReadText = (path: string) => string;
@@ -55,13 +55,18 @@ function shown(spec: OptionSpec, value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "help-markdown" } {
+function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "help-markdown"; check: boolean } {
   const byFlag = new Map<string, OptionSpec>(OPTIONS.map((o) => [o.flag, o]));
   const flags = new Map<string, Raw>();
+  let check = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === INFO_FLAGS.help.flag || arg === "-h") return { flags, info: "help" };
-    if (arg === INFO_FLAGS.helpMarkdown.flag) return { flags, info: "help-markdown" };
+    if (arg === INFO_FLAGS.help.flag || arg === "-h") return { flags, info: "help", check };
+    if (arg === INFO_FLAGS.helpMarkdown.flag) return { flags, info: "help-markdown", check };
+    if (arg === INFO_FLAGS.check.flag) {
+      check = true;
+      continue;
+    }
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
     const spec = byFlag.get(name);
@@ -75,7 +80,7 @@ function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "
     if (spec.repeatable) value = previous ? `${previous.value as string},${value}` : value;
     flags.set(spec.key, { value, where: `flag ${name}` });
   }
-  return { flags };
+  return { flags, check };
 }
 
 function readConfigFile(path: string, readText: ReadText): Map<string, Raw> {
@@ -125,7 +130,7 @@ function readTokenFile(path: string, readText: ReadText): string[] {
 
 /** Parses `argv` (without the program name) against `env`; throws ConfigError on bad input. */
 export function loadConfig(argv: string[], env: Record<string, string | undefined>, readText: ReadText): LoadResult {
-  const { flags, info } = parseArgv(argv);
+  const { flags, info, check } = parseArgv(argv);
   if (info) return { kind: info };
   const envRaw = new Map<string, Raw>();
   for (const spec of OPTIONS) {
@@ -144,5 +149,21 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   config.apiTokens ??= [];
   config.iceAddresses ??= [];
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
-  return { kind: "run", config };
+  return { kind: check ? "check" : "run", config };
+}
+
+function maskPassword(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.password) return url;
+  parsed.password = "***";
+  return parsed.toString();
+}
+
+/** `config` as `--check` prints it: JSON, with API tokens and URL passwords masked. */
+export function shownConfig(config: Config): string {
+  const masked = {
+    ...config, apiTokens: config.apiTokens.map(() => "***"),
+    amqpUrl: maskPassword(config.amqpUrl), mqttUrl: maskPassword(config.mqttUrl),
+  };
+  return `${JSON.stringify(masked, null, 2)}\n`;
 }

@@ -96,4 +96,5 @@ export const OPTIONS = [
 export const INFO_FLAGS = {
   help: { flag: "--help", help: "Print this help and exit" },
   helpMarkdown: { flag: "--help-markdown", help: "Print the options as a Markdown table (the README's reference) and exit" },
+  check: { flag: "--check", help: "Validate the configuration (flags, env, config file), print it with secrets masked, and exit" },
 } as const;

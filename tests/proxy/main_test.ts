@@ -33,6 +33,24 @@ describe("bun proxy/main.ts", () => {
     expect(badEnv.output("stderr")).toContain('env VSB_LISTEN "127.0.0.1:99999"');
   }, 30_000);
 
+  test("a store it cannot open or an address in use exits 1 with one line naming --db or --listen", async () => {
+    const badDb = proxy(["--listen", "127.0.0.1:0", "--db", "/nonexistent-dir/vsb.db", "--log-level", "silent"]);
+    expect((await badDb.exited).code).toBe(1);
+    expect(badDb.output("stderr").trim()).toBe('vsb-proxy: --db "/nonexistent-dir/vsb.db": the store could not be opened: unable to open database file');
+    const dir = mkdtempSync(join(tmpdir(), "vsb-main-"));
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });
+    try {
+      const busy = proxy(["--listen", `127.0.0.1:${taken.port}`, "--db", join(dir, "p.db"), "--log-level", "silent"]);
+      expect((await busy.exited).code).toBe(1);
+      const lines = busy.output("stderr").trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toStartWith(`vsb-proxy: --listen "127.0.0.1:${taken.port}": could not listen:`);
+    } finally {
+      taken.stop(true);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   test("starts, answers /health with the broker absent, logs JSON lines, and stops on SIGINT", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vsb-main-"));
     try {

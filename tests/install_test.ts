@@ -1,0 +1,74 @@
+/**
+ * `make install` into a DESTDIR, as a fleet admin runs it: binaries, units rewritten for the
+ * PREFIX, RabbitMQ drop-ins, and the config files the units read. The installed binaries then
+ * accept the installed example configs (`--check`), so `systemctl enable --now` starts them.
+ */
+import { describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { agentBinary } from "./e2e/agent_e2e_harness.ts";
+import { tempDir } from "./support/temp_dir.ts";
+
+const ROOT = join(import.meta.dir, "..");
+
+function make(...args: string[]) {
+  const r = spawnSync("make", ["-s", ...args], { cwd: ROOT, encoding: "utf8", timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`make ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  return r;
+}
+
+function run(bin: string, args: string[], env: Record<string, string> = {}) {
+  return spawnSync(bin, args, { encoding: "utf8", timeout: 60_000, env: { PATH: "/usr/bin:/bin", ...env } });
+}
+
+describe("make install", () => {
+  test("installs binaries, units for PREFIX, drop-ins and configs the installed binaries accept; keeps an admin's config", () => {
+    agentBinary();
+    make("proxy");
+    const dest = tempDir("vsb-install-").path;
+    const vars = [`DESTDIR=${dest}`, "PREFIX=/usr"];
+    make("install", ...vars);
+
+    for (const bin of ["vsb-proxy", "vsb-consume", "vsb-agent"]) {
+      expect(statSync(join(dest, "usr/bin", bin)).mode & 0o111).not.toBe(0);
+    }
+    const unit = readFileSync(join(dest, "etc/systemd/system/vsb-proxy.service"), "utf8");
+    expect(unit).toContain("ExecStart=/usr/bin/vsb-proxy --config /etc/vsb/proxy.json");
+    expect(unit).not.toContain("/usr/local/");
+    expect(readFileSync(join(dest, "etc/systemd/system/vsb-agent.service"), "utf8")).toContain("ExecStart=/usr/bin/vsb-agent --config /etc/vsb/agent.json");
+    expect(existsSync(join(dest, "etc/systemd/system/rabbitmq-server.service.d/vsb.conf"))).toBe(true);
+    expect(existsSync(join(dest, "etc/rabbitmq/conf.d/90-vsb.conf"))).toBe(true);
+    expect(statSync(join(dest, "etc/vsb/proxy.env")).mode & 0o077).toBe(0); // secrets: owner only
+
+    const proxyCheck = run(join(dest, "usr/bin/vsb-proxy"), ["--check", "--config", join(dest, "etc/vsb/proxy.json")]);
+    expect(proxyCheck.stderr).toBe("");
+    expect(proxyCheck.status).toBe(0);
+    expect(JSON.parse(proxyCheck.stdout)).toMatchObject({ sendPolicy: "demand", listen: { port: 8080 } });
+    // The example names /dev/video0, absent here: the installed agent must refuse it in one
+    // line, and accept the rest of the file with the source overridden from the environment.
+    const agentConfig = join(dest, "etc/vsb/agent.json");
+    const noCamera = run(join(dest, "usr/bin/vsb-agent"), ["--check", "--config", agentConfig]);
+    if (!existsSync("/dev/video0")) {
+      expect(noCamera.status).toBe(1);
+      expect(noCamera.stderr.trim()).toBe('vsb-agent: --source "v4l2:/dev/video0": no such device "/dev/video0" (is the camera plugged in?)');
+    }
+    const agentCheck = run(join(dest, "usr/bin/vsb-agent"), ["--check", "--config", agentConfig], { VSB_SOURCE: "test" });
+    expect(agentCheck.status).toBe(0);
+    expect(agentCheck.stdout).toContain("quadkey 18: 031333123201033303");
+
+    writeFileSync(join(dest, "etc/vsb/proxy.json"), '{"mecId":"mine"}\n');
+    const again = make("install", ...vars);
+    expect(again.stdout).toContain("/etc/vsb/proxy.json exists: kept");
+    expect(readFileSync(join(dest, "etc/vsb/proxy.json"), "utf8")).toBe('{"mecId":"mine"}\n');
+  }, 300_000);
+
+  test("the proxy's --check rejects a bad config file in one line naming the key", () => {
+    const dir = tempDir("vsb-check-").path;
+    const file = join(dir, "proxy.json");
+    writeFileSync(file, '{"keepaliveSeconds":"soon"}');
+    const r = spawnSync(process.execPath, [join(ROOT, "proxy/main.ts"), "--check", "--config", file], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`vsb-proxy: config file "${file}" key keepaliveSeconds "soon": must be a number`);
+  }, 60_000);
+});
