@@ -37,7 +37,7 @@ let measured = 0;
 function client(): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket: Socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     let started = 0;
     let due = performance.now() + Math.random() * intervalMs;
     const write = () => {

@@ -33,6 +33,40 @@ function queryParams(): Json[] {
   return Object.entries(props).map(([name, s]) => ({ name, in: "query", required: false, schema: s }));
 }
 
+const sdp = (description: string) => ({ description, content: { "application/sdp": { schema: { type: "string" } } } });
+const sessionParam = { name: "session", in: "path", required: true, description: "session id from Location", schema: { type: "string" } };
+
+/** WHIP ingest (RFC 9725) and WHEP playback: SDP offer in, SDP answer and Location out. */
+function mediaPaths(dataflowId: Json, auth: Json, missing: Json): Json {
+  const ingestAuth = error("missing ingest token, or not this dataflow's");
+  const badOffer = error("malformed SDP offer, or one without H.264 packetization-mode 1 (406)");
+  const offer = { required: true, content: { "application/sdp": { schema: { type: "string" } } } };
+  const location = { Location: { description: "the session URL, for DELETE", schema: { type: "string" } } };
+  return {
+    [oa(ROUTE.whip)]: {
+      parameters: [dataflowId],
+      post: { summary: "WHIP: push H.264 for a dataflow (Bearer = the ingest token from registration)", security: [{ ingest: [] }], requestBody: offer,
+        responses: { 201: { ...sdp("answer (ICE-lite, candidates included)"), headers: location }, 400: badOffer, 401: ingestAuth, 404: missing,
+          406: error("no H.264 packetization-mode 1 in the offer"), 409: error("the dataflow is live from another session"), 415: error("not application/sdp") } },
+    },
+    [oa(ROUTE.whipSession)]: {
+      parameters: [dataflowId, sessionParam],
+      delete: { summary: "WHIP: end the push (publishes terminatedataflow unless the sensor did)", security: [{ ingest: [] }],
+        responses: { 200: { description: "ended" }, 401: ingestAuth, 404: missing } },
+    },
+    [oa(ROUTE.whep)]: {
+      parameters: [dataflowId],
+      post: { summary: "WHEP: watch a live dataflow (holds a demand lease while connected)", requestBody: offer,
+        responses: { 201: { ...sdp("answer"), headers: location }, 400: badOffer, 401: auth, 404: missing,
+          415: error("not application/sdp"), 503: error("not live yet (Retry-After), or the viewer limit is reached") } },
+    },
+    [oa(ROUTE.whepSession)]: {
+      parameters: [dataflowId, sessionParam],
+      delete: { summary: "WHEP: stop watching", responses: { 200: { description: "ended" }, 401: auth, 404: missing } },
+    },
+  };
+}
+
 function paths(): Json {
   const bad = error("invalid input (details lists each zod issue with its path)");
   const auth = error("missing or wrong API token");
@@ -69,6 +103,9 @@ function paths(): Json {
         parameters: [{ name: "quadkey", in: "path", required: true, schema: { type: "string", pattern: "^[0-3]{1,31}$" } }],
         responses: { 200: { description: "MECs serving the tile", ...json("Discovery") }, 400: bad } },
     },
+    ...mediaPaths(dataflowIdParam, auth, missing),
+    [oa(ROUTE.dashboard)]: { get: { summary: "Operator dashboard (HTML; asks for the API token in the page)", security: [],
+      responses: { 200: { description: "the page", content: { "text/html": {} } } } } },
     [oa(ROUTE.health)]: { get: { summary: "Liveness", security: [], responses: { 200: { description: "alive" } } } },
     [oa(ROUTE.ready)]: { get: { summary: "Readiness (store and RabbitMQ)", security: [], responses: { 200: { description: "ready" }, 503: { description: "not ready" } } } },
     [oa(ROUTE.metrics)]: { get: { summary: "Prometheus metrics", responses: { 200: { description: "text exposition", content: { "text/plain": {} } } } } },
@@ -80,12 +117,15 @@ export function openapiDocument(serverUrl: string): Json {
   return {
     openapi: "3.1.0",
     info: { title: "vsb-proxy registration API", version: "1.0.0",
-      description: "Registration, keep-alive, demand leases and discovery of the vsb MEC proxy (5GMETA-compatible)." },
+      description: "Registration, keep-alive, demand leases, discovery, WHIP ingest and WHEP playback of the vsb MEC proxy (5GMETA-compatible)." },
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }],
     paths: paths(),
     components: {
-      securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "--api-token; not needed when none is set" } },
+      securitySchemes: {
+        bearer: { type: "http", scheme: "bearer", description: "--api-token; not needed when none is set" },
+        ingest: { type: "http", scheme: "bearer", description: "the dataflow's ingest token (registration answer ingest.token)" },
+      },
       schemas: {
         DataflowMetadata: schema(DataflowMetadataSchema, "input"),
         Registration: schema(RegistrationSchema, "output"),

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DiscoverySchema, KeepaliveSchema, PATH, RegistrationSchema } from "../../shared/mod.ts";
+import { DiscoverySchema, KeepaliveSchema, PATH, RegistrationSchema, ROUTE } from "../../shared/mod.ts";
 import { harness } from "./harness.ts";
 import { agentBody, sensor2022 } from "./sensor_body.ts";
 
@@ -172,7 +172,10 @@ describe("service routes", () => {
     const { json } = harness();
     const doc = await (await json("GET", "/openapi.json")).json();
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/dataflows", "/dataflows/{id}", "/demands", "/demands/{id}", "/mec/tile/{quadkey}"]));
+    const documented = Object.values(ROUTE).filter((r) => r !== ROUTE.openapi).map((r) => r.replace(/:(\w+)/g, "{$1}"));
+    expect(Object.keys(doc.paths).sort()).toEqual(documented.sort());
+    expect(Object.keys(doc.paths["/whip/{id}"])).toContain("post");
+    expect(doc.paths["/whip/{id}"].post.responses["201"].content["application/sdp"]).toBeDefined();
     expect(doc.components.schemas.DataflowMetadata.properties.dataSourceInfo).toBeDefined();
   });
 
