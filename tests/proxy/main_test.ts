@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OPTIONS } from "../../proxy/config/options.ts";
+import { PATH, ROUTE } from "../../shared/mod.ts";
+import { sensor2022 } from "./sensor_body.ts";
 import { freePort } from "../support/ports.ts";
 import { spawnTracked } from "../support/procs.ts";
 import { waitForHttp } from "../support/wait.ts";
@@ -68,4 +70,40 @@ describe("bun proxy/main.ts", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  test("killed with SIGKILL and started again on the same --db: dataflows, demands and the id sequence survive", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vsb-main-"));
+    try {
+      const port = await freePort();
+      const base = `http://127.0.0.1:${port}`;
+      const args = ["--listen", `127.0.0.1:${port}`, "--db", join(dir, "p.db"), "--amqp-url", `amqp://127.0.0.1:${await freePort()}`, "--log-level", "warn"];
+      const call = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json" }, body: body && JSON.stringify(body) });
+        return { status: res.status, body: res.status === 204 ? undefined : await res.json() };
+      };
+      const first = proxy(args);
+      await waitForHttp(`${base}${ROUTE.health}`, { timeoutMs: 15_000, proc: first });
+      const a = await call("POST", ROUTE.dataflows, sensor2022());
+      const b = await call("POST", ROUTE.dataflows, sensor2022());
+      expect([a.status, b.status]).toEqual([201, 201]);
+      const lease = await call("POST", ROUTE.demands, { dataflowId: a.body.id, ttlSeconds: 600 });
+      expect(lease.status).toBe(201);
+      expect((await call("DELETE", PATH.dataflow(b.body.id))).status).toBe(204);
+      first.child.kill("SIGKILL");
+      expect((await first.exited).signal).toBe("SIGKILL");
+
+      const second = proxy(args);
+      await waitForHttp(`${base}${ROUTE.health}`, { timeoutMs: 15_000, proc: second });
+      const kept = await call("PUT", PATH.dataflow(a.body.id));
+      expect(kept).toEqual({ status: 200, body: expect.objectContaining({ id: a.body.id, send: true }) });
+      expect((await call("GET", PATH.demand(lease.body.id))).body).toMatchObject({ id: lease.body.id, dataflowId: a.body.id });
+      expect((await call("GET", PATH.dataflow(b.body.id))).body).toMatchObject({ id: b.body.id, active: false });
+      const c = await call("POST", ROUTE.dataflows, sensor2022());
+      expect(c.body.id).toBe(b.body.id + 1); // never reused, even the deleted newest one
+      expect(c.body.ingest.token).not.toBe(a.body.ingest.token);
+      await second.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
