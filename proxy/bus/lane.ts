@@ -15,8 +15,8 @@ export interface OutMessage {
   persistent?: boolean;
   /** AMQP `message-id` property [none]. */
   messageId?: string;
-  /** Called once with the outcome: confirmed by the broker, or dropped/nacked. */
-  onSettled?: (ok: boolean) => void;
+  /** Called once with the outcome: confirmed by the broker, or dropped (with why) or nacked. */
+  onSettled?: (ok: boolean, reason?: DropReason) => void;
 }
 
 /** What to do when a lane is full. */
@@ -32,8 +32,11 @@ export interface LaneOptions {
   retry?: boolean;
 }
 
-/** Reasons a message can be dropped. */
-export type DropReason = "overflow" | "nack" | "closed";
+/**
+ * Reasons a message can be dropped: no room, nacked or lost with the connection, lane closed,
+ * or discarded by its producer because a message before it was lost (`dropWhile`).
+ */
+export type DropReason = "overflow" | "nack" | "closed" | "after-loss";
 
 /** A queued message with its bookkeeping. */
 export interface Queued {
@@ -59,7 +62,7 @@ export class Lane {
   #bytes = 0;
   published = 0;
   confirmed = 0;
-  readonly dropped: Record<DropReason, number> = { overflow: 0, nack: 0, closed: 0 };
+  readonly dropped: Record<DropReason, number> = { overflow: 0, nack: 0, closed: 0, "after-loss": 0 };
 
   constructor(readonly name: string, public options: LaneOptions) {}
 
@@ -123,7 +126,17 @@ export class Lane {
   /** Counts a drop and tells the producer. */
   drop(item: Queued, reason: DropReason): void {
     this.dropped[reason]++;
-    item.msg.onSettled?.(false);
+    item.msg.onSettled?.(false, reason);
+  }
+
+  /** Drops messages from the head while `test` holds for them (counted as `reason`); how many. */
+  dropWhile(test: (msg: OutMessage) => boolean, reason: DropReason): number {
+    let n = 0;
+    while (this.depth > 0 && test(this.#items[this.#head]!.msg)) {
+      this.drop(this.shift()!, reason);
+      n++;
+    }
+    return n;
   }
 
   /** Drops everything still queued (lane closed). */

@@ -5,23 +5,33 @@
  * `captureTime`, `receiveTime`, `width`, `height`; publisher confirms on.
  *
  * Its bounded queue is the dataflow's own Publisher lane, sized to `--publish-queue-seconds` of
- * video. When the lane is full the frame is dropped and counted, and so is every frame up to the
- * next keyframe (a consumer never gets a P-frame whose reference is missing); the stream then
- * asks the publisher for that keyframe at once (PLI).
+ * video. A consumer never gets a P-frame whose reference is missing: after any loss on the bus
+ * path publishing resumes only at a keyframe, and the stream asks the publisher for one (PLI).
+ *   - lane full: the frame is dropped, and so is every frame up to the next keyframe;
+ *   - a frame written but lost (the connection dropped before the broker confirmed it, or the
+ *     broker nacked it): the P-frames queued behind it are dropped up to the next queued
+ *     keyframe, and when none is queued every frame pushed until the next keyframe.
+ * Frames already written behind a single nacked one cannot be called back; a connection loss
+ * fails every unconfirmed frame at once, so none of those reaches a consumer.
  */
 import { type EventHeaders, eventHeaders, type FrameHeaders, HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
 import type { DataflowMetadata } from "../../shared/mod.ts";
-import type { Lane } from "../bus/lane.ts";
+import type { DropReason, Lane, OutMessage } from "../bus/lane.ts";
 import type { Publisher } from "../bus/publisher.ts";
 import type { HistogramChild } from "../metrics.ts";
 import type { AccessUnit } from "../media/frame_assembler.ts";
 import type { FrameOutput, StreamContext } from "./frame_output.ts";
 
-/** Why the bus output dropped a whole frame. */
-export type BusDropReason = "queue-full" | "after-queue-full" | "no-metadata" | "unconfirmed";
+/**
+ * Why the bus output dropped a whole frame: the lane was full, or it came after a full lane
+ * before the next keyframe; the dataflow had ended; it was written but never confirmed (lost
+ * with the connection, nacked, lane closed); or it came after such a lost frame before the next
+ * keyframe (queued or pushed).
+ */
+export type BusDropReason = "queue-full" | "after-queue-full" | "no-metadata" | "unconfirmed" | "after-loss";
 
 /** Every `BusDropReason`, for metrics. */
-export const BUS_DROP_REASONS: readonly BusDropReason[] = ["queue-full", "after-queue-full", "no-metadata", "unconfirmed"];
+export const BUS_DROP_REASONS: readonly BusDropReason[] = ["queue-full", "after-queue-full", "no-metadata", "unconfirmed", "after-loss"];
 
 /** Lane bound in bytes per second of video: 8 Mbit/s, twice a 4 Mbit/s 720p stream. */
 export const LANE_BYTES_PER_SECOND = 1_000_000;
@@ -47,14 +57,17 @@ export interface BusFrameOutputOptions {
 /** Frames of one dataflow → RabbitMQ; see the file comment. */
 export class BusFrameOutput implements FrameOutput {
   readonly name = "bus";
-  readonly dropped: Record<BusDropReason, number> = { "queue-full": 0, "after-queue-full": 0, "no-metadata": 0, unconfirmed: 0 };
+  readonly dropped: Record<BusDropReason, number> = { "queue-full": 0, "after-queue-full": 0, "no-metadata": 0, unconfirmed: 0, "after-loss": 0 };
   /** Frames handed to the lane. */
   queued = 0;
   /** Frames the broker confirmed. */
   confirmed = 0;
   /** Body bytes the broker confirmed. */
   confirmedBytes = 0;
-  private awaitingKeyframe = false;
+  /** Frames are dropped until the next keyframe, counted as this reason (undefined: publishing). */
+  private awaiting: "after-queue-full" | "after-loss" | undefined;
+  /** A keyframe was asked for since `awaiting` was set. */
+  private keyframeAsked = false;
   private lane: Lane | undefined;
   private readonly now: () => number;
   private base: { metadata: DataflowMetadata; headers: EventHeaders; routingKey: string } | undefined;
@@ -73,7 +86,7 @@ export class BusFrameOutput implements FrameOutput {
       maxBytes: Math.ceil(seconds * LANE_BYTES_PER_SECOND),
       overflow: "drop-newest",
     });
-    this.awaitingKeyframe = false;
+    this.awaiting = undefined;
   }
 
   push(unit: AccessUnit, _stream: StreamContext): void | "keyframe" {
@@ -82,11 +95,13 @@ export class BusFrameOutput implements FrameOutput {
       this.dropped["no-metadata"]++;
       return;
     }
-    if (this.awaitingKeyframe && !unit.keyframe) {
-      this.dropped["after-queue-full"]++;
-      return;
+    if (this.awaiting && !unit.keyframe) {
+      this.dropped[this.awaiting]++;
+      if (this.keyframeAsked) return;
+      this.keyframeAsked = true;
+      return "keyframe";
     }
-    this.awaitingKeyframe = false;
+    this.awaiting = undefined;
     if (!this.lane) this.sessionStarted();
     const base = this.baseOf(metadata);
     const state = { queued: false };
@@ -96,7 +111,7 @@ export class BusFrameOutput implements FrameOutput {
       body: unit.data,
       headers: frameHeaders(base.headers, metadata, unit),
       contentType: "video/h264",
-      onSettled: (confirmed) => this.settled(unit, confirmed, state.queued),
+      onSettled: (confirmed, reason) => this.settled(unit, confirmed, state.queued, reason),
     });
     if (ok) {
       state.queued = true;
@@ -104,7 +119,8 @@ export class BusFrameOutput implements FrameOutput {
       return;
     }
     this.dropped["queue-full"]++;
-    this.awaitingKeyframe = true;
+    this.awaiting = "after-queue-full";
+    this.keyframeAsked = true;
     return "keyframe";
   }
 
@@ -120,15 +136,32 @@ export class BusFrameOutput implements FrameOutput {
     return this.base;
   }
 
-  private settled(unit: AccessUnit, ok: boolean, queued: boolean): void {
+  private settled(unit: AccessUnit, ok: boolean, queued: boolean, reason: DropReason | undefined): void {
     if (ok) {
       this.confirmed++;
       this.confirmedBytes += unit.data.length;
       this.options.receiveToConfirm?.observe((this.now() - unit.firstPacketArrivalMs) / 1000);
-    } else if (queued) {
-      // Written (or queued) but nacked, or lost with the connection, or the lane closed.
-      this.dropped.unconfirmed++;
+      return;
     }
+    if (!queued) return; // refused by a full lane: counted by push()
+    if (reason === "after-loss") {
+      this.dropped["after-loss"]++;
+      return;
+    }
+    // Written (or queued) but nacked, or lost with the connection, or the lane closed.
+    this.dropped.unconfirmed++;
+    if (reason !== "closed") this.lost();
+  }
+
+  /** A frame already written was lost: what follows it is useless until the next keyframe. */
+  private lost(): void {
+    const lane = this.lane;
+    if (!lane) return;
+    // Everything still queued came after the lost frame (one FIFO, written in order).
+    lane.dropWhile((msg) => !isKeyframe(msg), "after-loss");
+    if (lane.depth > 0 || this.awaiting) return; // a keyframe leads the lane, or one is awaited already
+    this.awaiting = "after-loss";
+    this.keyframeAsked = false;
   }
 
   /** Messages waiting in this output's lane. */
@@ -141,6 +174,10 @@ export class BusFrameOutput implements FrameOutput {
     this.options.publisher.closeLane(frameLaneName(this.dataflowId));
     this.lane = undefined;
   }
+}
+
+function isKeyframe(msg: OutMessage): boolean {
+  return msg.headers?.[HEADER.keyframe] === true;
 }
 
 /**

@@ -1,7 +1,9 @@
 // BusFrameOutput with a real Publisher whose broker is away (never started): the dataflow's
 // lane holds `--publish-queue-seconds` of video, then frames are dropped and counted, every
-// P-frame until the next keyframe too, and the first drop asks for a keyframe. Queued messages
-// carry exactly the frame headers of the wire contract.
+// P-frame until the next keyframe too, and the first drop asks for a keyframe. A frame lost
+// after it was written (as the Publisher reports one whose connection died before the confirm)
+// also makes it resume only at a keyframe. Queued messages carry exactly the frame headers of
+// the wire contract.
 import { describe, expect, test } from "bun:test";
 import { BusConnection } from "../../../proxy/bus/bus_connection.ts";
 import { Publisher } from "../../../proxy/bus/publisher.ts";
@@ -48,10 +50,39 @@ describe("BusFrameOutput", () => {
     expect(out.queued).toBe(fps);
     expect(verdicts[fps]).toBe("keyframe");
     expect(verdicts.slice(fps + 1)).toEqual([undefined, undefined, undefined, undefined]);
-    expect(out.dropped).toEqual({ "queue-full": 1, "after-queue-full": 4, "no-metadata": 0, unconfirmed: 0 });
+    expect(out.dropped).toEqual({ "queue-full": 1, "after-queue-full": 4, "no-metadata": 0, unconfirmed: 0, "after-loss": 0 });
     // A keyframe still finds the lane full: dropped as queue-full, a new keyframe asked for.
     expect(out.push(unit(100, true), ctx)).toBe("keyframe");
     expect(out.dropped["queue-full"]).toBe(2);
+  });
+
+  test("a written frame lost before its confirm: queued P-frames go, and publishing resumes at a keyframe it asks for", () => {
+    const { publisher, out } = setUp();
+    const lane = publisher.lane(frameLaneName(9), { maxMessages: 100, maxBytes: 1_000_000 });
+    const seqsIn = () => {
+      const all: number[] = [];
+      for (let q = lane.shift(); q; q = lane.shift()) all.push(FrameHeadersSchema.parse(q.msg.headers).seq);
+      return all;
+    };
+    [0, 1, 2, 3].forEach((i) => out.push(unit(i, i === 0), ctx));
+    // What the Publisher does with a frame it wrote when the connection dies before the confirm.
+    lane.drop(lane.shift()!, "nack");
+    expect(lane.depth).toBe(0); // P-frames 1-3 reference the lost keyframe
+    expect(out.dropped).toMatchObject({ unconfirmed: 1, "after-loss": 3 });
+    expect(out.push(unit(4, false), ctx)).toBe("keyframe"); // asked for once
+    expect(out.push(unit(5, false), ctx)).toBeUndefined();
+    expect(out.dropped["after-loss"]).toBe(5);
+    out.push(unit(6, true), ctx);
+    out.push(unit(7, false), ctx);
+    expect(seqsIn()).toEqual([6, 7]);
+
+    // A keyframe already queued behind the lost frame: publishing goes on from it.
+    [10, 11, 12, 13, 14].forEach((i) => out.push(unit(i, i === 10 || i === 12), ctx));
+    lane.drop(lane.shift()!, "nack"); // frame 10
+    expect(out.push(unit(15, false), ctx)).toBeUndefined();
+    expect(seqsIn()).toEqual([12, 13, 14, 15]);
+    expect(out.dropped).toMatchObject({ unconfirmed: 2, "after-loss": 6 });
+    expect(out.queued).toBe(12);
   });
 
   test("close() drops what the lane holds, counted as unconfirmed; no metadata is counted too", () => {
