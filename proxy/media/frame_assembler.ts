@@ -3,8 +3,11 @@
 // (the WHIP session) sends the NACKs/PLIs and calls `poll()` at `wakeAtMs` so losses are
 // declared even when packets stop.
 //
-//   bytes ─► parseRtpPacket ─► RTX unwrap (RFC 4588) ─► SSRC/PT filter ─► JitterBuffer
+//   bytes ─► parseRtpPacket ─► SSRC/PT filter ─► JitterBuffer
 //        ─► H264Depacketizer ─► AccessUnit (Annex-B, SPS/PPS before keyframes)
+//
+// RTX (RFC 4588) is unwrapped by werift before packets get here: a retransmission is the
+// original packet again, and shows as a NACKed gap filled (`recovered`).
 //
 // Every packet ends in exactly one place: accepted by the jitter buffer, or one of
 // `packetsDropped`; every unit seen ends emitted (`framesOut`) or in `framesDropped`.
@@ -18,7 +21,6 @@ import {
   H264Depacketizer,
 } from "./h264_depacketizer.ts";
 import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
-import { type RtxMap, unwrapRtx } from "./rtx.ts";
 
 export type { AccessUnit, FrameDropReason };
 
@@ -27,14 +29,13 @@ export type PacketDropReason =
   | "malformed"
   | "foreign-ssrc"
   | "foreign-payload-type"
-  | "rtx-padding"
   | "duplicate"
   | "late"
   | "out-of-window";
 
 /** Every `PacketDropReason`, for metrics that list all of them from the start. */
 export const PACKET_DROP_REASONS: readonly PacketDropReason[] = [
-  "malformed", "foreign-ssrc", "foreign-payload-type", "rtx-padding", "duplicate", "late",
+  "malformed", "foreign-ssrc", "foreign-payload-type", "duplicate", "late",
   "out-of-window",
 ];
 
@@ -59,8 +60,6 @@ export interface FrameAssemblerOptions {
   ssrc?: number;
   /** Consecutive packets of another SSRC that make it the stream's (when `ssrc` is unset). Default 16. */
   ssrcSwitchAfter?: number;
-  /** RTX payload types (and SSRCs) to unwrap. Default: none. */
-  rtx?: RtxMap;
   /** Jitter buffer tunables (capacity, lossWaitMs, nackIntervalMs, maxNacks, resyncAfter). */
   jitter?: JitterBufferOptions;
   /** Minimum time between two PLIs. Default 500 ms. */
@@ -89,8 +88,8 @@ export interface AssemblerCounters {
   delivered: number;
   /** Accepted, but after a later sequence number. */
   reordered: number;
-  /** RTX packets unwrapped into the stream (accepted or not). */
-  retransmissions: number;
+  /** Packets that arrived after being NACKed and filled their gap (retransmitted, or late). */
+  recovered: number;
   /** Sequence numbers given up on. */
   lost: number;
   nacks: number;
@@ -109,7 +108,7 @@ const NO_DROPS: AssemblerOutput["drops"] = Object.freeze([]) as unknown as Assem
 /** One stream's packets → access units; see the file comment. */
 export class FrameAssembler {
   readonly counters: AssemblerCounters = {
-    packets: 0, bytes: 0, accepted: 0, delivered: 0, reordered: 0, retransmissions: 0, lost: 0, nacks: 0,
+    packets: 0, bytes: 0, accepted: 0, delivered: 0, reordered: 0, recovered: 0, lost: 0, nacks: 0,
     plis: 0, resyncs: 0, framesOut: 0, frameBytes: 0,
     packetsDropped: Object.fromEntries(PACKET_DROP_REASONS.map((r) => [r, 0])) as Record<PacketDropReason, number>,
     framesDropped: Object.fromEntries(FRAME_DROP_REASONS.map((r) => [r, 0])) as Record<FrameDropReason, number>,
@@ -223,20 +222,13 @@ export class FrameAssembler {
   }
 
   private accept(packet: RtpPacket, nowMs: number): void {
-    const rtx = this.options.rtx;
-    if (rtx?.payloadTypes.has(packet.payloadType)) {
-      const original = unwrapRtx(packet, rtx, this.ssrc);
-      if (typeof original === "string") return void this.dropPacket("rtx-padding");
-      // Unpaired RTX before any media: its SSRC must not become the stream's.
-      if (this.ssrc === undefined && !rtx.ssrcs?.has(packet.ssrc)) return void this.dropPacket("foreign-ssrc");
-      this.counters.retransmissions++;
-      packet = original;
-    } else if (this.options.payloadType !== undefined && packet.payloadType !== this.options.payloadType) {
+    if (this.options.payloadType !== undefined && packet.payloadType !== this.options.payloadType) {
       return void this.dropPacket("foreign-payload-type");
     }
     if (!this.ownSsrc(packet.ssrc)) return void this.dropPacket("foreign-ssrc");
     const verdict = this.jitter.push(packet.sequenceNumber, packet, nowMs, this.jitterSink);
     this.counters.resyncs = this.jitter.counters.resyncs;
+    this.counters.recovered = this.jitter.counters.recovered;
     if (verdict === "accepted" || verdict === "reordered") {
       this.counters.accepted++;
       if (verdict === "reordered") this.counters.reordered++;

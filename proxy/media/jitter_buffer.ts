@@ -42,6 +42,8 @@ export type JitterVerdict = "accepted" | "reordered" | "duplicate" | "late" | "o
 export interface JitterCounters {
   accepted: number;
   reordered: number;
+  /** Reordered packets that filled a gap already NACKed: retransmitted (RTX) or late. */
+  recovered: number;
   duplicates: number;
   late: number;
   outOfWindow: number;
@@ -61,7 +63,7 @@ const EXT_BASE = 1 << 20;
 /** Reorder buffer by 16-bit RTP sequence number; see the file comment. */
 export class JitterBuffer<T> {
   readonly counters: JitterCounters = {
-    accepted: 0, reordered: 0, duplicates: 0, late: 0, outOfWindow: 0,
+    accepted: 0, reordered: 0, recovered: 0, duplicates: 0, late: 0, outOfWindow: 0,
     released: 0, lost: 0, nacks: 0, resyncs: 0,
   };
   private readonly capacity: number;
@@ -135,6 +137,7 @@ export class JitterBuffer<T> {
     } else {
       this.missing--;
       this.counters.reordered++;
+      if (this.nackCounts[slot]! > 0) this.counters.recovered++;
       verdict = "reordered";
     }
     this.hold(slot, ext, item, nowMs);
@@ -215,6 +218,7 @@ export class JitterBuffer<T> {
     this.states[slot] = MISSING;
     this.times[slot] = nowMs;
     this.missing++;
+    this.nackCounts[slot] = 0;
     if (this.maxNacks > 0) {
       this.nackTimes[slot] = nowMs;
       this.nackCounts[slot] = 1;

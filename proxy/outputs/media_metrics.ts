@@ -48,7 +48,7 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
     for (const reason of PACKET_DROP_REASONS) s.set({ reason }, dropped?.[reason] ?? 0);
   });
   metrics.counter("vsb_rtp_packets_lost_total", "RTP packets given up on after NACKs", (s) => s.set(undefined, streams.assemblerTotals()?.lost ?? 0));
-  metrics.counter("vsb_rtp_retransmissions_total", "RTX packets unwrapped into the streams", (s) => s.set(undefined, streams.assemblerTotals()?.retransmissions ?? 0));
+  metrics.counter("vsb_rtp_packets_recovered_total", "RTP packets that arrived after being NACKed and filled their gap (retransmitted, or late)", (s) => s.set(undefined, streams.assemblerTotals()?.recovered ?? 0));
   metrics.counter("vsb_frame_output_errors_total", "Exceptions thrown by frame outputs (isolated)", (s) => {
     let n = 0;
     for (const stream of streams.streams.values()) n += stream.outputErrors;

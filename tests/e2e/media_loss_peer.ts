@@ -45,7 +45,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
   const timestamps: number[] = [];
   // seq counts every frame the proxy saw, so a jump is a frame it dropped: seqOk means the
   // numbers start at 0, only grow, and every frame after a jump is a keyframe (decodable).
-  const stats = { frames: 0, seqOk: true, seqMissing: 0, keyframeFirst: undefined as boolean | undefined, nacks: 0, lost: 0 };
+  const stats = { frames: 0, seqOk: true, seqMissing: 0, keyframeFirst: undefined as boolean | undefined, nacks: 0, lost: 0, recovered: 0 };
   let lastSeq = -1;
   await channel.consume(q.queue, (m) => {
     if (!m) return;
@@ -64,6 +64,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     const text = await (await fetch(`${base}/metrics`)).text().catch(() => "");
     stats.nacks = metric(text, "vsb_whip_nacked_seqs_total") ?? 0;
     stats.lost = metric(text, "vsb_rtp_packets_lost_total") ?? 0;
+    stats.recovered = metric(text, "vsb_rtp_packets_recovered_total") ?? 0;
     console.log(JSON.stringify(stats));
   }, 250);
   process.once("SIGINT", () => {

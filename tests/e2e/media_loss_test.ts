@@ -111,6 +111,7 @@ describe("media path over a lossy link (5 % each way)", () => {
     expect(rx.seqOk).toBe(true);
     expect(rx.seqMissing).toBeLessThanOrEqual(Math.ceil(sent.length * 0.01)); // drops show as seq jumps
     expect(rx.nacks).toBeGreaterThan(20);
+    expect(rx.recovered).toBeGreaterThan(20); // the metric counts the NACKed packets that came back
     expect(tx.nacks).toBeGreaterThan(20); // the sender heard the NACKs (from the former whip_netem_test)
     expect(sent.length).toBeGreaterThan(250);
     expect(whole).toBeGreaterThanOrEqual(0.99);

@@ -68,7 +68,7 @@ function dropMediaPackets(pub: WhipPublisher, n: number): void {
 function report(name: string, run: Run): void {
   const c = run.assembler!.counters;
   console.log(JSON.stringify({
-    [name]: { pictures: run.pictures.size, framesOut: c.framesOut, framesDropped: c.framesDropped, lost: c.lost, nacks: c.nacks, plis: c.plis, retransmissions: c.retransmissions, packets: c.packets, publisherNacks: run.pub.counters.nacks },
+    [name]: { pictures: run.pictures.size, framesOut: c.framesOut, framesDropped: c.framesDropped, lost: c.lost, nacks: c.nacks, plis: c.plis, recovered: c.recovered, packets: c.packets, publisherNacks: run.pub.counters.nacks },
   }));
 }
 
@@ -91,6 +91,7 @@ describe("WHIP ingest + FrameAssembler on real WebRTC", () => {
     const c = run.assembler!.counters;
     expect(c.nacks).toBeGreaterThan(10);
     expect(run.pub.counters.nacks).toBeGreaterThan(10);
+    expect(c.recovered).toBeGreaterThan(10); // NACKed packets came back (over RTX, unwrapped by werift)
     expect(run.frames.length / run.pictures.size).toBeGreaterThanOrEqual(0.99);
     // seq counts dropped frames too: it only grows, and a jump (a dropped frame) lands on a keyframe.
     expect(run.frames[0]!.seq).toBe(0);

@@ -109,6 +109,24 @@ for (const fixture of Object.values(FIXTURES)) {
       expect(a.counters.lost).toBe(0);
     });
 
+    test("a packet retransmitted after its NACK fills the gap: its frame comes out whole, counted recovered", () => {
+      const victim = Math.floor(packets.length / 2);
+      const now = clock(packets);
+      const a = new FrameAssembler({ payloadType: 96 });
+      const frames: AccessUnit[] = [];
+      const nacks: number[] = [];
+      packets.forEach((bytes, i) => {
+        if (i === victim) return;
+        const out = a.push(bytes, now(bytes));
+        frames.push(...out.frames);
+        nacks.push(...out.nacks);
+        if (i === victim + 1) frames.push(...a.push(packets[victim]!, now(bytes) + 30).frames); // the RTX answer, unwrapped
+      });
+      expect(nacks).toEqual([header(packets[victim]!).sequenceNumber]);
+      expect(frames).toHaveLength(fixture.frames);
+      expect(a.counters).toMatchObject({ recovered: 1, reordered: 1, lost: 0 });
+    });
+
     test("one lost packet drops its frame, asks for a PLI, recovers at the next keyframe, and seq jumps", () => {
       const victimFrame = refKeyframes[1]! - 3;
       const ts = [...new Set(packets.map((p) => header(p).timestamp))][victimFrame];
@@ -121,6 +139,7 @@ for (const fixture of Object.values(FIXTURES)) {
       // seq counts the frames dropped in between: the jump is exactly the frames lost.
       expect(frames.map((f) => f.seq)).toEqual(expected);
       expect(a.counters.lost).toBe(1);
+      expect(a.counters.recovered).toBe(0);
       expect(a.counters.framesDropped["packet-lost"]).toBe(1);
       expect(a.counters.framesDropped["awaiting-keyframe"]).toBe(refKeyframes[1]! - victimFrame - 1);
     });

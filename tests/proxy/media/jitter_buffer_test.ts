@@ -40,6 +40,24 @@ describe("JitterBuffer", () => {
     expect(jb.counters).toMatchObject({ accepted: 4, reordered: 2, released: 4, lost: 0 });
   });
 
+  test("push() counts a packet that fills a NACKed gap as recovered (a retransmission)", () => {
+    const { jb, log, push } = make();
+    push(1, 0);
+    push(3, 1); // 2 is NACKed
+    expect(log.nacks).toEqual([2]);
+    expect(push(2, 40)).toBe("reordered"); // the retransmission
+    expect(jb.counters).toMatchObject({ reordered: 1, recovered: 1, lost: 0 });
+    push(4, 41);
+    expect(push(4, 42)).toBe("duplicate");
+    expect(jb.counters.recovered).toBe(1);
+    // Without NACKs nothing is asked for, so nothing is recovered, only reordered.
+    const quiet = make({ maxNacks: 0 });
+    quiet.push(1, 0);
+    quiet.push(3, 1);
+    quiet.push(2, 2);
+    expect(quiet.jb.counters).toMatchObject({ reordered: 1, recovered: 0 });
+  });
+
   test("push() counts duplicates, held or already released", () => {
     const { jb, push } = make();
     push(1, 0);
