@@ -11,6 +11,8 @@ export interface PlayerStats {
   keyframes: number;
   /** Sequence numbers skipped (counted per missing packet). */
   gaps: number;
+  /** Packets that came again or after a later one (not counted as frames or gaps). */
+  late: number;
   /** Frames before the first keyframe (must be 0: the proxy starts a viewer at a keyframe). */
   framesBeforeKeyframe: number;
   /** Ms from open() to the WHEP answer, and to the last packet of the first frame. */
@@ -47,7 +49,7 @@ export function whepPlayerConfig() {
 
 /** A recvonly werift peer that played one WHEP resource. */
 export class WhepPlayer {
-  readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, framesBeforeKeyframe: 0 };
+  readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, late: 0, framesBeforeKeyframe: 0 };
   location = "";
   readonly openedAt = performance.now();
   private lastSeq: number | undefined;
@@ -86,7 +88,15 @@ export class WhepPlayer {
     this.stats.packets++;
     this.stats.firstPacketMs ??= Math.round(performance.now() - this.openedAt);
     const seq = rtp.header.sequenceNumber;
-    if (this.lastSeq !== undefined) this.stats.gaps += (seq - this.lastSeq - 1) & 0xffff;
+    if (this.lastSeq !== undefined) {
+      const ahead = (seq - this.lastSeq) & 0xffff;
+      // A repeat or a late packet (a retransmission that crossed the original) is not a gap.
+      if (ahead === 0 || ahead >= 0x8000) {
+        this.stats.late++;
+        return;
+      }
+      this.stats.gaps += ahead - 1;
+    }
     this.lastSeq = seq;
     if (rtp.payload.length > 1 && isKeyframeStart(rtp.payload)) this.frameHasKey = true;
     if (!rtp.header.marker) return;
