@@ -2,8 +2,11 @@
  * Steps 1–2: find the serving MEC for the sensor's tile and the addresses of its services —
  * or take them as configured (static `--registration-url`, `--mqtt-url`, `--whip-url`).
  * Static values always win over discovered ones.
+ *
+ * A service's `port` may be a number or, as the 5GMETA discovery service sends it, a
+ * numeric string ("12346"); it is a number from here on.
  */
-import { DiscoverySchema, PATH, SERVICE, type Service } from "../../shared/mod.ts";
+import { DiscoverySchema, PATH, portNumber, SERVICE, type Service } from "../../shared/mod.ts";
 
 /** Where the MEC's services are. */
 export interface Endpoints {
@@ -35,7 +38,7 @@ function serviceUrl(service: Service | undefined, scheme: string): string | unde
   if (!service) return undefined;
   if (service.url) return service.url;
   const host = service.ip.includes(":") ? `[${service.ip}]` : service.ip;
-  return `${scheme}://${host}:${service.port}`;
+  return `${scheme}://${host}:${portNumber(service.port)}`;
 }
 
 /** Resolves the MEC endpoints for `tile` (zoom 18). */
@@ -57,7 +60,11 @@ export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Prom
     throw new DiscoveryError(`GET "${url}" answered ${response.status}`);
   }
   const parsed = DiscoverySchema.safeParse(await response.json().catch(() => undefined));
-  if (!parsed.success) throw new DiscoveryError(`GET "${url}" answered an unexpected body`);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? ` at "${issue.path.join(".")}"` : "";
+    throw new DiscoveryError(`GET "${url}" answered an unexpected body${where}: ${issue?.message ?? "invalid"}`, { cause: parsed.error });
+  }
   for (const mec of parsed.data) {
     const find = (name: string) => mec.sb_services.find((s) => s.service_name === name);
     const registrationUrl = serviceUrl(find(SERVICE.registrationApi), "http");
@@ -66,7 +73,7 @@ export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Prom
       registrationUrl,
       mqttUrl: o.mqttUrl ?? serviceUrl(find(SERVICE.messageBroker), "mqtt"),
       whipUrl: o.whipUrl,
-      mecId: mec.mec_id,
+      mecId: mec.mec_id ?? mec.id,
     };
   }
   throw new DiscoveryError(`no MEC with a registration API serves tile "${tile}"`);

@@ -2,17 +2,20 @@
  * This proxy's own discovery answer (5GMETA steps 1–2). One proxy is one MEC, so it
  * answers for every valid tile: a local setup needs no cloud discovery service, and a
  * sensor configured with this proxy as its discovery URL always finds it.
+ *
+ * `port` is a string ("8080"), as the 5GMETA discovery service sends it: 2022 sensors build
+ * URLs with `":" + port`, which fails in Python on an int. `url` is vsb's full address.
  */
 import { type Discovery, SERVICE, type Service } from "../../shared/mod.ts";
 import type { DiscoveryInfo } from "./create_app.ts";
 
-const DEFAULT_PORTS: Record<string, number> = {
-  "http:": 80, "https:": 443, "mqtt:": 1883, "tcp:": 1883, "mqtts:": 8883, "ws:": 80, "wss:": 443,
+const DEFAULT_PORTS: Record<string, string> = {
+  "http:": "80", "https:": "443", "mqtt:": "1883", "tcp:": "1883", "mqtts:": "8883", "ws:": "80", "wss:": "443",
 };
 
-function service(name: string, url: string): Service {
+function service(name: string, url: string): Service & { port: string } {
   const u = new URL(url);
-  const port = u.port ? Number(u.port) : DEFAULT_PORTS[u.protocol] ?? 80;
+  const port = u.port || (DEFAULT_PORTS[u.protocol] ?? "80");
   return { service_name: name, ip: u.hostname.replace(/^\[|\]$/g, ""), port, url };
 }
 

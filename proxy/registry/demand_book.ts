@@ -1,7 +1,7 @@
 /**
  * The live demand leases, in memory and written through to the store. A lease matches a
  * dataflow when every selector it names matches (AND): `dataflowId` equal, `quadkey` a
- * prefix of the dataflow's `locationQuadkey`, `dataType` equal.
+ * prefix of the dataflow's keys (see {@link quadkeyMatches}), `dataType` equal.
  */
 import { randomUUID } from "node:crypto";
 import type { DemandLease, DemandRequest } from "../../shared/mod.ts";
@@ -11,8 +11,24 @@ import { NotFoundError } from "./errors.ts";
 /** What a lease is matched against. */
 export interface Matchable {
   id: number;
+  /** The `locationQuadkey` the sensor sent (usually zoom 18). */
   quadkey: string;
+  /** Zoom-25 quadkey of the sensor's coordinates, when it has them. */
+  positionQuadkey?: string;
   dataType: string;
+}
+
+/**
+ * True when the tile `prefix` names holds the dataflow: its zoom-25 position key starts with
+ * `prefix`, or the key the sensor sent does. Both are asked because pygeotile rounds to
+ * pixels per zoom, so within a pixel of a tile edge the zoom-25 key's first 18 digits can
+ * name the neighbour of the zoom-18 key the sensor registered with; a lease on that key
+ * must keep matching. A sent key shorter than `prefix` never matches it: a zoom-18 tile
+ * without coordinates cannot say whether it lies within a zoom-22 tile, and answering yes
+ * would start video nobody asked for. Used by demand leases and `GET /dataflows?quadkey=`.
+ */
+export function quadkeyMatches(prefix: string, flow: Pick<Matchable, "quadkey" | "positionQuadkey">): boolean {
+  return flow.quadkey.startsWith(prefix) || (flow.positionQuadkey?.startsWith(prefix) ?? false);
 }
 
 interface Lease {
@@ -28,7 +44,7 @@ interface Lease {
 /** True when `lease` names `flow` by every selector it has. */
 export function leaseMatches(lease: Omit<Lease, "id" | "ttlSeconds" | "createdAt" | "expiresAt">, flow: Matchable): boolean {
   if (lease.dataflowId !== undefined && lease.dataflowId !== flow.id) return false;
-  if (lease.quadkey !== undefined && !flow.quadkey.startsWith(lease.quadkey)) return false;
+  if (lease.quadkey !== undefined && !quadkeyMatches(lease.quadkey, flow)) return false;
   if (lease.dataType !== undefined && lease.dataType !== flow.dataType) return false;
   return true;
 }

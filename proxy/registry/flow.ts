@@ -3,9 +3,12 @@
  * (`DataflowRecord`) for `GET /dataflows`.
  */
 import {
+  checkPosition,
   type DataflowMetadata,
   type DataflowRecord,
+  HEADER_ZOOM,
   PATH,
+  quadkey,
   videoRoutingKey,
 } from "../../shared/mod.ts";
 import type { DataflowRow } from "../store/store.ts";
@@ -22,7 +25,10 @@ export interface Flow {
   metadata: DataflowMetadata;
   dataType: string;
   dataSubType: string;
+  /** The `locationQuadkey` the sensor sent (usually zoom 18). */
   quadkey: string;
+  /** Zoom-25 quadkey of the sensor's coordinates, for deep prefixes; see {@link positionQuadkey}. */
+  positionQuadkey?: string;
   tokenHash: string;
   keepaliveSeconds: number;
   registeredAt: number;
@@ -41,15 +47,36 @@ export function indexedFields(metadata: DataflowMetadata) {
   };
 }
 
+/**
+ * The zoom-25 quadkey of the metadata's `locationLatitude`/`locationLongitude` (the same key
+ * the bus headers carry, so a lease and `vsb-consume --quadkey` agree), or undefined when the
+ * metadata has no usable coordinates. Computed, never stored: rows written before it existed
+ * get it on load, and a keep-alive with new metadata moves it with the sensor.
+ */
+export function positionQuadkey(metadata: unknown): string | undefined {
+  const loc = (metadata as DataflowMetadata | null)?.dataSourceInfo?.sourceLocationInfo;
+  const lat = loc?.locationLatitude;
+  const lon = loc?.locationLongitude;
+  if (typeof lat !== "number" || typeof lon !== "number") return undefined;
+  try {
+    checkPosition(lat, lon);
+  } catch {
+    return undefined; // no usable position: the flow is matched by its sent key alone
+  }
+  return quadkey(lat, lon, HEADER_ZOOM);
+}
+
 /** Rebuilds an active flow from its row (at start-up). */
 export function flowFromRow(row: DataflowRow): Flow {
   const state = row.state === "live" || row.state === "idle" ? row.state : "registered";
+  const metadata = JSON.parse(row.metadata) as DataflowMetadata;
   return {
     id: row.id,
-    metadata: JSON.parse(row.metadata) as DataflowMetadata,
+    metadata,
     dataType: row.data_type,
     dataSubType: row.data_sub_type,
     quadkey: row.quadkey,
+    positionQuadkey: positionQuadkey(metadata),
     tokenHash: row.token_hash,
     keepaliveSeconds: row.keepalive_seconds,
     registeredAt: row.registered_at,

@@ -14,16 +14,25 @@ import type { DataflowMetadata, DataflowRecord, DemandLease, DemandRequest, Keep
 import { logger } from "../log.ts";
 import { PortsExhaustedError } from "../store/store.ts";
 import type { Cancel } from "./clock.ts";
-import { DemandBook } from "./demand_book.ts";
+import { DemandBook, quadkeyMatches } from "./demand_book.ts";
 import { Emitter, type Unsubscribe } from "./emitter.ts";
 import { CapacityError, NotFoundError } from "./errors.ts";
 import {
   type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
-  recordOfFlow, recordOfRow, topicOf, whipUrlOf,
+  positionQuadkey, recordOfFlow, recordOfRow, topicOf, whipUrlOf,
 } from "./flow.ts";
 import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
 
 const log = logger("registry");
+
+/** The position key of a stored metadata JSON; undefined when it does not parse. */
+function positionOfRow(json: string): string | undefined {
+  try {
+    return positionQuadkey(JSON.parse(json));
+  } catch {
+    return undefined; // unreadable metadata: matched by its sent key alone
+  }
+}
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
@@ -102,7 +111,7 @@ export class Registry extends Emitter<RegistryEvents> {
       throw err;
     }
     const flow: Flow = {
-      id: ids.id, metadata, ...fields, tokenHash, keepaliveSeconds,
+      id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, keepaliveSeconds,
       registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port,
     };
     flow.send = this.#wants(flow, now);
@@ -140,7 +149,8 @@ export class Registry extends Emitter<RegistryEvents> {
     const flow = this.#active(id, now);
     flow.lastSeen = now;
     if (metadata) {
-      Object.assign(flow, { metadata, ...indexedFields(metadata) });
+      // The sensor may have moved: its position key is recomputed with the metadata.
+      Object.assign(flow, { metadata, ...indexedFields(metadata), positionQuadkey: positionQuadkey(metadata) });
       this.#o.store.updateMetadata(id, { metadata: JSON.stringify(metadata), ...indexedFields(metadata), now });
       this.#refreshSend(now, [flow]);
     } else {
@@ -185,13 +195,16 @@ export class Registry extends Emitter<RegistryEvents> {
   list(filter: ListFilter = {}): DataflowRecord[] {
     this.sweep();
     const ctx = this.#ctx();
-    const keep = (quadkey: string, dataType: string) =>
-      (filter.quadkey === undefined || quadkey.startsWith(filter.quadkey)) &&
-      (filter.dataType === undefined || dataType === filter.dataType);
-    const active = [...this.#flows.values()].filter((f) => keep(f.quadkey, f.dataType)).map((f) => recordOfFlow(f, ctx));
+    const inTile = (flow: Parameters<typeof quadkeyMatches>[1]) =>
+      filter.quadkey === undefined || quadkeyMatches(filter.quadkey, flow);
+    const ofType = (dataType: string) => filter.dataType === undefined || dataType === filter.dataType;
+    const active = [...this.#flows.values()].filter((f) => ofType(f.dataType) && inTile(f)).map((f) => recordOfFlow(f, ctx));
     if (filter.active === true) return active;
+    // Ended rows carry no position key; it is computed from their metadata, so rows stored
+    // before it existed match deep prefixes too.
     const ended = this.#o.store.allDataflows()
-      .filter((row) => !this.#flows.has(row.id) && keep(row.quadkey, row.data_type))
+      .filter((row) => !this.#flows.has(row.id) && ofType(row.data_type) &&
+        inTile({ quadkey: row.quadkey, positionQuadkey: filter.quadkey === undefined ? undefined : positionOfRow(row.metadata) }))
       .map((row) => recordOfRow(row, ctx));
     if (filter.active === false) return ended;
     return [...active, ...ended].sort((a, b) => a.id - b.id);

@@ -111,6 +111,41 @@ describe("discoverEndpoints()", () => {
     expect(f.seen.length).toBe(1);
   });
 
+  // As the 5GMETA discovery service answers (5gmeta/discovery tests/reference/
+  // get_mec_from_tile_answer.json): ports are strings, the MEC id is `id`, extra fields abound.
+  const fiveGMeta = [{
+    geolocation: [{ "tile-id": "031333123201212", "zoom-level": 15 }, { "tile-id": "031333123201213", "zoom-level": 15 }],
+    id: 1,
+    lat: "43.2922071",
+    lng: "-1.987018",
+    name: "SanSebastian-MEC-Secondary",
+    organization: "Vicomtech",
+    props: {},
+    resources: { cpu: "12", gpu: "true", memory: "16", storage: "1000" },
+    sb_services: [
+      { description: "Message Broker", ip: "10.0.20.92", port: "5673", service_name: "message-broker" },
+      { description: "Registration API", ip: "10.0.20.92", port: "12346", service_name: "registration-api" },
+    ],
+  }];
+
+  test("reads a 5GMETA answer with string ports as numbers, and its `id` as the MEC id", async () => {
+    const f = fakeFetch(() => Response.json(fiveGMeta));
+    const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: f.fetch });
+    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", mqttUrl: "mqtt://10.0.20.92:5673", whipUrl: undefined, mecId: 1 });
+  });
+
+  test("a non-numeric port string is a DiscoveryError naming the field and the value", async () => {
+    for (const port of ["12a", "", "70000", "0", " 80"]) {
+      const bad = structuredClone(fiveGMeta);
+      bad[0]!.sb_services[1]!.port = port;
+      const f = fakeFetch(() => Response.json(bad));
+      const error = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: f.fetch }).catch((e) => e);
+      expect(error).toBeInstanceOf(DiscoveryError);
+      expect(error.message).toBe(`GET "http://cloud${PATH.mecTile(FIX.tile)}" answered an unexpected body at "0.sb_services.1.port": ` +
+        `port ${JSON.stringify(port)} must be a number or a numeric string from 1 to 65535`);
+    }
+  });
+
   test("no MEC with a registration API is a DiscoveryError naming the tile", async () => {
     const f = fakeFetch(() => Response.json([]));
     const error = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: f.fetch }).catch((e) => e);

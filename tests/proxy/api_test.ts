@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DiscoverySchema, KeepaliveSchema, PATH, RegistrationSchema, ROUTE } from "../../shared/mod.ts";
+import { discoverEndpoints } from "../../agent/discovery/discover_endpoints.ts";
 import { harness } from "./harness.ts";
 import { agentBody, sensor2022 } from "./sensor_body.ts";
 
@@ -63,6 +64,10 @@ describe("GET /dataflows", () => {
     expect(await ids("?active=true")).toEqual([1, 3]);
     expect(await ids("?active=false")).toEqual([2]);
     expect((await json("GET", "/dataflows?quadkey=9")).status).toBe(400);
+    // Deeper than the zoom-18 key sent: matched by the zoom-25 key of the coordinates.
+    expect(await ids("?quadkey=0313331232010333031221")).toEqual([1]);
+    expect(await ids("?quadkey=0313331232010333031221303")).toEqual([1]);
+    expect(await ids("?quadkey=0313331232010333031220")).toEqual([]);
     expect((await json("GET", "/dataflows?active=maybe")).status).toBe(400);
   });
 
@@ -133,6 +138,15 @@ describe("/demands", () => {
     expect(events.send.at(-1)).toEqual({ id: 1, send: false });
   });
 
+  test("POST /demands with a zoom-22 or zoom-25 prefix sends a zoom-18 registration with lat/lon; a neighbour does not", async () => {
+    for (const [quadkey, send] of [["0313331232010333031221", true], ["0313331232010333031221303", true], ["0313331232010333031221302", false]] as const) {
+      const { json } = harness();
+      await json("POST", "/dataflows", sensor2022());
+      expect((await json("POST", "/demands", { quadkey, ttlSeconds: 60 })).status).toBe(201);
+      expect((await (await json("PUT", "/dataflows/1")).json()).send).toBe(send);
+    }
+  });
+
   test("rejects leases without selector (400), for unknown dataflows (404), unknown ids (404)", async () => {
     const { json } = harness();
     expect((await json("POST", "/demands", { ttlSeconds: 5 })).status).toBe(400);
@@ -151,10 +165,26 @@ describe("service routes", () => {
     const res = await json("GET", "/mec/tile/031333123201033303");
     const answer = DiscoverySchema.parse(await res.json());
     expect(answer[0]!.mec_id).toBe("mec-1");
-    expect(answer[0]!.sb_services.map((s) => [s.service_name, s.ip, s.port])).toEqual([
-      ["message-broker", "broker.test", 1883], ["registration-api", "mec.test", 8080], ["video-broker", "mec.test", 8080],
+    // Ports are strings, as the 5GMETA discovery service sends them (sensors do ":" + port).
+    expect(answer[0]!.sb_services.map((s) => [s.service_name, s.ip, s.port, s.url])).toEqual([
+      ["message-broker", "broker.test", "1883", "mqtt://broker.test:1883"],
+      ["registration-api", "mec.test", "8080", "http://mec.test:8080"],
+      ["video-broker", "mec.test", "8080", "http://mec.test:8080"],
     ]);
     expect((await json("GET", "/mec/tile/0319")).status).toBe(400);
+  });
+
+  test("GET /mec/tile/{quadkey} round-trips through the agent's discoverEndpoints()", async () => {
+    const { app } = harness();
+    const viaApp = ((input: string | URL | Request, init?: RequestInit) => app.request(String(input), init)) as typeof fetch;
+    const tile = "031333123201033303";
+    const e = await discoverEndpoints(tile, { discoveryUrl: "http://mec.test:8080", fetch: viaApp });
+    expect(e).toEqual({ registrationUrl: "http://mec.test:8080", mqttUrl: "mqtt://broker.test:1883", whipUrl: undefined, mecId: "mec-1" });
+    // Without vsb's `url`, the agent builds the address from ip and the string port.
+    const bare = (await (await app.request(PATH.mecTile(tile))).json()) as { sb_services: { url?: string }[] }[];
+    for (const s of bare[0]!.sb_services) delete s.url;
+    const plain = await discoverEndpoints(tile, { discoveryUrl: "http://x", fetch: (async () => Response.json(bare)) as unknown as typeof fetch });
+    expect([plain.registrationUrl, plain.mqttUrl]).toEqual(["http://mec.test:8080", "mqtt://broker.test:1883"]);
   });
 
   test("/health is 200, /ready reflects the bus", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { DataflowMetadataSchema, DemandRequestSchema } from "../../shared/mod.ts";
+import { leaseMatches, quadkeyMatches } from "../../proxy/registry/demand_book.ts";
 import { harness } from "./harness.ts";
 import { agentBody, sensor2022 } from "./sensor_body.ts";
 
@@ -127,5 +128,80 @@ describe("Registry ingest interface", () => {
       throw new Error("boom");
     });
     expect(registry.register(meta()).id).toBe(1);
+  });
+});
+
+// sensor2022() registers zoom-18 "031333123201033303" and lat 43.295778, lon -1.980823,
+// whose zoom-25 quadkey is "0313331232010333031221303".
+const ZOOM22 = "0313331232010333031221";
+const ZOOM25 = "0313331232010333031221303";
+
+describe("Registry quadkey demand deeper than the sent locationQuadkey", () => {
+  test("a zoom-22 and a zoom-25 prefix lease turn send on for a zoom-18 registration with lat/lon", () => {
+    for (const prefix of [ZOOM22, ZOOM25]) {
+      const { registry, events } = harness();
+      const { id } = registry.register(meta());
+      registry.createDemand(demand({ quadkey: prefix }));
+      expect(events.send).toEqual([{ id, send: false }, { id, send: true }]);
+      expect(registry.keepalive(id).send).toBe(true);
+    }
+  });
+
+  test("a prefix for a neighbouring tile at zoom 22 or 25 does not", () => {
+    for (const prefix of ["0313331232010333031220", "0313331232010333031221302", "0320"]) {
+      const { registry } = harness();
+      const { id } = registry.register(meta());
+      registry.createDemand(demand({ quadkey: prefix }));
+      expect(registry.keepalive(id).send).toBe(false);
+    }
+  });
+
+  test("the sent zoom-18 key and its prefixes still match", () => {
+    const { registry } = harness();
+    const { id } = registry.register(meta());
+    registry.createDemand(demand({ quadkey: "031333123201033303" }));
+    expect(registry.keepalive(id).send).toBe(true);
+  });
+
+  test("keep-alive with moved coordinates moves the zoom-25 key, and send with it", () => {
+    const { registry } = harness();
+    const { id } = registry.register(meta());
+    registry.createDemand(demand({ quadkey: ZOOM25 }));
+    expect(registry.keepalive(id).send).toBe(true);
+    const moved = sensor2022() as any;
+    moved.dataSourceInfo.sourceLocationInfo.locationLatitude = 43.2958; // same zoom-18 tile, another zoom-25 one
+    expect(registry.keepalive(id, meta(moved)).send).toBe(false);
+    expect(registry.keepalive(id, meta()).send).toBe(true);
+  });
+
+  test("`list` filters by a zoom-22 or zoom-25 prefix, active and ended", () => {
+    const { registry } = harness();
+    const a = registry.register(meta());
+    const b = registry.register(meta(agentBody()));
+    const c = registry.register(meta());
+    registry.remove(c.id);
+    const ids = (quadkey: string) => registry.list({ quadkey }).map((r) => r.id);
+    expect(ids(ZOOM22)).toEqual([a.id, c.id]);
+    expect(ids(ZOOM25)).toEqual([a.id, c.id]);
+    expect(ids("0313331232010333031221302")).toEqual([]);
+    expect(ids("0320101103011111120113320")).toEqual([b.id]);
+  });
+});
+
+describe("quadkeyMatches()", () => {
+  test("a sent key shorter than the prefix, without coordinates, does not match it", () => {
+    const noPosition = { quadkey: "031333123201033303" };
+    expect(quadkeyMatches("0313", noPosition)).toBe(true);
+    expect(quadkeyMatches("031333123201033303", noPosition)).toBe(true);
+    expect(quadkeyMatches(ZOOM22, noPosition)).toBe(false);
+    expect(leaseMatches({ quadkey: ZOOM22 }, { id: 1, dataType: "video", ...noPosition })).toBe(false);
+  });
+
+  test("matches the sent key or the position key, so a tile-edge rounding difference loses nothing", () => {
+    // Within a pixel of a zoom-18 edge, pygeotile's zoom-25 key can start in the neighbour tile.
+    const edge = { quadkey: "031333123201033303", positionQuadkey: "0313331232010333121000000" };
+    expect(quadkeyMatches("031333123201033303", edge)).toBe(true);
+    expect(quadkeyMatches("031333123201033312", edge)).toBe(true);
+    expect(quadkeyMatches("031333123201033302", edge)).toBe(false);
   });
 });

@@ -50,6 +50,27 @@ describe("Store across a restart", () => {
     second.store.close();
   });
 
+  test("a zoom-25 quadkey lease and filter keep matching a zoom-18 registration after a restart", () => {
+    // Rows hold the sent locationQuadkey, as before the position key existed; it is computed on load.
+    const db = tempDb();
+    const clock = new FakeClock();
+    const first = harness({ db, clock });
+    const a = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    const b = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    first.registry.remove(b.id);
+    first.registry.createDemand(DemandRequestSchema.parse({ quadkey: "0313331232010333031221303", ttlSeconds: 600 }));
+    expect(first.store.getDataflow(a.id)!.quadkey).toBe("031333123201033303");
+    first.registry.stop();
+    first.store.close();
+
+    const second = harness({ db, clock });
+    expect(second.events.send).toEqual([{ id: a.id, send: true }]);
+    expect(second.registry.keepalive(a.id).send).toBe(true);
+    expect(second.registry.list({ quadkey: "0313331232010333031221" }).map((r) => [r.id, r.active])).toEqual([[a.id, true], [b.id, false]]);
+    second.registry.stop();
+    second.store.close();
+  });
+
   test("last-seen times are flushed in batches and survive a restart", () => {
     const db = tempDb();
     const clock = new FakeClock();
