@@ -54,6 +54,47 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL with scheme ${protocols.map((p) => p.replace(":", "")).join(" or ")}`);
 
+/** One STUN/TURN server as werift's (and the browser's) RTCIceServer takes it. */
+export interface IceServerSpec {
+  urls: string;
+  username?: string;
+  credential?: string;
+}
+
+const ICE_HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?$/;
+
+/**
+ * An `--ice-servers` item: `stun:HOST[:PORT]`, or a TURN server with its long-term credentials
+ * (RFC 8489 §9.2) in front of the host, `turn:USER:CREDENTIAL@HOST[:PORT][?transport=udp|tcp]`
+ * (or `turns:`). RFC 7065 TURN URIs have no user part: the two fields become RTCIceServer's
+ * `username`/`credential`, percent-decoded (encode `:` `@` `,` `%` in them). Returns the server,
+ * or why the item is wrong (without echoing the credential).
+ */
+export function parseIceServer(value: string): IceServerSpec | string {
+  const m = /^(stuns?|turns?):(.*)$/i.exec(value.trim());
+  if (!m) return "must start with stun:, stuns:, turn: or turns:";
+  const scheme = m[1]!.toLowerCase();
+  const turn = scheme.startsWith("turn");
+  const at = m[2]!.lastIndexOf("@");
+  const host = m[2]!.slice(at + 1); // HOST[:PORT][?transport=…]
+  if (!ICE_HOST.test(host) || (!turn && host.includes("?"))) return `must be ${scheme}:${turn ? "USER:CREDENTIAL@" : ""}HOST[:PORT]`;
+  if (!turn) return at < 0 ? { urls: `${scheme}:${host}` } : "a STUN server takes no credentials";
+  if (at < 0) return `a TURN server needs credentials: ${scheme}:USER:CREDENTIAL@HOST[:PORT]`;
+  const userinfo = m[2]!.slice(0, at);
+  const colon = userinfo.indexOf(":");
+  if (colon <= 0 || colon === userinfo.length - 1) return `TURN credentials must be USER:CREDENTIAL, as in ${scheme}:USER:CREDENTIAL@HOST`;
+  try {
+    return { urls: `${scheme}:${host}`, username: decodeURIComponent(userinfo.slice(0, colon)), credential: decodeURIComponent(userinfo.slice(colon + 1)) };
+  } catch {
+    return "TURN credentials have a broken percent-encoding (write % as %25)";
+  }
+}
+
+const iceServer = z.string().superRefine((value, ctx) => {
+  const parsed = parseIceServer(value);
+  if (typeof parsed === "string") ctx.addIssue({ code: "custom", message: parsed });
+});
+
 /** How one option is spelled and checked. */
 export interface OptionSpec {
   key: string;
@@ -86,7 +127,7 @@ export const OPTIONS = [
   { key: "udpForwardHost", flag: "--udp-forward-host", env: "VSB_UDP_FORWARD_HOST", arg: "HOST", default: "127.0.0.1", help: "Where each live dataflow's RTP is re-sent for legacy pipelines", schema: z.string().trim().min(1).max(255) },
   { key: "udpPorts", flag: "--udp-ports", env: "VSB_UDP_PORTS", arg: "FIRST-LAST", default: "5000-5999", help: "UDP forward ports, one per dataflow, allocated without collisions", schema: PortRangeSchema },
   { key: "iceAddresses", flag: "--ice-address", env: "VSB_ICE_ADDRESSES", arg: "ADDR", repeatable: true, help: "Address announced in ICE candidates, e.g. the public one of a MEC behind NAT (repeatable; env: comma list)", schema: list(z.string().trim().min(1).max(255)) },
-  { key: "iceServers", flag: "--ice-servers", env: "VSB_ICE_SERVERS", arg: "URLS", default: "", help: "STUN/TURN servers, comma list (none by default: nothing leaves the MEC by itself)", schema: list(z.string().regex(/^(stun|stuns|turn|turns):/, "must start with stun:, stuns:, turn: or turns:")) },
+  { key: "iceServers", flag: "--ice-servers", env: "VSB_ICE_SERVERS", arg: "URLS", default: "", help: "STUN/TURN servers, comma list: stun:HOST[:PORT], turn:USER:CREDENTIAL@HOST[:PORT][?transport=tcp] (percent-encode : @ , in the credentials; give them in the env var, not in argv). None by default, and never a public STUN server: nothing leaves the MEC by itself", schema: list(iceServer) },
   { key: "icePorts", flag: "--ice-ports", env: "VSB_ICE_PORTS", arg: "FIRST-LAST", help: "UDP port range for WebRTC media [any]", schema: PortRangeSchema },
   { key: "publishQueueSeconds", flag: "--publish-queue-seconds", env: "VSB_PUBLISH_QUEUE_SECONDS", arg: "S", default: "2", help: "Video kept per stream while RabbitMQ is away, then dropped and counted", schema: num(0, 60) },
   { key: "logLevel", flag: "--log-level", env: "VSB_LOG_LEVEL", arg: "LEVEL", default: "info", help: "debug, info, warn, error or silent", schema: z.enum(["debug", "info", "warn", "error", "silent"]) },

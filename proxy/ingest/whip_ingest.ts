@@ -8,6 +8,7 @@ import type { RouteModule } from "../api/create_app.ts";
 import type { Announcer } from "../bus/announcer.ts";
 import type { Publisher } from "../bus/publisher.ts";
 import type { Config } from "../config/load_config.ts";
+import { parseIceServer } from "../config/options.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -100,9 +101,16 @@ function registerMetrics(metrics: Metrics, sessions: SessionRegistry): void {
   metrics.counter("vsb_whip_sink_errors_total", "Packets a session sink threw on", (s) => s.set(undefined, totals().sinkErrors));
 }
 
-/** ICE-lite on the announced addresses (DESIGN.md "Media"); full ICE only when STUN/TURN servers are configured. */
+/**
+ * ICE-lite on the announced addresses (DESIGN.md "Media"); full ICE only when STUN/TURN servers
+ * are configured, TURN with the credentials of its `--ice-servers` item.
+ */
 export function iceOptionsOf(config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">): IngestIceOptions {
-  const servers = config.iceServers.map((urls) => ({ urls }));
+  const servers = config.iceServers.map((url) => {
+    const server = parseIceServer(url);
+    if (typeof server === "string") throw new RangeError(`ICE server "${url.replace(/:[^:@]*@/, ":***@")}": ${server}`);
+    return server;
+  });
   return {
     addresses: config.iceAddresses.length ? [...config.iceAddresses] : undefined,
     portRange: config.icePorts ? [config.icePorts.first, config.icePorts.last] : undefined,

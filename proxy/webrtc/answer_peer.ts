@@ -2,6 +2,12 @@
  * The werift answerer shared by the WHIP ingest (recvonly) and the WHEP viewers (sendonly):
  * ICE-lite (RFC 8445 §2.5) with only the configured addresses, one H.264 transceiver, no
  * public STUN fallback, and an answer that carries its candidates (non-trickle, RFC 9725 §4.2).
+ *
+ * werift 0.25 (ice/src/ice.js, `applyStunTurnServersFromOptions`) gathers a server-reflexive
+ * candidate from stun.l.google.com:19302 whenever ICE is not lite and no STUN server is
+ * configured, e.g. with only a TURN server. Its config has no switch for that, so before
+ * gathering each ICE connection gets `stunServer: false`: not nullish, so werift's `??`
+ * default never applies, and falsy, so no STUN query is made.
  */
 import {
   RTCPeerConnection,
@@ -49,7 +55,8 @@ export interface AnswerPeerOptions {
   afterGathering?(pc: RTCPeerConnection): void;
 }
 
-function peerConfig(ice: IngestIceOptions) {
+/** werift's RTCPeerConnection config for `ice` (exported for tests). */
+export function peerConfig(ice: IngestIceOptions) {
   const lite = ice.lite ?? true;
   return {
     codecs: { video: videoCodecs(), audio: [] },
@@ -82,6 +89,31 @@ function waitGathered(pc: RTCPeerConnection): Promise<void> {
   });
 }
 
+/** What `withoutDefaultStun` touches of werift's ICE `Connection`. */
+interface IceConnectionLike {
+  stunServer?: unknown;
+  options: { stunServer?: unknown };
+}
+
+/**
+ * Switches off werift's public STUN fallback (see the file comment) on every ICE connection of
+ * `pc` that has no STUN server of ours; call it after setRemoteDescription, before gathering.
+ * Returns the number of connections seen; throws when werift's internals are not found.
+ */
+export function withoutDefaultStun(pc: RTCPeerConnection): number {
+  let n = 0;
+  for (const transport of pc.iceTransports) {
+    const connection = (transport as unknown as { connection?: IceConnectionLike }).connection;
+    if (!connection?.options) continue;
+    n++;
+    if (connection.options.stunServer) continue; // one of ours (from --ice-servers)
+    connection.options.stunServer = false;
+    connection.stunServer = undefined;
+  }
+  if (n === 0) throw new Error("found no werift ICE connection to keep off public STUN; werift's internals changed");
+  return n;
+}
+
 /**
  * werift writes `a=ice-lite` into each m-section; RFC 8839 §5.3 defines it as a
  * session-level attribute, and browsers only read it there.
@@ -106,6 +138,7 @@ export async function answerPeer(choice: H264Choice, ice: IngestIceOptions, opti
     const transceiver = pc.getTransceivers().find((t) => t.kind === "video");
     if (!transceiver) throw new Error("werift created no video transceiver for the offer");
     transceiver.setDirection(options.direction);
+    withoutDefaultStun(pc);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     await waitGathered(pc);
