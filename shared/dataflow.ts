@@ -4,7 +4,8 @@
  * A body exactly as a 2022 5GMETA sensor sends it parses unchanged.
  */
 import { z } from "zod";
-import { isQuadkey, MAX_LATITUDE } from "./quadkey.ts";
+import { DISCOVERY_ZOOM } from "./names.ts";
+import { isQuadkey, MAX_LATITUDE, quadkey } from "./quadkey.ts";
 
 const TEXT = 256;
 
@@ -20,7 +21,7 @@ const text = (max = TEXT) => z.string().min(1).max(max);
 export const QuadkeySchema = z.string().refine(isQuadkey, "must be a quadkey of 1 to 31 digits 0-3");
 
 /** Where a video comes from on the sensor. */
-export const VideoSourceSchema = z.enum(["v4l2", "udp", "rtsp", "file", "test"]);
+export const VideoSourceSchema = z.enum(["v4l2", "udp", "rtsp", "file", "test", "browser"]);
 export type VideoSource = z.infer<typeof VideoSourceSchema>;
 
 /** Typed video description (vsb), instead of stringly `extraAttributes`. */
@@ -54,12 +55,16 @@ const ExtraAttributesSchema = z
     return z.NEVER;
   });
 
+/** Where the sensor is. Without `locationQuadkey`, the zoom-18 tile of its lat/lon (as 5GMETA registered it). */
 const LocationSchema = z.object({
-  locationQuadkey: QuadkeySchema,
+  locationQuadkey: QuadkeySchema.optional(),
   locationCountry: z.string().max(64).default(""),
   locationLatitude: numeric.pipe(z.number().min(-MAX_LATITUDE).max(MAX_LATITUDE)),
   locationLongitude: numeric.pipe(z.number().min(-180).max(180)),
-});
+}).transform((loc) => ({
+  ...loc,
+  locationQuadkey: loc.locationQuadkey ?? quadkey(loc.locationLatitude, loc.locationLongitude, DISCOVERY_ZOOM),
+}));
 
 const timezone = z.union([numeric, z.string().max(64)]).optional();
 const stratum = numeric.pipe(z.number().int().min(0).max(16)).optional();

@@ -89,6 +89,8 @@ export const ROUTE = {
   whep: "/whep/:id",
   whepSession: "/whep/:id/:session",
   dashboard: "/",
+  /** The operator's browser as a camera: registers a dataflow and pushes it over WHIP. */
+  camera: "/camera",
 } as const;
 
 /** Concrete paths for clients (agent, consumer CLI, tests). */

@@ -106,6 +106,8 @@ function paths(): Json {
     ...mediaPaths(dataflowIdParam, auth, missing),
     [oa(ROUTE.dashboard)]: { get: { summary: "Operator dashboard (HTML; asks for the API token in the page)", security: [],
       responses: { 200: { description: "the page", content: { "text/html": {} } } } } },
+    [oa(ROUTE.camera)]: { get: { summary: "Camera page: this browser registers a dataflow and pushes its camera over WHIP", security: [],
+      responses: { 200: { description: "the page", content: { "text/html": {} } } } } },
     [oa(ROUTE.health)]: { get: { summary: "Liveness", security: [], responses: { 200: { description: "alive" } } } },
     [oa(ROUTE.ready)]: { get: { summary: "Readiness (store and RabbitMQ)", security: [], responses: { 200: { description: "ready" }, 503: { description: "not ready" } } } },
     [oa(ROUTE.metrics)]: { get: { summary: "Prometheus metrics", responses: { 200: { description: "text exposition", content: { "text/plain": {} } } } } },

@@ -13,6 +13,16 @@ describe("DataflowMetadataSchema", () => {
     expect(m.dataInfo.extraAttributes).toBeUndefined();
   });
 
+  test("a body without locationQuadkey gets the zoom-18 tile of its lat/lon; a sent one is kept", () => {
+    const body = structuredClone(SENSOR_2022) as any;
+    delete body.dataSourceInfo.sourceLocationInfo.locationQuadkey;
+    expect(DataflowMetadataSchema.parse(body).dataSourceInfo.sourceLocationInfo.locationQuadkey).toBe("031333123201033303");
+    body.dataSourceInfo.sourceLocationInfo.locationQuadkey = "0313";
+    expect(DataflowMetadataSchema.parse(body).dataSourceInfo.sourceLocationInfo.locationQuadkey).toBe("0313");
+    delete body.dataSourceInfo.sourceLocationInfo.locationLatitude;
+    expect(DataflowMetadataSchema.safeParse(body).success).toBe(false);
+  });
+
   test("reads the server-side names timeZone/timeStratumLevel too", () => {
     const body = structuredClone(SENSOR_2022) as any;
     delete body.dataSourceInfo.sourceTimezone;
