@@ -78,6 +78,17 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   expect(firstPictureMs).toBeLessThan(2000); // the cached GOP: no wait for the encoder's next keyframe
   expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
   expect(media.whep.playback.viewerCount(flow.reg.id)).toBe(1);
+  // The row's figures, and the page refreshing them by itself (no click in between).
+  const cells = () => page.locator(`tr[data-id="${flow.reg.id}"] td`).allTextContents();
+  const before = await cells();
+  // Registered as 640x480 (tests/proxy/sensor_body.ts); the stream's SPS says 320x240, and wins.
+  expect(before.slice(1, 4)).toEqual(["live", "test · rsu", "320×240"]);
+  expect(before[5]).toMatch(/\d+ kbit\/s|Mbit\/s/);
+  expect(before[9]).toContain("40.71280, -74.00600");
+  expect(before[9]).toContain("032010110301111112 USA");
+  await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel as string)?.textContent) > Number(n),
+    [`tr[data-id="${flow.reg.id}"] td:nth-child(7)`, before[6]], { timeout: 6000 });
+  expect(Number(before[7])).toBe(0); // nothing dropped on loopback
   await page.click("#stop");
   expect(await waitFor(() => media.whep.playback.viewerCount(flow.reg.id) === 0, 3000)).toBe(true);
   expect(media.whep.playback.ended.delete).toBe(1);
