@@ -78,7 +78,7 @@ describe("bun proxy/main.ts", () => {
       const base = `http://127.0.0.1:${port}`;
       const args = ["--listen", `127.0.0.1:${port}`, "--db", join(dir, "p.db"), "--amqp-url", `amqp://127.0.0.1:${await freePort()}`, "--log-level", "warn"];
       const call = async (method: string, path: string, body?: unknown) => {
-        const res = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json" }, body: body && JSON.stringify(body) });
+        const res = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
         return { status: res.status, body: res.status === 204 ? undefined : await res.json() };
       };
       const first = proxy(args);
