@@ -4,50 +4,11 @@
  * Annex-B H.264 to a file or stdout, and prints per-second statistics on stderr.
  */
 import amqp from "amqplib";
-import { createWriteStream, type WriteStream } from "node:fs";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern, videoRoutingKey } from "../shared/mod.ts";
 import { consumeHelp, parseConsumeOptions, UsageError, type ConsumeOptions } from "./consumer/consume_options.ts";
 import { DemandLeaseHolder } from "./consumer/demand_lease.ts";
+import { FrameSink } from "./consumer/frame_sink.ts";
 import { FrameStats, formatStats } from "./consumer/frame_stats.ts";
-
-/**
- * Where frames go: nowhere, stdout, one file, or one file per dataflow (`{id}` in the name).
- * Each dataflow's output starts at its first keyframe, so a file decodes from byte 0.
- */
-class FrameSink {
-  #files = new Map<number, WriteStream>();
-  #started = new Set<number>();
-  skipped = 0;
-  constructor(private readonly out: string | undefined) {}
-
-  write(dataflowId: number, body: Uint8Array, keyframe: boolean): void {
-    if (!this.out) return;
-    if (!this.#started.has(dataflowId)) {
-      if (!keyframe) {
-        this.skipped++;
-        return;
-      }
-      this.#started.add(dataflowId);
-    }
-    if (this.out === "-") {
-      process.stdout.write(body);
-      return;
-    }
-    let file = this.#files.get(dataflowId);
-    if (!file) {
-      if (this.#files.size > 0 && !this.out.includes("{id}")) {
-        throw new Error(`--out "${this.out}" has no {id} but frames of several dataflows arrived; add {id} to the name`);
-      }
-      file = createWriteStream(this.out.replaceAll("{id}", String(dataflowId)));
-      this.#files.set(dataflowId, file);
-    }
-    file.write(body);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([...this.#files.values()].map((f) => new Promise((resolve) => f.end(resolve))));
-  }
-}
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -72,7 +33,8 @@ async function run(opts: ConsumeOptions): Promise<number> {
     say(`holding demand lease ${held.id} until stopped (renewed every ${Math.round(opts.leaseSeconds / 3)} s)`);
   }
 
-  const sink = new FrameSink(opts.out);
+  const sink = new FrameSink({ out: opts.out, stdoutIsTTY: process.stdout.isTTY === true });
+  if (!sink.out) say("stdout is a terminal and no --out was given: frames are written nowhere, statistics only");
   const stats = new FrameStats();
   const started = Date.now();
   let finish!: (code: number) => void;
@@ -85,6 +47,7 @@ async function run(opts: ConsumeOptions): Promise<number> {
     if (opts.quadkey && !quadkey.startsWith(opts.quadkey)) return;
     const id = Number(h[HEADER.sourceId]);
     const keyframe = h[HEADER.keyframe] === true;
+    if (opts.frames && sink.written >= opts.frames) return; // done; the rest is not ours
     try {
       sink.write(id, msg.content, keyframe);
     } catch (err) {
@@ -98,7 +61,7 @@ async function run(opts: ConsumeOptions): Promise<number> {
       keyframe,
       latencyMs: Date.now() - Number(h[HEADER.receiveTime]),
     });
-    if (opts.frames && stats.totalFrames >= opts.frames) finish(0);
+    if (opts.frames && sink.written >= opts.frames) finish(0);
   }, { noAck: true });
 
   const ticker = setInterval(() => {
@@ -119,8 +82,9 @@ async function run(opts: ConsumeOptions): Promise<number> {
   await sink.close();
   await connection.close().catch(() => undefined);
   const secs = (Date.now() - started) / 1000;
-  const skipped = sink.skipped ? `, ${sink.skipped} written nowhere as they came before the first keyframe` : "";
-  say(`received ${stats.totalFrames} frames in ${secs.toFixed(1)} s, ${stats.totalGaps} missing${skipped}`);
+  const skipped = sink.skipped ? `, ${sink.skipped} not written as they came before the first keyframe` : "";
+  const where = sink.out === "-" ? "stdout" : sink.out ?? "nowhere";
+  say(`received ${stats.totalFrames} frames in ${secs.toFixed(1)} s, ${stats.totalGaps} missing; wrote ${sink.written} to ${where}${skipped}`);
   return code;
 }
 

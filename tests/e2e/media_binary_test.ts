@@ -2,7 +2,8 @@
 // WHIP sender (agent/push/WhipPublisher). One message per frame for ≥ 10 s with no seq gap,
 // every header typed, the bodies decode with avdec_h264 to exactly as many pictures (and the
 // count drops when the first keyframe is cut: the counting can fail); the UDP forward decodes;
-// the consumer CLI's lease makes `send` true and its file decodes; live stats and /metrics;
+// the consumer CLI's lease makes `send` true and its file decodes, and piped without --out it
+// writes exactly --frames N decodable frames to stdout; live stats and /metrics;
 // DELETE on the WHIP Location ends the session and `terminatedataflow` is heard exactly once.
 import { afterAll, describe, expect } from "bun:test";
 import { writeFileSync } from "node:fs";
@@ -60,6 +61,21 @@ describe("media path in bun proxy/main.ts", () => {
     cleanups.push(() => sender.stop());
     expect((await cli.exited).code).toBe(0);
     expect(await decodedPictures(cliFile)).toBe(60);
+
+    // Piped into a player without --out, joining mid-GOP without a lease of its own: stdout
+    // carries exactly --frames N frames from the first keyframe on, and decodes to N pictures.
+    const piped = spawnTracked(process.execPath, [
+      join(root, "proxy/consume.ts"), "--api-url", proxy.base, "--amqp-url", rabbit.amqpUrl, "--dataflow", String(reg.id),
+      "--frames", "45", "--no-demand", "--quiet",
+    ], { cwd: root, name: "vsb-consume-piped", stdout: "pipe" });
+    cleanups.push(() => piped.stop());
+    const out: Buffer[] = [];
+    piped.child.stdout!.on("data", (chunk: Buffer) => out.push(chunk));
+    expect((await piped.exited).code).toBe(0);
+    const pipedFile = join(dir.path, "piped.h264");
+    writeFileSync(pipedFile, Buffer.concat(out));
+    expect(await decodedPictures(pipedFile)).toBe(45);
+    expect(piped.output("stderr")).toContain("wrote 45 to stdout");
 
     expect(await waitFor(() => frames.got.length >= 310, 20_000)).toBe(true); // > 10 s at 30 fps
     const live = await (await fetch(`${proxy.base}/dataflows/${reg.id}`)).json();

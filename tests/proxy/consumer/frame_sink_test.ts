@@ -1,0 +1,75 @@
+// FrameSink (vsb-consume's output): each dataflow starts at its first keyframe, `written` is
+// what `--frames N` counts, and without `--out` frames go to stdout when it is not a terminal
+// (piped into a player), nowhere when it is.
+import { describe, expect, test } from "bun:test";
+import { type ByteSink, effectiveOut, FrameSink } from "../../../proxy/consumer/frame_sink.ts";
+
+/** A ByteSink that keeps what it got. */
+function bytes() {
+  const chunks: Uint8Array[] = [];
+  const sink: ByteSink & { text: () => string; ended: boolean } = {
+    ended: false,
+    write: (chunk, done) => {
+      chunks.push(chunk);
+      done?.();
+    },
+    end(done) {
+      this.ended = true;
+      done();
+    },
+    text: () => chunks.map((c) => Buffer.from(c).toString()).join(""),
+  };
+  return sink;
+}
+
+const f = (s: string) => Buffer.from(s);
+
+describe("FrameSink", () => {
+  test("without --out writes to stdout when it is not a terminal, nowhere when it is", async () => {
+    expect(effectiveOut(undefined, false)).toBe("-");
+    expect(effectiveOut(undefined, true)).toBeUndefined();
+    expect(effectiveOut("x.h264", false)).toBe("x.h264");
+    const stdout = bytes();
+    const piped = new FrameSink({ out: undefined, stdoutIsTTY: false, stdout });
+    piped.write(1, f("K"), true);
+    piped.write(1, f("p"), false);
+    await piped.close();
+    expect(stdout.text()).toBe("Kp");
+    expect(stdout.ended).toBe(false); // stdout is flushed, never closed
+    const tty = bytes();
+    const onTerminal = new FrameSink({ out: undefined, stdoutIsTTY: true, stdout: tty });
+    expect(onTerminal.write(1, f("K"), true)).toBe(true);
+    expect(tty.text()).toBe("");
+    expect(onTerminal.out).toBeUndefined();
+  });
+
+  test("`written` counts frames from each dataflow's first keyframe, not the ones before it", () => {
+    const stdout = bytes();
+    const sink = new FrameSink({ out: "-", stdout });
+    expect(sink.write(1, f("a"), false)).toBe(false);
+    expect(sink.write(2, f("b"), false)).toBe(false);
+    expect(sink.write(1, f("K"), true)).toBe(true);
+    expect(sink.write(2, f("c"), false)).toBe(false);
+    expect(sink.write(1, f("p"), false)).toBe(true);
+    expect([sink.written, sink.skipped]).toEqual([2, 3]);
+    expect(stdout.text()).toBe("Kp");
+  });
+
+  test("{id} in --out gives one file per dataflow; without it a second dataflow is an error", async () => {
+    const files = new Map<string, ReturnType<typeof bytes>>();
+    const open = (path: string) => {
+      const b = bytes();
+      files.set(path, b);
+      return b;
+    };
+    const perFlow = new FrameSink({ out: "flow-{id}.h264", open });
+    perFlow.write(1, f("K1"), true);
+    perFlow.write(2, f("K2"), true);
+    await perFlow.close();
+    expect([...files.keys()]).toEqual(["flow-1.h264", "flow-2.h264"]);
+    expect(files.get("flow-2.h264")!.ended).toBe(true);
+    const one = new FrameSink({ out: "one.h264", open });
+    one.write(1, f("K"), true);
+    expect(() => one.write(2, f("K"), true)).toThrow('--out "one.h264" has no {id}');
+  });
+});
