@@ -150,6 +150,9 @@ export const DataflowRecordSchema = z.object({
   metadata: z.unknown(),
   udpForward: z.object({ host: z.string(), port: z.number().int() }).nullable(),
   whipUrl: z.string(),
+  /** Ended dataflows: when and why (keep-alive expiry, delete, ...). */
+  endedAt: z.string().optional(),
+  endReason: z.string().optional(),
   stats: z.record(z.string(), z.number()).optional(),
 });
 export type DataflowRecord = z.infer<typeof DataflowRecordSchema>;
@@ -159,4 +162,6 @@ export const DataflowQuerySchema = z.object({
   quadkey: z.string().regex(/^[0-3]{0,31}$/, "must be a quadkey prefix (digits 0-3)").optional(),
   dataType: z.string().max(64).optional(),
   active: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
+  /** At most this many dataflows, the newest (highest ids) of those that match. */
+  limit: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number).pipe(z.number().int().min(1, "must be at least 1")).optional(),
 });

@@ -134,5 +134,7 @@ export function recordOfRow(row: DataflowRow, ctx: RecordContext): DataflowRecor
     metadata: JSON.parse(row.metadata) as unknown,
     udpForward: null,
     whipUrl: whipUrlOf(ctx.publicUrl, row.id),
+    ...(row.ended_at === null ? {} : { endedAt: new Date(row.ended_at).toISOString() }),
+    ...(row.end_reason === null ? {} : { endReason: row.end_reason }),
   };
 }

@@ -198,16 +198,18 @@ export class Registry extends Emitter<RegistryEvents> {
     const inTile = (flow: Parameters<typeof quadkeyMatches>[1]) =>
       filter.quadkey === undefined || quadkeyMatches(filter.quadkey, flow);
     const ofType = (dataType: string) => filter.dataType === undefined || dataType === filter.dataType;
+    const newest = (records: DataflowRecord[]) => filter.limit === undefined ? records : records.slice(-filter.limit);
     const active = [...this.#flows.values()].filter((f) => ofType(f.dataType) && inTile(f)).map((f) => recordOfFlow(f, ctx));
-    if (filter.active === true) return active;
+    active.sort((a, b) => a.id - b.id);
+    if (filter.active === true) return newest(active);
     // Ended rows carry no position key; it is computed from their metadata, so rows stored
     // before it existed match deep prefixes too.
     const ended = this.#o.store.allDataflows()
       .filter((row) => !this.#flows.has(row.id) && ofType(row.data_type) &&
         inTile({ quadkey: row.quadkey, positionQuadkey: filter.quadkey === undefined ? undefined : positionOfRow(row.metadata) }))
       .map((row) => recordOfRow(row, ctx));
-    if (filter.active === false) return ended;
-    return [...active, ...ended].sort((a, b) => a.id - b.id);
+    if (filter.active === false) return newest(ended);
+    return newest([...active, ...ended].sort((a, b) => a.id - b.id));
   }
 
   /** The metadata of active dataflow `id` (for event headers), or undefined. */

@@ -42,4 +42,6 @@ export interface ListFilter {
   quadkey?: string;
   dataType?: string;
   active?: boolean;
+  /** The newest `limit` matches only. */
+  limit?: number;
 }

@@ -71,6 +71,22 @@ describe("GET /dataflows", () => {
     expect((await json("GET", "/dataflows?active=maybe")).status).toBe(400);
   });
 
+  test("?limit=N keeps the newest N matches; ended records say when and why they ended", async () => {
+    const { json } = harness();
+    for (let i = 0; i < 5; i++) await json("POST", "/dataflows", agentBody());
+    await json("DELETE", "/dataflows/2");
+    await json("DELETE", "/dataflows/4");
+    const list = async (q: string) => (await (await json("GET", `/dataflows${q}`)).json()) as { id: number; endedAt?: string; endReason?: string }[];
+    expect((await list("?limit=2")).map((d) => d.id)).toEqual([4, 5]);
+    expect((await list("?active=true&limit=2")).map((d) => d.id)).toEqual([3, 5]);
+    const ended = await list("?active=false&limit=1");
+    expect(ended.map((d) => d.id)).toEqual([4]);
+    expect(ended[0]!.endReason).toBe("deleted");
+    expect(Number.isNaN(Date.parse(ended[0]!.endedAt!))).toBe(false);
+    expect((await list("?active=true"))[0]!.endedAt).toBeUndefined();
+    for (const bad of ["0", "-1", "x", "1.5"]) expect((await json("GET", `/dataflows?limit=${bad}`)).status).toBe(400);
+  });
+
   test("unknown id is 404, malformed id 400", async () => {
     const { json } = harness();
     expect((await json("GET", "/dataflows/77")).status).toBe(404);
