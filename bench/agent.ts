@@ -69,12 +69,12 @@ async function metric(base: string, name: string): Promise<number> {
   return text.split("\n").filter((l) => l.startsWith(name)).reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0);
 }
 
-/** The proxy's WHIP packet counter and what its jitter buffer saw twice or as RTX. */
-async function proxyCounts(base: string): Promise<{ received: number; duplicates: number; retransmissions: number }> {
+/** The proxy's WHIP packet counter, what its jitter buffer saw twice, and the gaps RTX filled. */
+async function proxyCounts(base: string): Promise<{ received: number; duplicates: number; recovered: number }> {
   return {
     received: await metric(base, "vsb_whip_rtp_packets_total"),
     duplicates: await metric(base, 'vsb_rtp_packets_dropped_total{reason="duplicate"}'),
-    retransmissions: await metric(base, "vsb_rtp_retransmissions_total"),
+    recovered: await metric(base, "vsb_rtp_packets_recovered_total"),
   };
 }
 
@@ -146,7 +146,7 @@ async function main() {
     packetsHandedToWebRtc: sent,
     packetsReceivedByProxy: received,
     duplicatesAtProxy: duplicates,
-    retransmissionsAtProxy: after.retransmissions - before.retransmissions,
+    recoveredByRtxAtProxy: after.recovered - before.recovered,
     packetsLost: read - distinct,
     packetsLostBeforeWebRtc: read - sent,
     packetsLostInTransit: sent - distinct,

@@ -72,3 +72,17 @@ describe("make install", () => {
     expect(r.stderr.trim()).toBe(`vsb-proxy: config file "${file}" key keepaliveSeconds "soon": must be a number`);
   }, 60_000);
 });
+
+describe("vsb-proxy --check", () => {
+  test("masks API tokens, URL passwords and TURN credentials, in the printout and in errors", () => {
+    const r = spawnSync(process.execPath, [join(ROOT, "proxy/main.ts"), "--check", "--api-token", "0123456789abcdef-secret",
+      "--amqp-url", "amqp://vsb:amqp-secret@127.0.0.1:5672", "--ice-servers", "turn:mec:turn-secret@10.0.0.1:3478"], { encoding: "utf8", timeout: 30_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/secret/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ amqpUrl: "amqp://vsb:***@127.0.0.1:5672", iceServers: ["turn:mec:***@10.0.0.1:3478"], apiTokens: ["***"] });
+    const bad = spawnSync(process.execPath, [join(ROOT, "proxy/main.ts"), "--check", "--ice-servers", "turn:mec:turn-secret@"], { encoding: "utf8", timeout: 30_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("turn:mec:***@");
+    expect(bad.stderr).not.toContain("turn-secret");
+  }, 60_000);
+});

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { GopCache } from "./gop_cache.ts";
 import { PublisherEvents } from "./publisher_events.ts";
 import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
+import { withoutPublicStun } from "./no_public_stun.ts";
 import { keepCandidates } from "./sdp_candidates.ts";
 import { SourceSplice } from "./source_splice.ts";
 import { weriftPacket } from "./werift_packet.ts";
@@ -84,6 +85,7 @@ export class WhipPublisher extends PublisherEvents {
     try {
       const transceiver = pc.addTransceiver("video", { direction: "sendonly" });
       this.sender = transceiver.sender;
+      withoutPublicStun(pc);
       await pc.setLocalDescription(await pc.createOffer());
       await waitGathered(pc, this.options.gatherTimeoutMs ?? 5_000);
       const local = pc.localDescription?.sdp;

@@ -50,9 +50,15 @@ type Raw = { value: unknown; where: string };
 
 const SECRET_KEYS = new Set(["apiTokens"]);
 
+/** `turn:USER:CREDENTIAL@HOST` with the credential masked (anywhere in a list or JSON). */
+function maskIceCredentials(text: string): string {
+  return text.replace(/(turns?:[^:@,\s"]*:)[^@,\s"]*@/g, "$1***@");
+}
+
 function shown(spec: OptionSpec, value: unknown): string {
   if (SECRET_KEYS.has(spec.key)) return "***";
-  return typeof value === "string" ? value : JSON.stringify(value);
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return spec.key === "iceServers" ? maskIceCredentials(text) : text;
 }
 
 function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "help-markdown"; check: boolean } {
@@ -164,6 +170,7 @@ export function shownConfig(config: Config): string {
   const masked = {
     ...config, apiTokens: config.apiTokens.map(() => "***"),
     amqpUrl: maskPassword(config.amqpUrl), mqttUrl: maskPassword(config.mqttUrl),
+    iceServers: config.iceServers.map(maskIceCredentials),
   };
   return `${JSON.stringify(masked, null, 2)}\n`;
 }
