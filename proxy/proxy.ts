@@ -10,6 +10,7 @@ import { Publisher } from "./bus/publisher.ts";
 import type { Config } from "./config/load_config.ts";
 import { logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { DataflowEvents } from "./outputs/dataflow_events.ts";
 import { type Clock, systemClock } from "./registry/clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { registerRegistryMetrics } from "./registry/registry_metrics.ts";
@@ -28,6 +29,8 @@ export interface RunningProxy {
   bus: BusConnection;
   publisher: Publisher;
   announcer: Announcer;
+  /** newdataflow/terminatedataflow as heard on the bus, whoever sent them. */
+  events: DataflowEvents;
   metrics: Metrics;
   stop(): Promise<void>;
 }
@@ -85,9 +88,10 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
     publicUrl, udpForwardHost: config.udpForwardHost,
   });
-  announcer.follow(registry);
+  const events = new DataflowEvents(bus, logger("events"));
+  const unfollow = announcer.follow(registry, { heard: events });
   registerRegistryMetrics(registry, metrics);
-  const parts = { config, publicUrl, store, registry, bus, publisher, announcer, metrics };
+  const parts = { config, publicUrl, store, registry, bus, publisher, announcer, events, metrics };
   const routes = options.routes?.(parts) ?? [];
   const app = createApp({
     registry, metrics, apiTokens: config.apiTokens,
@@ -109,6 +113,8 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
       await Promise.resolve(module.close?.()).catch((error) => log.error("route module close failed", { error }));
     }
     registry.stop();
+    unfollow(); // ends still waiting for the agent's announcement are decided now
+    events.close();
     // Give queued events (terminatedataflow, control) a moment to reach the broker.
     for (let i = 0; i < 20 && bus.connected && (publisher.inFlight > 0 || publisher.stats().some((s) => s.depth > 0)); i++) {
       await new Promise((r) => setTimeout(r, 50));

@@ -64,12 +64,53 @@ export class Announcer {
     });
   }
 
-  /** Subscribes to `registry`: control on every `send` change, `terminatedataflow` on every end. */
-  follow(registry: Registry): Unsubscribe {
+  /**
+   * Subscribes to `registry`: control on every `send` change, and `terminatedataflow` when a
+   * dataflow ends (deleted, expired) unless its session's end is already on the bus: with
+   * `heard`, it waits `graceMs` (the agent announces over MQTT just before it deletes) and
+   * publishes only when the last event heard for the dataflow is not a `terminatedataflow`.
+   * The returned function stops following and decides what is still waiting at once.
+   */
+  follow(registry: Registry, options: FollowOptions = {}): Unsubscribe {
+    const graceMs = options.heard ? (options.graceMs ?? 1000) : 0;
+    const pending = new Map<ReturnType<typeof setTimeout>, () => void>();
+    const decide = (id: number, metadata: DataflowMetadata, reason: string) => {
+      if (options.heard?.lastEvent(id)?.event === TERMINATE_DATAFLOW) {
+        log.info("dataflow end already announced", { id, reason });
+        return;
+      }
+      this.dataflowEvent(TERMINATE_DATAFLOW, id, metadata, reason);
+    };
     const offs = [
       registry.on("send", ({ id, send }) => this.control(id, send)),
-      registry.on("ended", ({ id, metadata, reason }) => this.dataflowEvent(TERMINATE_DATAFLOW, id, metadata, reason)),
+      registry.on("ended", ({ id, metadata, reason }) => {
+        if (graceMs <= 0) return decide(id, metadata, reason);
+        const timer = setTimeout(() => pending.get(timer)?.(), graceMs);
+        pending.set(timer, () => {
+          pending.delete(timer);
+          decide(id, metadata, reason);
+        });
+      }),
     ];
-    return () => offs.forEach((off) => off());
+    return () => {
+      offs.forEach((off) => off());
+      for (const [timer, run] of [...pending]) {
+        clearTimeout(timer);
+        run();
+      }
+    };
   }
+}
+
+/** What the bus said last about a dataflow (proxy/outputs/dataflow_events.ts implements it). */
+export interface LastEventHeard {
+  lastEvent(id: number): { event: string } | undefined;
+}
+
+/** Options of {@link Announcer.follow}; each field documents its default. */
+export interface FollowOptions {
+  /** Events heard on the bus; without it every end is announced at once. Default none. */
+  heard?: LastEventHeard;
+  /** How long to wait for the agent's own announcement. Default 1000 ms. */
+  graceMs?: number;
 }

@@ -77,6 +77,11 @@ export class DataflowEvents {
     this.log.info("dataflow event heard", { id, event: key, reason });
   }
 
+  /** The last event heard for `id`, if any. */
+  lastEvent(id: number): HeardEvent | undefined {
+    return this.last.get(id);
+  }
+
   /** The `terminatedataflow`s heard for `id` at or after `sinceMs` (ms since the epoch), oldest first. */
   terminationsSince(id: number, sinceMs: number): HeardTermination[] {
     return (this.terminations.get(id) ?? []).filter((t) => t.atMs >= sinceMs);

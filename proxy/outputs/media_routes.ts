@@ -16,7 +16,7 @@ import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
 import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../whep/whep_module.ts";
-import { DataflowEvents } from "./dataflow_events.ts";
+import type { DataflowEvents } from "./dataflow_events.ts";
 import { receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./media_metrics.ts";
 import { MediaStreams } from "./media_streams.ts";
 import type { ForwardTotals } from "./udp_forward_output.ts";
@@ -31,7 +31,7 @@ export interface MediaRoutesOptions {
 }
 
 /** What the media path needs of a running proxy (a subset of `RunningProxy`). */
-export type MediaParts = IngestParts & WhepParts & { bus: BusConnection };
+export type MediaParts = IngestParts & WhepParts & { bus: BusConnection; events: DataflowEvents };
 
 function registerForwardMetrics(metrics: Metrics, totals: ForwardTotals): void {
   metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, totals.packets));
@@ -63,7 +63,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       receiveToConfirm: receiveToConfirmHistogram(parts.metrics),
       forwardTarget: forwardTarget(parts.registry),
     });
-    const events = new DataflowEvents(parts.bus, logger("events"));
+    const events = parts.events;
     registerMediaMetrics(parts.metrics, streams, events);
     const stopLagWatch = watchEventLoop(parts.metrics);
     registerForwardMetrics(parts.metrics, streams.forwardTotals);
@@ -87,7 +87,6 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       close: () => {
         ingest?.close();
         streams.close();
-        events.close();
         stopLagWatch();
       },
     };

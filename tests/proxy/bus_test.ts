@@ -68,9 +68,32 @@ describe("proxy on real RabbitMQ", () => {
     const started = performance.now();
     await waitUntil("terminatedataflow", () => c.json().find((m) => m.body.id === reg.id), { timeoutMs: 5_000 });
     expect(c.json().find((m) => m.body.id === reg.id)!.body.reason).toBe("expired");
-    expect(performance.now() - started).toBeLessThan(3_000); // 3 × 0.3 s plus one 1 s sweep
+    expect(performance.now() - started).toBeLessThan(4_000); // 3 × 0.3 s, one 1 s sweep, the 1 s wait for an agent's own end
     expect((await p.call("PUT", `/dataflows/${reg.id}`)).status).toBe(404);
     expect((await p.call("GET", `/dataflows/${reg.id}`)).body).toMatchObject({ active: false, state: "expired" });
+  }, 60_000);
+
+  run("a dataflow deleted after its end was heard on the bus gets no second terminatedataflow; one without gets exactly one", async () => {
+    const rabbit = await getRabbit();
+    const p = await startTestProxy(rabbit.amqpUrl);
+    cleanups.push(p.stop);
+    await waitUntil("proxy ready", async () => (await p.call("GET", "/ready")).status === 200, { timeoutMs: 10_000 });
+    const c = await consumer(rabbit.amqpUrl, [TERMINATE_DATAFLOW]);
+    cleanups.push(c.close);
+    const announced = (await p.call("POST", "/dataflows", sensor2022())).body;
+    const silent = (await p.call("POST", "/dataflows", sensor2022())).body;
+    // What an agent does on SIGTERM: its own terminatedataflow (MQTT → amq.topic), then DELETE.
+    const agent = await amqp.connect(rabbit.amqpUrl);
+    cleanups.push(() => agent.close());
+    const ch = await agent.createChannel();
+    ch.publish(EVENTS_EXCHANGE, TERMINATE_DATAFLOW, Buffer.from(JSON.stringify({ ...sensor2022(), id: announced.id, reason: "SIGTERM" })));
+    await waitUntil("agent's end heard by the proxy", () => p.proxy.events.lastEvent(announced.id)?.event === TERMINATE_DATAFLOW, { timeoutMs: 5_000 });
+    await p.call("DELETE", `/dataflows/${announced.id}`);
+    await p.call("DELETE", `/dataflows/${silent.id}`);
+    await waitUntil("the proxy's end of the silent one", () => c.json().some((m) => m.body.id === silent.id), { timeoutMs: 5_000 });
+    await Bun.sleep(1500); // past the proxy's 1 s wait for the announced one too
+    expect(c.json().filter((m) => m.body.id === announced.id).map((m) => m.body.reason)).toEqual(["SIGTERM"]);
+    expect(c.json().filter((m) => m.body.id === silent.id).map((m) => m.body.reason)).toEqual(["deleted"]);
   }, 60_000);
 
   run("RabbitMQ down at start: the API answers, /ready is 503, and events arrive once the broker is up", async () => {
