@@ -43,3 +43,23 @@ describe("README.md", () => {
     }, 60_000);
   }
 });
+
+test("README.md's metrics table lists every series the real vsb-proxy exposes on /metrics, and nothing more", async () => {
+  const { freePort } = await import("./support/ports.ts");
+  const { spawnTracked } = await import("./support/procs.ts");
+  const { waitForHttp } = await import("./support/wait.ts");
+  const { tempDir } = await import("./support/temp_dir.ts");
+  const port = await freePort();
+  const proxy = spawnTracked(BUN, [join(ROOT, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(tempDir().path, "m.db"),
+    "--amqp-url", `amqp://127.0.0.1:${await freePort()}`, "--log-level", "silent"], { name: "vsb-proxy" });
+  try {
+    const res = await waitForHttp(`http://127.0.0.1:${port}/metrics`, { timeoutMs: 15_000, proc: proxy });
+    const exposed = new Set([...(await res.text()).matchAll(/^# HELP (vsb_\w+)/gm)].map((m) => m[1]!));
+    const documented = new Set([...README.matchAll(/^\| `(vsb_\w+)` \|/gm)].map((m) => m[1]!));
+    expect(exposed.size).toBeGreaterThan(20);
+    expect([...exposed].filter((n) => !documented.has(n)).sort()).toEqual([]);
+    expect([...documented].filter((n) => !exposed.has(n)).sort()).toEqual([]);
+  } finally {
+    await proxy.stop();
+  }
+}, 60_000);
