@@ -3,36 +3,17 @@
 // it; with a `--stun` server of ours, that one is kept. The lookup and send spies are process
 // wide, so this file restores them after each test.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import dgram from "node:dgram";
-import dns from "node:dns";
 import { RTCPeerConnection } from "werift";
 import { withoutPublicStun } from "../../agent/push/no_public_stun.ts";
 import { WhipPublisher } from "../../agent/push/whip_publisher.ts";
+import { type PublicStunSpy, spyOnPublicStun } from "../support/public_stun_spy.ts";
 
-const sent: { port: number; address: string }[] = [];
-const looked: string[] = [];
-const originalSend = dgram.Socket.prototype.send;
-const originalLookup = dns.promises.lookup;
-const toGoogle = () => [...looked.filter((n) => /google/i.test(n)), ...sent.filter((s) => s.port === 19302).map((s) => `${s.address}:${s.port}`)];
-
+let spy: PublicStunSpy;
+const toGoogle = () => spy.toGoogle();
 beforeEach(() => {
-  sent.length = 0;
-  looked.length = 0;
-  dns.promises.lookup = (async (name: string) => {
-    looked.push(name);
-    return { address: "127.0.0.1", family: 4 };
-  }) as unknown as typeof originalLookup;
-  dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
-    const port = args.find((a, i) => i > 0 && typeof a === "number") as number | undefined;
-    const address = args.find((a, i) => i > 1 && typeof a === "string") as string | undefined;
-    sent.push({ port: port ?? -1, address: address ?? "" });
-    return (originalSend as (...a: unknown[]) => void).apply(this, args);
-  } as typeof originalSend;
+  spy = spyOnPublicStun();
 });
-afterEach(() => {
-  dgram.Socket.prototype.send = originalSend;
-  dns.promises.lookup = originalLookup;
-});
+afterEach(() => spy.restore());
 
 describe("withoutPublicStun()", () => {
   test("werift left alone would ask Google (the test can see it)", async () => {

@@ -4,8 +4,6 @@
 // only) never happens: no name is looked up and no datagram goes to port 19302 while a real
 // werift answerer gathers (lookups are answered with 127.0.0.1, so a query would stay local).
 import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
-import dgram from "node:dgram";
-import dns from "node:dns";
 import { RTCPeerConnection } from "werift";
 import { loadConfig } from "../../../proxy/config/load_config.ts";
 import { parseIceServer } from "../../../proxy/config/options.ts";
@@ -13,6 +11,7 @@ import { chooseH264 } from "../../../proxy/ingest/h264_offer.ts";
 import type { IngestIceOptions } from "../../../proxy/ingest/ingest_types.ts";
 import { iceOptionsOf } from "../../../proxy/ingest/whip_ingest.ts";
 import { answerPeer, peerConfig, withoutDefaultStun } from "../../../proxy/webrtc/answer_peer.ts";
+import { type PublicStunSpy, spyOnPublicStun } from "../../support/public_stun_spy.ts";
 import { CHROMIUM_OFFER } from "./chromium_offer.ts";
 
 const noFile = () => {
@@ -58,33 +57,16 @@ describe("--ice-servers", () => {
 });
 
 describe("werift's public STUN fallback", () => {
-  const sent: { port: number; address: string }[] = [];
-  const looked: string[] = [];
-  const original = dgram.Socket.prototype.send;
-  const originalLookup = dns.promises.lookup;
+  let spy: PublicStunSpy;
   const peers: RTCPeerConnection[] = [];
   beforeEach(() => {
-    sent.length = 0;
-    looked.length = 0;
-    dns.promises.lookup = (async (name: string) => {
-      looked.push(name);
-      return { address: "127.0.0.1", family: 4 };
-    }) as unknown as typeof originalLookup;
-    dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
-      const port = args.find((a, i) => i > 0 && typeof a === "number") as number | undefined;
-      const address = args.find((a, i) => i > 1 && typeof a === "string") as string | undefined;
-      sent.push({ port: port ?? -1, address: address ?? "" });
-      return (original as (...a: unknown[]) => void).apply(this, args);
-    } as typeof original;
+    spy = spyOnPublicStun();
   });
-  afterEach(() => {
-    dgram.Socket.prototype.send = original;
-    dns.promises.lookup = originalLookup;
-  });
+  afterEach(() => spy.restore());
   afterAll(async () => {
     for (const pc of peers) await pc.close().catch(() => undefined);
   });
-  const toGoogle = () => [...looked, ...sent.filter((s) => s.port === 19302 || /google/i.test(s.address)).map((s) => `${s.address}:${s.port}`)];
+  const toGoogle = () => spy.toGoogle();
 
   test("a full-ICE answerer without a STUN server gathers without sending anything to 19302", async () => {
     const ice: IngestIceOptions = { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1", lite: false, servers: [] };
