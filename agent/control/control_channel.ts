@@ -33,6 +33,9 @@ export interface ControlChannelOptions {
 /** Which announcement to publish. */
 export type Announcement = "new" | "terminate";
 
+/** Pause between connection attempts while the broker is away. */
+const RECONNECT_MS = 1000;
+
 /** How long an announcement may wait for the broker's PUBACK. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
@@ -41,6 +44,8 @@ export class ControlChannel {
   #o: ControlChannelOptions;
   #client: MqttClient;
   #wasConnected = false;
+  /** Failed attempts since the last connection: only an outage's first one is a warning. */
+  #failures = 0;
 
   constructor(options: ControlChannelOptions) {
     this.#o = options;
@@ -52,7 +57,7 @@ export class ControlChannel {
       username: options.username,
       password: options.password,
       keepalive: 10,
-      reconnectPeriod: 1000,
+      reconnectPeriod: RECONNECT_MS,
       connectTimeout: 5000,
       will: { topic: mqttTopic(TERMINATE_DATAFLOW), payload: will, qos: 1, retain: false },
     });
@@ -62,7 +67,11 @@ export class ControlChannel {
       if (this.#wasConnected) options.log.warn("mqtt disconnected", { url: options.url });
       this.#wasConnected = false;
     });
-    this.#client.on("error", (error) => options.log.warn("mqtt failed", { url: options.url, error }));
+    // mqtt.js retries every second: one warning per outage, not one line a second for hours.
+    this.#client.on("error", (error) => {
+      if (this.#failures++ === 0) options.log.warn("mqtt failed", { url: options.url, error, retryEveryMs: RECONNECT_MS });
+      else options.log.debug("mqtt failed", { url: options.url, error, attempt: this.#failures });
+    });
   }
 
   /** True while connected to the broker. */
@@ -73,7 +82,8 @@ export class ControlChannel {
   #onConnect(): void {
     this.#wasConnected = true;
     const topic = controlTopic(this.#o.id);
-    this.#o.log.info("mqtt connected", { url: this.#o.url, topic });
+    this.#o.log.info("mqtt connected", { url: this.#o.url, topic, failedAttempts: this.#failures });
+    this.#failures = 0;
     this.#client.subscribe(topic, { qos: 1 }, (error) => {
       if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });
       else this.#o.onSubscribed?.();

@@ -5,12 +5,15 @@
 import type { DataflowMetadataInput } from "../../shared/mod.ts";
 import type { SourceSpec } from "../capture/source_spec.ts";
 import type { LocationFix } from "../location/location_fix.ts";
+import type { VideoSize } from "./video_size.ts";
 
 /** What the metadata is built from (a subset of the agent config). */
 export interface MetadataOptions {
   source: SourceSpec;
   width: number;
   height: number;
+  /** The size read from the stream's SPS, once known: it replaces `width`/`height`. */
+  videoSize?: VideoSize;
   fps: number;
   bitrate: number;
   sourceId: string;
@@ -42,8 +45,8 @@ export function dataflowMetadata(o: MetadataOptions, fix: LocationFix, now: Date
       },
     },
     videoInfo: {
-      width: o.width,
-      height: o.height,
+      width: o.videoSize?.width ?? o.width,
+      height: o.videoSize?.height ?? o.height,
       fps: o.fps,
       codec: "h264",
       bitrateKbps: o.bitrate,
@@ -51,4 +54,13 @@ export function dataflowMetadata(o: MetadataOptions, fix: LocationFix, now: Date
       timestamp: now.getTime(),
     },
   };
+}
+
+/**
+ * What a keep-alive re-sends the metadata for: the location (the sensor moved) and the video
+ * description (its real size became known), not the timestamp that changes every time.
+ */
+export function metadataChangeKey(metadata: DataflowMetadataInput): string {
+  const video = metadata.videoInfo && { ...metadata.videoInfo, timestamp: undefined };
+  return JSON.stringify([metadata.dataSourceInfo.sourceLocationInfo, video]);
 }

@@ -2,9 +2,9 @@
 // started with an almost empty environment) or the agent source under the pinned Deno, a real
 // vsb-proxy, and an AMQP consumer that watches events and frames on the real RabbitMQ.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import amqp from "amqplib";
 import {
   EVENTS_EXCHANGE,
@@ -17,6 +17,7 @@ import {
 } from "../../shared/mod.ts";
 import { freePort } from "../support/ports.ts";
 import { onCleanup, type Proc, spawnTracked, waitForHttp } from "../support/procs.ts";
+import { type Rabbit, rabbitServerScript } from "../support/rabbitmq.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 let built: string | undefined;
@@ -195,4 +196,38 @@ export async function watchBus(amqpUrl: string): Promise<BusWatch> {
   }, { noAck: true });
   onCleanup(() => watch.close());
   return watch;
+}
+
+/** The proxy's /metrics: `total(name)` sums every series of `name` (0 when it has none). */
+export async function proxyMetrics(proxy: ProxyUnderTest): Promise<{ text: string; total(name: string): number }> {
+  const text = await (await fetch(`${proxy.base}${ROUTE.metrics}`)).text();
+  const total = (name: string) =>
+    text.split("\n").filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+  return { text, total };
+}
+
+/**
+ * Runs one of RabbitMQ's CLI tools (`rabbitmq-plugins`, `rabbitmqctl`) against `rabbit`'s own
+ * node and resolves with its output. Every instance is named vsb@localhost; what picks this
+ * one is its epmd port and its cookie's HOME, read from the running broker's environment
+ * (/proc/PID/environ), so a private broker's tool never reaches the shared one.
+ */
+export async function rabbitCli(rabbit: Rabbit, tool: "rabbitmq-plugins" | "rabbitmqctl", args: string[], timeoutMs = 60_000): Promise<string> {
+  const pid = rabbit.pid();
+  const script = rabbitServerScript();
+  if (pid === undefined || !script) throw new Error(`${tool} ${args.join(" ")}: RabbitMQ in "${rabbit.dir}" is not running`);
+  const env: Record<string, string | undefined> = Object.fromEntries(Object.keys(process.env).map((key) => [key, undefined]));
+  for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const at = entry.indexOf("=");
+    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  if (env.HOME !== rabbit.dir) throw new Error(`${tool}: pid ${pid} is not the broker of "${rabbit.dir}" (HOME "${env.HOME}")`);
+  const proc = spawnTracked(join(dirname(script), tool), args, { env, name: tool });
+  const drained = new Promise((done) => proc.child.once("close", done)); // all output read
+  const timer = setTimeout(() => void proc.stop(), timeoutMs);
+  const status = await proc.exited.finally(() => clearTimeout(timer));
+  await drained;
+  if (status.code !== 0) throw new Error(`${tool} ${args.join(" ")} exited ${status.code ?? status.signal}: ${proc.output()}`);
+  return proc.output();
 }
