@@ -18,6 +18,7 @@ import { WhipPublisher } from "./push/whip_publisher.ts";
 import { RtpStreamReader } from "./push/rtp_stream_reader.ts";
 import { dataflowMetadata } from "./registration/dataflow_metadata.ts";
 import { RegistrationClient } from "./registration/registration_client.ts";
+import { VideoSizeWatch } from "./registration/video_size.ts";
 
 /** A resolved config (sourceId and keyint filled in). */
 export type ResolvedConfig = AgentConfig & { sourceId: string; keyint: number };
@@ -27,6 +28,8 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
   let fix: LocationFix | undefined = config.lat !== undefined ? locationFix({ lat: config.lat, lon: config.lon! }) : undefined;
   let unwatch = () => {};
   let publisher: WhipPublisher | undefined;
+  // udp/rtsp/file/camera H.264 ignore --width/--height: the next keep-alive sends the SPS's size.
+  const videoSize = new VideoSizeWatch();
 
   const capture = new CaptureSupervisor({
     command: config.gstLaunch,
@@ -39,6 +42,8 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
     },
     onPacket: (packet) => {
       stats.count(packet);
+      const size = videoSize.observe(packet);
+      if (size) log.info("video size detected", { ...size, configured: { width: config.width, height: config.height } });
       if (publisher) publisher.sendRtp(packet);
       else stats.unsent++;
     },
@@ -114,7 +119,7 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
     currentFix: () => fix!,
     discover: (f) => discoverEndpoints(f.tile, config),
     registry: (endpoints) => new RegistrationClient(endpoints.registrationUrl, { token: config.apiToken }),
-    metadata: (f) => dataflowMetadata(config, f, new Date()),
+    metadata: (f) => dataflowMetadata({ ...config, videoSize: videoSize.current }, f, new Date()),
     openControl: (reg, endpoints, handlers) => {
       if (config.noMqtt) return undefined;
       if (!endpoints.mqttUrl) {

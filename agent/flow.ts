@@ -16,6 +16,7 @@ import { TimerSet } from "./timer_set.ts";
 import type { TimerHandle } from "./clock.ts";
 import type { Endpoints } from "./discovery/discover_endpoints.ts";
 import type { ControlPort, FlowPorts, PushPort, RegistryPort } from "./flow_ports.ts";
+import { metadataChangeKey } from "./registration/dataflow_metadata.ts";
 import { DataflowGoneError } from "./registration/registration_client.ts";
 
 /** States of the flow. */
@@ -113,7 +114,7 @@ export class SensorFlow {
         this.#registry = this.#p.registry(this.#endpoints);
         const metadata = this.#p.metadata(this.#p.currentFix());
         const reg = await this.#registry.register(metadata);
-        this.#sentMetadata = JSON.stringify(metadata.dataSourceInfo.sourceLocationInfo);
+        this.#sentMetadata = metadataChangeKey(metadata);
         if (this.#stopping) {
           if (!this.#o.keepRegistration) await this.#registry.remove(reg.id).catch(() => {});
           return;
@@ -155,12 +156,12 @@ export class SensorFlow {
     const reg = this.#reg;
     if (!reg || this.#stopping || (await this.#handover())) return;
     const metadata = this.#p.metadata(this.#p.currentFix());
-    const location = JSON.stringify(metadata.dataSourceInfo.sourceLocationInfo);
+    const changeKey = metadataChangeKey(metadata);
     let period = reg.keepaliveSeconds;
     const controlSeq = this.#controlSeq;
     try {
-      const answer = await this.#registry!.keepalive(reg.id, location === this.#sentMetadata ? undefined : metadata);
-      this.#sentMetadata = location;
+      const answer = await this.#registry!.keepalive(reg.id, changeKey === this.#sentMetadata ? undefined : metadata);
+      this.#sentMetadata = changeKey;
       period = answer.keepaliveSeconds ?? period;
       this.#p.log.debug("keep-alive answered", { id: reg.id, send: answer.send });
       // A control message that came while this request was on its way is newer than its answer.
