@@ -14,10 +14,16 @@ import {
   RtcpTransportLayerFeedback,
   type RtpPacket,
 } from "werift";
-import type { Logger } from "../log.ts";
+import { type Logger, logger } from "../log.ts";
+import { installWeriftFastPath } from "../webrtc/werift_fast_path.ts";
 import type { H264Choice } from "./h264_offer.ts";
 import { answerOffer } from "./ingest_peer.ts";
 import type { IngestFeedback, IngestIceOptions, SessionEndReason, SessionSink, SinkFactory } from "./ingest_types.ts";
+
+// Once per process, when the proxy loads its ingest: werift's per-packet hot spots are replaced
+// (~25 → ~9 µs of werift's work per packet), or, if werift is not what they were checked
+// against, left alone with one warning.
+installWeriftFastPath(logger("webrtc"));
 
 /** Life of a session: `connecting` until the first RTP packet, `live` after, `closed` at the end. */
 export type SessionState = "connecting" | "live" | "closed";

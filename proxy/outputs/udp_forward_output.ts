@@ -5,7 +5,8 @@
  * `udpsrc port=P ! application/x-rtp,encoding-name=H264 ! rtph264depay ! avdec_h264` plays it.
  *
  * One connected UDP socket per live dataflow: a connected send skips the address lookup that
- * an unconnected `send(buf, port, host)` does for every packet (2.4x cheaper in Bun). Packets
+ * an unconnected `send(buf, port, host)` does for every packet (2.4x cheaper in Bun), and Bun's
+ * own socket (proxy/runtime.ts `connectUdp`) skips node:dgram's per-send work on top. Packets
  * are rebuilt from werift's parsed fields (RFC 3550 §5.1), without header extensions or padding:
  *
  *    0                   1                   2                   3
@@ -17,6 +18,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import type { IngestRtpPacket } from "../ingest/ingest_types.ts";
 import type { Logger } from "../log.ts";
+import { type ConnectedUdp, connectUdp } from "../runtime.ts";
 import type { StreamContext } from "./frame_output.ts";
 
 /** An output that takes every RTP packet of a stream (as received, before reassembly). */
@@ -36,7 +38,7 @@ export interface ForwardTotals {
   errors: number;
   /** Sessions whose dataflow had no forward port: nothing forwarded. */
   sessionsWithoutPort: number;
-  /** Packets dropped because too many were held while a socket connected. */
+  /** Packets dropped because too many were held while a socket connected, or the socket's send buffer was full. */
   dropped: number;
 }
 
@@ -55,19 +57,29 @@ export function rtpBytes(packet: IngestRtpPacket): Buffer {
 
 /** After a send error on a connected socket (nobody listens: ICMP port unreachable), send unconnected this long. */
 const UNCONNECTED_MS = 10_000;
-/** Packets held while a socket connects (the connect completes on the next tick). */
+/** Packets held while a socket connects (the connect completes within a tick or two). */
 const MAX_HELD = 256;
+
+/**
+ * Where a forward stands: no socket (`closed`), waiting for its connected socket
+ * (`connecting`, packets held), sending on it (`connected`), or sending unconnected for a
+ * while after errors (`unconnected`).
+ */
+type ForwardState = "closed" | "connecting" | "connected" | "unconnected";
 
 /** Forwards one dataflow's RTP; see the file comment. */
 export class UdpForwardOutput implements PacketOutput {
   readonly name = "udp-forward";
-  private socket: Socket | undefined;
-  private connected = false;
-  /** While set, the socket is unconnected (errors from a connected one), until this time. */
+  private state: ForwardState = "closed";
+  /** Counts opens and closes: a socket or callback of an earlier one is stale. */
+  private generation = 0;
+  private connectedSocket: ConnectedUdp | undefined;
+  private unconnectedSocket: Socket | undefined;
+  /** While unconnected after errors, until this time. */
   private unconnectedUntil = 0;
   private target: { host: string; port: number } | undefined;
   /** Packets held while the socket connects. */
-  private connecting: Buffer[] | undefined;
+  private held: Buffer[] = [];
 
   constructor(
     readonly dataflowId: number,
@@ -82,7 +94,7 @@ export class UdpForwardOutput implements PacketOutput {
       this.options.log.warn("dataflow has no udp forward port", { dataflowId: this.dataflowId });
       return;
     }
-    if (this.socket && this.target?.host === target.host && this.target.port === target.port) return;
+    if (this.state !== "closed" && this.target?.host === target.host && this.target.port === target.port) return;
     this.target = target;
     this.open(true);
   }
@@ -90,56 +102,85 @@ export class UdpForwardOutput implements PacketOutput {
   /**
    * A connected socket reports each ICMP port unreachable as an error on a later send, and on
    * loopback that costs more than the send: when nobody listens, fall back to an unconnected
-   * socket (errors not reported) for a while, then try again.
+   * node:dgram socket (which reports none) for a while, then try again.
    */
   private open(connect: boolean): void {
     this.close();
     const target = this.target!;
-    const socket = createSocket("udp4");
-    socket.on("error", (error) => {
-      this.options.totals.errors++;
-      if (this.options.totals.errors <= 5) this.options.log.warn("udp forward send failed", { dataflowId: this.dataflowId, error });
-      if (this.socket === socket && this.connected) {
-        this.unconnectedUntil = performance.now() + UNCONNECTED_MS;
-        this.open(false);
-      }
-    });
+    const generation = this.generation;
+    const failed = (error: Error) => this.failed(generation, error);
     if (connect) {
       this.unconnectedUntil = 0;
-      this.connecting = [];
-      socket.connect(target.port, target.host, () => {
-        if (this.socket !== socket) return;
-        this.connected = true;
-        for (const bytes of this.connecting ?? []) socket.send(bytes);
-        this.connecting = undefined;
-      });
+      this.state = "connecting";
+      connectUdp(target.host, target.port, failed).then((socket) => {
+        if (this.generation !== generation) return socket.close();
+        this.connectedSocket = socket;
+        this.state = "connected";
+        const held = this.held;
+        this.held = [];
+        // Bun may report an error inside a send, and the forward then switches sockets mid-way.
+        for (const bytes of held) this.deliver(bytes);
+      }, failed);
+      return;
     }
+    const socket = createSocket("udp4");
+    socket.on("error", failed);
     socket.unref();
-    this.socket = socket;
+    this.unconnectedSocket = socket;
+    this.state = "unconnected";
   }
 
-  pushPacket(packet: IngestRtpPacket): void {
-    const socket = this.socket;
-    if (!socket) return;
-    const bytes = rtpBytes(packet);
-    this.options.totals.packets++;
-    this.options.totals.bytes += bytes.length;
-    if (this.connected) return void socket.send(bytes);
+  private failed(generation: number, error: Error): void {
+    // Bun reports every ICMP of a burst, also after its socket was replaced: those are the
+    // same outage, already counted by the first report (node:dgram reported one).
+    if (this.generation !== generation) return;
+    this.options.totals.errors++;
+    if (this.options.totals.errors <= 5) this.options.log.warn("udp forward send failed", { dataflowId: this.dataflowId, error });
+    if (this.state === "connected") {
+      this.unconnectedUntil = performance.now() + UNCONNECTED_MS;
+      this.open(false);
+    }
+  }
+
+  /** Sends (or holds) one packet already counted, as the state says. */
+  private deliver(bytes: Buffer): void {
+    if (this.state === "connected") {
+      try {
+        if (!this.connectedSocket!.send(bytes)) this.options.totals.dropped++;
+      } catch (error) {
+        // Bun throws what node:dgram would emit (e.g. EMSGSIZE): the same path as a reported error.
+        this.failed(this.generation, error as Error);
+      }
+      return;
+    }
     // Connecting (a local, next-tick affair): a send now would be lost, so hold a few packets.
-    if (this.connecting) {
-      if (this.connecting.length < MAX_HELD) this.connecting.push(bytes);
+    if (this.state === "connecting") {
+      if (this.held.length < MAX_HELD) this.held.push(bytes);
       else this.options.totals.dropped++;
       return;
     }
-    socket.send(bytes, this.target!.port, this.target!.host);
-    if (this.unconnectedUntil !== 0 && performance.now() >= this.unconnectedUntil) this.open(true);
+    if (this.state === "closed") return;
+    this.unconnectedSocket!.send(bytes, this.target!.port, this.target!.host);
+    if (performance.now() >= this.unconnectedUntil) this.open(true);
+  }
+
+  /** Re-sends one packet as plain RTP (counted, then sent, held while connecting, or dropped). */
+  pushPacket(packet: IngestRtpPacket): void {
+    if (this.state === "closed") return;
+    const bytes = rtpBytes(packet);
+    this.options.totals.packets++;
+    this.options.totals.bytes += bytes.length;
+    this.deliver(bytes);
   }
 
   /** Closes the socket (the dataflow is gone, or it is reopened). */
   close(): void {
-    this.socket?.close();
-    this.socket = undefined;
-    this.connected = false;
-    this.connecting = undefined;
+    this.generation++;
+    this.connectedSocket?.close();
+    this.unconnectedSocket?.close();
+    this.connectedSocket = undefined;
+    this.unconnectedSocket = undefined;
+    this.held = [];
+    this.state = "closed";
   }
 }

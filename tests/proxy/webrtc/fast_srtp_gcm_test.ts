@@ -1,0 +1,180 @@
+// The lean AES-GCM SRTP decrypt (proxy/webrtc/fast_srtp_gcm.ts) against werift's own decryptRtp
+// as shipped: a long stream across two 16-bit sequence wraps (ROC 0 → 2, RFC 3711 §3.3.1),
+// reordered, duplicated and with losses, must give the same packets, headers and ROC state
+// packet by packet; tampered packets are rejected with werift's error and change no state;
+// AES-CM (the profile Chromium may pick) and unusual headers go to werift.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { RtpHeader, SrtpAuthenticationError, SrtpSession } from "werift";
+import { PROBE_KEYS, srtpFastCounters, stockWerift } from "../../../proxy/webrtc/werift_fast_path.ts";
+import { assertSame } from "../../../proxy/webrtc/werift_fast_path_check.ts";
+import { ensureFastPath, withStockWerift } from "./stock_werift.ts";
+
+beforeAll(ensureFastPath);
+
+const GCM = 7;
+const AES_CM = 1;
+const mirrored = {
+  localMasterKey: PROBE_KEYS.remoteMasterKey, localMasterSalt: PROBE_KEYS.remoteMasterSalt,
+  remoteMasterKey: PROBE_KEYS.localMasterKey, remoteMasterSalt: PROBE_KEYS.localMasterSalt,
+};
+
+type Context = { srtpSSRCStates: Record<number, unknown>; decryptRtp(b: Buffer): [Buffer, unknown] };
+const session = (profile: number, keys = PROBE_KEYS) => new SrtpSession({ keys, profile } as never);
+const receiver = (profile: number) => (session(profile) as unknown as { remoteContext: Context }).remoteContext;
+
+/** A sender's packets with sequence numbers from `firstSeq` on (ROC advanced by werift's sender). */
+function sendStream(profile: number, count: number, firstSeq: number, ssrc = 0x1234abcd): Buffer[] {
+  const tx = session(profile, mirrored);
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const header = new RtpHeader({ payloadType: 96, sequenceNumber: (firstSeq + i) & 0xffff, timestamp: (i * 3000) >>> 0, ssrc, marker: i % 5 === 4 });
+    const payload = Buffer.alloc(8 + (i % 40));
+    payload.writeUInt32BE(i, 0);
+    payload[4] = 0x65;
+    out.push(tx.encrypt(payload, header));
+  }
+  return out;
+}
+
+/** Moves packet `i` to just after packet `after` in `order`. */
+function move(order: number[], i: number, after: number): void {
+  order.splice(order.indexOf(i), 1);
+  order.splice(order.indexOf(after) + 1, 0, i);
+}
+
+/**
+ * Arrival order: pairs swapped, some packets 30 late, some twice, some lost (deterministic), and
+ * at each wrap (`wraps`: indices of the packets with sequence number 0) one packet from before
+ * it arriving after it and one from after it arriving before it.
+ */
+function arrival(count: number, wraps: number[]): number[] {
+  const order: number[] = [];
+  const late: number[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i % 997 === 0 && i > 0) continue; // lost
+    if (i % 499 === 0 && i > 0) {
+      late.push(i);
+      continue;
+    }
+    order.push(i);
+    if (i % 733 === 0) order.push(i); // duplicate
+    if (late.length && i - late[0]! >= 30) order.push(late.shift()!);
+  }
+  for (let k = 0; k + 1 < order.length; k += 17) [order[k], order[k + 1]] = [order[k + 1]!, order[k]!];
+  order.push(...late);
+  for (const w of wraps) {
+    move(order, w - 1, w + 2); // 65535 after 0, 1, 2
+    move(order, w + 4, w - 4); // 4 before 65532
+  }
+  return order;
+}
+
+/** Decrypts `packet` on `ctx`: the result, or "rejected" for werift's authentication error. */
+function decrypt(ctx: Context, packet: Buffer): unknown {
+  try {
+    return ctx.decryptRtp(Buffer.from(packet));
+  } catch (error) {
+    if (error instanceof SrtpAuthenticationError) return "rejected";
+    throw error;
+  }
+}
+
+describe("lean AES-GCM SRTP decrypt", () => {
+  test("is installed on werift's SRTP context", () => {
+    expect((stockWerift().srtpContextProto as { decryptRtp: unknown }).decryptRtp).not.toBe(stockWerift().decryptRtp);
+  });
+
+  test("equals werift's decryptRtp packet by packet over 75 000 packets across two sequence wraps, reordered", () => {
+    const count = 75_000;
+    const packets = sendStream(GCM, count, 60_000);
+    const order = arrival(count, [65_536 - 60_000, 2 * 65_536 - 60_000]);
+    const stockRx = receiver(GCM);
+    const fastRx = receiver(GCM);
+    const fastBefore = srtpFastCounters.fast;
+    const stock = withStockWerift(() => order.map((i) => [decrypt(stockRx, packets[i]!), structuredClone(stockRx.srtpSSRCStates)]));
+    let mismatches = 0;
+    for (const [n, i] of order.entries()) {
+      const got = [decrypt(fastRx, packets[i]!), structuredClone(fastRx.srtpSSRCStates)];
+      try {
+        assertSame(got, stock[n], `arrival ${n} (packet ${i})`);
+      } catch (error) {
+        if (++mismatches <= 3) console.error(String(error));
+      }
+    }
+    expect(mismatches).toBe(0);
+    expect(Object.values(stockRx.srtpSSRCStates)).toEqual([expect.objectContaining({ rolloverCounter: 2 })]);
+    expect(stock.filter(([r]) => r === "rejected").length).toBe(0);
+    expect(srtpFastCounters.fast - fastBefore).toBeGreaterThan(order.length - 10);
+  }, 30_000);
+
+  test("rejects tampered packets like werift (header, payload, tag, ROC) and keeps the ROC state", () => {
+    const packets = sendStream(GCM, 40, 65_530);
+    const rx = receiver(GCM);
+    const failedBefore = srtpFastCounters.authFailed;
+    let rejected = 0;
+    for (const [i, packet] of packets.entries()) {
+      for (const at of [1, 3, 8, 12, packet.length - 20, packet.length - 1]) {
+        const bad = Buffer.from(packet);
+        bad[at]! ^= 1 << (i % 8);
+        const before = structuredClone(rx.srtpSSRCStates);
+        if (decrypt(rx, bad) === "rejected") rejected++;
+        expect(rx.srtpSSRCStates).toEqual(before);
+      }
+      expect(decrypt(rx, packet)).not.toBe("rejected");
+    }
+    expect(rejected).toBe(packets.length * 6);
+    // werift itself decides the first packet (no SSRC state yet) and a changed SSRC (none either).
+    expect(srtpFastCounters.authFailed - failedBefore).toBe((packets.length - 1) * 5);
+    // A packet from before the wrap, replayed after it: werift's answer (it keeps no replay list).
+    const replay = decrypt(rx, packets[0]!);
+    const stockReplay = withStockWerift(() => {
+      const twin = receiver(GCM);
+      for (const p of packets) decrypt(twin, p);
+      return decrypt(twin, packets[0]!);
+    });
+    expect(replay).toEqual(stockReplay);
+  });
+
+  test("hands AES-CM (SRTP_AES128_CM_HMAC_SHA1_80) and unusual headers to werift, with werift's results", () => {
+    const cm = sendStream(AES_CM, 50, 65_500);
+    const other = session(GCM, mirrored);
+    const odd = [
+      new RtpHeader({ payloadType: 96, sequenceNumber: 1, ssrc: 0x1234abcd, csrc: [1, 2] }),
+      new RtpHeader({ payloadType: 96, sequenceNumber: 2, ssrc: 0x1234abcd, padding: true, paddingSize: 4 }),
+      new RtpHeader({ payloadType: 96, sequenceNumber: 3, ssrc: 0x1234abcd, extensions: [{ id: 1, payload: Buffer.from([7]) }] }),
+    ].map((h) => other.encrypt(Buffer.from([0x65, 1, 2, 3, 0, 0, 0, 4].slice(0, h.padding ? 8 : 4)), h));
+    const before = { ...srtpFastCounters };
+    const stock = withStockWerift(() => {
+      const cmRx = receiver(AES_CM);
+      const gcmRx = receiver(GCM);
+      return [...cm.map((p) => decrypt(cmRx, p)), ...odd.map((p) => decrypt(gcmRx, p))];
+    });
+    const cmRx = receiver(AES_CM);
+    const gcmRx = receiver(GCM);
+    const fast = [...cm.map((p) => decrypt(cmRx, p)), ...odd.map((p) => decrypt(gcmRx, p))];
+    assertSame(fast, stock, "fallbacks");
+    expect(stock.filter((r) => r === "rejected").length).toBe(0);
+    expect(srtpFastCounters.otherProfile - before.otherProfile).toBe(cm.length);
+    expect(srtpFastCounters.otherHeader - before.otherHeader).toBe(odd.length);
+    expect(srtpFastCounters.fast).toBe(before.fast);
+  });
+
+  test("SrtpSession.decrypt (what werift's DTLS transport calls) returns werift's plain packet", () => {
+    const packets = sendStream(GCM, 300, 65_400);
+    const expected = withStockWerift(() => {
+      const rx = session(GCM);
+      return packets.map((p) => rx.decrypt(Buffer.from(p)));
+    });
+    const rx = session(GCM);
+    const got = packets.map((p) => rx.decrypt(Buffer.from(p)));
+    assertSame(got, expected, "decrypt");
+    // A fresh buffer of its own: the datagram is not written to, and nothing else shares it.
+    const input = Buffer.from(sendStream(GCM, 2, 7)[1]!);
+    const copy = Buffer.from(input);
+    const rx2 = session(GCM);
+    rx2.decrypt(Buffer.from(sendStream(GCM, 1, 7)[0]!));
+    const out = rx2.decrypt(input);
+    expect(input).toEqual(copy);
+    expect(out.buffer).not.toBe(input.buffer);
+  });
+});
