@@ -186,7 +186,7 @@ export function installWeriftFastPath(log: Logger, options: InstallOptions = {})
     for (const p of planned) Object.defineProperty(p.target, p.key, p.fast);
     patches = planned;
     status = { installed: true };
-    log.debug("werift fast path installed", { werift: version });
+    log.info("werift fast path installed", { werift: version });
   } catch (error) {
     status = { installed: false, reason: error instanceof Error ? error.message : String(error) };
     log.warn("werift fast path not installed, running werift as shipped", { error });
