@@ -13,7 +13,7 @@ import type { DataflowEvents } from "./dataflow_events.ts";
 import { STREAM_STATES } from "./dataflow_stream.ts";
 import type { MediaStreams } from "./media_streams.ts";
 import { logger } from "../log.ts";
-import { installWeriftFastPath, srtpFastCounters } from "../webrtc/werift_fast_path.ts";
+import { installWeriftFastPath, PINNED_WERIFT_VERSION, srtpFastCounters } from "../webrtc/werift_fast_path.ts";
 
 /** Buckets of the receive → confirm histogram, in seconds (1 ms … 10 s, fine up to the 20 ms target). */
 const RECEIVE_TO_CONFIRM_BUCKETS = [0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -63,7 +63,8 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
   });
   // Whether werift runs with our per-packet fast path (proxy/webrtc/werift_fast_path.ts), and
   // which way each SRTP packet was decrypted: an operator sees at once when werift is as shipped.
-  const fast = installWeriftFastPath(logger("webrtc"));
+  const fast = installWeriftFastPath(logger("webrtc")); // done at import; this reads the outcome
+  if (fast.installed) logger("webrtc").info("werift fast path installed", { werift: PINNED_WERIFT_VERSION });
   metrics.gauge("vsb_werift_fast_path", "1 when the werift fast path is installed, 0 when werift runs as shipped", (s) => s.set({}, fast.installed ? 1 : 0));
   metrics.counter("vsb_srtp_packets_total", "SRTP packets decrypted, by path (fast: the lean AES-GCM decrypt; the others went to werift)", (s) => {
     for (const [path, n] of Object.entries(srtpFastCounters)) s.set({ path }, n);

@@ -10,7 +10,6 @@
  * is logged and werift runs as shipped. Each replacement itself falls back to werift for
  * anything but the common case, so results never change, only the cost.
  */
-import { readFileSync } from "node:fs";
 import {
   RTCRtpCodecParameters,
   RTCRtpReceiver,
@@ -26,6 +25,8 @@ import { fastFeedbackGetter, fastCodecName, skipWhenClosed } from "./fast_receiv
 import { fastRtpHeaderParser, fastRtpPacketClone, type HeaderLike, RTP_HEADER_FIELDS } from "./fast_rtp_header.ts";
 import { type DecryptRtp, leanGcmDecryptRtp, PROFILE_AEAD_AES_128_GCM, type SrtpFastCounters } from "./fast_srtp_gcm.ts";
 import { checkFastPath, type SessionLike } from "./werift_fast_path_check.ts";
+// @ts-ignore: werift's "exports" has no ./package.json for tsc; Bun resolves it (and embeds it when compiling)
+import weriftPackage from "werift/package.json" with { type: "json" };
 
 /** The werift release these replacements were written against and checked with (package.json pins it). */
 export const PINNED_WERIFT_VERSION = "0.25.2";
@@ -127,16 +128,9 @@ function plan(stock: StockWerift): Patch[] {
 
 /** werift's version from its package.json, beside the entry the proxy imports (lib/index.mjs; lib/webrtc/src/index.js for require). */
 function weriftVersion(): string {
-  const entry = import.meta.resolve("werift");
-  for (const rel of ["../package.json", "../../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, entry), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "werift" && pkg.version) return pkg.version;
-    } catch {
-      continue; // not this directory: try the next one up
-    }
-  }
-  throw new Error(`found no package.json of werift above "${entry}"`);
+  // Imported, not read from disk: `bun build --compile` embeds it (there is no node_modules
+  // beside an installed binary).
+  return weriftPackage.version;
 }
 
 let stockMembers: StockWerift | undefined;
@@ -186,7 +180,7 @@ export function installWeriftFastPath(log: Logger, options: InstallOptions = {})
     for (const p of planned) Object.defineProperty(p.target, p.key, p.fast);
     patches = planned;
     status = { installed: true };
-    log.info("werift fast path installed", { werift: version });
+    log.debug("werift fast path installed", { werift: version });
   } catch (error) {
     status = { installed: false, reason: error instanceof Error ? error.message : String(error) };
     log.warn("werift fast path not installed, running werift as shipped", { error });
