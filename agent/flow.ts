@@ -133,13 +133,18 @@ export class SensorFlow {
     this.#reg = reg;
     this.#registerBackoff.reset();
     this.#p.log.info("registered", { id: reg.id, topic: reg.topic, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds });
+    let subscriptions = 0;
     this.#control = this.#p.openControl(reg, this.#endpoints!, {
       onSend: (send) => {
         this.#controlSeq++;
         this.#setSend(send, "control message");
       },
       onSubscribed: () => {
-        if (this.#reg === reg) void this.#keepalive();
+        if (this.#reg !== reg) return;
+        // Back after an MQTT outage while streaming: the broker may have published our last
+        // will (terminatedataflow, "connection lost") meanwhile, so say again that we stream.
+        if (++subscriptions > 1 && STREAMING.has(this.#state)) void this.#control?.announce("new");
+        void this.#keepalive();
       },
     });
     this.#to("idle", "registered");

@@ -39,6 +39,15 @@ const RECONNECT_MS = 1000;
 /** How long an announcement may wait for the broker's PUBACK. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
+/**
+ * An MQTT client id for dataflow `id`, kept across reconnects: a reconnect then takes over the
+ * broker's old session at once (MQTT 3.1.1 §3.1.4), so a last will it publishes comes before
+ * our new announcement, not seconds after it.
+ */
+function clientIdOf(id: number): string {
+  return `vsb-agent-${id}-${Math.random().toString(16).slice(2, 10)}`;
+}
+
 /** One MQTT session for one registered dataflow. */
 export class ControlChannel {
   #o: ControlChannelOptions;
@@ -52,8 +61,11 @@ export class ControlChannel {
     const will = JSON.stringify({ ...options.event, reason: "connection lost" });
     this.#client = mqtt.connect(options.url, {
       protocolVersion: 4,
-      clientId: `vsb-agent-${options.id}-${Math.random().toString(16).slice(2, 10)}`,
+      clientId: clientIdOf(options.id),
       clean: true,
+      // We subscribe on every connect ourselves: a second SUBSCRIBE from mqtt.js's own
+      // resubscribe made RabbitMQ re-bind the topic, losing what was published in between.
+      resubscribe: false,
       username: options.username,
       password: options.password,
       keepalive: 10,

@@ -150,6 +150,24 @@ describe("SensorFlow", () => {
     expect(h.flow.state).toBe("starting");
   });
 
+  test("re-subscribed after an MQTT outage while streaming: newdataflow again (the last will may have gone out); not when idle", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.subscribed(); // the first subscription: idle, nothing to announce
+    await settle();
+    h.subscribed(); // an outage while idle: still nothing
+    await settle();
+    expect(h.calls.filter((c) => c.startsWith("announce"))).toEqual([]);
+    h.control(true);
+    await settle();
+    expect(h.calls.filter((c) => c.startsWith("announce"))).toEqual(["announce new"]);
+    h.keepaliveAnswers.push(true); // the keep-alive it asks for says the demand is still there
+    h.subscribed(); // back after an outage while streaming
+    await settle();
+    expect(h.calls.filter((c) => c.startsWith("announce"))).toEqual(["announce new", "announce new"]);
+  });
+
   test("a keep-alive answer sent before a newer control message does not undo it", async () => {
     const h = harness();
     void h.flow.run();
