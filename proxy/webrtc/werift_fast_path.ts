@@ -24,7 +24,7 @@ import type { Logger } from "../log.ts";
 import { fastFeedbackGetter, fastCodecName, skipWhenClosed } from "./fast_receiver.ts";
 import { fastRtpHeaderParser, fastRtpPacketClone, type HeaderLike, RTP_HEADER_FIELDS } from "./fast_rtp_header.ts";
 import { type DecryptRtp, leanGcmDecryptRtp, PROFILE_AEAD_AES_128_GCM, type SrtpFastCounters } from "./fast_srtp_gcm.ts";
-import { checkFastPath, type SessionLike } from "./werift_fast_path_check.ts";
+import { type CheckInputs, checkFastPath, type SessionLike } from "./werift_fast_path_check.ts";
 // @ts-ignore: werift's "exports" has no ./package.json for tsc; Bun resolves it (and embeds it when compiling)
 import weriftPackage from "werift/package.json" with { type: "json" };
 
@@ -149,6 +149,22 @@ export interface InstallOptions {
   version?: string;
 }
 
+/** The self-check's inputs: werift's own members and classes, and the replacements `fast`. */
+export function checkInputsOf(stock: StockWerift, fast: CheckInputs["fast"]): CheckInputs {
+  return {
+    stock,
+    fast,
+    fields: RTP_HEADER_FIELDS,
+    counters: srtpFastCounters,
+    newHeader: () => new RtpHeader() as unknown as HeaderLike,
+    newPacket: (h, p) => new RtpPacket(h as never, p),
+    newSession: (keys, profile) => new SrtpSession({ keys, profile } as never) as unknown as SessionLike,
+    isAuthError: (e) => e instanceof SrtpAuthenticationError,
+    newCodec: (props) => new RTCRtpCodecParameters(props as never),
+    newReceiver: () => new RTCRtpReceiver({ debug: {} } as never, "video", 1),
+  };
+}
+
 /**
  * Installs the fast path unless it is installed already or was refused before; returns whether
  * it is in, and why not. A refusal logs one warning on `log`.
@@ -162,18 +178,7 @@ export function installWeriftFastPath(log: Logger, options: InstallOptions = {})
     const planned = patches ?? plan(stock);
     const counted = { ...srtpFastCounters };
     try {
-      checkFastPath({
-        stock,
-        fast: Object.fromEntries(planned.map((p) => [p.key, p.fast.value ?? p.fast.get])) as never,
-        fields: RTP_HEADER_FIELDS,
-        counters: srtpFastCounters,
-        newHeader: () => new RtpHeader() as unknown as HeaderLike,
-        newPacket: (h, p) => new RtpPacket(h as never, p),
-        newSession: (keys, profile) => new SrtpSession({ keys, profile } as never) as unknown as SessionLike,
-        isAuthError: (e) => e instanceof SrtpAuthenticationError,
-        newCodec: (props) => new RTCRtpCodecParameters(props as never),
-        newReceiver: () => new RTCRtpReceiver({ debug: {} } as never, "video", 1),
-      }, PROBE_KEYS);
+      checkFastPath(checkInputsOf(stock, Object.fromEntries(planned.map((p) => [p.key, p.fast.value ?? p.fast.get])) as never), PROBE_KEYS);
     } finally {
       Object.assign(srtpFastCounters, counted); // the probes are not traffic
     }

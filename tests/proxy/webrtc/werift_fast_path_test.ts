@@ -4,14 +4,14 @@
 // forgets the ROC or keeps state after a failed packet, a getter frozen at negotiation).
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { RTCRtpCodecParameters, RTCRtpReceiver, RtpHeader, RtpPacket, SrtpAuthenticationError, SrtpSession } from "werift";
+import { RTCRtpCodecParameters, RTCRtpReceiver, RtpHeader, RtpPacket } from "werift";
 import "../../../proxy/ingest/whip_session.ts";
 import { configureLog, logger } from "../../../proxy/log.ts";
-import { fastRtpHeaderParser, type HeaderLike, RTP_HEADER_FIELDS } from "../../../proxy/webrtc/fast_rtp_header.ts";
+import { fastRtpHeaderParser, type HeaderLike } from "../../../proxy/webrtc/fast_rtp_header.ts";
 import {
-  installWeriftFastPath, PINNED_WERIFT_VERSION, PROBE_KEYS, srtpFastCounters, stockWerift, uninstallWeriftFastPath,
+  checkInputsOf, installWeriftFastPath, PINNED_WERIFT_VERSION, PROBE_KEYS, stockWerift, uninstallWeriftFastPath,
 } from "../../../proxy/webrtc/werift_fast_path.ts";
-import { type CheckInputs, checkFastPath, type SessionLike } from "../../../proxy/webrtc/werift_fast_path_check.ts";
+import { type CheckInputs, checkFastPath } from "../../../proxy/webrtc/werift_fast_path_check.ts";
 import { ensureFastPath } from "./stock_werift.ts";
 
 const root = new URL("../../../", import.meta.url);
@@ -35,18 +35,7 @@ function installed(): CheckInputs["fast"] {
 
 /** The self-check's inputs with `fast` changed by `change`. */
 function inputs(change: Partial<CheckInputs["fast"]>): CheckInputs {
-  return {
-    stock: stockWerift(),
-    fast: { ...installed(), ...change },
-    fields: RTP_HEADER_FIELDS,
-    counters: srtpFastCounters,
-    newHeader: () => new RtpHeader() as unknown as HeaderLike,
-    newPacket: (h, p) => new RtpPacket(h as never, p),
-    newSession: (keys, profile) => new SrtpSession({ keys, profile } as never) as unknown as SessionLike,
-    isAuthError: (e) => e instanceof SrtpAuthenticationError,
-    newCodec: (props) => new RTCRtpCodecParameters(props as never),
-    newReceiver: () => new RTCRtpReceiver({ debug: {} } as never, "video", 1),
-  };
+  return checkInputsOf(stockWerift(), { ...installed(), ...change });
 }
 
 describe("installWeriftFastPath()", () => {
