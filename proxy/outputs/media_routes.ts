@@ -37,7 +37,7 @@ function registerForwardMetrics(metrics: Metrics, totals: ForwardTotals): void {
   metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, totals.packets));
   metrics.counter("vsb_udp_forward_bytes_total", "RTP bytes re-sent over UDP", (s) => s.set(undefined, totals.bytes));
   metrics.counter("vsb_udp_forward_errors_total", "UDP forward socket errors", (s) => s.set(undefined, totals.errors));
-  metrics.counter("vsb_udp_forward_dropped_total", "RTP packets not forwarded: too many held while a socket connected", (s) => s.set(undefined, totals.dropped));
+  metrics.counter("vsb_udp_forward_dropped_total", "RTP packets not forwarded: too many held while a socket connected, or the socket's send buffer was full", (s) => s.set(undefined, totals.dropped));
 }
 
 /** The forward port of dataflow `id` from the registry (undefined when it has none). */
