@@ -113,17 +113,25 @@ async function senderRole(url: string, token: string, addr: string): Promise<voi
   const [command, ...args] = gstRtpArgv({ bitrate: 1500, width: 640, height: 480 });
   const gst = Bun.spawn([command!, ...args], { stdout: "pipe", stderr: "ignore" });
   const pictures = new Set<number>();
+  let stopping = false;
+  // On SIGINT no new picture goes out, but the session stays up 1 s to answer the NACKs for
+  // the last ones (a real sender's tail is recovered the same way; a vanished one's is not).
   process.on("SIGINT", () => {
-    console.log(JSON.stringify({ timestamps: [...pictures] }));
+    if (stopping) return;
+    stopping = true;
     gst.kill("SIGINT");
-    void pub.close().finally(() => process.exit(0));
+    setTimeout(() => {
+      console.log(JSON.stringify({ timestamps: [...pictures] }));
+      void pub.close().finally(() => process.exit(0));
+    }, 1000);
   });
   void readRtpStream(gst.stdout, (p) => {
+    if (stopping) return;
     if (pub.state === "connected") pictures.add(new DataView(p.buffer, p.byteOffset).getUint32(4));
     pub.sendRtp(p);
   });
   await pub.start();
-  setInterval(() => console.log(JSON.stringify({ state: pub.state, pictures: pictures.size, nacks: pub.counters.nacks })), 250);
+  setInterval(() => console.log(JSON.stringify({ state: pub.state, pictures: pictures.size, nacks: pub.counters.nacks, counters: pub.counters })), 250);
 }
 
 if (role === "proxy") await proxyRole(rest[0]!, rest[1]!, rest[2]!, rest[3]!);

@@ -105,6 +105,8 @@ describe("media path over a lossy link (5 % each way)", () => {
     // Whole pictures: those sent while connected that were published (by RTP timestamp).
     const published = new Set<number>(JSON.parse(readFileSync(`${out}.json`, "utf8")));
     const whole = sent.filter((ts) => published.has(ts)).length / sent.length;
+    const missing = sent.map((ts, i) => (published.has(ts) ? -1 : i)).filter((i) => i >= 0);
+    if (missing.length) console.log(JSON.stringify({ missingOfSent: missing, sent: sent.length }));
     console.log(JSON.stringify({ loss5: { sender: tx, proxy: rx, relay: link, decoded, whole: +whole.toFixed(4) } }));
     expect(link.up + link.down).toBeGreaterThan(50);
     expect(rx.keyframeFirst).toBe(true);
