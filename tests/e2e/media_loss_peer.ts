@@ -65,6 +65,8 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     stats.nacks = metric(text, "vsb_whip_nacked_seqs_total") ?? 0;
     stats.lost = metric(text, "vsb_rtp_packets_lost_total") ?? 0;
     stats.recovered = metric(text, "vsb_rtp_packets_recovered_total") ?? 0;
+    // Where else packets or frames went, for a run that falls short.
+    (stats as Record<string, unknown>).drops = text.split("\n").filter((l) => /^vsb_(rtp_packets_dropped|frames_dropped)_total\{.*\} [1-9]/.test(l));
     console.log(JSON.stringify(stats));
   }, 250);
   process.once("SIGINT", () => {
