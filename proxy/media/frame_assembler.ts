@@ -21,6 +21,7 @@ import {
   H264Depacketizer,
 } from "./h264_depacketizer.ts";
 import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
+import { NalType, nalType } from "../../shared/mod.ts";
 
 export type { AccessUnit, FrameDropReason };
 
@@ -64,6 +65,10 @@ export interface FrameAssemblerOptions {
   jitter?: JitterBufferOptions;
   /** Minimum time between two PLIs. Default 500 ms. */
   pliIntervalMs?: number;
+  /** Sequence numbers before the first packet that are NACKed when that packet is not the
+   * head of an access unit (an SPS or an access unit delimiter): the stream's first packets
+   * may have been lost, and nothing else would ever ask for them. Default 8. */
+  leadIn?: number;
 }
 
 /** What one `push`/`poll` produced. Arrays may be shared empty constants: do not mutate. */
@@ -226,7 +231,8 @@ export class FrameAssembler {
       return void this.dropPacket("foreign-payload-type");
     }
     if (!this.ownSsrc(packet.ssrc)) return void this.dropPacket("foreign-ssrc");
-    const verdict = this.jitter.push(packet.sequenceNumber, packet, nowMs, this.jitterSink);
+    const leadIn = this.jitter.started || startsAccessUnit(packet.payload) ? 0 : this.options.leadIn ?? 8;
+    const verdict = this.jitter.push(packet.sequenceNumber, packet, nowMs, this.jitterSink, leadIn);
     this.counters.resyncs = this.jitter.counters.resyncs;
     this.counters.recovered = this.jitter.counters.recovered;
     if (verdict === "accepted" || verdict === "reordered") {
@@ -261,6 +267,14 @@ export class FrameAssembler {
     this.out.packetDrop = reason;
     return undefined;
   }
+}
+
+/** The payload begins with an SPS or an access unit delimiter (alone or first in a STAP-A,
+ * RFC 6184 §5.7.1): what a stream's first packet is when its head was not lost. */
+function startsAccessUnit(payload: Uint8Array): boolean {
+  let type = nalType(payload[0] ?? 0);
+  if (type === NalType.stapA && payload.length > 3) type = nalType(payload[3]!);
+  return type === NalType.sps || type === NalType.aud;
 }
 
 function emptyOutput(): AssemblerOutput {

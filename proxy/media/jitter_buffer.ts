@@ -3,7 +3,10 @@
 //
 // Packets leave in sequence order as soon as they are contiguous. A missing sequence number is
 // NACKed when the gap appears and again every `nackIntervalMs` (up to `maxNacks` times); after
-// `lossWaitMs` it is declared lost and the packets behind it move on. Time is an argument,
+// `lossWaitMs` it is declared lost and the packets behind it move on. A stream may also start
+// with a lead-in: the caller says the first packet received may not be the first one sent (its
+// head was lost), and the few numbers before it are NACKed like a gap; those the sender never
+// had are given up quietly, not counted lost. Time is an argument,
 // never read from a clock, and there are no timers: the owner calls `poll()` when `wakeAtMs`
 // says so. Every packet that is not kept is counted by reason.
 //
@@ -14,16 +17,22 @@
 export interface JitterBufferOptions {
   /** Sequence numbers held or awaited at most (rounded up to a power of two). Default 1024. */
   capacity?: number;
-  /** How long a missing packet is awaited before it is declared lost. Default 150 ms. */
+  /** How long a missing packet is awaited before it is declared lost. Default 250 ms. */
   lossWaitMs?: number;
   /** Delay before a missing packet is NACKed again. Default 40 ms. */
   nackIntervalMs?: number;
-  /** NACKs sent per missing packet at most. Default 3. */
+  /** NACKs sent per missing packet at most. Default 6. */
   maxNacks?: number;
   /** Consecutive in-order packets far outside the window that restart the buffer on them
    * (a sender that restarted its sequence). Default 4. */
   resyncAfter?: number;
 }
+
+/** Default `lossWaitMs`: 6 NACKs 40 ms apart fit, so a packet is given up only when six
+ * request/retransmission round trips in a row failed (≈ 1e-6 of lost packets at 5 % loss). */
+export const DEFAULT_LOSS_WAIT_MS = 250;
+/** Default `maxNacks`. */
+export const DEFAULT_MAX_NACKS = 6;
 
 /** Receives what the buffer decides; called synchronously from `push` and `poll`. */
 export interface JitterSink<T> {
@@ -51,12 +60,16 @@ export interface JitterCounters {
   lost: number;
   nacks: number;
   resyncs: number;
+  /** Lead-in numbers NACKed at the start and given up: the sender never had them. */
+  leadInUnused: number;
 }
 
 const MISSING = 0;
 const HELD = 1;
 const RELEASED = 2;
 const LOST = 3;
+/** A lead-in number before the stream's first packet: awaited like MISSING, given up quietly. */
+const LEAD = 4;
 /** Extended numbers start here so early reordering never goes below zero. */
 const EXT_BASE = 1 << 20;
 
@@ -64,7 +77,7 @@ const EXT_BASE = 1 << 20;
 export class JitterBuffer<T> {
   readonly counters: JitterCounters = {
     accepted: 0, reordered: 0, recovered: 0, duplicates: 0, late: 0, outOfWindow: 0,
-    released: 0, lost: 0, nacks: 0, resyncs: 0,
+    released: 0, lost: 0, nacks: 0, resyncs: 0, leadInUnused: 0,
   };
   private readonly capacity: number;
   private readonly lossWaitMs: number;
@@ -79,6 +92,7 @@ export class JitterBuffer<T> {
   private readonly nackTimes: Float64Array;
   private readonly nackCounts: Uint8Array;
   private started = false;
+  private releasedAtStart = 0;
   private nextSeq = 0;
   private highest = -1;
   private missing = 0;
@@ -88,9 +102,9 @@ export class JitterBuffer<T> {
 
   constructor(options: JitterBufferOptions = {}) {
     this.capacity = 2 ** Math.ceil(Math.log2(Math.max(16, options.capacity ?? 1024)));
-    this.lossWaitMs = options.lossWaitMs ?? 150;
+    this.lossWaitMs = options.lossWaitMs ?? DEFAULT_LOSS_WAIT_MS;
     this.nackIntervalMs = options.nackIntervalMs ?? 40;
-    this.maxNacks = options.maxNacks ?? 3;
+    this.maxNacks = options.maxNacks ?? DEFAULT_MAX_NACKS;
     this.resyncAfter = options.resyncAfter ?? 4;
     this.items = new Array(this.capacity).fill(undefined);
     this.seqs = new Float64Array(this.capacity).fill(-1);
@@ -98,6 +112,11 @@ export class JitterBuffer<T> {
     this.times = new Float64Array(this.capacity);
     this.nackTimes = new Float64Array(this.capacity);
     this.nackCounts = new Uint8Array(this.capacity);
+  }
+
+  /** False until the first packet, and again after `reset()`. */
+  get started(): boolean {
+    return this.started;
   }
 
   /** Packets held now (waiting behind a gap). */
@@ -109,15 +128,18 @@ export class JitterBuffer<T> {
   get wakeAtMs(): number {
     if (this.missing === 0) return Infinity;
     const slot = this.nextSeq % this.capacity;
-    const lossAt = this.states[slot] === MISSING && this.seqs[slot] === this.nextSeq
+    const lossAt = awaited(this.states[slot]!) && this.seqs[slot] === this.nextSeq
       ? this.times[slot]! + this.lossWaitMs
       : Infinity;
     return Math.min(lossAt, this.nextRetryMs);
   }
 
-  /** Offer packet `item` with 16-bit sequence number `seq`, received at `nowMs`. */
-  push(seq: number, item: T, nowMs: number, sink: JitterSink<T>): JitterVerdict {
-    if (!this.started) this.restart(EXT_BASE + (seq & 0xffff));
+  /**
+   * Offer packet `item` with 16-bit sequence number `seq`, received at `nowMs`. When it starts
+   * the stream, `leadIn` numbers before it are awaited and NACKed too (its head may be lost).
+   */
+  push(seq: number, item: T, nowMs: number, sink: JitterSink<T>, leadIn = 0): JitterVerdict {
+    if (!this.started) this.start(EXT_BASE + (seq & 0xffff), leadIn, nowMs, sink);
     const ext = this.unwrap(seq);
     const behind = this.nextSeq - ext;
     if (behind > 0 && behind <= this.capacity) return this.pushBehind(ext);
@@ -163,8 +185,16 @@ export class JitterBuffer<T> {
     this.started = false;
   }
 
+  private start(ext: number, leadIn: number, nowMs: number, sink: JitterSink<T>): void {
+    const lead = Math.max(0, Math.min(Math.floor(leadIn), this.capacity / 2));
+    this.restart(ext - lead);
+    for (let s = ext - lead; s < ext; s++) this.markMissing(s, nowMs, sink, LEAD);
+    this.highest = ext - 1;
+  }
+
   private restart(ext: number): void {
     this.started = true;
+    this.releasedAtStart = this.counters.released;
     this.nextSeq = ext;
     this.highest = ext - 1;
     this.missing = 0;
@@ -211,11 +241,11 @@ export class JitterBuffer<T> {
     return "accepted";
   }
 
-  private markMissing(ext: number, nowMs: number, sink: JitterSink<T>): void {
+  private markMissing(ext: number, nowMs: number, sink: JitterSink<T>, state = MISSING): void {
     const slot = ext % this.capacity;
     this.items[slot] = undefined;
     this.seqs[slot] = ext;
-    this.states[slot] = MISSING;
+    this.states[slot] = state;
     this.times[slot] = nowMs;
     this.missing++;
     this.nackCounts[slot] = 0;
@@ -260,10 +290,16 @@ export class JitterBuffer<T> {
       }
       if (ext >= limit && nowMs - this.times[slot]! < this.lossWaitMs) break;
       if (known) this.missing--;
+      // Before anything was released the sender may never have had it; after, it is a loss.
+      const leadIn = known && this.states[slot] === LEAD && this.counters.released === this.releasedAtStart;
       this.seqs[slot] = ext;
       this.states[slot] = LOST;
       this.items[slot] = undefined;
       this.nextSeq++;
+      if (leadIn) {
+        this.counters.leadInUnused++;
+        continue;
+      }
       this.counters.lost++;
       sink.lost(ext);
     }
@@ -275,7 +311,7 @@ export class JitterBuffer<T> {
     this.nextRetryMs = Infinity;
     for (let ext = this.nextSeq; ext <= this.highest; ext++) {
       const slot = ext % this.capacity;
-      if (this.states[slot] !== MISSING || this.nackCounts[slot]! >= this.maxNacks) continue;
+      if (!awaited(this.states[slot]!) || this.nackCounts[slot]! >= this.maxNacks) continue;
       if (nowMs - this.nackTimes[slot]! >= this.nackIntervalMs) {
         this.nackTimes[slot] = nowMs;
         this.nackCounts[slot]!++;
@@ -287,4 +323,9 @@ export class JitterBuffer<T> {
       }
     }
   }
+}
+
+/** A slot whose packet is still awaited (and NACKed). */
+function awaited(state: number): boolean {
+  return state === MISSING || state === LEAD;
 }

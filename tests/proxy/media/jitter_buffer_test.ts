@@ -58,6 +58,26 @@ describe("JitterBuffer", () => {
     expect(quiet.jb.counters).toMatchObject({ reordered: 1, recovered: 0 });
   });
 
+  test("push() with a lead-in NACKs the numbers before the first packet and releases what comes back first", () => {
+    const { jb, log, sink } = make();
+    jb.push(100, 100, 0, sink, 3);
+    expect(log.nacks).toEqual([97, 98, 99]);
+    expect(log.released).toEqual([]);
+    jb.push(98, 98, 5, sink); // a retransmission; 97 and 99 never come
+    jb.push(101, 101, 6, sink);
+    jb.poll(30, sink);
+    expect(log.nacks).toEqual([97, 98, 99, 97, 99]);
+    jb.poll(100, sink);
+    // 97 is given up quietly (the sender may never have had it); 99, after a packet it had,
+    // is a loss.
+    expect(log.released).toEqual([98, 100, 101]);
+    expect(log.lost).toEqual([99]);
+    expect(jb.counters).toMatchObject({ lost: 1, leadInUnused: 1, recovered: 1, released: 3 });
+    // A lead-in applies only to the packet that starts the stream.
+    jb.push(103, 103, 101, sink, 3);
+    expect(log.nacks.at(-1)).toBe(102);
+  });
+
   test("push() counts duplicates, held or already released", () => {
     const { jb, push } = make();
     push(1, 0);
