@@ -100,6 +100,8 @@ export function exit(code: number): never {
 export interface ConnectedUdp {
   /** Sends one datagram; false when the kernel's send buffer is full and it was not sent. */
   send(bytes: Uint8Array): boolean;
+  /** Sends datagrams in order with one system call (sendmmsg); returns how many were sent. */
+  sendMany(packets: readonly Uint8Array[]): number;
   close(): void;
 }
 

@@ -8,6 +8,7 @@ import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
 import { VIDEO_EXCHANGE } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
 import { Emitter } from "../registry/emitter.ts";
+import { coalesceWrites } from "./coalesce_writes.ts";
 
 const log = logger("bus");
 
@@ -103,6 +104,7 @@ export class BusConnection extends Emitter<BusEvents> {
     let model: ChannelModel | undefined;
     try {
       model = await amqp.connect(withHeartbeat(this.#o.url), { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000 });
+      if (!coalesceWrites(model)) log.debug("amqplib internals differ: each frame is its own socket write");
       model.on("error", (error: Error) => log.warn("bus connection errored", { error }));
       model.on("close", () => this.#lost(model!, undefined));
       const channel = await model.createConfirmChannel();

@@ -91,7 +91,7 @@ export class JitterBuffer<T> {
   private readonly times: Float64Array;
   private readonly nackTimes: Float64Array;
   private readonly nackCounts: Uint8Array;
-  private started = false;
+  private begun = false;
   private releasedAtStart = 0;
   private nextSeq = 0;
   private highest = -1;
@@ -116,7 +116,7 @@ export class JitterBuffer<T> {
 
   /** False until the first packet, and again after `reset()`. */
   get started(): boolean {
-    return this.started;
+    return this.begun;
   }
 
   /** Packets held now (waiting behind a gap). */
@@ -139,7 +139,7 @@ export class JitterBuffer<T> {
    * the stream, `leadIn` numbers before it are awaited and NACKed too (its head may be lost).
    */
   push(seq: number, item: T, nowMs: number, sink: JitterSink<T>, leadIn = 0): JitterVerdict {
-    if (!this.started) this.start(EXT_BASE + (seq & 0xffff), leadIn, nowMs, sink);
+    if (!this.begun) this.start(EXT_BASE + (seq & 0xffff), leadIn, nowMs, sink);
     const ext = this.unwrap(seq);
     const behind = this.nextSeq - ext;
     if (behind > 0 && behind <= this.capacity) return this.pushBehind(ext);
@@ -182,7 +182,7 @@ export class JitterBuffer<T> {
   /** Flush, then take the next packet as the start of a new stream; counters are kept. */
   reset(sink: JitterSink<T>): void {
     this.flush(sink);
-    this.started = false;
+    this.begun = false;
   }
 
   private start(ext: number, leadIn: number, nowMs: number, sink: JitterSink<T>): void {
@@ -193,7 +193,7 @@ export class JitterBuffer<T> {
   }
 
   private restart(ext: number): void {
-    this.started = true;
+    this.begun = true;
     this.releasedAtStart = this.counters.released;
     this.nextSeq = ext;
     this.highest = ext - 1;

@@ -37,6 +37,26 @@ describe("UdpForwardOutput", () => {
     expect(totals.packets).toBe(100);
   });
 
+  test("a burst pushed in one event-loop pass (more than one batch) arrives whole and in order; close() sends what is pending", async () => {
+    const rx = createSocket("udp4");
+    const port = await freeUdpPort();
+    await new Promise<void>((r) => rx.bind(port, "127.0.0.1", () => r()));
+    const got: number[] = [];
+    rx.on("message", (m) => got.push((parseRtpPacket(new Uint8Array(m)) as RtpPacket).sequenceNumber));
+    const totals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
+    const out = new UdpForwardOutput(1, { target: () => ({ host: "127.0.0.1", port }), totals, log: logger("test") });
+    out.sessionStarted();
+    await Bun.sleep(20); // connected
+    for (let i = 0; i < 150; i++) out.pushPacket(packet(i)); // 64 + 64 sent at once, 22 at the end of the pass
+    await Bun.sleep(50);
+    for (let i = 150; i < 160; i++) out.pushPacket(packet(i));
+    out.close(); // before the pass ends: the 10 pending go out now
+    await Bun.sleep(50);
+    rx.close();
+    expect(got).toEqual([...Array(160).keys()]);
+    expect(totals).toMatchObject({ packets: 160, dropped: 0, errors: 0 });
+  });
+
   test("keeps forwarding when nobody listens (errors counted, socket falls back, nothing thrown)", async () => {
     const port = await freeUdpPort();
     const totals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
