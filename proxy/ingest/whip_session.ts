@@ -15,6 +15,7 @@ import {
   type RtpPacket,
 } from "werift";
 import { type Logger, logger } from "../log.ts";
+import { pinIngestFeedback } from "../webrtc/fast_receiver.ts";
 import { installWeriftFastPath } from "../webrtc/werift_fast_path.ts";
 import type { H264Choice } from "./h264_offer.ts";
 import { answerOffer } from "./ingest_peer.ts";
@@ -99,6 +100,7 @@ export class WhipSession {
     this.pc = peer.pc;
     this.receiver = peer.transceiver.receiver;
     disableWeriftNack(this.receiver);
+    pinIngestFeedback(this.receiver);
     this.sink = this.options.sinks({
       dataflowId: this.dataflowId, sessionId: this.sessionId,
       payloadType: choice.payloadType, rtxPayloadType: choice.rtxPayloadType,

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RTCRtpCodecParameters, RTCRtpReceiver } from "werift";
 import { chooseH264 } from "../../../proxy/ingest/h264_offer.ts";
 import { answerPeer } from "../../../proxy/webrtc/answer_peer.ts";
+import { pinIngestFeedback } from "../../../proxy/webrtc/fast_receiver.ts";
 import { stockWerift } from "../../../proxy/webrtc/werift_fast_path.ts";
 import { CHROMIUM_OFFER } from "../ingest/chromium_offer.ts";
 import { ensureFastPath } from "./stock_werift.ts";
@@ -98,5 +99,23 @@ describe("fast receiver getters", () => {
     nack.addPacket({ header: { sequenceNumber: 110, ssrc: 5 } });
     expect(nack.newEstSeqNum).toBe(101);
     expect(nack.lostSeqNumbers).toEqual([]);
+  });
+
+  test("pinIngestFeedback: an ingest receiver reads nack off (its handler is closed) and TWCC as it was negotiated, other receivers unchanged", async () => {
+    const peer = await answerPeer(chooseH264(CHROMIUM_OFFER), { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1" }, { direction: "recvonly" });
+    cleanups.push(() => peer.pc.close());
+    const receiver = peer.transceiver.receiver;
+    const before = both(receiver).stock;
+    pinIngestFeedback(receiver);
+    const r = receiver as unknown as Getters;
+    expect(r.nackEnabled).toBe(false);
+    expect(r.twccEnabled).toEqual(before.twccEnabled);
+    expect(r.pliEnabled).toEqual(before.pliEnabled); // PLI still goes out
+    const other = new RTCRtpReceiver({ debug: {} } as never, "video", 1);
+    other.prepareReceive({ codecs: [h264(96, [{ type: "nack" }, { type: "transport-cc" }])], encodings: [] } as never);
+    const { fast, stock } = both(other);
+    expect(fast).toEqual(stock);
+    expect(fast.nackEnabled).toEqual({ type: "nack" });
+    (other as unknown as { nack: { close(): void } }).nack.close();
   });
 });
