@@ -1,7 +1,7 @@
 // `make bench-proxy` (issue 5, "Speed and memory"): N werift WHIP senders (agent/push) replay a
 // pre-encoded 1280x720 30 fps ~4 Mbit/s RTP capture (made once by gst, cached in .tmp/bench)
 // into ONE real `bun proxy/main.ts` with a real RabbitMQ, for N = 1, 4, 8, 16, 32. One JSON line
-// per N: proxy CPU % of one core (/proc), RSS, frames in (pictures sent) and out (confirmed by
+// per N: proxy CPU % of one core (/proc), RSS (at the end, and median/max of 250 ms samples over the window), frames in (pictures sent) and out (confirmed by
 // RabbitMQ, and consumed), loss, seq gaps seen by an AMQP consumer, first-packet → broker-confirm
 // latency p50/p99 (the proxy's histogram), and first-packet → consumer p50/p99. The proxy's UDP
 // forward feeds one `gst-launch-1.0 udpsrc ! rtph264depay ! h264parse ! fakesink` per stream (the
@@ -98,7 +98,11 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const m0 = await metrics();
   const k0 = sysTicks(proxy.pid), p0 = cpuTicks(proxy.pid), s0 = cpuTicks(sender.pid), r0 = groupCpuTicks(rabbit.pid()!), c0 = machineTicks(), g0 = gstTicks(gsts);
   counter.state.measuring = true;
+  // RSS every 250 ms over the window: the end sample alone swings with where the GC is.
+  const rssSamples: number[] = [];
+  const sampler = setInterval(() => rssSamples.push(rssMb(proxy.pid)), 250);
   await sleep(MEASURE_MS);
+  clearInterval(sampler);
   counter.state.measuring = false;
   const k1 = sysTicks(proxy.pid), p1 = cpuTicks(proxy.pid), s1 = cpuTicks(sender.pid), r1 = groupCpuTicks(rabbit.pid()!), c1 = machineTicks(), g1 = gstTicks(gsts);
   const m1 = await metrics();
@@ -120,6 +124,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
     gstCpuPctPerStream: +gstPerStream.toFixed(2),
     ratio: +(proxyCpu / n / gstPerStream).toFixed(2),
     proxyRssMb: rss,
+    proxyRssMbWindow: { median: percentile(rssSamples.sort((a, b) => a - b), 0.5), max: rssSamples.at(-1) ?? null },
     proxyHeapUsedMb: Math.round(sumMetric(m1, "vsb_process_memory_bytes", 'kind="heapUsed"') / 2 ** 20),
     proxyArrayBuffersMb: Math.round(sumMetric(m1, "vsb_process_memory_bytes", 'kind="arrayBuffers"') / 2 ** 20),
     senderCpuPct: Math.round((s1 - s0) / secs),

@@ -48,15 +48,20 @@ export interface ForwardTotals {
 
 /** The RTP bytes of `packet`: a 12-byte header and the payload. */
 export function rtpBytes(packet: IngestRtpPacket): Buffer {
-  const h = packet.header;
   const out = Buffer.allocUnsafe(12 + packet.payload.length);
-  out[0] = 0x80;
-  out[1] = (h.marker ? 0x80 : 0) | (h.payloadType & 0x7f);
-  out.writeUInt16BE(h.sequenceNumber & 0xffff, 2);
-  out.writeUInt32BE(h.timestamp >>> 0, 4);
-  out.writeUInt32BE(h.ssrc >>> 0, 8);
-  out.set(packet.payload, 12);
+  writeRtp(packet, out, 0);
   return out;
+}
+
+/** Writes the RTP bytes of `packet` into `out` at `at` (room for 12 + payload needed). */
+function writeRtp(packet: IngestRtpPacket, out: Buffer, at: number): void {
+  const h = packet.header;
+  out[at] = 0x80;
+  out[at + 1] = (h.marker ? 0x80 : 0) | (h.payloadType & 0x7f);
+  out.writeUInt16BE(h.sequenceNumber & 0xffff, at + 2);
+  out.writeUInt32BE(h.timestamp >>> 0, at + 4);
+  out.writeUInt32BE(h.ssrc >>> 0, at + 8);
+  out.set(packet.payload, at + 12);
 }
 
 /** After a send error on a connected socket (nobody listens: ICMP port unreachable), send unconnected this long. */
@@ -65,6 +70,8 @@ const UNCONNECTED_MS = 10_000;
 const MAX_HELD = 256;
 /** Packets sent in one system call at most; a longer pass sends more batches. */
 const MAX_BATCH = 64;
+/** Bytes of the buffer a batch is written into (reused: the kernel copies at send). */
+const SLAB_BYTES = 128 * 1024;
 
 /** Forwards with packets waiting for the end of this event-loop pass. */
 const pending = new Set<UdpForwardOutput>();
@@ -96,12 +103,21 @@ export class UdpForwardOutput implements PacketOutput {
   private target: { host: string; port: number } | undefined;
   /** Packets held while the socket connects. */
   private held: Buffer[] = [];
-  /** Packets for the connected socket, sent at the end of this event-loop pass. */
+  /** Packets for the connected socket, sent at the end of this event-loop pass: views of
+   * `slab`, reused after each send, so forwarding makes no garbage per packet. */
   private batch: Buffer[] = [];
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
 
   constructor(
     readonly dataflowId: number,
-    private readonly options: { target: () => { host: string; port: number } | undefined; totals: ForwardTotals; log: Logger },
+    private readonly options: {
+      target: () => { host: string; port: number } | undefined;
+      totals: ForwardTotals;
+      log: Logger;
+      /** Bytes of the reused batch buffer [128 KiB]. */
+      slabBytes?: number;
+    },
   ) {}
 
   /** Opens the socket towards the dataflow's port (looked up now: a restart may change it). */
@@ -188,9 +204,11 @@ export class UdpForwardOutput implements PacketOutput {
     const batch = this.batch;
     if (batch.length === 0) return;
     this.batch = [];
+    this.slabUsed = 0;
     if (this.state !== "connected") {
-      // The socket failed since: the rest goes the way the state says now.
-      for (const bytes of batch) this.deliver(bytes);
+      // The socket failed since: the rest goes the way the state says now (copied: the slab
+      // is reused, and a connecting forward holds what it gets).
+      for (const bytes of batch) this.deliver(Buffer.from(bytes));
       return;
     }
     try {
@@ -205,10 +223,17 @@ export class UdpForwardOutput implements PacketOutput {
   /** Re-sends one packet as plain RTP (counted, then sent, held while connecting, or dropped). */
   pushPacket(packet: IngestRtpPacket): void {
     if (this.state === "closed") return;
-    const bytes = rtpBytes(packet);
+    const size = 12 + packet.payload.length;
     this.options.totals.packets++;
-    this.options.totals.bytes += bytes.length;
-    this.deliver(bytes);
+    this.options.totals.bytes += size;
+    const slabBytes = this.options.slabBytes ?? SLAB_BYTES;
+    if (this.state !== "connected" || size > slabBytes) return this.deliver(rtpBytes(packet));
+    if (this.slabUsed + size > slabBytes) this.flush();
+    const slab = (this.slab ??= Buffer.allocUnsafe(slabBytes));
+    const at = this.slabUsed;
+    writeRtp(packet, slab, at);
+    this.slabUsed = at + size; // before deliver(): a full batch is flushed there, emptying the slab
+    this.deliver(slab.subarray(at, at + size));
   }
 
   /** Closes the socket (the dataflow is gone, or it is reopened). */

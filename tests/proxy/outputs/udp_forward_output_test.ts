@@ -9,8 +9,9 @@ import { freeUdpPort } from "../../support/ports.ts";
 
 configureLog({ level: "silent" });
 
-function packet(seq: number) {
-  const payload = new Uint8Array([0x65, seq & 0xff, 1, 2, 3]);
+function packet(seq: number, size = 5) {
+  const payload = new Uint8Array(size).fill(seq & 0xff);
+  payload[0] = 0x65;
   return { header: { marker: true, payloadType: 96, sequenceNumber: seq, timestamp: seq * 3000, ssrc: 42 }, payload, serialize: () => payload };
 }
 
@@ -37,24 +38,35 @@ describe("UdpForwardOutput", () => {
     expect(totals.packets).toBe(100);
   });
 
-  test("a burst pushed in one event-loop pass (more than one batch) arrives whole and in order; close() sends what is pending", async () => {
+  test("a burst pushed in one event-loop pass (more than one batch, more than one buffer) arrives whole and in order; close() sends what is pending", async () => {
     const rx = createSocket("udp4");
     const port = await freeUdpPort();
     await new Promise<void>((r) => rx.bind(port, "127.0.0.1", () => r()));
     const got: number[] = [];
-    rx.on("message", (m) => got.push((parseRtpPacket(new Uint8Array(m)) as RtpPacket).sequenceNumber));
+    const intact: boolean[] = [];
+    rx.on("message", (m) => {
+      const p = parseRtpPacket(new Uint8Array(m)) as RtpPacket;
+      got.push(p.sequenceNumber);
+      intact.push(p.payload.length === (p.sequenceNumber === 70 ? 20_000 : 1200) && p.payload.subarray(1).every((b) => b === (p.sequenceNumber & 0xff)));
+    });
     const totals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
-    const out = new UdpForwardOutput(1, { target: () => ({ host: "127.0.0.1", port }), totals, log: logger("test") });
+    const out = new UdpForwardOutput(1, { target: () => ({ host: "127.0.0.1", port }), totals, log: logger("test"), slabBytes: 12 * 1212 });
     out.sessionStarted();
     await Bun.sleep(20); // connected
-    for (let i = 0; i < 150; i++) out.pushPacket(packet(i)); // 64 + 64 sent at once, 22 at the end of the pass
+    // 70 × 1212 bytes (what a socket's default receive buffer holds): batches end when the
+    // buffer of 12 packets is full, and at the end of the pass; a packet larger than the
+    // buffer goes on its own.
+    for (let i = 0; i < 70; i++) out.pushPacket(packet(i, 1200));
+    out.pushPacket(packet(70, 20_000));
+    for (let i = 71; i < 80; i++) out.pushPacket(packet(i, 1200));
     await Bun.sleep(50);
-    for (let i = 150; i < 160; i++) out.pushPacket(packet(i));
+    for (let i = 80; i < 90; i++) out.pushPacket(packet(i, 1200));
     out.close(); // before the pass ends: the 10 pending go out now
     await Bun.sleep(50);
     rx.close();
-    expect(got).toEqual([...Array(160).keys()]);
-    expect(totals).toMatchObject({ packets: 160, dropped: 0, errors: 0 });
+    expect(got).toEqual([...Array(90).keys()]);
+    expect(intact.every(Boolean)).toBe(true);
+    expect(totals).toMatchObject({ packets: 90, dropped: 0, errors: 0 });
   });
 
   test("keeps forwarding when nobody listens (errors counted, socket falls back, nothing thrown)", async () => {
