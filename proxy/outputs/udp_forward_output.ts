@@ -212,7 +212,23 @@ export class UdpForwardOutput implements PacketOutput {
       return;
     }
     try {
-      this.options.totals.dropped += batch.length - this.connectedSocket!.sendMany(batch);
+      // sendmmsg stops at the first datagram the kernel refuses: a pending ICMP error (nobody
+      // listens; reported once, the next one goes on) or a full send buffer (twice nothing
+      // sent: the rest is dropped).
+      const socket = this.connectedSocket!;
+      let rest = batch;
+      let refused = 0;
+      while (rest.length > 0 && this.state === "connected") {
+        const sent = socket.sendMany(rest);
+        if (sent > 0) rest = rest.slice(sent);
+        else if (++refused > 1) break;
+      }
+      if (this.state !== "connected" && rest.length > 0) {
+        // An error report switched sockets mid-way: the rest goes the way the state says now.
+        for (const bytes of rest) this.deliver(Buffer.from(bytes));
+        return;
+      }
+      this.options.totals.dropped += rest.length;
     } catch (error) {
       // Bun throws what node:dgram would emit (e.g. EMSGSIZE): the same path as a reported error.
       this.options.totals.dropped += batch.length;

@@ -81,6 +81,17 @@ describe("UdpForwardOutput", () => {
     out.close();
     expect(totals.packets).toBe(200);
     expect(totals.errors).toBeLessThan(20);
+    expect(totals.dropped).toBe(0);
+    // A burst (one batch) on a fresh connected socket into the void: the first datagram's ICMP
+    // refuses the next in the same sendmmsg; that is nobody listening, not a drop.
+    const burst = new UdpForwardOutput(1, { target: () => ({ host: "127.0.0.1", port }), totals, log: logger("test") });
+    burst.sessionStarted();
+    await Bun.sleep(20);
+    for (let i = 0; i < 20; i++) burst.pushPacket(packet(i));
+    await Bun.sleep(20);
+    burst.close();
+    expect(totals.packets).toBe(220);
+    expect(totals.dropped).toBe(0);
   });
 
   test("a dataflow without a port forwards nothing and is counted", () => {
