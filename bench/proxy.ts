@@ -11,6 +11,7 @@
 //   bun bench/proxy.ts [N ...] [--seconds S]          (defaults: 1 4 8 16 32, 10 s measured)
 //   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
 //   VSB_BENCH_BUN_FLAGS=--smol bun bench/proxy.ts     (the proxy under other bun flags)
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import amqp from "amqplib";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern } from "../shared/mod.ts";
@@ -31,6 +32,16 @@ const secondsAt = args.indexOf("--seconds");
 const MEASURE_MS = (secondsAt >= 0 ? Number(args.splice(secondsAt, 2)[1]) : 10) * 1000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The runtime tuning vsb-proxy.service gives the proxy (its BUN_JSC_* Environment= lines), so
+ * the bench measures the proxy as deployed; the caller's own BUN_JSC_* win. */
+function unitRuntimeEnv(): Record<string, string> {
+  const unit = readFileSync(join(root, "systemd/vsb-proxy.service"), "utf8");
+  const env: Record<string, string> = {};
+  for (const m of unit.matchAll(/^Environment=(BUN_JSC_\w+)=(\S+)$/gm)) env[m[1]!] = process.env[m[1]!] ?? m[2]!;
+  return env;
+}
+const PROXY_ENV = unitRuntimeEnv();
 
 /** The legacy pipelines: one `udpsrc ! rtph264depay ! h264parse ! fakesink` per forward port. */
 function startGst(base: number, n: number) {
@@ -86,7 +97,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
     ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--send-policy", "always", "--log-level", "warn",
     "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + n - 1}`,
-  ], { cwd: root, name: "vsb-proxy" });
+  ], { cwd: root, name: "vsb-proxy", env: PROXY_ENV });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
   const counter = await frameCounter(amqpUrl);
@@ -154,7 +165,7 @@ async function main(): Promise<void> {
   const ns = args.length ? args.map(Number) : [1, 4, 8, 16, 32];
   const file = await ensureCapture();
   const rabbit = await getRabbit();
-  console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, measureSeconds: MEASURE_MS / 1000 }));
+  console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, measureSeconds: MEASURE_MS / 1000, proxyEnv: PROXY_ENV }));
   for (const n of ns) await runN(n, file, rabbit);
 }
 

@@ -48,6 +48,18 @@ describe("systemd units", () => {
     });
   }
 
+  test("the proxy unit's Bun runtime variables are ones Bun accepts (it refuses to start on an unknown one)", () => {
+    const vars = [...read("vsb-proxy.service").matchAll(/^Environment=(BUN_\w+=\S+)$/gm)].map((m) => m[1]!);
+    expect(vars.length).toBeGreaterThan(0);
+    const env = Object.fromEntries(vars.map((v) => v.split("=", 2) as [string, string]));
+    const run = (extra: Record<string, string>) =>
+      spawnSync(process.execPath, [join(import.meta.dir, "..", "proxy/main.ts"), "--help"], { encoding: "utf8", env: { ...process.env, ...extra } });
+    const ok = run(env);
+    expect(ok.stderr).toBe("");
+    expect(ok.status).toBe(0);
+    expect(run({ BUN_JSC_notAnOption: "1" }).status).not.toBe(0); // the check can fail
+  });
+
   test("the agent unit reaches cameras, the proxy unit no devices", () => {
     expect(read("vsb-agent.service")).toMatch(/^DeviceAllow=char-video4linux rw$/m);
     expect(read("vsb-agent.service")).toMatch(/^SupplementaryGroups=video$/m);
