@@ -6,7 +6,7 @@
 // latency p50/p99 (the proxy's histogram), and first-packet → consumer p50/p99. The proxy's UDP
 // forward feeds one `gst-launch-1.0 udpsrc ! rtph264depay ! h264parse ! fakesink` per stream (the
 // legacy pipelines, fed the same packets in the same run); ratio = proxy CPU per stream ÷ gst CPU
-// per stream.
+// per stream. The proxy runs with the tuning systemd/vsb-proxy.service gives it (Nice=, BUN_JSC_*).
 //
 //   bun bench/proxy.ts [N ...] [--seconds S]          (defaults: 1 4 8 16 32, 10 s measured)
 //   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
@@ -33,15 +33,16 @@ const MEASURE_MS = (secondsAt >= 0 ? Number(args.splice(secondsAt, 2)[1]) : 10) 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The runtime tuning vsb-proxy.service gives the proxy (its BUN_JSC_* Environment= lines), so
- * the bench measures the proxy as deployed; the caller's own BUN_JSC_* win. */
+/** The runtime tuning vsb-proxy.service gives the proxy (its BUN_JSC_* Environment= lines and
+ * Nice=), so the bench measures the proxy as deployed; the caller's own BUN_JSC_* win. */
+const UNIT = readFileSync(join(root, "systemd/vsb-proxy.service"), "utf8");
 function unitRuntimeEnv(): Record<string, string> {
-  const unit = readFileSync(join(root, "systemd/vsb-proxy.service"), "utf8");
   const env: Record<string, string> = {};
-  for (const m of unit.matchAll(/^Environment=(BUN_JSC_\w+)=(\S+)$/gm)) env[m[1]!] = process.env[m[1]!] ?? m[2]!;
+  for (const m of UNIT.matchAll(/^Environment=(BUN_JSC_\w+)=(\S+)$/gm)) env[m[1]!] = process.env[m[1]!] ?? m[2]!;
   return env;
 }
 const PROXY_ENV = unitRuntimeEnv();
+const PROXY_NICE = Number(/^Nice=(-?\d+)$/m.exec(UNIT)?.[1] ?? 0);
 
 /** The legacy pipelines: one `udpsrc ! rtph264depay ! h264parse ! fakesink` per forward port. */
 function startGst(base: number, n: number) {
@@ -93,8 +94,9 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const profile = process.env.VSB_BENCH_PROFILE ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.VSB_BENCH_PROFILE}`] : [];
   // VSB_BENCH_BUN_FLAGS="--smol" runs the proxy with other bun flags.
   profile.push(...(process.env.VSB_BENCH_BUN_FLAGS ?? "").split(" ").filter(Boolean));
-  const proxy = spawnTracked(process.execPath, [
-    ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
+  // Under nice(1), so every thread of the proxy starts at the unit's priority.
+  const proxy = spawnTracked("nice", [
+    "-n", String(PROXY_NICE), process.execPath, ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--send-policy", "always", "--log-level", "warn",
     "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + n - 1}`,
   ], { cwd: root, name: "vsb-proxy", env: PROXY_ENV });
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
   const ns = args.length ? args.map(Number) : [1, 4, 8, 16, 32];
   const file = await ensureCapture();
   const rabbit = await getRabbit();
-  console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, measureSeconds: MEASURE_MS / 1000, proxyEnv: PROXY_ENV }));
+  console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, measureSeconds: MEASURE_MS / 1000, proxyEnv: PROXY_ENV, proxyNice: PROXY_NICE }));
   for (const n of ns) await runN(n, file, rabbit);
 }
 
