@@ -1,7 +1,7 @@
 /**
  * Installs the proxy's replacements for werift's per-RTP-packet hot spots, once per process:
- * header parse and packet clone (./fast_rtp_header.ts), AES-GCM SRTP decrypt
- * (./fast_srtp_gcm.ts) and the receiver's per-packet getters (./fast_receiver.ts). Together
+ * header parse and packet clone (./fast_rtp_header.ts), SRTP decrypt (AES-GCM and AES-CM)
+ * (./fast_srtp.ts) and the receiver's per-packet getters (./fast_receiver.ts). Together
  * they take werift's work per received packet from ~25 to ~9 µs (README "Performance").
  *
  * They patch werift's classes, so they are tied to its internals: they go in only when werift
@@ -23,7 +23,7 @@ import {
 import type { Logger } from "../log.ts";
 import { fastFeedbackGetter, fastCodecName, skipWhenClosed } from "./fast_receiver.ts";
 import { fastRtpHeaderParser, fastRtpPacketClone, type HeaderLike, RTP_HEADER_FIELDS } from "./fast_rtp_header.ts";
-import { type DecryptRtp, leanGcmDecryptRtp, PROFILE_AEAD_AES_128_GCM, type SrtpFastCounters } from "./fast_srtp_gcm.ts";
+import { type DecryptRtp, leanDecryptRtp, PROFILE_AEAD_AES_128_GCM, type SrtpFastCounters } from "./fast_srtp.ts";
 import { type CheckInputs, checkFastPath, type SessionLike } from "./werift_fast_path_check.ts";
 // @ts-ignore: werift's "exports" has no ./package.json for tsc; Bun resolves it (and embeds it when compiling)
 import weriftPackage from "werift/package.json" with { type: "json" };
@@ -117,7 +117,7 @@ function plan(stock: StockWerift): Patch[] {
   return [
     data(RtpHeader, "deSerialize", parse),
     data(RtpPacket.prototype, "clone", fastRtpPacketClone(headerProto, RtpPacket as never, stock.clone as never)),
-    data(stock.srtpContextProto, "decryptRtp", leanGcmDecryptRtp(stock.decryptRtp, parse, srtpFastCounters)),
+    data(stock.srtpContextProto, "decryptRtp", leanDecryptRtp(stock.decryptRtp, parse, srtpFastCounters)),
     data(stock.nackHandlerProto, "addPacket", skipWhenClosed(stock.addPacket as never)),
     getter(rp, "nackEnabled", fastFeedbackGetter("nack", g.nackEnabled as never) as never),
     getter(rp, "twccEnabled", fastFeedbackGetter(useTWCC().type, g.twccEnabled as never) as never),

@@ -3,6 +3,7 @@
 // routes; the sink gets H.264 packetization-mode 1 without gaps. Loopback only.
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { configureLog } from "../../proxy/log.ts";
+import { srtpFastCounters } from "../../proxy/webrtc/werift_fast_path.ts";
 import { FAKE_CAMERA_FLAGS, launchChromium } from "../support/chromium.ts";
 import { hasChromium, skipUnless } from "../support/gst.ts";
 import { pushFromPage } from "./browser_whip.ts";
@@ -24,6 +25,7 @@ describe("WHIP interop with Chromium", () => {
     const chrome = await launchChromium(FAKE_CAMERA_FLAGS);
     const browser = chrome.browser;
     try {
+      const srtpBefore = { ...srtpFastCounters };
       const page = await browser.newPage();
       await page.goto(`${server.base}/whip/31`); // a JSON 404 page: same origin as the WHIP endpoint
       const result = await page.evaluate(pushFromPage, { url: server.whipUrl(31), token: "tok-31", seconds: 4, audio: true });
@@ -36,6 +38,11 @@ describe("WHIP interop with Chromium", () => {
       let gaps = 0;
       for (let i = 1; i < rec.seqs.length; i++) if (((rec.seqs[i]! - rec.seqs[i - 1]!) & 0xffff) !== 1) gaps++;
       expect(gaps).toBe(0);
+      // Chromium's SRTP (AES-CM or GCM, whichever it picked) went through the lean decrypt.
+      const srtp = Object.fromEntries(Object.entries(srtpFastCounters).map(([k, v]) => [k, v - srtpBefore[k as keyof typeof srtpBefore]]));
+      console.log(JSON.stringify({ srtp }));
+      expect(srtp.fast).toBeGreaterThan(rec.packets * 0.9);
+      expect(srtp.otherProfile).toBe(0);
     } finally {
       await chrome.close();
     }
