@@ -60,8 +60,11 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     bodies.push(m.content);
   }, { noAck: true });
   console.log(JSON.stringify({ whipUrl: reg.ingest.whipUrl, token: reg.ingest.token }));
-  setInterval(async () => {
-    const text = await (await fetch(`${base}/metrics`)).text().catch(() => "");
+  const poll = setInterval(async () => {
+    // The proxy goes first at SIGINT: a failed scrape must not kill this process mid-cleanup
+    // (its RabbitMQ's epmd would be left running).
+    const text = await fetch(`${base}/metrics`).then((r) => r.text()).catch(() => undefined);
+    if (text === undefined) return;
     stats.nacks = metric(text, "vsb_whip_nacked_seqs_total") ?? 0;
     stats.lost = metric(text, "vsb_rtp_packets_lost_total") ?? 0;
     stats.recovered = metric(text, "vsb_rtp_packets_recovered_total") ?? 0;
@@ -70,6 +73,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     console.log(JSON.stringify(stats));
   }, 250);
   process.once("SIGINT", () => {
+    clearInterval(poll);
     writeFileSync(out, Buffer.concat(bodies));
     writeFileSync(`${out}.json`, JSON.stringify(timestamps));
     void model.close().catch(() => undefined).then(() => cleanupAll()).finally(() => process.exit(0));

@@ -100,7 +100,7 @@ describe("media path over a lossy link (5 % each way)", () => {
     const tx = JSON.parse(lines.filter((l) => l.startsWith('{"state"')).at(-1)!);
     const rx = lastJson(proxy);
     const link = lastJson(relay);
-    await proxy.stop();
+    await proxy.stop({ graceMs: 20_000 }); // the peer stops its own RabbitMQ and epmd first
     const decoded = await decodedPictures(out);
     // Whole pictures: those sent while connected that were published (by RTP timestamp).
     const published = new Set<number>(JSON.parse(readFileSync(`${out}.json`, "utf8")));
