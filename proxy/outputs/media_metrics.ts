@@ -66,7 +66,7 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
   const fast = installWeriftFastPath(logger("webrtc")); // done at import; this reads the outcome
   if (fast.installed) logger("webrtc").info("werift fast path installed", { werift: PINNED_WERIFT_VERSION });
   metrics.gauge("vsb_werift_fast_path", "1 when the werift fast path is installed, 0 when werift runs as shipped", (s) => s.set({}, fast.installed ? 1 : 0));
-  metrics.counter("vsb_srtp_packets_total", "SRTP packets decrypted, by path (fast: the lean AES-GCM decrypt; the others went to werift)", (s) => {
+  metrics.counter("vsb_srtp_packets_total", "SRTP packets decrypted, by path (fast: the lean AES-GCM or AES-CM decrypt; the others went to werift)", (s) => {
     for (const [path, n] of Object.entries(srtpFastCounters)) s.set({ path }, n);
   });
   if (events) {
