@@ -132,7 +132,7 @@ export class SensorFlow {
   #registered(reg: Registration): void {
     this.#reg = reg;
     this.#registerBackoff.reset();
-    this.#p.log.info("registered", { id: reg.id, topic: reg.topic, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds });
+    this.#p.log.info("registered", { id: reg.id, routingKey: reg.routingKey, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds, udpForward: reg.udpForward });
     let subscriptions = 0;
     this.#control = this.#p.openControl(reg, this.#endpoints!, {
       onSend: (send) => {

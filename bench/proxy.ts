@@ -98,7 +98,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const proxy = spawnTracked("nice", [
     "-n", String(PROXY_NICE), process.execPath, ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--send-policy", "always", "--log-level", "warn",
-    "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + n - 1}`,
+    "--udp-forward", "all", "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + n - 1}`,
   ], { cwd: root, name: "vsb-proxy", env: PROXY_ENV });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });

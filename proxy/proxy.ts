@@ -86,7 +86,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const announcer = new Announcer(publisher);
   const registry = new Registry({
     store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
-    publicUrl, udpForwardHost: config.udpForwardHost,
+    publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward,
   });
   const events = new DataflowEvents(bus, logger("events"));
   const unfollow = announcer.follow(registry, { heard: events });

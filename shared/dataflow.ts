@@ -103,6 +103,9 @@ export const DataflowMetadataSchema = z.object({
   licenseInfo: z.object({ licenseGeolimit: z.string().max(TEXT), licenseType: z.string().max(TEXT) }).optional(),
   dataSourceInfo: DataSourceInfoSchema,
   videoInfo: VideoInfoSchema.optional(),
+  /** vsb: re-send this dataflow's RTP over UDP for a legacy pipeline. Absent: the proxy's
+   * `--udp-forward` policy decides (`requested`, its default, forwards only when true). */
+  udpForward: z.boolean().optional(),
 });
 /** Metadata as the proxy stores it (after normalisation). */
 export type DataflowMetadata = z.output<typeof DataflowMetadataSchema>;
@@ -112,13 +115,22 @@ export type DataflowMetadataInput = z.input<typeof DataflowMetadataSchema>;
 /** Where and how the sensor pushes media (WHIP, RFC 9725). */
 export const IngestSchema = z.object({ whipUrl: z.string(), token: z.string() });
 
-/** `201` answer to `POST /dataflows`. `id`, `topic`, `send` are the 5GMETA fields. */
+/** Where a dataflow's RTP is re-sent over UDP (legacy pipelines), or null when it is not. */
+export const UdpForwardSchema = z.object({ host: z.string(), port: z.number().int() }).nullable();
+
+/**
+ * `201` answer to `POST /dataflows`. `id`, `topic`, `send` are the 5GMETA fields, with 5GMETA's
+ * meaning: `topic` is the lower-case `dataType` (`"video"`); where the frames are published is
+ * `routingKey` (`video.{dataSubType}.{id}` on exchange `video`).
+ */
 export const RegistrationSchema = z.object({
   id: z.number().int().positive(),
   topic: z.string(),
+  routingKey: z.string(),
   send: z.boolean(),
   keepaliveSeconds: z.number().positive(),
   ingest: IngestSchema,
+  udpForward: UdpForwardSchema,
 });
 export type Registration = z.infer<typeof RegistrationSchema>;
 
@@ -140,15 +152,21 @@ export type DataflowState = z.infer<typeof DataflowStateSchema>;
 /** One dataflow as `GET /dataflows[/{id}]` shows it. */
 export const DataflowRecordSchema = z.object({
   id: z.number().int().positive(),
+  /** 5GMETA's topic: the lower-case `dataType`. */
   topic: z.string(),
+  /** Routing key of the frames on exchange `video`. */
+  routingKey: z.string(),
   state: DataflowStateSchema,
   active: z.boolean(),
   send: z.boolean(),
   keepaliveSeconds: z.number().positive(),
   registeredAt: z.string(),
+  /** The last keep-alive (or the registration). */
   lastSeenAt: z.string(),
+  /** The last RTP packet of a WHIP session; absent before the first. Media keeps a dataflow present. */
+  lastMediaAt: z.string().optional(),
   metadata: z.unknown(),
-  udpForward: z.object({ host: z.string(), port: z.number().int() }).nullable(),
+  udpForward: UdpForwardSchema,
   whipUrl: z.string(),
   /** Ended dataflows: when and why (keep-alive expiry, delete, ...). */
   endedAt: z.string().optional(),

@@ -24,6 +24,11 @@ export function controlTopic(id: number): string {
   return mqttTopic(controlRoutingKey(id));
 }
 
+/** The `topic` of a registration answer, as 5GMETA answers it: the lower-case `dataType`. */
+export function registrationTopic(dataType: string): string {
+  return dataType.toLowerCase();
+}
+
 /** AMQP routing key of the frames of one dataflow: `video.{dataSubType}.{id}`. */
 export function videoRoutingKey(dataSubType: string, id: number): string {
   return `video.${dataSubType}.${id}`;

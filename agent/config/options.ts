@@ -108,6 +108,8 @@ export const OPTIONS = {
     help: "registered licenseType", schema: z.string().max(256).default("profit") }),
   licenseGeolimit: opt({ group: "Metadata", flag: "--license-geolimit", env: ["VSB_LICENSE_GEOLIMIT"], kind: "string", arg: "AREA", defaultText: "europe",
     help: "registered licenseGeolimit", schema: z.string().max(256).default("europe") }),
+  udpForward: opt({ group: "Metadata", flag: "--udp-forward", env: ["VSB_UDP_FORWARD"], kind: "boolean", defaultText: "false",
+    help: "ask the MEC to also re-send this stream as RTP/UDP for a legacy pipeline (granted unless its proxy runs --udp-forward off)", schema: z.boolean().default(false) }),
   ttl: opt({ group: "Run", flag: "--ttl", env: ["VSB_TTL", "VIDEO_TTL"], kind: "number", arg: "SECONDS", defaultText: "0 (forever)",
     help: "end the session and exit after this long", schema: z.number().min(0).max(31_536_000).default(0) }),
   keepRegistration: opt({ group: "Run", flag: "--keep-registration", env: ["VSB_KEEP_REGISTRATION"], kind: "boolean", defaultText: "false",

@@ -21,6 +21,8 @@ export interface MetadataOptions {
   country: string;
   licenseType: string;
   licenseGeolimit: string;
+  /** Ask the MEC to re-send the RTP over UDP for a legacy pipeline (sent only when true). */
+  udpForward?: boolean;
 }
 
 /** NTP stratum reported for the sensor's clock (a synchronised client). */
@@ -53,6 +55,7 @@ export function dataflowMetadata(o: MetadataOptions, fix: LocationFix, now: Date
       source: o.source.kind,
       timestamp: now.getTime(),
     },
+    ...(o.udpForward ? { udpForward: true } : {}),
   };
 }
 

@@ -75,7 +75,7 @@ export class RegistrationClient {
     throw new RegistrationHttpError(`${method} "${this.baseUrl}${path}" answered ${status}${detail ? `: ${detail}` : ""}`, status);
   }
 
-  /** `POST /dataflows` → id, topic, send, keep-alive period and WHIP ingest. */
+  /** `POST /dataflows` → id, topic, routing key, send, keep-alive period, WHIP ingest and UDP forward. */
   async register(metadata: DataflowMetadataInput): Promise<Registration> {
     const { status, json } = await this.#call("POST", ROUTE.dataflows, metadata);
     if (status !== 201 && status !== 200) this.#fail("POST", ROUTE.dataflows, status, json);

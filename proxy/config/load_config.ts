@@ -23,6 +23,7 @@ export interface Config {
   /** From --api-token, VSB_API_TOKENS and the token file, merged. */
   apiTokens: string[];
   apiTokenFile?: string;
+  udpForward: "off" | "requested" | "all";
   udpForwardHost: string;
   udpPorts: { first: number; last: number };
   iceAddresses: string[];

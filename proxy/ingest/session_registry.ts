@@ -48,6 +48,8 @@ export interface RegistryOptions {
   onStart?: (session: SessionSummary) => void;
   /** A session ended, with why. */
   onEnd?: (session: SessionSummary, reason: SessionEndReason) => void;
+  /** Each check (every `checkIntervalMs`): dataflow `dataflowId`'s last RTP packet arrived at `at`. */
+  onMedia?: (dataflowId: number, at: number) => void;
   now?: () => number;
 }
 
@@ -169,10 +171,11 @@ export class SessionRegistry {
     return out;
   }
 
-  /** Ends sessions that never connected or went silent. */
+  /** Reports each session's last media, and ends sessions that never connected or went silent. */
   check(now = this.now()): void {
     for (const session of [...this.sessions.values()]) {
       if (session.state === "closed") continue;
+      if (session.lastPacketAt !== undefined) this.options.onMedia?.(session.dataflowId, session.lastPacketAt);
       const silent = session.silentForMs(now);
       if (!session.connected && session.lastPacketAt === undefined && silent >= this.connectTimeoutMs) {
         session.close("ice-failed");

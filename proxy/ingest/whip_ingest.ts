@@ -51,7 +51,10 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
     log,
     ...options.timeouts,
     onStart: (s) => registry.setMediaState(s.dataflowId, "live"),
+    // Media is presence: a WHIP-only publisher (a browser, OBS, webrtcbin) never sends keep-alives.
+    onMedia: (id, at) => registry.mediaSeen(id, at),
     onEnd: (s, reason) => {
+      if (s.lastPacketAt !== undefined) registry.mediaSeen(s.dataflowId, s.lastPacketAt);
       registry.setMediaState(s.dataflowId, "idle");
       // A takeover continues the stream, and dataflow ends are announced by the registry itself.
       if (reason !== "dataflow-expired" && reason !== "shutdown" && reason !== "takeover") options.ends?.sessionEnded(s, reason);

@@ -1,5 +1,6 @@
 /**
- * The legacy output (DESIGN.md "Media"): each live dataflow's RTP, RTX already unwrapped,
+ * The legacy output (DESIGN.md "Media"): the RTP of each live dataflow that forwards (the proxy's
+ * `--udp-forward` and its registration's `udpForward` decide), RTX already unwrapped,
  * re-sent as plain RTP/UDP to `--udp-forward-host` on the port the store allocated for the
  * dataflow (shown as `udpForward` in `GET /dataflows/{id}`), so that
  * `udpsrc port=P ! application/x-rtp,encoding-name=H264 ! rtph264depay ! avdec_h264` plays it.
@@ -124,8 +125,9 @@ export class UdpForwardOutput implements PacketOutput {
   sessionStarted(): void {
     const target = this.options.target();
     if (!target) {
+      // The dataflow does not forward (`--udp-forward`, its registration): nothing to send.
       this.options.totals.sessionsWithoutPort++;
-      this.options.log.warn("dataflow has no udp forward port", { dataflowId: this.dataflowId });
+      this.options.log.debug("dataflow does not forward over udp", { dataflowId: this.dataflowId });
       return;
     }
     if (this.state !== "closed" && this.target?.host === target.host && this.target.port === target.port) return;

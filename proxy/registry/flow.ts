@@ -9,6 +9,7 @@ import {
   HEADER_ZOOM,
   PATH,
   quadkey,
+  registrationTopic,
   videoRoutingKey,
 } from "../../shared/mod.ts";
 import type { DataflowRow } from "../store/store.ts";
@@ -32,7 +33,10 @@ export interface Flow {
   tokenHash: string;
   keepaliveSeconds: number;
   registeredAt: number;
+  /** The last keep-alive (or the registration). */
   lastSeen: number;
+  /** The last RTP packet of its WHIP session, as the ingest reported it; media is presence too. */
+  lastMediaAt?: number;
   state: MediaState;
   send: boolean;
   port: number | null;
@@ -81,6 +85,7 @@ export function flowFromRow(row: DataflowRow): Flow {
     keepaliveSeconds: row.keepalive_seconds,
     registeredAt: row.registered_at,
     lastSeen: row.last_seen_at,
+    ...(row.last_media_at === null || row.last_media_at === undefined ? {} : { lastMediaAt: row.last_media_at }),
     state,
     send: false,
     port: row.port,
@@ -93,10 +98,17 @@ export interface RecordContext {
   udpForwardHost: string;
 }
 
-/** The topic a dataflow's frames are published on. */
-export function topicOf(dataSubType: string, id: number): string {
-  return videoRoutingKey(dataSubType, id);
+/** The 5GMETA `topic` of a dataflow (its lower-case `dataType`) and the routing key of its frames. */
+export function topicsOf(dataType: string, dataSubType: string, id: number): { topic: string; routingKey: string } {
+  return { topic: registrationTopic(dataType), routingKey: videoRoutingKey(dataSubType, id) };
 }
+
+/** When a dataflow was last present: its last keep-alive or its last media, whichever is later. */
+export function presentAt(flow: Pick<Flow, "lastSeen" | "lastMediaAt">): number {
+  return Math.max(flow.lastSeen, flow.lastMediaAt ?? -Infinity);
+}
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? {} : { lastMediaAt: new Date(ms).toISOString() });
 
 /** The WHIP URL a sensor pushes dataflow `id` to. */
 export function whipUrlOf(publicUrl: string, id: number): string {
@@ -107,13 +119,14 @@ export function whipUrlOf(publicUrl: string, id: number): string {
 export function recordOfFlow(flow: Flow, ctx: RecordContext): DataflowRecord {
   return {
     id: flow.id,
-    topic: topicOf(flow.dataSubType, flow.id),
+    ...topicsOf(flow.dataType, flow.dataSubType, flow.id),
     state: flow.state,
     active: true,
     send: flow.send,
     keepaliveSeconds: flow.keepaliveSeconds,
     registeredAt: new Date(flow.registeredAt).toISOString(),
     lastSeenAt: new Date(flow.lastSeen).toISOString(),
+    ...iso(flow.lastMediaAt),
     metadata: flow.metadata,
     udpForward: flow.port === null ? null : { host: ctx.udpForwardHost, port: flow.port },
     whipUrl: whipUrlOf(ctx.publicUrl, flow.id),
@@ -124,13 +137,14 @@ export function recordOfFlow(flow: Flow, ctx: RecordContext): DataflowRecord {
 export function recordOfRow(row: DataflowRow, ctx: RecordContext): DataflowRecord {
   return {
     id: row.id,
-    topic: topicOf(row.data_sub_type, row.id),
+    ...topicsOf(row.data_type, row.data_sub_type, row.id),
     state: "expired",
     active: false,
     send: false,
     keepaliveSeconds: row.keepalive_seconds,
     registeredAt: new Date(row.registered_at).toISOString(),
     lastSeenAt: new Date(row.last_seen_at).toISOString(),
+    ...iso(row.last_media_at),
     metadata: JSON.parse(row.metadata) as unknown,
     udpForward: null,
     whipUrl: whipUrlOf(ctx.publicUrl, row.id),

@@ -19,7 +19,7 @@ import { Emitter, type Unsubscribe } from "./emitter.ts";
 import { CapacityError, NotFoundError } from "./errors.ts";
 import {
   type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
-  positionQuadkey, recordOfFlow, recordOfRow, topicOf, whipUrlOf,
+  positionQuadkey, presentAt, recordOfFlow, recordOfRow, topicsOf, whipUrlOf,
 } from "./flow.ts";
 import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
 
@@ -48,7 +48,7 @@ export class Registry extends Emitter<RegistryEvents> {
 
   constructor(options: RegistryOptions) {
     super();
-    this.#o = { expiryFactor: 3, sweepMs: 1000, flushMs: 1000, ...options };
+    this.#o = { expiryFactor: 3, sweepMs: 1000, flushMs: 1000, ...options, udpForward: options.udpForward ?? "requested" };
     const now = this.#now();
     for (const row of this.#o.store.activeDataflows()) {
       const flow = flowFromRow(row);
@@ -70,6 +70,16 @@ export class Registry extends Emitter<RegistryEvents> {
 
   #ctx() {
     return { publicUrl: this.#o.publicUrl, udpForwardHost: this.#o.udpForwardHost };
+  }
+
+  /** Whether `metadata`'s dataflow gets a UDP forward port under the `udpForward` policy. */
+  #forwards(metadata: DataflowMetadata): boolean {
+    const policy = this.#o.udpForward;
+    return policy === "all" ? metadata.udpForward !== false : policy === "requested" && metadata.udpForward === true;
+  }
+
+  #udpForwardOf(flow: Flow) {
+    return flow.port === null ? null : { host: this.#o.udpForwardHost, port: flow.port };
   }
 
   #wants(flow: Flow, now: number): boolean {
@@ -96,16 +106,19 @@ export class Registry extends Emitter<RegistryEvents> {
     this.flush();
   }
 
-  /** Registers a dataflow (step 3–4) and returns its id, topic, `send` and ingest credentials. */
+  /** Registers a dataflow (step 3–4) and returns its id, topic, routing key, `send`, ingest
+   * credentials and UDP forward port (allocated only when it forwards). */
   register(metadata: DataflowMetadata): Registration {
     const now = this.#now();
     const token = randomBytes(32).toString("base64url");
     const fields = indexedFields(metadata);
     const tokenHash = sha256(token).toString("hex");
     const keepaliveSeconds = this.#o.keepaliveSeconds;
-    let ids: { id: number; port: number };
+    let ids: { id: number; port: number | null };
     try {
-      ids = this.#o.store.insertDataflow({ metadata: JSON.stringify(metadata), ...fields, tokenHash, keepaliveSeconds, now });
+      ids = this.#o.store.insertDataflow({
+        metadata: JSON.stringify(metadata), ...fields, tokenHash, keepaliveSeconds, now, udpForward: this.#forwards(metadata),
+      });
     } catch (err) {
       if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
       throw err;
@@ -116,15 +129,17 @@ export class Registry extends Emitter<RegistryEvents> {
     };
     flow.send = this.#wants(flow, now);
     this.#flows.set(flow.id, flow);
-    log.info("registered", { id: flow.id, quadkey: flow.quadkey, port: flow.port, send: flow.send });
+    log.info("registered", { id: flow.id, quadkey: flow.quadkey, udpForwardPort: flow.port, send: flow.send });
+    if (metadata.udpForward === true && flow.port === null) log.info("udp forward not given: --udp-forward is off", { id: flow.id });
     this.emit("registered", { id: flow.id, metadata });
     this.emit("send", { id: flow.id, send: flow.send });
     return {
       id: flow.id,
-      topic: topicOf(flow.dataSubType, flow.id),
+      ...topicsOf(flow.dataType, flow.dataSubType, flow.id),
       send: flow.send,
       keepaliveSeconds,
       ingest: { whipUrl: whipUrlOf(this.#o.publicUrl, flow.id), token },
+      udpForward: this.#udpForwardOf(flow),
     };
   }
 
@@ -138,8 +153,9 @@ export class Registry extends Emitter<RegistryEvents> {
     throw new NotFoundError(`dataflow "${id}" does not exist`);
   }
 
+  /** Missed keep-alives and no media for `expiryFactor` periods: media is presence too. */
   #isDue(flow: Flow, now: number): boolean {
-    return now - flow.lastSeen > flow.keepaliveSeconds * this.#o.expiryFactor * 1000;
+    return now - presentAt(flow) > flow.keepaliveSeconds * this.#o.expiryFactor * 1000;
   }
 
   /** Keep-alive (steps 5–6): refreshes `id`, optionally replaces its metadata, answers `send`. */
@@ -150,6 +166,8 @@ export class Registry extends Emitter<RegistryEvents> {
     flow.lastSeen = now;
     if (metadata) {
       // The sensor may have moved: its position key is recomputed with the metadata.
+      const forward = this.#forwards(metadata);
+      if (forward !== (flow.port !== null)) this.#setForward(flow, forward);
       Object.assign(flow, { metadata, ...indexedFields(metadata), positionQuadkey: positionQuadkey(metadata) });
       this.#o.store.updateMetadata(id, { metadata: JSON.stringify(metadata), ...indexedFields(metadata), now });
       this.#refreshSend(now, [flow]);
@@ -157,6 +175,29 @@ export class Registry extends Emitter<RegistryEvents> {
       this.#dirty.add(id);
     }
     return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds };
+  }
+
+  /** A keep-alive's metadata asks for the UDP forward (or no longer does): take or release a port. */
+  #setForward(flow: Flow, on: boolean): void {
+    try {
+      flow.port = this.#o.store.setUdpForward(flow.id, on);
+    } catch (err) {
+      if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
+      throw err;
+    }
+    log.info(on ? "udp forward port allocated" : "udp forward port released", { id: flow.id, udpForwardPort: flow.port });
+  }
+
+  /**
+   * The ingest saw media of dataflow `id` at `at` (its last RTP packet): the dataflow is present
+   * while media flows, without keep-alives (a WHIP-only publisher never sends one). Flushed in
+   * batches like keep-alives.
+   */
+  mediaSeen(id: number, at: number): void {
+    const flow = this.#flows.get(id);
+    if (!flow || at <= (flow.lastMediaAt ?? -Infinity)) return;
+    flow.lastMediaAt = at;
+    this.#dirty.add(id);
   }
 
   /** Throws NotFoundError unless dataflow `id` is active. */
@@ -173,8 +214,8 @@ export class Registry extends Emitter<RegistryEvents> {
   #end(flow: Flow, reason: EndReason, now: number): void {
     this.#flows.delete(flow.id);
     this.#dirty.delete(flow.id);
-    this.#o.store.endDataflow(flow.id, reason, now, flow.lastSeen);
-    log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen });
+    this.#o.store.endDataflow(flow.id, reason, now, flow.lastSeen, flow.lastMediaAt ?? null);
+    log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen, lastMediaAt: flow.lastMediaAt });
     if (flow.send) this.emit("send", { id: flow.id, send: false });
     this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state });
   }
@@ -295,10 +336,10 @@ export class Registry extends Emitter<RegistryEvents> {
   /** Writes pending last-seen times to the store in one transaction. */
   flush(): void {
     if (this.#dirty.size === 0) return;
-    const batch: [number, number][] = [];
+    const batch: [number, number, number | null][] = [];
     for (const id of this.#dirty) {
       const flow = this.#flows.get(id);
-      if (flow) batch.push([id, flow.lastSeen]);
+      if (flow) batch.push([id, flow.lastSeen, flow.lastMediaAt ?? null]);
     }
     this.#dirty.clear();
     try {

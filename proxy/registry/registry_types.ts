@@ -15,6 +15,9 @@ export interface RegistryEvents {
   state: { id: number; state: MediaState };
 }
 
+/** The proxy's `--udp-forward`. */
+export type UdpForwardPolicy = "off" | "requested" | "all";
+
 /** Answer of {@link Registry.checkIngestToken}. */
 export type IngestCheck = "ok" | "unknown" | "denied";
 
@@ -29,6 +32,9 @@ export interface RegistryOptions {
   publicUrl: string;
   /** Host shown with each dataflow's UDP forward port. */
   udpForwardHost: string;
+  /** Which dataflows get a UDP forward port: none, those whose registration asks (`udpForward:
+   * true`), or all but those that say `udpForward: false` [requested]. */
+  udpForward?: UdpForwardPolicy;
   /** Missed keep-alive periods before a dataflow expires [3]. */
   expiryFactor?: number;
   /** Period of the expiry/lease sweep [1000]. */

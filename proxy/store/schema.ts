@@ -5,7 +5,12 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Statements that take a database of version `n` to `n + 1`, run in order at open. */
+export const MIGRATIONS: Record<number, string[]> = {
+  1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
+};
 
 /**
  * WAL so readers never wait for the writer; `synchronous = NORMAL` because in WAL mode
@@ -35,6 +40,7 @@ CREATE TABLE IF NOT EXISTS dataflows (
   keepalive_seconds REAL    NOT NULL,
   registered_at     INTEGER NOT NULL,           -- ms since the epoch
   last_seen_at      INTEGER NOT NULL,           -- flushed in batches, see Registry
+  last_media_at     INTEGER,                    -- last RTP packet of a WHIP session (v2)
   active            INTEGER NOT NULL DEFAULT 1,
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,

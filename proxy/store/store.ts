@@ -4,7 +4,7 @@
  * and writes through here, so a restart finds everything again.
  */
 import { Database, type Statement } from "bun:sqlite";
-import { PRAGMAS, SCHEMA, SCHEMA_VERSION } from "./schema.ts";
+import { MIGRATIONS, PRAGMAS, SCHEMA, SCHEMA_VERSION } from "./schema.ts";
 
 /** One row of `dataflows`, with its UDP port when it holds one. */
 export interface DataflowRow {
@@ -17,6 +17,7 @@ export interface DataflowRow {
   keepalive_seconds: number;
   registered_at: number;
   last_seen_at: number;
+  last_media_at: number | null;
   active: number;
   state: string;
   ended_at: number | null;
@@ -33,6 +34,8 @@ export interface NewDataflow {
   tokenHash: string;
   keepaliveSeconds: number;
   now: number;
+  /** Allocate a UDP forward port for it. */
+  udpForward: boolean;
 }
 
 /** One row of `demands`. */
@@ -74,12 +77,20 @@ export class Store {
     this.#db = new Database(path, { create: true, strict: true });
     for (const pragma of PRAGMAS) this.#db.run(pragma);
     this.#db.run("BEGIN");
+    const hasMeta = this.#db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;
+    let version = hasMeta ? this.#version() : SCHEMA_VERSION;
+    if (Number.isInteger(version) && version < SCHEMA_VERSION) {
+      // An older database: its tables exist; migrate them before CREATE ... IF NOT EXISTS adds new ones.
+      for (; version < SCHEMA_VERSION && MIGRATIONS[version]; version++) {
+        for (const stmt of MIGRATIONS[version]!) this.#db.run(stmt);
+        this.#db.run("UPDATE meta SET value = ? WHERE key = 'schema_version'", [String(version + 1)]);
+      }
+    }
     for (const stmt of SCHEMA.split(";").map((s) => s.trim()).filter(Boolean)) this.#db.run(stmt);
     this.#db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
     this.#db.run("COMMIT");
-    const version = this.#db.query("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string };
-    if (Number(version.value) !== SCHEMA_VERSION) {
-      throw new Error(`database "${path}" has schema version "${version.value}", expected ${SCHEMA_VERSION}`);
+    if (this.#version() !== SCHEMA_VERSION) {
+      throw new Error(`database "${path}" has schema version "${this.#version()}", expected ${SCHEMA_VERSION}`);
     }
     this.#ports = ports;
     const used = this.#db.query("SELECT port FROM udp_ports ORDER BY port").all() as { port: number }[];
@@ -87,6 +98,11 @@ export class Store {
     const saved = this.#db.query("SELECT value FROM meta WHERE key = 'port_cursor'").get() as { value: string } | null;
     this.#cursor = saved ? Number(saved.value) : ports.first;
     this.#q = this.#prepare();
+  }
+
+  #version(): number {
+    const row = this.#db.query("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | null;
+    return row ? Number(row.value) : NaN;
   }
 
   #prepare(): Record<string, Statement> {
@@ -100,12 +116,12 @@ export class Store {
       getFlow: db.prepare(`${SELECT_FLOW} WHERE d.id = ?`),
       activeFlows: db.prepare(`${SELECT_FLOW} WHERE d.active = 1 ORDER BY d.id`),
       allFlows: db.prepare(`${SELECT_FLOW} ORDER BY d.id`),
-      touch: db.prepare("UPDATE dataflows SET last_seen_at = ? WHERE id = ? AND active = 1"),
+      touch: db.prepare("UPDATE dataflows SET last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1"),
       setMetadata: db.prepare(`UPDATE dataflows SET metadata = ?, data_type = ?, data_sub_type = ?, quadkey = ?,
         last_seen_at = ? WHERE id = ?`),
       setState: db.prepare("UPDATE dataflows SET state = ? WHERE id = ? AND active = 1"),
       endFlow: db.prepare(`UPDATE dataflows SET active = 0, state = 'expired', ended_at = ?, end_reason = ?,
-        last_seen_at = ? WHERE id = ? AND active = 1`),
+        last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1`),
       insertDemand: db.prepare(`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at,
         expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       renewDemand: db.prepare("UPDATE demands SET ttl_seconds = ?, expires_at = ? WHERE id = ?"),
@@ -126,19 +142,43 @@ export class Store {
     throw new PortsExhaustedError(this.#ports);
   }
 
-  /** Inserts a dataflow and allocates its UDP port in one transaction; returns both. */
-  insertDataflow(flow: NewDataflow): { id: number; port: number } {
-    const port = this.#allocatePort();
+  /** Inserts a dataflow and, when it forwards, allocates its UDP port in one transaction; returns both. */
+  insertDataflow(flow: NewDataflow): { id: number; port: number | null } {
+    const port = flow.udpForward ? this.#allocatePort() : null;
     const id = this.#db.transaction(() => {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
         flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now) as { id: number };
-      this.#q.insertPort!.run(port, row.id);
-      this.#q.saveCursor!.run(String(port + 1));
+      if (port !== null) this.#bindPort(port, row.id);
       return row.id;
     })();
+    if (port !== null) this.#took(port);
+    return { id, port };
+  }
+
+  #bindPort(port: number, id: number): void {
+    this.#q.insertPort!.run(port, id);
+    this.#q.saveCursor!.run(String(port + 1));
+  }
+
+  #took(port: number): void {
     this.#used.add(port);
     this.#cursor = port + 1;
-    return { id, port };
+  }
+
+  /** Gives active dataflow `id` a UDP forward port (`on`) or releases its port; returns the port it holds now. */
+  setUdpForward(id: number, on: boolean): number | null {
+    const current = this.getDataflow(id)?.port ?? null;
+    if (on && current === null) {
+      const port = this.#allocatePort();
+      this.#db.transaction(() => this.#bindPort(port, id))();
+      this.#took(port);
+      return port;
+    }
+    if (!on && current !== null) {
+      for (const { port } of this.#q.deletePort!.all(id) as { port: number }[]) this.#used.delete(port);
+      return null;
+    }
+    return current;
   }
 
   /** The dataflow `id`, active or not. */
@@ -156,15 +196,16 @@ export class Store {
     return this.#q.allFlows!.all() as DataflowRow[];
   }
 
-  /** Writes a batch of last-seen times in one transaction (keep-alives are flushed, not fsynced one by one). */
-  touchMany(batch: Iterable<[id: number, lastSeen: number]>): void {
+  /** Writes a batch of last-seen and last-media times in one transaction (keep-alives and media are
+   * flushed, not fsynced one by one). */
+  touchMany(batch: Iterable<[id: number, lastSeen: number, lastMedia: number | null]>): void {
     this.#db.transaction(() => {
-      for (const [id, lastSeen] of batch) this.#q.touch!.run(lastSeen, id);
+      for (const [id, lastSeen, lastMedia] of batch) this.#q.touch!.run(lastSeen, lastMedia, id);
     })();
   }
 
   /** Replaces the metadata (keep-alive with a body). */
-  updateMetadata(id: number, flow: Omit<NewDataflow, "tokenHash" | "keepaliveSeconds">): void {
+  updateMetadata(id: number, flow: Omit<NewDataflow, "tokenHash" | "keepaliveSeconds" | "udpForward">): void {
     this.#q.setMetadata!.run(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey, flow.now, id);
   }
 
@@ -174,9 +215,9 @@ export class Store {
   }
 
   /** Marks a dataflow inactive and releases its UDP port. */
-  endDataflow(id: number, reason: string, now: number, lastSeen: number): void {
+  endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia: number | null = null): void {
     const released = this.#db.transaction(() => {
-      this.#q.endFlow!.run(now, reason, lastSeen, id);
+      this.#q.endFlow!.run(now, reason, lastSeen, lastMedia, id);
       return this.#q.deletePort!.all(id) as { port: number }[];
     })();
     for (const { port } of released) this.#used.delete(port);

@@ -14,7 +14,7 @@ const FIX = locationFix({ lat: 43.295778, lon: -1.980823 });
 const FAR = locationFix({ lat: 40.7128, lon: -74.006 });
 
 function registration(id: number, send = false): Registration {
-  return { id, topic: "video", send, keepaliveSeconds: 5, ingest: { whipUrl: `http://mec/whip/${id}`, token: "t" } };
+  return { id, topic: "video", routingKey: `video.h264.${id}`, send, keepaliveSeconds: 5, ingest: { whipUrl: `http://mec/whip/${id}`, token: "t" }, udpForward: null };
 }
 
 /** Fake ports that record every call, with knobs to make them fail. */

@@ -45,7 +45,7 @@ describe("dataflowMetadata()", () => {
 });
 
 describe("RegistrationClient", () => {
-  const registration = { id: 7, topic: "video.h264.7", send: false, keepaliveSeconds: 5, ingest: { whipUrl: "http://m/whip/7", token: "tok" } };
+  const registration = { id: 7, topic: "video", routingKey: "video.h264.7", send: false, keepaliveSeconds: 5, ingest: { whipUrl: "http://m/whip/7", token: "tok" }, udpForward: null };
 
   test("register() POSTs the metadata with the bearer token and validates the answer", async () => {
     const f = fakeFetch(() => Response.json(registration, { status: 201 }));

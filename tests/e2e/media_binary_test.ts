@@ -31,7 +31,7 @@ describe("media path in bun proxy/main.ts", () => {
     const proxy = await startProxyProcess(rabbit.amqpUrl);
     cleanups.push(() => proxy.stop());
     const dir = tempDir("vsb-media-bin-");
-    const reg = await register(proxy.base);
+    const reg = await register(proxy.base, { udpForward: true });
     const frames = await consumeFrames(rabbit.amqpUrl, reg.id);
     cleanups.push(frames.close);
     const ends = await consumeEvents(rabbit.amqpUrl, TERMINATE_DATAFLOW);

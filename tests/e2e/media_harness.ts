@@ -32,7 +32,7 @@ export async function startProxyProcess(amqpUrl: string, extra: string[] = []): 
   const proc = spawnTracked(process.execPath, [
     join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udpBase}-${udpBase + 3}`,
-    "--log-level", "info", "--keepalive-seconds", "60", ...extra,
+    "--log-level", "info", ...(extra.includes("--keepalive-seconds") ? [] : ["--keepalive-seconds", "60"]), ...extra,
   ], { cwd: root, name: "vsb-proxy", keepLines: 5000 });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
@@ -51,9 +51,10 @@ export interface Registered {
   ingest: { whipUrl: string; token: string };
 }
 
-/** Registers a 320x240 30 fps agent dataflow. */
-export async function register(base: string): Promise<Registered> {
-  const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) });
+/** Registers a 320x240 30 fps agent dataflow (`fields` added to its body, e.g. `{ udpForward: true }`). */
+export async function register(base: string, fields: Record<string, unknown> = {}): Promise<Registered> {
+  const body = JSON.stringify({ ...agentBody(), ...fields });
+  const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body });
   if (res.status !== 201) throw new Error(`POST /dataflows answered ${res.status}: ${await res.text()}`);
   return await res.json() as Registered;
 }

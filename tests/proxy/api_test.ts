@@ -5,12 +5,12 @@ import { harness } from "./harness.ts";
 import { agentBody, sensor2022 } from "./sensor_body.ts";
 
 describe("POST /dataflows", () => {
-  test("accepts a 2022 5GMETA body and answers id, topic, send, keepaliveSeconds, ingest", async () => {
+  test("accepts a 2022 5GMETA body and answers id, topic (5GMETA's: the lower-case dataType), routingKey, send, ingest", async () => {
     const { json } = harness();
     const res = await json("POST", "/dataflows", sensor2022());
     expect(res.status).toBe(201);
     const body = RegistrationSchema.parse(await res.json());
-    expect(body).toMatchObject({ id: 1, topic: "video.h264.1", send: false, keepaliveSeconds: 5 });
+    expect(body).toMatchObject({ id: 1, topic: "video", routingKey: "video.h264.1", send: false, keepaliveSeconds: 5, udpForward: null });
     expect(body.ingest.whipUrl).toBe("http://mec.test:8080/whip/1");
     expect(body.ingest.token.length).toBeGreaterThanOrEqual(32);
     expect(res.headers.get("location")).toBe(PATH.dataflow(1));
@@ -19,12 +19,13 @@ describe("POST /dataflows", () => {
   test("stores both time field names and the typed videoInfo", async () => {
     const { json } = harness();
     await json("POST", "/dataflows", sensor2022());
-    await json("POST", "/dataflows", agentBody());
+    await json("POST", "/dataflows", { ...agentBody(), udpForward: true });
     const one = await (await json("GET", "/dataflows/1")).json();
+    expect(one).toMatchObject({ topic: "video", routingKey: "video.h264.1", udpForward: null });
     expect(one.metadata.dataSourceInfo).toMatchObject({ sourceTimezone: 2, timeZone: 2, timeStratumLevel: 1 });
     const two = await (await json("GET", "/dataflows/2")).json();
     expect(two.metadata.videoInfo).toMatchObject({ width: 640, source: "test" });
-    expect(two.udpForward).toEqual({ host: "127.0.0.1", port: 5001 });
+    expect(two.udpForward).toEqual({ host: "127.0.0.1", port: 5000 });
   });
 
   test("rejects schema violations with 400 and the zod paths", async () => {
@@ -126,7 +127,8 @@ describe("PUT /dataflows/{id}", () => {
 describe("DELETE /dataflows/{id}", () => {
   test("ends the dataflow, frees its port, and a second DELETE is 404", async () => {
     const { json, store, events } = harness();
-    await json("POST", "/dataflows", sensor2022());
+    await json("POST", "/dataflows", { ...sensor2022(), udpForward: true });
+    expect(store.allocatedPorts()).toEqual([5000]);
     expect((await json("DELETE", "/dataflows/1")).status).toBe(204);
     expect(store.allocatedPorts()).toEqual([]);
     expect(events.ended).toMatchObject([{ id: 1, reason: "deleted" }]);

@@ -18,7 +18,7 @@ describe("loadConfig()", () => {
     const c = run([]);
     expect(c).toMatchObject({
       listen: { host: "0.0.0.0", port: 8080 }, amqpUrl: "amqp://guest:guest@127.0.0.1:5672", sendPolicy: "demand",
-      keepaliveSeconds: 5, apiTokens: [], udpForwardHost: "127.0.0.1", udpPorts: { first: 5000, last: 5999 },
+      keepaliveSeconds: 5, apiTokens: [], udpForward: "requested", udpForwardHost: "127.0.0.1", udpPorts: { first: 5000, last: 5999 },
       iceServers: [], iceAddresses: [], publishQueueSeconds: 2, mecId: "local",
     });
     expect(c.publicUrl).toBeUndefined();

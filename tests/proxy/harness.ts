@@ -15,6 +15,8 @@ export interface HarnessOptions {
   sendPolicy?: "demand" | "always";
   keepaliveSeconds?: number;
   ports?: { first: number; last: number };
+  /** The proxy's `--udp-forward` [requested]. */
+  udpForward?: "off" | "requested" | "all";
   routes?: RouteModule[];
   clock?: FakeClock;
   busUp?: () => boolean;
@@ -26,7 +28,7 @@ export function harness(options: HarnessOptions = {}) {
   const store = new Store(options.db ?? ":memory:", options.ports ?? { first: 5000, last: 5999 });
   const registry = new Registry({
     store, clock, sendPolicy: options.sendPolicy ?? "demand", keepaliveSeconds: options.keepaliveSeconds ?? 5,
-    publicUrl: "http://mec.test:8080", udpForwardHost: "127.0.0.1",
+    publicUrl: "http://mec.test:8080", udpForwardHost: "127.0.0.1", udpForward: options.udpForward,
   });
   const events: { [K in keyof RegistryEvents]: RegistryEvents[K][] } = { registered: [], send: [], ended: [], state: [] };
   for (const name of Object.keys(events) as (keyof RegistryEvents)[]) {

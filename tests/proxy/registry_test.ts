@@ -30,7 +30,7 @@ describe("Registry expiry", () => {
   });
 
   test("expiry releases the UDP port; ports are never handed out twice", () => {
-    const { registry, store, clock } = harness({ ports: { first: 7000, last: 7002 } });
+    const { registry, store, clock } = harness({ ports: { first: 7000, last: 7002 }, udpForward: "all" });
     const a = registry.register(meta());
     const b = registry.register(meta());
     expect(store.allocatedPorts()).toEqual([7000, 7001]);
@@ -203,5 +203,90 @@ describe("quadkeyMatches()", () => {
     expect(quadkeyMatches("031333123201033303", edge)).toBe(true);
     expect(quadkeyMatches("031333123201033312", edge)).toBe(true);
     expect(quadkeyMatches("031333123201033302", edge)).toBe(false);
+  });
+});
+
+describe("Registry UDP forward on demand", () => {
+  const asking = (udpForward?: boolean) => meta({ ...sensor2022(), ...(udpForward === undefined ? {} : { udpForward }) });
+
+  test("`requested` (the default) gives a port only to a registration that asks; `all` to all but those that refuse; `off` to none", () => {
+    const requested = harness();
+    expect(requested.registry.register(asking()).udpForward).toBeNull();
+    expect(requested.registry.register(asking(false)).udpForward).toBeNull();
+    expect(requested.registry.register(asking(true)).udpForward).toEqual({ host: "127.0.0.1", port: 5000 });
+    expect(requested.store.allocatedPorts()).toEqual([5000]);
+
+    const all = harness({ udpForward: "all" });
+    expect(all.registry.register(asking()).udpForward).toEqual({ host: "127.0.0.1", port: 5000 });
+    expect(all.registry.register(asking(false)).udpForward).toBeNull();
+    expect(all.store.allocatedPorts()).toEqual([5000]);
+
+    const off = harness({ udpForward: "off" });
+    const refused = off.registry.register(asking(true));
+    expect(refused.udpForward).toBeNull();
+    expect(off.registry.get(refused.id).udpForward).toBeNull();
+    expect(off.store.allocatedPorts()).toEqual([]);
+  });
+
+  test("a keep-alive whose metadata asks for the forward takes a port; one that stops asking releases it", () => {
+    const { registry, store } = harness();
+    const { id } = registry.register(asking());
+    registry.keepalive(id, asking(true));
+    expect(registry.get(id).udpForward).toEqual({ host: "127.0.0.1", port: 5000 });
+    registry.keepalive(id, asking(true)); // unchanged: the same port
+    expect(store.allocatedPorts()).toEqual([5000]);
+    registry.keepalive(id, asking(false));
+    expect(registry.get(id).udpForward).toBeNull();
+    expect(store.allocatedPorts()).toEqual([]);
+  });
+
+  test("a full port range refuses only registrations that forward", () => {
+    const { registry } = harness({ ports: { first: 7000, last: 7000 } });
+    registry.register(asking(true));
+    expect(() => registry.register(asking(true))).toThrow(/every UDP port of "7000-7000"/);
+    expect(registry.register(asking()).udpForward).toBeNull();
+  });
+});
+
+describe("Registry presence from media", () => {
+  test("`mediaSeen` keeps a dataflow without keep-alives present; expiry runs from the last packet once media stops", () => {
+    const { registry, clock, events } = harness({ keepaliveSeconds: 5 });
+    const { id } = registry.register(meta());
+    for (let t = 0; t < 60; t++) { // a minute of media, reported once a second, no PUT
+      clock.advance(1_000);
+      registry.mediaSeen(id, clock.now());
+    }
+    expect(events.ended).toEqual([]);
+    const lastPacket = clock.now();
+    expect(registry.get(id)).toMatchObject({ active: true, lastMediaAt: new Date(lastPacket).toISOString() });
+    clock.advance(15_000); // exactly 3 periods after the last packet: still present
+    expect(events.ended).toEqual([]);
+    clock.advance(1_000);
+    expect(events.ended).toMatchObject([{ id, reason: "expired" }]);
+    const ended = registry.get(id);
+    expect(ended).toMatchObject({ active: false, lastMediaAt: new Date(lastPacket).toISOString() });
+    expect(Date.parse(ended.lastSeenAt)).toBeLessThan(lastPacket); // the registration: no keep-alive was sent
+  });
+
+  test("a keep-alive later than the last packet counts from the keep-alive; an older media report changes nothing", () => {
+    const { registry, clock, events } = harness({ keepaliveSeconds: 5 });
+    const { id } = registry.register(meta());
+    clock.advance(1_000);
+    registry.mediaSeen(id, clock.now());
+    const media = clock.now();
+    clock.advance(10_000);
+    registry.keepalive(id);
+    registry.mediaSeen(id, media - 500); // late report of an older packet
+    expect(registry.get(id).lastMediaAt).toBe(new Date(media).toISOString());
+    clock.advance(15_000);
+    expect(events.ended).toEqual([]);
+    clock.advance(1_000);
+    expect(events.ended).toHaveLength(1);
+  });
+
+  test("a dataflow never given media has no lastMediaAt", () => {
+    const { registry } = harness();
+    const { id } = registry.register(meta());
+    expect(registry.get(id).lastMediaAt).toBeUndefined();
   });
 });

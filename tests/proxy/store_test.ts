@@ -22,7 +22,7 @@ describe("Store across a restart", () => {
   test("keeps dataflows, tokens, ports, demands and the id sequence", () => {
     const db = tempDb();
     const clock = new FakeClock();
-    const first = harness({ db, clock });
+    const first = harness({ db, clock, udpForward: "all" });
     const a = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
     const b = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
     const lease = first.registry.createDemand(DemandRequestSchema.parse({ dataflowId: a.id, ttlSeconds: 600 }));
@@ -32,7 +32,7 @@ describe("Store across a restart", () => {
     first.store.close();
 
     clock.advance(60_000); // down for a minute: longer than 3 keep-alive periods
-    const second = harness({ db, clock });
+    const second = harness({ db, clock, udpForward: "all" });
     const record = second.registry.get(a.id);
     expect(record).toMatchObject({ id: a.id, active: true, send: true, udpForward: { host: "127.0.0.1", port: 5000 } });
     expect(record.state).toBe("idle"); // no WHIP session survives a restart
@@ -54,7 +54,7 @@ describe("Store across a restart", () => {
     // Rows hold the sent locationQuadkey, as before the position key existed; it is computed on load.
     const db = tempDb();
     const clock = new FakeClock();
-    const first = harness({ db, clock });
+    const first = harness({ db, clock, udpForward: "all" });
     const a = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
     const b = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
     first.registry.remove(b.id);
@@ -94,5 +94,43 @@ describe("Store across a restart", () => {
     const raw = new Database(db);
     expect(raw.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
     raw.close();
+  });
+});
+
+describe("Store schema versions", () => {
+  test("a version-1 database (no last_media_at) is migrated at open and keeps its rows", () => {
+    const db = tempDb();
+    const { Database } = require("bun:sqlite");
+    const v1 = new Database(db);
+    v1.run(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    v1.run(`CREATE TABLE dataflows (id INTEGER PRIMARY KEY AUTOINCREMENT, metadata TEXT NOT NULL, data_type TEXT NOT NULL,
+      data_sub_type TEXT NOT NULL, quadkey TEXT NOT NULL, token_hash TEXT NOT NULL, keepalive_seconds REAL NOT NULL,
+      registered_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+      state TEXT NOT NULL DEFAULT 'registered', ended_at INTEGER, end_reason TEXT)`);
+    v1.run("INSERT INTO meta VALUES ('schema_version', '1')");
+    v1.run(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, token_hash, keepalive_seconds, registered_at,
+      last_seen_at) VALUES (?, 'video', 'h264', '031333123201033303', 'ab', 5, 1000, 2000)`, [JSON.stringify(DataflowMetadataSchema.parse(sensor2022()))]);
+    v1.close();
+    const { store, registry } = harness({ db });
+    expect(store.getDataflow(1)).toMatchObject({ id: 1, last_seen_at: expect.any(Number), last_media_at: null });
+    registry.mediaSeen(1, 5_000_000);
+    registry.flush();
+    expect(store.getDataflow(1)!.last_media_at).toBe(5_000_000);
+    registry.stop();
+    store.close();
+    const raw = new Database(db);
+    expect(raw.query("SELECT value FROM meta WHERE key = 'schema_version'").get()).toEqual({ value: "2" });
+    raw.close();
+  });
+
+  test("a database of a newer version than this proxy knows is refused with its version", () => {
+    const db = tempDb();
+    const { store } = harness({ db });
+    store.close();
+    const { Database } = require("bun:sqlite");
+    const raw = new Database(db);
+    raw.run("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    raw.close();
+    expect(() => harness({ db })).toThrow(/schema version "99", expected 2/);
   });
 });
