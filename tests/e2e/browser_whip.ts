@@ -8,9 +8,11 @@ export interface PagePushArgs {
   seconds: number;
   /** Offer an audio m-line too (the proxy must reject it and keep video). */
   audio?: boolean;
+  /** Stop without the WHIP DELETE, as a publisher that crashes or loses its link does. */
+  noDelete?: boolean;
 }
 
-/** Runs in the page: push for `seconds`, then DELETE; returns what the browser saw. */
+/** Runs in the page: push for `seconds`, then DELETE (unless `noDelete`); returns what the browser saw. */
 export async function pushFromPage(args: PagePushArgs) {
   const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 320, height: 240, frameRate: 30 }, audio: args.audio ?? false });
   const pc = new RTCPeerConnection({ iceServers: [] });
@@ -37,6 +39,10 @@ export async function pushFromPage(args: PagePushArgs) {
     if (s.type === "codec" && s.mimeType?.startsWith("video/")) codec += `${s.mimeType} ${s.sdpFmtpLine ?? ""};`;
   });
   const state = pc.connectionState;
+  if (args.noDelete) {
+    pc.close();
+    return { status: res.status, state, codec, packetsSent, deleteStatus: null };
+  }
   const del = await fetch(new URL(res.headers.get("location")!, args.url), { method: "DELETE", headers: { authorization: `Bearer ${args.token}` } });
   pc.close();
   return { status: res.status, state, codec, packetsSent, deleteStatus: del.status };
