@@ -351,14 +351,16 @@ export class Registry extends Emitter<RegistryEvents> {
   }
 
   /** Counts for metrics and `/ready`. */
-  counts(): { active: number; live: number; sending: number; demands: number } {
+  counts(): { active: number; live: number; sending: number; forwarding: number; demands: number } {
     let live = 0;
     let sending = 0;
+    let forwarding = 0;
     for (const f of this.#flows.values()) {
       if (f.state === "live") live++;
       if (f.send) sending++;
+      if (f.port !== null) forwarding++;
     }
-    return { active: this.#flows.size, live, sending, demands: this.listDemands().length };
+    return { active: this.#flows.size, live, sending, forwarding, demands: this.listDemands().length };
   }
 }
 

@@ -4,11 +4,12 @@ import type { Registry } from "./registry.ts";
 
 /** Registers dataflow/demand gauges and end counters for `registry` in `metrics`. */
 export function registerRegistryMetrics(registry: Registry, metrics: Metrics): void {
-  metrics.gauge("vsb_dataflows", "Active dataflows by media state and send", (series) => {
+  metrics.gauge("vsb_dataflows", "Active dataflows: all, live (media), sending, and udp_forward (holding a UDP forward port)", (series) => {
     const c = registry.counts();
     series.set({ kind: "active" }, c.active);
     series.set({ kind: "live" }, c.live);
     series.set({ kind: "sending" }, c.sending);
+    series.set({ kind: "udp_forward" }, c.forwarding);
   });
   metrics.gauge("vsb_demands", "Live demand leases", (series) => series.set(undefined, registry.counts().demands));
   const ended = metrics.counter("vsb_dataflows_ended_total", "Dataflows ended, by reason");

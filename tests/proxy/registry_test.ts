@@ -221,6 +221,8 @@ describe("Registry UDP forward on demand", () => {
     expect(all.registry.register(asking(false)).udpForward).toBeNull();
     expect(all.store.allocatedPorts()).toEqual([5000]);
 
+    expect(all.registry.counts().forwarding).toBe(1);
+
     const off = harness({ udpForward: "off" });
     const refused = off.registry.register(asking(true));
     expect(refused.udpForward).toBeNull();
