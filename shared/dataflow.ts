@@ -105,7 +105,8 @@ export const DataflowMetadataSchema = z.object({
   videoInfo: VideoInfoSchema.optional(),
   /** vsb: re-send this dataflow's RTP over UDP for a legacy pipeline. Absent: the proxy's
    * `--udp-forward` policy decides (`requested`, its default, forwards only when true). */
-  udpForward: z.boolean().optional(),
+  udpForward: z.boolean().optional()
+    .describe("Re-send this dataflow's RTP over UDP for a legacy pipeline; absent: the proxy's --udp-forward decides (requested: only when true)"),
 });
 /** Metadata as the proxy stores it (after normalisation). */
 export type DataflowMetadata = z.output<typeof DataflowMetadataSchema>;
@@ -116,17 +117,21 @@ export type DataflowMetadataInput = z.input<typeof DataflowMetadataSchema>;
 export const IngestSchema = z.object({ whipUrl: z.string(), token: z.string() });
 
 /** Where a dataflow's RTP is re-sent over UDP (legacy pipelines), or null when it is not. */
-export const UdpForwardSchema = z.object({ host: z.string(), port: z.number().int() }).nullable();
+export const UdpForwardSchema = z.object({ host: z.string(), port: z.number().int() }).nullable()
+  .describe("Where the dataflow's RTP is re-sent over UDP; null when it does not forward");
 
 /**
  * `201` answer to `POST /dataflows`. `id`, `topic`, `send` are the 5GMETA fields, with 5GMETA's
  * meaning: `topic` is the lower-case `dataType` (`"video"`); where the frames are published is
  * `routingKey` (`video.{dataSubType}.{id}` on exchange `video`).
  */
+const topic = z.string().describe("5GMETA's topic: the lower-case dataType, e.g. \"video\"");
+const routingKey = z.string().describe("Routing key of the dataflow's frames on exchange video: video.{dataSubType}.{id}");
+
 export const RegistrationSchema = z.object({
   id: z.number().int().positive(),
-  topic: z.string(),
-  routingKey: z.string(),
+  topic,
+  routingKey,
   send: z.boolean(),
   keepaliveSeconds: z.number().positive(),
   ingest: IngestSchema,
@@ -152,19 +157,16 @@ export type DataflowState = z.infer<typeof DataflowStateSchema>;
 /** One dataflow as `GET /dataflows[/{id}]` shows it. */
 export const DataflowRecordSchema = z.object({
   id: z.number().int().positive(),
-  /** 5GMETA's topic: the lower-case `dataType`. */
-  topic: z.string(),
-  /** Routing key of the frames on exchange `video`. */
-  routingKey: z.string(),
+  topic,
+  routingKey,
   state: DataflowStateSchema,
   active: z.boolean(),
   send: z.boolean(),
   keepaliveSeconds: z.number().positive(),
   registeredAt: z.string(),
-  /** The last keep-alive (or the registration). */
-  lastSeenAt: z.string(),
-  /** The last RTP packet of a WHIP session; absent before the first. Media keeps a dataflow present. */
-  lastMediaAt: z.string().optional(),
+  lastSeenAt: z.string().describe("The last keep-alive (or the registration)"),
+  lastMediaAt: z.string().optional()
+    .describe("The last RTP packet of a WHIP session, absent before the first: media keeps a dataflow present, expiry runs from the later of the two"),
   metadata: z.unknown(),
   udpForward: UdpForwardSchema,
   whipUrl: z.string(),
