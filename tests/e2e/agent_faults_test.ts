@@ -2,7 +2,7 @@
 // killed, the proxy restarted, the registration API absent at start, the agent killed -9, and
 // MQTT gone while AMQP stays (the MQTT plugin disabled on a private broker).
 import { afterAll, beforeAll, describe, expect } from "bun:test";
-import { TERMINATE_DATAFLOW } from "../../shared/mod.ts";
+import { mqttTopic, NEW_DATAFLOW, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import { hasElements, skipUnless } from "../support/gst.ts";
 import { canConnect, type Proc, sleep, waitUntil } from "../support/procs.ts";
 import { getRabbit, hasRabbit, type Rabbit, startRabbit } from "../support/rabbitmq.ts";
@@ -33,6 +33,9 @@ async function framesResume(id: number, since: number, timeoutMs: number): Promi
   const first = await waitUntil(`frames of dataflow ${id} after the fault`, () => bus.framesOf(id).find((t) => t > since), { timeoutMs });
   return first - since;
 }
+
+/** The agent's log line for an acknowledged newdataflow announcement. */
+const ANNOUNCED_NEW = new RegExp(`"msg":"announced".*"topic":"${mqttTopic(NEW_DATAFLOW)}"`);
 
 /** How many of the agent's log lines match `pattern`. */
 function linesOf(agent: Proc, pattern: RegExp): string[] {
@@ -125,6 +128,7 @@ describe("vsb-agent faults", () => {
       await agent.waitForLine(/"to":"streaming"/, { timeoutMs: 15_000, stream: "stderr" });
       await waitUntil("frames", () => watch.framesOf(id).length > 30, { timeoutMs: 15_000, proc: agent });
       const before = await proxyMetrics(mec);
+      const newBefore = linesOf(agent, ANNOUNCED_NEW).length;
 
       const disabling = rabbitCli(broker, "rabbitmq-plugins", ["disable", "--online", "rabbitmq_mqtt"]);
       await agent.waitForLine(/"msg":"mqtt disconnected"/, { timeoutMs: 60_000, stream: "stderr" });
@@ -166,7 +170,9 @@ describe("vsb-agent faults", () => {
       expect(outage.failedAttempts).toBeGreaterThanOrEqual(2);
 
       // Back on MQTT: withdrawing the demand stops the agent at once, by control message.
-      await sleep(1000); // its control topic is subscribed again (and a keep-alive sent)
+      // Its control topic is subscribed again once it re-announces newdataflow (it does that
+      // on the SUBACK while streaming); a fixed pause could beat the SUBACK on a busy host.
+      await waitUntil("the agent's control topic subscribed again", () => linesOf(agent, ANNOUNCED_NEW).length > newBefore, { timeoutMs: 15_000, proc: agent });
       const withdrawnAt = performance.now();
       await withdraw(mec, lease);
       const line = await agent.waitForLine(/"msg":"demand changed".*"send":false/, { timeoutMs: 10_000, stream: "stderr" });

@@ -35,7 +35,9 @@ export async function startProxyProcess(amqpUrl: string, extra: string[] = []): 
     "--log-level", "info", ...(extra.includes("--keepalive-seconds") ? [] : ["--keepalive-seconds", "60"]), ...extra,
   ], { cwd: root, name: "vsb-proxy", keepLines: 5000 });
   const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
+  // proc: a proxy that could not bind fails the wait at once, with its output, instead of
+  // timing out (or reaching whatever else answers on that port).
+  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000, proc });
   return {
     base, proc, udpBase,
     async stop() {

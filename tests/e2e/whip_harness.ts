@@ -21,8 +21,8 @@ export interface RecordedSession {
   seqs: number[];
   ssrcs: Set<number>;
   payloadTypes: Set<number>;
-  /** First byte of the first packet's payload (its NAL unit header). */
-  firstPayloadByte?: number;
+  /** First byte of the first packets' payloads (their NAL unit headers), up to 8 packets. */
+  headPayloadBytes: number[];
   closedWith?: SessionEndReason;
   /** Feedback the test wants returned for the next packet. */
   feedback?: IngestFeedback;
@@ -31,11 +31,11 @@ export interface RecordedSession {
 /** A sink factory that records what each session's sink gets into `sessions`. */
 export function recordingSinks(sessions: RecordedSession[]): SinkFactory {
   return (info): SessionSink => {
-    const rec: RecordedSession = { info, packets: 0, bytes: 0, seqs: [], ssrcs: new Set(), payloadTypes: new Set() };
+    const rec: RecordedSession = { info, packets: 0, bytes: 0, seqs: [], ssrcs: new Set(), payloadTypes: new Set(), headPayloadBytes: [] };
     sessions.push(rec);
     return {
       onPacket(packet) {
-        if (rec.packets === 0) rec.firstPayloadByte = packet[12 + (packet[0]! & 0x0f) * 4];
+        if (rec.headPayloadBytes.length < 8) rec.headPayloadBytes.push(packet[12 + (packet[0]! & 0x0f) * 4]!);
         rec.packets++;
         rec.bytes += packet.length;
         rec.seqs.push((packet[2]! << 8) | packet[3]!);

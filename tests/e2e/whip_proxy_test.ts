@@ -18,9 +18,10 @@ import { mediaRoutesFor } from "../../proxy/outputs/media_routes.ts";
 import { configureLog } from "../../proxy/log.ts";
 import { startProxy } from "../../proxy/proxy.ts";
 import { readText } from "../../proxy/runtime.ts";
-import { EVENTS_EXCHANGE, PATH, SDP_CONTENT_TYPE, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
+import { DataflowMetadataSchema, EVENTS_EXCHANGE, PATH, SDP_CONTENT_TYPE, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import { agentBody } from "../proxy/sensor_body.ts";
 import { getRabbit, hasRabbit } from "../support/rabbitmq.ts";
+import { waitUntil } from "../support/wait.ts";
 import { type RecordedSession, recordingSinks, replayFixture, waitFor } from "./whip_harness.ts";
 
 const run = hasRabbit() ? test : test.skip;
@@ -84,26 +85,26 @@ describe("WHIP ingest in the proxy", () => {
     await pubA.start();
     const replay = replayFixture((p) => pubA.sendRtp(p));
     cleanups.push(() => replay.stop());
-    expect(await waitFor(() => (sessions[0]?.packets ?? 0) > 30, 5000)).toBe(true);
+    expect(await waitFor(() => (sessions[0]?.packets ?? 0) > 30, 15_000)).toBe(true);
     const state = async (id: number) => (await (await fetch(`${base}${PATH.dataflow(id)}`)).json()).state;
     expect(await state(a.id)).toBe("live");
 
     replay.stop();
     await pubA.close(); // WHIP DELETE
-    expect(await waitFor(() => ended.some((e) => e.id === a.id), 5000)).toBe(true);
+    expect(await waitFor(() => ended.some((e) => e.id === a.id), 15_000)).toBe(true);
     expect(ended.find((e) => e.id === a.id)?.reason).toBe("delete");
     expect(await state(a.id)).toBe("idle");
 
     // The dataflow is deleted while it streams: the session ends, the registry announces it.
     const pubB = push(b);
     await pubB.start();
-    expect(await waitFor(() => pubB.state === "connected", 5000)).toBe(true);
+    expect(await waitFor(() => pubB.state === "connected", 15_000)).toBe(true);
     expect((await fetch(`${base}${PATH.dataflow(b.id)}`, { method: "DELETE" })).status).toBeLessThan(300);
-    expect(await waitFor(() => sessions.find((s) => s.info.dataflowId === b.id)?.closedWith !== undefined, 3000)).toBe(true);
+    expect(await waitFor(() => sessions.find((s) => s.info.dataflowId === b.id)?.closedWith !== undefined, 10_000)).toBe(true);
     expect(sessions.find((s) => s.info.dataflowId === b.id)?.closedWith).toBe("dataflow-expired");
-    expect(await waitFor(() => ended.some((e) => e.id === b.id), 5000)).toBe(true);
+    expect(await waitFor(() => ended.some((e) => e.id === b.id), 15_000)).toBe(true);
     expect(ingest?.sessions.list().length).toBe(0);
-  }, 30_000);
+  }, 90_000);
 
   run("exactly one terminatedataflow per session: the agent's own over MQTT, else the proxy's", async () => {
     configureLog({ level: "silent" });
@@ -117,7 +118,14 @@ describe("WHIP ingest in the proxy", () => {
     cleanups.push(() => proxy.stop());
     const base = `http://127.0.0.1:${proxy.server.port}`;
     expect(await waitFor(() => proxy.bus.connected, 10_000)).toBe(true);
-    await Bun.sleep(300); // the proxy's event follower binds its queue
+    // The proxy's event follower has bound its queue once it hears a probe of its own (a
+    // fixed pause was too short on a busy host: the agent's end went unheard).
+    const probe = 900_000 + Math.floor(Math.random() * 90_000);
+    const metadata = DataflowMetadataSchema.parse(agentBody());
+    await waitUntil("the proxy's event follower", () => {
+      proxy.announcer.dataflowEvent(TERMINATE_DATAFLOW, probe, metadata, "probe");
+      return proxy.events.terminationsSince(probe, 0).length > 0;
+    }, { timeoutMs: 15_000, intervalMs: 200 });
     const ended = await terminations(rabbit.amqpUrl);
     const session = async () => {
       const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) });
@@ -125,7 +133,7 @@ describe("WHIP ingest in the proxy", () => {
       const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log: createLogger({}, () => {}) });
       cleanups.push(() => pub.close());
       await pub.start();
-      expect(await waitFor(() => pub.state === "connected", 5000)).toBe(true);
+      expect(await waitFor(() => pub.state === "connected", 15_000)).toBe(true);
       return { id: reg.id, pub };
     };
 
@@ -141,11 +149,11 @@ describe("WHIP ingest in the proxy", () => {
     const b = await session();
     const deletedAt = Date.now();
     await b.pub.close();
-    expect(await waitFor(() => ended.some((e) => e.id === b.id), 5000)).toBe(true);
+    expect(await waitFor(() => ended.some((e) => e.id === b.id), 15_000)).toBe(true);
     await Bun.sleep(2000);
     expect(ended.filter((e) => e.id === a.id).map((e) => e.reason)).toEqual(["stopped"]);
     const bEnds = ended.filter((e) => e.id === b.id);
     expect(bEnds.map((e) => e.reason)).toEqual(["delete"]);
     expect(bEnds[0]!.atMs - deletedAt).toBeGreaterThanOrEqual(900); // after the grace for the agent's own
-  }, 40_000);
+  }, 90_000);
 });

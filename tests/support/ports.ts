@@ -1,12 +1,92 @@
-// Free TCP/UDP ports on 127.0.0.1 for tests: ask the kernel for an ephemeral port, release it,
-// and remember it so two calls in one test run never hand out the same port.
+// Free TCP/UDP ports on 127.0.0.1 for tests. A port handed out here is usually bound later by
+// a child process (the proxy, RabbitMQ), so it must stay free until then on a machine where
+// other test runs start at the same time. Hence:
+// - ports come from below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range):
+//   a bind to port 0 (Bun.serve, werift's ICE sockets) or an outgoing connection anywhere on
+//   the machine never takes them meanwhile;
+// - each one is claimed in a file under $TMPDIR/vsb-test-ports named after it and holding our
+//   pid, so two test runs never hand out the same port (a claim of a dead pid is taken over);
+// - and it is remembered, so two calls in one test run never hand out the same port.
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
+import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** The only address tests bind to. */
 export const LOOPBACK = "127.0.0.1";
 
+/** Lowest port handed out. */
+const POOL_MIN = 20000;
+
 const handedOut = new Set<number>();
+const claimDir = join(tmpdir(), "vsb-test-ports");
+const claimed: string[] = [];
+
+/** The first port of the kernel's ephemeral range (Linux default 32768). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 1024) return low;
+  } catch {
+    // Not Linux: assume its default range.
+  }
+  return 32768;
+}
+
+/** Highest port handed out: just below the ephemeral range, or 60000 when that leaves too few. */
+const POOL_MAX = ephemeralLow() - 1 >= POOL_MIN + 2000 ? ephemeralLow() - 1 : 60000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Claims `kind` port `port` for this process across test runs; false when a live process holds it. */
+function claim(kind: "tcp" | "udp", port: number): boolean {
+  const file = join(claimDir, `${kind}-${port}`);
+  mkdirSync(claimDir, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: "wx" });
+      claimed.push(file);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw new Error(`could not claim port file "${file}"`, { cause: error });
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(file, "utf8"));
+    } catch {
+      continue; // released meanwhile: try again
+    }
+    if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && pidAlive(owner))) return false;
+    try {
+      unlinkSync(file); // its run ended without releasing it
+    } catch {
+      // Another run took it over first; the next write tells.
+    }
+  }
+  return false;
+}
+
+/**
+ * Releases this run's claims (tests/support/preload.ts, once its processes are stopped). A run
+ * that ends without it leaves claims of a dead pid, which the next claim takes over.
+ */
+export function releasePorts(): void {
+  for (const file of claimed.splice(0)) {
+    try {
+      unlinkSync(file);
+    } catch {
+      // Already gone (another run took the stale claim over).
+    }
+  }
+}
 
 function tcpProbe(port: number, host: string): Promise<number | undefined> {
   return new Promise((resolve) => {
@@ -42,25 +122,27 @@ export interface PortOptions {
   host?: string;
 }
 
-async function findFree(probe: (port: number, host: string) => Promise<number | undefined>, host: string) {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await probe(0, host);
-    if (port !== undefined && !handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+const randomPort = (min: number, max: number) => min + Math.floor(Math.random() * (max - min + 1));
+
+async function findFree(kind: "tcp" | "udp", host: string) {
+  const probe = kind === "tcp" ? tcpProbe : udpProbe;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = randomPort(POOL_MIN, POOL_MAX);
+    if (handedOut.has(port) || !claim(kind, port)) continue;
+    handedOut.add(port);
+    if ((await probe(port, host)) === port) return port;
   }
-  throw new Error(`could not find a free port on "${host}" after 50 attempts`);
+  throw new Error(`could not find a free ${kind} port on "${host}" between ${POOL_MIN} and ${POOL_MAX} after 200 attempts`);
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago and was not handed out before in this process. */
+/** A TCP port that was free on 127.0.0.1 a moment ago, outside the ephemeral range, not handed out before by any test run. */
 export function freePort(options: PortOptions = {}): Promise<number> {
-  return findFree(tcpProbe, options.host ?? LOOPBACK);
+  return findFree("tcp", options.host ?? LOOPBACK);
 }
 
-/** A UDP port that was free on 127.0.0.1 a moment ago and was not handed out before in this process. */
+/** A UDP port that was free on 127.0.0.1 a moment ago, outside the ephemeral range, not handed out before by any test run. */
 export function freeUdpPort(options: PortOptions = {}): Promise<number> {
-  return findFree(udpProbe, options.host ?? LOOPBACK);
+  return findFree("udp", options.host ?? LOOPBACK);
 }
 
 /** `count` distinct free TCP ports. */
@@ -74,28 +156,27 @@ export async function freePorts(count: number, options: PortOptions = {}): Promi
 export interface RangeOptions extends PortOptions {
   /** Lowest port to consider; default 20000. */
   min?: number;
-  /** Highest port to consider; default 60000. */
+  /** Highest port to consider; default just below the ephemeral range (32767 with Linux's defaults). */
   max?: number;
 }
 
 /**
  * The first port of `count` consecutive UDP ports that are all free, e.g. for the proxy's
- * legacy RTP/UDP output range. The whole range is remembered as handed out.
+ * legacy RTP/UDP output range. The whole range is claimed and remembered as handed out.
  */
 export async function freeUdpPortRange(count: number, options: RangeOptions = {}): Promise<number> {
   const host = options.host ?? LOOPBACK;
-  const min = options.min ?? 20000;
-  const max = options.max ?? 60000;
+  const min = options.min ?? POOL_MIN;
+  const max = options.max ?? POOL_MAX;
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = min + Math.floor(Math.random() * (max - min - count));
     let ok = true;
     for (let port = base; port < base + count && ok; port++) {
-      ok = !handedOut.has(port) && (await udpProbe(port, host)) === port;
+      ok = !handedOut.has(port) && claim("udp", port);
+      if (ok) handedOut.add(port);
+      ok = ok && (await udpProbe(port, host)) === port;
     }
-    if (ok) {
-      for (let port = base; port < base + count; port++) handedOut.add(port);
-      return base;
-    }
+    if (ok) return base;
   }
   throw new Error(`could not find ${count} consecutive free UDP ports on "${host}" between ${min} and ${max}`);
 }
@@ -103,4 +184,13 @@ export async function freeUdpPortRange(count: number, options: RangeOptions = {}
 /** True when nothing listens on TCP `port` (a bind to it succeeds). */
 export async function isTcpPortFree(port: number, options: PortOptions = {}): Promise<boolean> {
   return (await tcpProbe(port, options.host ?? LOOPBACK)) === port;
+}
+
+/** Ports of `kind` this machine's test runs hold claims on now (for the tests of this file). */
+export function claimedPorts(kind: "tcp" | "udp"): number[] {
+  try {
+    return readdirSync(claimDir).filter((f) => f.startsWith(`${kind}-`)).map((f) => Number(f.slice(kind.length + 1)));
+  } catch {
+    return [];
+  }
 }

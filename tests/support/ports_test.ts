@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
-import { freePort, freePorts, freeUdpPort, freeUdpPortRange, isTcpPortFree } from "./ports.ts";
+import { readFileSync } from "node:fs";
+import { claimedPorts, freePort, freePorts, freeUdpPort, freeUdpPortRange, isTcpPortFree } from "./ports.ts";
 
 test("freePort() returns a bindable TCP port on 127.0.0.1 and never the same one twice", async () => {
   const ports = await freePorts(20);
@@ -45,4 +46,15 @@ test("freeUdpPortRange() returns the base of consecutive free UDP ports, not han
   for (const socket of sockets) socket.close();
   const next = await freeUdpPortRange(10, { min: 30000, max: 40000 });
   expect(next >= base + 10 || next + 10 <= base).toBe(true);
+});
+
+test("freePort() and freeUdpPort() stay below the ephemeral range and are claimed for this run", async () => {
+  // Below it, no bind to port 0 and no outgoing connection elsewhere on the machine takes the
+  // port before the child that was given it binds it; the claim keeps other test runs off it.
+  const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+  const tcp = await freePorts(10);
+  const udp = await freeUdpPort();
+  for (const port of [...tcp, udp]) expect(port).toBeLessThan(low);
+  for (const port of tcp) expect(claimedPorts("tcp")).toContain(port);
+  expect(claimedPorts("udp")).toContain(udp);
 });

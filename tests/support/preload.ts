@@ -2,13 +2,18 @@
 // (RabbitMQ, epmd, gst-launch-1.0, the proxy, the agent, Chromium) is stopped by pid when the
 // run ends — normally, on Ctrl-C, or on process.exit(). Starts nothing by itself.
 import { afterAll } from "bun:test";
+import { releasePorts } from "./ports.ts";
 import { cleanupAll, cleanupAllSync } from "./procs.ts";
 
 // Timeouts are not set here: setDefaultTimeout() in a preload only reaches the first test
 // file. `make test` passes --timeout 120000; end-to-end tests pass their own timeout.
 
 afterAll(async () => {
-  await cleanupAll();
+  try {
+    await cleanupAll();
+  } finally {
+    releasePorts();
+  }
 });
 
 process.on("exit", () => cleanupAllSync());
