@@ -67,6 +67,10 @@ function registerMetrics(metrics: Metrics, playback: WhepPlayback): void {
     for (const [reason, n] of Object.entries(playback.ended)) s.set({ reason }, n);
   });
   const totals = () => playback.totals();
+  metrics.counter("vsb_whep_viewer_joins_total", "WHEP viewers started, by start: cached_gop (at once) or keyframe_wait", (s) => {
+    s.set({ start: "cached_gop" }, playback.joins.cachedGop);
+    s.set({ start: "keyframe_wait" }, playback.joins.keyframeWait);
+  });
   metrics.counter("vsb_whep_frames_sent_total", "Frames sent to WHEP viewers", (s) => s.set(undefined, totals().framesSent));
   metrics.counter("vsb_whep_frames_dropped_total", "Frames WHEP viewers did not get, by reason", (s) => {
     for (const [reason, n] of Object.entries(totals().dropped)) s.set({ reason }, n);

@@ -98,6 +98,8 @@ export class WhepPlayback {
   readonly demand: ViewerDemand;
   /** Viewers ended, by reason. */
   readonly ended = Object.fromEntries(VIEWER_END_REASONS.map((r) => [r, 0])) as Record<ViewerEndReason, number>;
+  /** Viewers that started with the cached GOP at once, and those that waited for a keyframe. */
+  readonly joins = { cachedGop: 0, keyframeWait: 0 };
   private readonly watched = new Map<number, Watched>();
   private readonly retired = zeroTotals();
   private readonly timer: ReturnType<typeof setInterval>;
@@ -142,9 +144,12 @@ export class WhepPlayback {
       onEnd: (v, reason) => this.onEnd(v, reason),
     });
     watched.viewers.set(viewerId, viewer);
+    const fromCache = watched.hub.joinsFromCache;
     watched.hub.add(viewer);
+    const start = watched.hub.joinsFromCache > fromCache ? "cachedGop" : "keyframeWait";
+    this.joins[start]++;
     this.demand.setViewing(dataflowId, true);
-    this.options.log.info("whep viewer started", { dataflowId, viewerId, viewers: watched.viewers.size });
+    this.options.log.info("whep viewer started", { dataflowId, viewerId, viewers: watched.viewers.size, start });
     return { viewerId, answer: peer.answer };
   }
 

@@ -75,7 +75,11 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   console.log(JSON.stringify({ shot: join(OUTPUT, options.shot), stats, dialogs, firstPictureMs }));
 
   expect(stats?.framesDecoded ?? 0).toBeGreaterThanOrEqual(30);
-  expect(firstPictureMs).toBeLessThan(2000); // the cached GOP: no wait for the encoder's next keyframe
+  // The cached GOP: the viewer started at once, not at the encoder's next keyframe. (A 2 s budget
+  // from the click stood for this; a busy 2-core CI host took 3.9 s for Chromium's first WebRTC
+  // session alone, so the proxy's own count is asserted, and the wall time only bounded.)
+  expect(media.whep.playback.joins).toEqual({ cachedGop: 1, keyframeWait: 0 });
+  expect(firstPictureMs).toBeLessThan(10_000);
   expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
   expect(media.whep.playback.viewerCount(flow.reg.id)).toBe(1);
   // The row's figures, and the page refreshing them by itself (no click in between).
