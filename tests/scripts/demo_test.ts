@@ -21,7 +21,6 @@ function startCodes(bytes: Uint8Array): number[] {
 
 /** Lines with a control character other than tab (what a log viewer would show as garbage). */
 function unprintable(lines: string[]): string[] {
-  // deno-lint-ignore no-control-regex
   return lines.filter((line) => /[\u0000-\u0008\u000b-\u001f\u007f]/.test(line));
 }
 
