@@ -122,7 +122,7 @@ describe("dashboard layout in Chromium", () => {
     // Long values are cut, and their cell's title carries them whole.
     const cutNow = await page.evaluate(cut);
     expect(cutNow.map((c) => c.col).sort()).toEqual(["location", "source", "source"]);
-    for (const c of cutNow) expect(c.title).toContain(c.col === "location" ? LONG_QUADKEY : "");
+    for (const c of cutNow) expect(c.title).toContain(c.col === "location" ? LONG_QUADKEY : c.text!);
     expect(cutNow.find((c) => c.col === "source" && c.text === LONG_SOURCE_ID)?.title).toContain(LONG_SOURCE_ID);
 
     // 1024 px: the preview goes under the table, which still shows every column.
