@@ -1,7 +1,8 @@
 /**
  * vsb-consume: the consumer CLI (replaces 5GMETA's amqp2video example). Holds a demand lease
  * so the agents send, reads one RabbitMQ message per frame from the `video` exchange, writes
- * Annex-B H.264 to a file or stdout, and prints per-second statistics on stderr.
+ * Annex-B H.264 to a file or, with `--out -` only, to stdout, and prints per-second statistics
+ * on stderr.
  */
 import amqp from "amqplib";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern, videoRoutingKey } from "../shared/mod.ts";
@@ -33,8 +34,8 @@ async function run(opts: ConsumeOptions): Promise<number> {
     say(`holding demand lease ${held.id} until stopped (renewed every ${Math.round(opts.leaseSeconds / 3)} s)`);
   }
 
-  const sink = new FrameSink({ out: opts.out, stdoutIsTTY: process.stdout.isTTY === true });
-  if (!sink.out) say("stdout is a terminal and no --out was given: frames are written nowhere, statistics only");
+  const sink = new FrameSink({ out: opts.out });
+  if (!sink.out) say("no --out given: frames are written nowhere, statistics only (--out FILE or --out - to keep them)");
   const stats = new FrameStats();
   const started = Date.now();
   let finish!: (code: number) => void;
@@ -100,6 +101,11 @@ async function main(): Promise<void> {
   if (!opts) {
     process.stdout.write(`${consumeHelp()}\n`);
     return;
+  }
+  // H.264 on a terminal is garbage at best and control sequences at worst.
+  if (opts.out === "-" && process.stdout.isTTY === true) {
+    say(`vsb-consume: --out "-": stdout is a terminal; pipe it into a decoder (| ffplay -f h264 -) or give a file`);
+    process.exit(2);
   }
   try {
     process.exitCode = await run(opts);

@@ -106,7 +106,9 @@ routing key video.h264.$id). Press Ctrl-C to stop everything.
 
 EOF
 
-"$BUN" proxy/consume.ts --dataflow "$id" --api-url "$API" --amqp-url "$VSB_AMQP_URL" &
+# No --out: the consumer writes no video anywhere. Its statistics (stderr) join this script's
+# stdout, so they follow the lines above whether that is a terminal, a pipe or a log file.
+"$BUN" proxy/consume.ts --dataflow "$id" --api-url "$API" --amqp-url "$VSB_AMQP_URL" 2>&1 &
 pids+=($!)
 
 # Run until Ctrl-C, or until a process exits. Ctrl-C reaches the children too, so one of

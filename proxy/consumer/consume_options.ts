@@ -22,7 +22,7 @@ export const CONSUME_OPTIONS: OptionSpec[] = [
   { flag: "api-url", env: "VSB_API_URL", arg: "URL", help: "registration API of the proxy (for the demand lease)", def: "http://127.0.0.1:8080" },
   { flag: "api-token", env: "VSB_API_TOKEN", arg: "TOKEN", help: "bearer token for the API when the proxy requires one" },
   { flag: "amqp-url", env: "VSB_AMQP_URL", arg: "URL", help: "RabbitMQ to read frames from", def: "amqp://guest:guest@127.0.0.1:5672" },
-  { flag: "out", env: "VSB_OUT", arg: "FILE", help: "write Annex-B H.264 here, from each dataflow's first keyframe ({id} in the name gives one file per dataflow; - for stdout, the default when stdout is not a terminal)" },
+  { flag: "out", env: "VSB_OUT", arg: "FILE", help: "write Annex-B H.264 here, from each dataflow's first keyframe ({id} in the name gives one file per dataflow; - for stdout, which must then not be a terminal). Without it frames are written nowhere: statistics only" },
   { flag: "frames", arg: "N", help: "stop after N frames written (frames before the first keyframe do not count)" },
   { flag: "seconds", arg: "S", help: "stop after S seconds" },
   { flag: "lease-seconds", env: "VSB_LEASE_SECONDS", arg: "S", help: "TTL of the demand lease, renewed every third of it", def: "10" },
@@ -78,7 +78,11 @@ export function consumeHelp(): string {
     const extra = [o.env ? `env ${o.env}` : "", o.def ? `default ${o.def}` : ""].filter(Boolean).join(", ");
     lines.push(`${left}${o.help}${extra ? ` (${extra})` : ""}`);
   }
-  lines.push("", "Statistics go to stderr every second: frames, bitrate, sequence gaps, latency since the proxy received the frame.");
+  lines.push(
+    "",
+    "Statistics go to stderr every second (stdout, a pipe or a terminal alike): frames, bitrate, sequence gaps, latency since the proxy received the frame.",
+    "Stdout carries video only with --out -, e.g. vsb-consume --dataflow 1 --out - | ffplay -f h264 -",
+  );
   return lines.join("\n");
 }
 

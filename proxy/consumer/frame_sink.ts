@@ -1,6 +1,7 @@
 /**
- * Where vsb-consume writes frames: stdout, one file, one file per dataflow (`{id}` in the name),
- * or nowhere (stdout is a terminal and no `--out`: only the statistics). Each dataflow's output
+ * Where vsb-consume writes frames: stdout (`--out -`), one file, one file per dataflow (`{id}` in
+ * the name), or nowhere (no `--out`: only the statistics). Stdout gets video only when asked:
+ * guessing from "stdout is not a terminal" put H.264 into logs and CI output (`make demo > log`). Each dataflow's output
  * starts at its first keyframe, so what is written decodes from byte 0; the frames it writes are
  * what `--frames N` counts.
  */
@@ -15,19 +16,12 @@ export interface ByteSink {
 
 /** Options of {@link FrameSink}; each field documents its default. */
 export interface FrameSinkOptions {
-  /** `--out`: a path (with `{id}` for one file per dataflow), `-` for stdout, or undefined. */
+  /** `--out`: a path (with `{id}` for one file per dataflow), `-` for stdout, or undefined (nowhere). */
   out: string | undefined;
-  /** Whether stdout is a terminal: without `--out`, frames go to stdout only when it is not. Default false. */
-  stdoutIsTTY?: boolean;
   /** Standard output. Default `process.stdout`. */
   stdout?: ByteSink;
   /** Opens a file for writing. Default `fs.createWriteStream`. */
   open?: (path: string) => ByteSink;
-}
-
-/** The `--out` in effect: `-` (stdout) when none was given and stdout is not a terminal. */
-export function effectiveOut(out: string | undefined, stdoutIsTTY: boolean): string | undefined {
-  return out ?? (stdoutIsTTY ? undefined : "-");
 }
 
 /** Frames → bytes; see the file comment. */
@@ -36,7 +30,7 @@ export class FrameSink {
   written = 0;
   /** Frames that came before their dataflow's first keyframe, written nowhere. */
   skipped = 0;
-  /** The `--out` in effect (see {@link effectiveOut}). */
+  /** The `--out` given: a path, `-` for stdout, or undefined (frames written nowhere). */
   readonly out: string | undefined;
   readonly #files = new Map<number, ByteSink>();
   readonly #started = new Set<number>();
@@ -44,7 +38,7 @@ export class FrameSink {
   readonly #open: (path: string) => ByteSink;
 
   constructor(options: FrameSinkOptions) {
-    this.out = effectiveOut(options.out, options.stdoutIsTTY ?? false);
+    this.out = options.out;
     this.#stdout = options.stdout ?? process.stdout;
     this.#open = options.open ?? ((path) => createWriteStream(path));
   }

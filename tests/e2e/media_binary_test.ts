@@ -64,11 +64,11 @@ describe("media path in bun proxy/main.ts", () => {
     expect((await cli.exited).code).toBe(0);
     expect(await decodedPictures(cliFile)).toBe(60);
 
-    // Piped into a player without --out, joining mid-GOP without a lease of its own: stdout
+    // Piped into a player with --out -, joining mid-GOP without a lease of its own: stdout
     // carries exactly --frames N frames from the first keyframe on, and decodes to N pictures.
     const piped = spawnTracked(process.execPath, [
       join(root, "proxy/consume.ts"), "--api-url", proxy.base, "--amqp-url", rabbit.amqpUrl, "--dataflow", String(reg.id),
-      "--frames", "45", "--no-demand", "--quiet",
+      "--frames", "45", "--no-demand", "--quiet", "--out", "-",
     ], { cwd: root, name: "vsb-consume-piped", stdout: "pipe" });
     cleanups.push(() => piped.stop());
     const out: Buffer[] = [];

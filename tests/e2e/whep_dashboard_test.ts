@@ -67,8 +67,8 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   const firstPictureMs = Math.round(performance.now() - clickedAt);
   const stats = await waitForDecoded(page, 30, 15_000);
   // The table's refresh shows this preview as a viewer (stats.viewers of GET /dataflows).
-  const viewersCell = `tr[data-id="${flow.reg.id}"] td:nth-child(9)`;
-  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "1", viewersCell, { timeout: 5000 });
+  const viewers = `tr[data-id="${flow.reg.id}"] .viewers`;
+  await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "1 viewer", viewers, { timeout: 5000 });
   await Bun.sleep(500); // let the page draw a stats line and a few more pictures
   mkdirSync(OUTPUT, { recursive: true });
   await page.screenshot({ path: join(OUTPUT, options.shot) });
@@ -83,16 +83,23 @@ async function previewOnDashboard(options: { apiToken?: string; shot: string }) 
   expect([stats?.frameWidth, stats?.frameHeight]).toEqual([320, 240]);
   expect(media.whep.playback.viewerCount(flow.reg.id)).toBe(1);
   // The row's figures, and the page refreshing them by itself (no click in between).
-  const cells = () => page.locator(`tr[data-id="${flow.reg.id}"] td`).allTextContents();
+  // Cells by name (data-col): each has a first line (.main) and maybe a muted second (.sub).
+  const cells = () => page.locator(`tr[data-id="${flow.reg.id}"] td`).evaluateAll((tds) => Object.fromEntries(tds.map((td) => [
+    (td as HTMLElement).dataset.col!,
+    { main: td.querySelector(".main")?.textContent ?? "", sub: td.querySelector(".sub")?.textContent ?? "" },
+  ])));
   const before = await cells();
+  expect(await row.locator(".state").textContent()).toBe("live");
+  expect(before.id).toEqual({ main: `${flow.reg.id}live`, sub: flow.reg.routingKey });
+  expect(before.source).toEqual({ main: "test · rsu", sub: "cam-1" });
   // Registered as 640x480 (tests/proxy/sensor_body.ts); the stream's SPS says 320x240, and wins.
-  expect(before.slice(1, 4)).toEqual(["live", "test · rsu", "320×240"]);
-  expect(before[5]).toMatch(/\d+ kbit\/s|Mbit\/s/);
-  expect(before[9]).toContain("40.71280, -74.00600");
-  expect(before[9]).toContain("032010110301111112 USA");
+  expect(before.video!.main).toMatch(/^320×240 · \d+ fps$/);
+  expect(before.video!.sub).toMatch(/\d+ kbit\/s|Mbit\/s/);
+  expect(before.location).toEqual({ main: "40.71280, -74.00600", sub: "032010110301111112 USA" });
+  expect(before.seen!.sub).toMatch(/^media \d+ s ago$/);
   await page.waitForFunction(([sel, n]) => Number(document.querySelector(sel as string)?.textContent) > Number(n),
-    [`tr[data-id="${flow.reg.id}"] td:nth-child(7)`, before[6]], { timeout: 6000 });
-  expect(Number(before[7])).toBe(0); // nothing dropped on loopback
+    [`tr[data-id="${flow.reg.id}"] td[data-col="frames"] .main`, before.frames!.main], { timeout: 6000 });
+  expect(before.frames!.sub).toBe("0 dropped"); // nothing dropped on loopback
   await page.click("#stop");
   expect(await waitFor(() => media.whep.playback.viewerCount(flow.reg.id) === 0, 3000)).toBe(true);
   expect(media.whep.playback.ended.delete).toBe(1);

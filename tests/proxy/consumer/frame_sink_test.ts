@@ -1,8 +1,8 @@
 // FrameSink (vsb-consume's output): each dataflow starts at its first keyframe, `written` is
-// what `--frames N` counts, and without `--out` frames go to stdout when it is not a terminal
-// (piped into a player), nowhere when it is.
+// what `--frames N` counts, frames go to stdout only with `--out -`, and without `--out` they
+// go nowhere, whatever stdout is (a pipe or a log file must not get video it did not ask for).
 import { describe, expect, test } from "bun:test";
-import { type ByteSink, effectiveOut, FrameSink } from "../../../proxy/consumer/frame_sink.ts";
+import { type ByteSink, FrameSink } from "../../../proxy/consumer/frame_sink.ts";
 
 /** A ByteSink that keeps what it got. */
 function bytes() {
@@ -25,22 +25,20 @@ function bytes() {
 const f = (s: string) => Buffer.from(s);
 
 describe("FrameSink", () => {
-  test("without --out writes to stdout when it is not a terminal, nowhere when it is", async () => {
-    expect(effectiveOut(undefined, false)).toBe("-");
-    expect(effectiveOut(undefined, true)).toBeUndefined();
-    expect(effectiveOut("x.h264", false)).toBe("x.h264");
+  test("`--out -` writes to stdout (flushed, never closed); without --out nothing goes to stdout", async () => {
     const stdout = bytes();
-    const piped = new FrameSink({ out: undefined, stdoutIsTTY: false, stdout });
+    const piped = new FrameSink({ out: "-", stdout });
     piped.write(1, f("K"), true);
     piped.write(1, f("p"), false);
     await piped.close();
     expect(stdout.text()).toBe("Kp");
-    expect(stdout.ended).toBe(false); // stdout is flushed, never closed
-    const tty = bytes();
-    const onTerminal = new FrameSink({ out: undefined, stdoutIsTTY: true, stdout: tty });
-    expect(onTerminal.write(1, f("K"), true)).toBe(true);
-    expect(tty.text()).toBe("");
-    expect(onTerminal.out).toBeUndefined();
+    expect(stdout.ended).toBe(false);
+    const untouched = bytes();
+    const nowhere = new FrameSink({ out: undefined, stdout: untouched, open: () => { throw new Error("no file expected"); } });
+    expect(nowhere.write(1, f("K"), true)).toBe(true);
+    expect(nowhere.write(1, f("p"), false)).toBe(true);
+    await nowhere.close();
+    expect([nowhere.written, untouched.text(), nowhere.out]).toEqual([2, "", undefined]);
   });
 
   test("`written` counts frames from each dataflow's first keyframe, not the ones before it", () => {
