@@ -117,6 +117,15 @@ for (const fixture of Object.values(FIXTURES)) {
       expect(countDecodedPictures(concat(frames.map((f) => f.data)), 320, 240)).toBe(frames.length);
     });
 
+    test("in a packetization-mode 0 session STAP-A/FU-A packets are still assembled, and counted", () => {
+      const aggregated = packets.filter((b) => [24, 28].includes(header(b).payload[0]! & 0x1f)).length;
+      expect(aggregated).toBeGreaterThan(0);
+      const { a, frames } = replay(packets, new FrameAssembler({ payloadType: 96, packetizationMode: 0 }));
+      expect(frames).toHaveLength(fixture.frames);
+      expect(a.counters.outOfModePackets).toBe(aggregated);
+      expect(replay(packets).a.counters.outOfModePackets).toBe(0);
+    });
+
     test("the emitted Annex-B decodes with avdec_h264 to one picture per frame", () => {
       const why = gstUnavailable();
       if (why) return console.log(`skipped: ${why}`);
