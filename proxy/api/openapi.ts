@@ -47,7 +47,7 @@ function mediaPaths(dataflowId: Json, auth: Json, missing: Json): Json {
       parameters: [dataflowId],
       post: { summary: "WHIP: push H.264 for a dataflow (Bearer = the ingest token from registration)", security: [{ ingest: [] }], requestBody: offer,
         responses: { 201: { ...sdp("answer (ICE-lite, candidates included)"), headers: location }, 400: badOffer, 401: ingestAuth, 404: missing,
-          406: error("no H.264 packetization-mode 1 in the offer"), 409: error("the dataflow is live from another session"), 415: error("not application/sdp") } },
+          406: error("no H.264 packetization-mode 1 or 0 in the offer"), 409: error("the dataflow is live from another session"), 415: error("not application/sdp") } },
     },
     [oa(ROUTE.whipSession)]: {
       parameters: [dataflowId, sessionParam],

@@ -24,7 +24,9 @@ export interface AssemblerSinkOptions {
 /** A sink factory that assembles H.264 access units from each session's RTP. */
 export function assemblerSinks(options: AssemblerSinkOptions): SinkFactory {
   return (info) => {
-    const assembler = new FrameAssembler({ payloadType: info.payloadType, ...options.assembler });
+    const assembler = new FrameAssembler({
+      payloadType: info.payloadType, packetizationMode: info.packetizationMode, ...options.assembler,
+    });
     options.onOpen?.(info, assembler);
     const feedback = (out: AssemblerOutput): IngestFeedback => {
       const wantKeyframe = out.frames.length > 0 && options.onFrames(info, out.frames) === true;

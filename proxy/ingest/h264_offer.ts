@@ -15,6 +15,11 @@
 // packetization mode, so we pick the payload type here (RFC 6184 §8.1: mode 1 carries
 // STAP-A and FU-A, which our depacketizer handles) and hand werift an offer that lists
 // only that one. Pure text in, text out.
+//
+// An ingest also takes packetization-mode 0 (RFC 6184 §8.1: an absent parameter means mode 0,
+// single NAL unit packets, §6.2), which GStreamer's webrtcbin offers before its payloader has
+// caps; mode 1 is preferred when both are offered. werift answers with the offered fmtp, so the
+// answer says mode 0 too. A WHEP viewer still needs mode 1: our packetizer sends FU-A.
 
 /** Why an offer cannot be answered; `status` is the HTTP answer (400, or 406 without H.264). */
 export class OfferError extends Error {
@@ -34,6 +39,14 @@ export interface H264Choice {
   profileLevelId?: string;
   /** Feedback kept for `payloadType`, e.g. ["nack", "nack pli", "ccm fir"]. */
   feedback: string[];
+  /** RFC 6184 §8.1 packetization-mode of `payloadType`: 1, or 0 (single NAL units). */
+  packetizationMode: 0 | 1;
+}
+
+/** What `chooseH264` may pick. */
+export interface ChooseOptions {
+  /** Take packetization-mode 0 when no mode 1 is offered (an ingest can). Default false. */
+  singleNalMode?: boolean;
 }
 
 const KEPT_FEEDBACK = new Set(["nack", "nack pli", "ccm fir"]);
@@ -85,13 +98,18 @@ function profileRank(profileLevelId: string | undefined): number {
   return 3;
 }
 
-function pickH264(codecs: Map<number, Codec>): Codec | undefined {
+/** RFC 6184 §8.1: packetization-mode absent means 0; 2 (interleaved) is not taken. */
+function modeOf(codec: Codec): number {
+  return Number(codec.fmtp.get("packetization-mode") ?? "0");
+}
+
+/** Mode 1 before mode 0 (when allowed), then by profile. */
+function pickH264(codecs: Map<number, Codec>, modes: number[]): Codec | undefined {
   let best: Codec | undefined;
+  const rank = (c: Codec) => modes.indexOf(modeOf(c)) * 10 + profileRank(c.fmtp.get("profile-level-id"));
   for (const codec of codecs.values()) {
-    if (codec.name !== "h264" || codec.fmtp.get("packetization-mode") !== "1") continue;
-    if (!best || profileRank(codec.fmtp.get("profile-level-id")) < profileRank(best.fmtp.get("profile-level-id"))) {
-      best = codec;
-    }
+    if (codec.name !== "h264" || !modes.includes(modeOf(codec))) continue;
+    if (!best || rank(codec) < rank(best)) best = codec;
   }
   return best;
 }
@@ -150,9 +168,10 @@ function narrow(m: string[], keep: Set<number>, h264: number): string[] {
 
 /**
  * Validates `sdp` as a WHIP offer and narrows its one video m-section to H.264
- * packetization-mode 1. Throws {@link OfferError} (400 malformed, 406 no usable H.264).
+ * packetization-mode 1 (or 0 with `singleNalMode`). Throws {@link OfferError} (400 malformed,
+ * 406 no usable H.264).
  */
-export function chooseH264(sdp: string): H264Choice {
+export function chooseH264(sdp: string, options: ChooseOptions = {}): H264Choice {
   const { session, media } = sections(sdp);
   checkSession(sdp, session, media);
   const videos = media.filter((m) => m[0]!.startsWith("m=video "));
@@ -166,10 +185,12 @@ export function chooseH264(sdp: string): H264Choice {
     throw new OfferError(`malformed payload types in "${video[0]}"`, 400);
   }
   const codecs = codecsOf(video, formats);
-  const h264 = pickH264(codecs);
+  const modes = options.singleNalMode ? [1, 0] : [1];
+  const h264 = pickH264(codecs, modes);
   if (!h264) {
     const names = [...new Set([...codecs.values()].map((c) => c.name || "?"))].join(", ");
-    throw new OfferError(`offer has no H.264 with packetization-mode=1 (offered: ${names})`, 406);
+    const wanted = options.singleNalMode ? "packetization-mode=1 or 0" : "packetization-mode=1";
+    throw new OfferError(`offer has no H.264 with ${wanted} (offered: ${names})`, 406);
   }
   const rtx = [...codecs.values()].find((c) => c.name === "rtx" && c.fmtp.get("apt") === String(h264.pt));
   const keep = new Set([h264.pt, ...(rtx ? [rtx.pt] : [])]);
@@ -181,5 +202,6 @@ export function chooseH264(sdp: string): H264Choice {
     rtxPayloadType: rtx?.pt,
     profileLevelId: h264.fmtp.get("profile-level-id")?.toLowerCase(),
     feedback: h264.feedback.filter((f) => KEPT_FEEDBACK.has(f)),
+    packetizationMode: modeOf(h264) === 1 ? 1 : 0,
   };
 }

@@ -53,6 +53,8 @@ export interface SessionInfo {
   /** H.264 payload type negotiated for this session. */
   payloadType: number;
   rtxPayloadType?: number;
+  /** RFC 6184 §8.1 packetization-mode negotiated (1 when unset). */
+  packetizationMode?: 0 | 1;
 }
 
 /** Makes the sink of a new session. */

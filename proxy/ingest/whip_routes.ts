@@ -81,7 +81,7 @@ export function whipRoutes(deps: WhipDeps): Hono {
     if (offer.length > MAX_OFFER_BYTES) return error(413, `offer exceeds ${MAX_OFFER_BYTES} bytes`);
     let opened: { sessionId: string; answer: string };
     try {
-      opened = await deps.registry.open(id, chooseH264(offer));
+      opened = await deps.registry.open(id, chooseH264(offer, { singleNalMode: true }));
     } catch (e) {
       if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
       if (e instanceof SessionConflictError) return error(409, e.message);

@@ -104,6 +104,7 @@ export class WhipSession {
     this.sink = this.options.sinks({
       dataflowId: this.dataflowId, sessionId: this.sessionId,
       payloadType: choice.payloadType, rtxPayloadType: choice.rtxPayloadType,
+      packetizationMode: choice.packetizationMode,
     });
     // werift announced the remote track during setRemoteDescription, before we got here.
     const tracks = new Set(peer.transceiver.receiver.tracks);

@@ -69,6 +69,9 @@ export interface FrameAssemblerOptions {
    * head of an access unit (an SPS or an access unit delimiter): the stream's first packets
    * may have been lost, and nothing else would ever ask for them. Default 8. */
   leadIn?: number;
+  /** RFC 6184 §8.1 packetization-mode negotiated; in mode 0 STAP-A/FU-A packets are still
+   * taken but counted (`outOfModePackets`). Default 1. */
+  packetizationMode?: 0 | 1;
 }
 
 /** What one `push`/`poll` produced. Arrays may be shared empty constants: do not mutate. */
@@ -104,6 +107,9 @@ export interface AssemblerCounters {
   framesOut: number;
   frameBytes: number;
   framesDropped: Record<FrameDropReason, number>;
+  /** STAP-A/FU-A packets in a packetization-mode 0 session (RFC 6184 §6.2 allows single NAL
+   * units only); taken anyway, since they cannot mean anything else. */
+  outOfModePackets: number;
 }
 
 const NO_FRAMES: AccessUnit[] = Object.freeze([]) as unknown as AccessUnit[];
@@ -114,13 +120,14 @@ const NO_DROPS: AssemblerOutput["drops"] = Object.freeze([]) as unknown as Assem
 export class FrameAssembler {
   readonly counters: AssemblerCounters = {
     packets: 0, bytes: 0, accepted: 0, delivered: 0, reordered: 0, recovered: 0, lost: 0, nacks: 0,
-    plis: 0, resyncs: 0, framesOut: 0, frameBytes: 0,
+    plis: 0, resyncs: 0, framesOut: 0, frameBytes: 0, outOfModePackets: 0,
     packetsDropped: Object.fromEntries(PACKET_DROP_REASONS.map((r) => [r, 0])) as Record<PacketDropReason, number>,
     framesDropped: Object.fromEntries(FRAME_DROP_REASONS.map((r) => [r, 0])) as Record<FrameDropReason, number>,
   };
   private readonly options: FrameAssemblerOptions;
   private readonly jitter: JitterBuffer<RtpPacket>;
   private readonly depacketizer: H264Depacketizer;
+  private readonly singleNalMode: boolean;
   private ssrc: number | undefined;
   private otherSsrc = -1;
   private otherSsrcRun = 0;
@@ -131,6 +138,7 @@ export class FrameAssembler {
       this.counters.delivered++;
       if (p.payload.length === 0 && p.paddingSize > 0) return this.depacketizer.skip(seq);
       const rtp = { timestamp: p.timestamp, marker: p.marker, seq, arrivalMs, nowMs: this.nowMs };
+      if (this.singleNalMode && isAggregateOrFragment(p.payload)) this.counters.outOfModePackets++;
       if (this.depacketizer.push(p.payload, rtp, this.unitSink)) this.out.pli = true;
     },
     lost: () => {
@@ -160,6 +168,7 @@ export class FrameAssembler {
   constructor(options: FrameAssemblerOptions = {}) {
     this.options = options;
     this.ssrc = options.ssrc;
+    this.singleNalMode = options.packetizationMode === 0;
     this.jitter = new JitterBuffer(options.jitter);
     this.depacketizer = new H264Depacketizer({ pliIntervalMs: options.pliIntervalMs });
   }
@@ -275,6 +284,12 @@ function startsAccessUnit(payload: Uint8Array): boolean {
   let type = nalType(payload[0] ?? 0);
   if (type === NalType.stapA && payload.length > 3) type = nalType(payload[3]!);
   return type === NalType.sps || type === NalType.aud;
+}
+
+/** STAP-A (§5.7.1) or FU-A (§5.8): packetization-mode 1 payloads. */
+function isAggregateOrFragment(payload: Uint8Array): boolean {
+  const type = nalType(payload[0] ?? 0);
+  return type === NalType.stapA || type === NalType.fuA;
 }
 
 function emptyOutput(): AssemblerOutput {

@@ -1,6 +1,8 @@
 // H.264 RTP depacketizer, RFC 6184 packetization-mode 1 (non-interleaved, §6.3): single NAL
 // unit packets (§5.6), STAP-A (§5.7.1) and FU-A (§5.8), grouped into access units by RTP
-// timestamp and closed by the marker bit (§5.1) or by the next timestamp.
+// timestamp and closed by the marker bit (§5.1) or by the next timestamp. A marker on a unit of
+// parameter sets alone (AUD/SEI/SPS/PPS) does not close it: the picture at the same timestamp
+// joins it (see `push`).
 //
 //   STAP-A (§5.7.1)                          FU-A (§5.8)
 //   +---------------+---------------+        +---------------+---------------+
@@ -141,8 +143,24 @@ export class H264Depacketizer {
     if (!this.open) this.openUnit(rtp.timestamp, rtp.arrivalMs);
     if (rtp.arrivalMs < this.unit.arrivalMs) this.unit.arrivalMs = rtp.arrivalMs;
     if (!this.broken) this.addPayload(payload);
-    if (rtp.marker) this.close(sink);
+    // RFC 6184 §5.1: the marker is set on the last packet of the access unit. File senders
+    // (GStreamer's rtph264pay replaying a pre-encoded stream) also set it on a packet of
+    // parameter sets alone sent ahead of the IDR at the same timestamp; H.264 §7.4.1.2.3 puts
+    // SPS/PPS/SEI/AUD before the picture's first slice in the same access unit, so such a
+    // unit stays open for the picture that follows (a new timestamp still closes it).
+    if (rtp.marker && !this.parameterSetsOnly()) this.close(sink);
     return this.pliDue(rtp.nowMs);
+  }
+
+  /** The open unit holds only NAL units that precede a picture (AUD, SEI, SPS, PPS), whole. */
+  private parameterSetsOnly(): boolean {
+    const u = this.unit;
+    if (this.broken || this.fu || u.hasVcl || u.nals.length === 0) return false;
+    for (const nal of u.nals) {
+      const type = nalHeader(nal) & 0x1f;
+      if (type !== NalType.aud && type !== NalType.sei && type !== NalType.sps && type !== NalType.pps) return false;
+    }
+    return true;
   }
 
   /**

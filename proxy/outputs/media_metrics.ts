@@ -50,6 +50,7 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
     for (const reason of PACKET_DROP_REASONS) s.set({ reason }, dropped?.[reason] ?? 0);
   });
   metrics.counter("vsb_rtp_packets_lost_total", "RTP packets given up on after NACKs", (s) => s.set(undefined, streams.assemblerTotals()?.lost ?? 0));
+  metrics.counter("vsb_rtp_packets_out_of_mode_total", "STAP-A/FU-A packets in packetization-mode 0 sessions (single NAL units only, RFC 6184 §6.2), assembled anyway", (s) => s.set(undefined, streams.assemblerTotals()?.outOfModePackets ?? 0));
   metrics.counter("vsb_rtp_packets_recovered_total", "RTP packets that arrived after being NACKed and filled their gap (retransmitted, or late)", (s) => s.set(undefined, streams.assemblerTotals()?.recovered ?? 0));
   metrics.counter("vsb_frame_output_errors_total", "Exceptions thrown by frame outputs (isolated)", (s) => {
     let n = 0;

@@ -61,6 +61,16 @@ function headPackets(packets: Uint8Array[]): number {
   return packets.findIndex((b) => ![7, 8, 9].includes(firstNalType(b)));
 }
 
+/** The packet carries only NAL units that precede a picture (AUD, SEI, SPS, PPS), alone or
+ * in a STAP-A (RFC 6184 §5.7.1). */
+function parameterSetsOnly(bytes: Uint8Array): boolean {
+  const p = header(bytes).payload;
+  const types: number[] = [];
+  if ((p[0]! & 0x1f) !== 24) types.push(p[0]! & 0x1f);
+  else for (let i = 1; i + 2 < p.length; i += 2 + ((p[i]! << 8) | p[i + 1]!)) types.push(p[i + 2]! & 0x1f);
+  return types.every((t) => [6, 7, 8, 9].includes(t));
+}
+
 function expectCountersAddUp(c: AssemblerCounters, held = 0) {
   const dropped = Object.values(c.packetsDropped).reduce((x, y) => x + y, 0);
   expect(c.accepted + dropped).toBe(c.packets);
@@ -89,6 +99,31 @@ for (const fixture of Object.values(FIXTURES)) {
       expect(plis).toEqual([]);
       expect(a.counters).toMatchObject({ framesOut: fixture.frames, lost: 0, packets: packets.length });
       expectCountersAddUp(a.counters);
+    });
+
+    test("a file sender's marker on every parameter-set-only packet (AUD/SPS/PPS/SEI, alone or in a STAP-A) loses no frame: byte-equal and decodable", () => {
+      const marked = packets.map((b) => (parameterSetsOnly(b) ? rewrite(b, { marker: true }) : b));
+      expect(marked.filter((b, i) => b !== packets[i]).length).toBeGreaterThanOrEqual(fixture.keyframes.length);
+      const { a, frames, plis } = replay(marked);
+      expect(frames).toHaveLength(fixture.frames);
+      frames.forEach((f, i) => {
+        expect(nalsOf(f.data)).toBe(nalsOf(joinAnnexB(reference[i]!)));
+        expect(f.seq).toBe(i);
+      });
+      expect(plis).toEqual([]);
+      expect(a.counters.framesDropped).toMatchObject({ "no-picture": 0, "after-marker": 0, "awaiting-keyframe": 0 });
+      const why = gstUnavailable();
+      if (why) return console.log(`decode check skipped: ${why}`);
+      expect(countDecodedPictures(concat(frames.map((f) => f.data)), 320, 240)).toBe(frames.length);
+    });
+
+    test("in a packetization-mode 0 session STAP-A/FU-A packets are still assembled, and counted", () => {
+      const aggregated = packets.filter((b) => [24, 28].includes(header(b).payload[0]! & 0x1f)).length;
+      expect(aggregated).toBeGreaterThan(0);
+      const { a, frames } = replay(packets, new FrameAssembler({ payloadType: 96, packetizationMode: 0 }));
+      expect(frames).toHaveLength(fixture.frames);
+      expect(a.counters.outOfModePackets).toBe(aggregated);
+      expect(replay(packets).a.counters.outOfModePackets).toBe(0);
     });
 
     test("the emitted Annex-B decodes with avdec_h264 to one picture per frame", () => {

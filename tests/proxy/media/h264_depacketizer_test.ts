@@ -93,6 +93,39 @@ describe("H264Depacketizer", () => {
     expect(hexNals(units[0]!)).toEqual(hexOf(SPS, PPS, IDR));
   });
 
+  // A file sender (rtph264pay replaying a pre-encoded stream) marks its parameter-set packet.
+  const SEI = Uint8Array.of(0x06, 0x05, 0x01, 0x80);
+  for (const [what, head, nals] of [
+    ["SPS+PPS STAP-A with marker", [{ payload: stapA(SPS, PPS), marker: true }], [SPS, PPS]],
+    ["SPS alone and PPS alone, each with marker", [{ payload: SPS, marker: true }, { payload: PPS, marker: true }], [SPS, PPS]],
+    ["SPS alone and PPS alone, no marker", [{ payload: SPS }, { payload: PPS }], [SPS, PPS]],
+    ["AUD+SEI+SPS+PPS STAP-A with marker", [{ payload: stapA(AUD, SEI, SPS, PPS), marker: true }], [AUD, SEI, SPS, PPS]],
+  ] as const) {
+    test(`${what}, then the IDR at the same timestamp: one keyframe, nothing dropped`, () => {
+      const pkts: Pkt[] = [];
+      for (const ts of [0, 3000, 6000]) {
+        for (const h of head) pkts.push({ ...h, ts: ts * 2 });
+        pkts.push(...fuA(IDR, 3).map((payload, i) => ({ payload, ts: ts * 2, marker: i === 2 })));
+        pkts.push({ payload: P, ts: ts * 2 + 3000, marker: true });
+      }
+      const { units, drops, plis } = run(pkts);
+      expect(drops).toEqual([]);
+      expect(plis).toEqual([]);
+      expect(units.map((u) => [u.seq, u.keyframe])).toEqual([[0, true], [1, false], [2, true], [3, false], [4, true], [5, false]]);
+      for (const k of [0, 2, 4]) expect(hexNals(units[k]!)).toEqual(hexOf(...nals, IDR));
+      expect(hexNals(units[1]!)).toEqual(hexOf(P));
+    });
+  }
+
+  test("a marked parameter-set unit followed by a new timestamp is dropped as no-picture, its SPS/PPS kept", () => {
+    const { units, drops } = run([
+      { payload: stapA(SPS, PPS), ts: 0, marker: true },
+      { payload: IDR, ts: 3000, marker: true },
+    ]);
+    expect(drops).toEqual(["no-picture"]);
+    expect(hexNals(units[0]!)).toEqual(hexOf(SPS, PPS, IDR));
+  });
+
   test("drops an IDR while no SPS/PPS is known, asking for a keyframe", () => {
     const { units, drops, plis } = run([{ payload: IDR, ts: 0, marker: true }, ...keyframe(3000)]);
     expect(drops).toEqual(["missing-parameter-sets"]);
