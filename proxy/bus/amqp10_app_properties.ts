@@ -73,7 +73,7 @@ function valueBytes(key: string, value: unknown, type: Amqp10Type): Buffer {
 }
 
 /** str8-utf8 / str32-utf8 (§1.6.20). */
-function stringBytes(text: string): Buffer {
+export function stringBytes(text: string): Buffer {
   const utf8 = Buffer.from(text, "utf8");
   const head = utf8.length < 256 ? Buffer.from([0xa1, utf8.length]) : Buffer.from([0xb1, 0, 0, 0, 0]);
   if (utf8.length >= 256) head.writeUInt32BE(utf8.length, 1);
@@ -81,16 +81,19 @@ function stringBytes(text: string): Buffer {
 }
 
 /** `value` as a long: times in ms may carry a fraction (a clock's), which is rounded off. */
-function toLong(key: string, value: unknown): number {
+export function toLong(key: string, value: unknown): number {
   const n = typeof value === "number" ? Math.round(value) : NaN;
   if (!Number.isSafeInteger(n)) throw new TypeError(`AMQP 1.0 property "${key}" must be an integer, got "${String(value)}"`);
   return n;
 }
 
-/** long (§1.6.11) at `at`: 0x81 and 8 bytes big-endian two's complement; returns the next offset. */
-function writeLong(out: Buffer, at: number, value: number): number {
+/**
+ * long (§1.6.11) at `at`: 0x81 and 8 bytes big-endian two's complement; returns the next offset.
+ * `code` 0x83 writes a timestamp (§1.6.17: ms since the Unix epoch, the same 8 bytes).
+ */
+export function writeLong(out: Buffer, at: number, value: number, code = 0x81): number {
   const hi = Math.floor(value / TWO_32);
-  out[at] = 0x81;
+  out[at] = code;
   out.writeInt32BE(hi, at + 1);
   out.writeUInt32BE(value - hi * TWO_32, at + 5);
   return at + 9;

@@ -44,6 +44,8 @@ def typed(value):
         return [name, {"descriptor": typed(value.descriptor), "value": typed(value.value)}]
     if isinstance(value, dict):
         return [name, [[typed(k), typed(v)] for k, v in value.items()]]
+    if isinstance(value, list):
+        return [name, [typed(v) for v in value]]
     if isinstance(value, bytes):
         return [name, value.hex()]
     if isinstance(value, uuid.UUID):
