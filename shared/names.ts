@@ -76,6 +76,14 @@ export const AMQP10_HEADER = {
   properties: "x-amqp-1.0-properties",
 } as const;
 
+/**
+ * The AMQP 1.0 source address (RabbitMQ 3.10 `rabbitmq_amqp1_0`) that receives what `exchange`
+ * routes with `bindingKey`, e.g. `/exchange/video/video.h264.1` or `/exchange/video/#`.
+ */
+export function amqp10ExchangeSource(exchange: string, bindingKey: string): string {
+  return `/exchange/${exchange}/${bindingKey}`;
+}
+
 /** Service names in a discovery answer (`sb_services[].service_name`). */
 export const SERVICE = {
   messageBroker: "message-broker",
