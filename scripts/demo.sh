@@ -98,6 +98,7 @@ vsb demo is running.
   API            $API/dataflows   OpenAPI $API/openapi.json   metrics $API/metrics
   dataflow       $id, registered by vsb-agent; it sends only while someone wants it
   RabbitMQ       AMQP $VSB_AMQP_URL   MQTT $VSB_MQTT_URL
+  AMQP 1.0       $VSB_AMQP10_URL, source /exchange/video/video.h264.$id (Qpid Proton, 5GMETA's pipelines)
   logs           $work/{proxy,agent,rabbitmq}.log
 
 Now a consumer (vsb-consume) takes a demand lease: the agent starts streaming, and each

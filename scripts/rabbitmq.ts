@@ -40,6 +40,7 @@ try {
   process.stdout.write([
     `VSB_AMQP_URL=${quote(rabbit.amqpUrl)}`,
     `VSB_MQTT_URL=${quote(rabbit.mqttUrl)}`,
+    `VSB_AMQP10_URL=${quote(rabbit.amqp10Url)}`,
     `VSB_AMQP_PORT=${rabbit.amqpPort}`,
     `VSB_MQTT_PORT=${rabbit.mqttPort}`,
     `VSB_RABBIT_PID=${rabbit.pid()}`,

@@ -66,6 +66,24 @@ export const HEADER = {
   height: "height",
 } as const;
 
+/**
+ * Headers in which RabbitMQ's `rabbitmq_amqp1_0` plugin (3.10, rabbit_amqp1_0_message.erl) keeps
+ * AMQP 1.0 sections of a message published over 0-9-1: their bytes, already AMQP 1.0 encoded,
+ * are what an AMQP 1.0 receiver gets as that section.
+ */
+export const AMQP10_HEADER = {
+  applicationProperties: "x-amqp-1.0-app-properties",
+  properties: "x-amqp-1.0-properties",
+} as const;
+
+/**
+ * The AMQP 1.0 source address (RabbitMQ 3.10 `rabbitmq_amqp1_0`) that receives what `exchange`
+ * routes with `bindingKey`, e.g. `/exchange/video/video.h264.1` or `/exchange/video/#`.
+ */
+export function amqp10ExchangeSource(exchange: string, bindingKey: string): string {
+  return `/exchange/${exchange}/${bindingKey}`;
+}
+
 /** Service names in a discovery answer (`sb_services[].service_name`). */
 export const SERVICE = {
   messageBroker: "message-broker",

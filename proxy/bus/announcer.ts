@@ -5,10 +5,12 @@
  * it is back, in the order they happened.
  */
 import {
-  controlRoutingKey, type ControlMessage, type DataflowMetadata, EVENTS_EXCHANGE, eventHeaders,
+  AMQP10_HEADER, controlRoutingKey, type ControlMessage, type DataflowMetadata, EVENTS_EXCHANGE, eventHeaders,
   NEW_DATAFLOW, TERMINATE_DATAFLOW,
 } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
+import { encodeAppProperties } from "./amqp10_app_properties.ts";
+import { PropertiesWriter } from "./amqp10_properties.ts";
 import type { Registry, Unsubscribe } from "../registry/registry.ts";
 import type { Lane } from "./lane.ts";
 import type { Publisher } from "./publisher.ts";
@@ -48,9 +50,16 @@ export class Announcer {
    */
   dataflowEvent(key: DataflowEventKey, id: number, metadata: DataflowMetadata, reason?: string, messageId?: string): void {
     const body = Buffer.from(JSON.stringify({ ...metadata, id, ...(reason ? { reason } : {}) }));
+    const headers = eventHeaders(id, metadata, body.byteLength);
+    const contentType = "application/json";
     this.publisher.publish(this.#lane, {
-      exchange: EVENTS_EXCHANGE, routingKey: key, body, contentType: "application/json",
-      headers: eventHeaders(id, metadata, body.byteLength), messageId,
+      exchange: EVENTS_EXCHANGE, routingKey: key, body, contentType, messageId,
+      headers: {
+        ...headers,
+        // The same headers for AMQP 1.0 receivers (see proxy/bus/amqp10_app_properties.ts).
+        [AMQP10_HEADER.applicationProperties]: encodeAppProperties(headers),
+        [AMQP10_HEADER.properties]: new PropertiesWriter({ messageId, subject: key, contentType }).write(Date.now()),
+      },
     });
     log.info("dataflow event queued", { id, event: key, reason });
   }

@@ -2,7 +2,9 @@
  * The RabbitMQ output of one dataflow (DESIGN.md "Message bus"): one message per access unit
  * on exchange `video`, routing key `video.{dataSubType}.{id}`, body Annex-B (SPS/PPS before
  * every keyframe), the five event headers plus `body_size`, `keyframe`, `seq`, `rtpTimestamp`,
- * `captureTime`, `receiveTime`, `width`, `height`; publisher confirms on.
+ * `captureTime`, `receiveTime`, `width`, `height`; publisher confirms on. The same fields ride
+ * along as AMQP 1.0 application properties, with an AMQP 1.0 properties section (RabbitMQ's
+ * `x-amqp-1.0-*` headers, proxy/bus/amqp10_app_properties.ts), for AMQP 1.0 receivers.
  *
  * Its bounded queue is the dataflow's own Publisher lane, sized to `--publish-queue-seconds` of
  * video. A consumer never gets a P-frame whose reference is missing: after any loss on the bus
@@ -14,8 +16,10 @@
  * Frames already written behind a single nacked one cannot be called back; a connection loss
  * fails every unconfirmed frame at once, so none of those reaches a consumer.
  */
-import { type EventHeaders, eventHeaders, type FrameHeaders, HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
+import { AMQP10_HEADER, type EventHeaders, eventHeaders, type FrameHeaders, HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
 import type { DataflowMetadata } from "../../shared/mod.ts";
+import { AppPropertiesWriter } from "../bus/amqp10_app_properties.ts";
+import { PropertiesWriter } from "../bus/amqp10_properties.ts";
 import type { DropReason, Lane, OutMessage } from "../bus/lane.ts";
 import type { Publisher } from "../bus/publisher.ts";
 import type { HistogramChild } from "../metrics.ts";
@@ -32,6 +36,14 @@ export type BusDropReason = "queue-full" | "after-queue-full" | "no-metadata" | 
 
 /** Every `BusDropReason`, for metrics. */
 export const BUS_DROP_REASONS: readonly BusDropReason[] = ["queue-full", "after-queue-full", "no-metadata", "unconfirmed", "after-loss"];
+
+/** Content type of a frame message (0-9-1 basic property and AMQP 1.0 content-type). */
+export const FRAME_CONTENT_TYPE = "video/h264";
+
+/** The frame headers that change per frame, in the order the AMQP 1.0 map carries them. */
+const PER_FRAME_KEYS = [
+  HEADER.bodySize, HEADER.keyframe, HEADER.seq, HEADER.rtpTimestamp, HEADER.captureTime, HEADER.receiveTime, HEADER.width, HEADER.height,
+] as const;
 
 /** Lane bound in bytes per second of video: 8 Mbit/s, twice a 4 Mbit/s 720p stream. */
 export const LANE_BYTES_PER_SECOND = 1_000_000;
@@ -70,7 +82,7 @@ export class BusFrameOutput implements FrameOutput {
   private keyframeAsked = false;
   private lane: Lane | undefined;
   private readonly now: () => number;
-  private base: { metadata: DataflowMetadata; headers: EventHeaders; routingKey: string } | undefined;
+  private base: FrameBase | undefined;
 
   constructor(readonly dataflowId: number, private readonly options: BusFrameOutputOptions) {
     this.now = options.now ?? Date.now;
@@ -109,8 +121,8 @@ export class BusFrameOutput implements FrameOutput {
       exchange: VIDEO_EXCHANGE,
       routingKey: base.routingKey,
       body: unit.data,
-      headers: frameHeaders(base.headers, metadata, unit),
-      contentType: "video/h264",
+      headers: withAmqp10(base, frameHeaders(base.headers, metadata, unit)),
+      contentType: FRAME_CONTENT_TYPE,
       onSettled: (confirmed, reason) => this.settled(unit, confirmed, state.queued, reason),
     });
     if (ok) {
@@ -125,14 +137,8 @@ export class BusFrameOutput implements FrameOutput {
   }
 
   /** Headers and routing key that only change with the metadata (a keep-alive may update it). */
-  private baseOf(metadata: DataflowMetadata): NonNullable<BusFrameOutput["base"]> {
-    if (this.base?.metadata !== metadata) {
-      this.base = {
-        metadata,
-        headers: eventHeaders(this.dataflowId, metadata, 0),
-        routingKey: videoRoutingKey(metadata.dataTypeInfo.dataSubType, this.dataflowId),
-      };
-    }
+  private baseOf(metadata: DataflowMetadata): FrameBase {
+    if (this.base?.metadata !== metadata) this.base = frameBase(this.dataflowId, metadata);
     return this.base;
   }
 
@@ -174,6 +180,35 @@ export class BusFrameOutput implements FrameOutput {
     this.options.publisher.closeLane(frameLaneName(this.dataflowId));
     this.lane = undefined;
   }
+}
+
+/** What only changes with a dataflow's metadata: its headers, routing key and AMQP 1.0 prefixes. */
+interface FrameBase {
+  metadata: DataflowMetadata;
+  headers: EventHeaders;
+  routingKey: string;
+  appProperties: AppPropertiesWriter;
+  properties: PropertiesWriter;
+}
+
+function frameBase(id: number, metadata: DataflowMetadata): FrameBase {
+  const headers = eventHeaders(id, metadata, 0);
+  const routingKey = videoRoutingKey(metadata.dataTypeInfo.dataSubType, id);
+  const { [HEADER.bodySize]: _perFrame, ...constant } = headers;
+  return {
+    metadata, headers, routingKey,
+    appProperties: new AppPropertiesWriter(constant, PER_FRAME_KEYS),
+    properties: new PropertiesWriter({ subject: routingKey, contentType: FRAME_CONTENT_TYPE }),
+  };
+}
+
+/** `headers` plus their AMQP 1.0 sections (creation-time: the frame's receive time). */
+function withAmqp10(base: FrameBase, headers: FrameHeaders): Record<string, unknown> {
+  return {
+    ...headers,
+    [AMQP10_HEADER.applicationProperties]: base.appProperties.write(headers),
+    [AMQP10_HEADER.properties]: base.properties.write(headers[HEADER.receiveTime]),
+  };
 }
 
 function isKeyframe(msg: OutMessage): boolean {

@@ -1,5 +1,6 @@
 // A real RabbitMQ (the Debian package's server, without systemd) for tests and `make demo`:
-// its own temp dir, its own epmd, 127.0.0.1 only, free AMQP/MQTT/epmd/dist ports, MQTT plugin on.
+// its own temp dir, its own epmd, 127.0.0.1 only, free AMQP/MQTT/epmd/dist ports, the MQTT and
+// AMQP 1.0 plugins on (AMQP 1.0 shares the 0-9-1 listener: the protocol header picks one).
 //
 // Why a template: RabbitMQ 3.10's MQTT plugin waits 3-6 s on a node's very first boot for
 // cluster peers before it opens its port. A data dir that has booted once skips that wait,
@@ -21,6 +22,11 @@ export interface Rabbit {
   readonly mqttPort: number;
   /** `amqp://guest:guest@127.0.0.1:{amqpPort}` */
   readonly amqpUrl: string;
+  /**
+   * The same URL for an AMQP 1.0 client (Qpid Proton): RabbitMQ 3.10's `rabbitmq_amqp1_0`
+   * answers AMQP 1.0 on the 0-9-1 port, told apart by the protocol header a client sends first.
+   */
+  readonly amqp10Url: string;
   /** `mqtt://127.0.0.1:{mqttPort}` (MQTT 3.1.1 only: use mqtt.js `protocolVersion: 4`). */
   readonly mqttUrl: string;
   /** Its temp dir (config, data, logs). */
@@ -109,6 +115,7 @@ class Instance implements Rabbit {
   readonly amqpPort: number;
   readonly mqttPort: number;
   readonly amqpUrl: string;
+  readonly amqp10Url: string;
   readonly mqttUrl: string;
   #server: Proc | undefined;
   #epmd: Proc | undefined;
@@ -119,6 +126,7 @@ class Instance implements Rabbit {
     this.amqpPort = ports.amqpPort;
     this.mqttPort = ports.mqttPort;
     this.amqpUrl = `amqp://guest:guest@${LOOPBACK}:${ports.amqpPort}`;
+    this.amqp10Url = this.amqpUrl;
     this.mqttUrl = `mqtt://${LOOPBACK}:${ports.mqttPort}`;
     writeConfig(dir, ports);
   }
@@ -190,7 +198,7 @@ class Instance implements Rabbit {
 function writeConfig(dir: string, ports: Ports) {
   mkdirSync(join(dir, "log"), { recursive: true });
   writeFileSync(join(dir, "rabbitmq-env.conf"), "# empty: keeps /etc/rabbitmq/rabbitmq-env.conf out\n");
-  writeFileSync(join(dir, "enabled_plugins"), "[rabbitmq_mqtt].\n");
+  writeFileSync(join(dir, "enabled_plugins"), "[rabbitmq_mqtt,rabbitmq_amqp1_0].\n");
   writeFileSync(join(dir, "rabbitmq.conf"), [
     `listeners.tcp.1 = ${LOOPBACK}:${ports.amqpPort}`,
     `mqtt.listeners.tcp.1 = ${LOOPBACK}:${ports.mqttPort}`,

@@ -3,14 +3,16 @@
 // P-frame until the next keyframe too, and the first drop asks for a keyframe. A frame lost
 // after it was written (as the Publisher reports one whose connection died before the confirm)
 // also makes it resume only at a keyframe. Queued messages carry exactly the frame headers of
-// the wire contract.
+// the wire contract, plus the same fields as an AMQP 1.0 application-properties section.
 import { describe, expect, test } from "bun:test";
 import { BusConnection } from "../../../proxy/bus/bus_connection.ts";
 import { Publisher } from "../../../proxy/bus/publisher.ts";
 import { configureLog } from "../../../proxy/log.ts";
 import type { AccessUnit } from "../../../proxy/media/frame_assembler.ts";
 import { BusFrameOutput, frameLaneName } from "../../../proxy/outputs/bus_frame_output.ts";
-import { DataflowMetadataSchema, FrameHeadersSchema, VIDEO_EXCHANGE, videoRoutingKey } from "../../../shared/mod.ts";
+import { encodeAppProperties } from "../../../proxy/bus/amqp10_app_properties.ts";
+import { PropertiesWriter } from "../../../proxy/bus/amqp10_properties.ts";
+import { AMQP10_HEADER, DataflowMetadataSchema, FrameHeadersSchema, VIDEO_EXCHANGE, videoRoutingKey } from "../../../shared/mod.ts";
 import { agentBody } from "../sensor_body.ts";
 
 configureLog({ level: "silent" });
@@ -38,8 +40,12 @@ describe("BusFrameOutput", () => {
     const first = lane.shift()!.msg;
     expect(first.exchange).toBe(VIDEO_EXCHANGE);
     expect(first.routingKey).toBe(videoRoutingKey("h264", 9));
-    const h = FrameHeadersSchema.strict().parse(first.headers);
+    const { [AMQP10_HEADER.applicationProperties]: app, [AMQP10_HEADER.properties]: props, ...rest } = first.headers!;
+    const h = FrameHeadersSchema.strict().parse(rest);
     expect([h.seq, h.keyframe, h.body_size, h.width, h.height, h.sourceId, h.rtpTimestamp]).toEqual([0, true, 1000, 320, 240, 9, 0]);
+    // The constant prefix + per-frame tail is the same section as encoding every field at once.
+    expect(app).toEqual(encodeAppProperties(h));
+    expect(props).toEqual(new PropertiesWriter({ subject: first.routingKey, contentType: "video/h264" }).write(h.receiveTime));
     expect(FrameHeadersSchema.parse(lane.shift()!.msg.headers).seq).toBe(1);
   });
 
