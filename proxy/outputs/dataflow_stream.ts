@@ -90,7 +90,7 @@ export class DataflowStream {
     if (this.session) this.detach(this.session.sessionId, "takeover");
     const ctx: StreamContext = { dataflowId: this.dataflowId, sessionId: info.sessionId };
     this.session = ctx;
-    this.assembler = new FrameAssembler({ payloadType: info.payloadType, ...this.options.assembler });
+    this.assembler = new FrameAssembler({ payloadType: info.payloadType, packetizationMode: info.packetizationMode, ...this.options.assembler });
     this.seqBase = this.nextSeq;
     this.keyframeWanted = false;
     this.state = "starting";

@@ -5,11 +5,20 @@ Debian 12's GStreamer 1.22 has no whipsink/whipclientsink, so this does what the
 videotestsrc -> x264enc -> rtph264pay -> webrtcbin (sendonly, NACK/RTX), non-trickle offer
 (POSTed once ICE gathering is complete), answer applied, stream for SECONDS, then DELETE.
 
-usage: whip_webrtcbin_client.py URL TOKEN SECONDS
-Prints one JSON line on stdout: {"status": 201, "location": ..., "state": ...}.
+With FILE (an .mp4 of H.264), it sends that file twice in a row instead, paced in real
+time, the way a file sender does: pre-encoded, so a PLI cannot make a keyframe, and with
+rtph264pay's alignment=nal / aggregate-mode=zero-latency packets (AUD, SPS, PPS, SEI marked).
+
+With WHIP_OFFER_MODE0=1 in the env, packetization-mode is taken out of the offer before it
+is POSTed: the offer webrtcbin makes when its payloader has no caps yet.
+
+usage: whip_webrtcbin_client.py URL TOKEN SECONDS [FILE]
+Prints one JSON line on stdout: {"status": 201, "location": ..., "state": ..., "offerH264": [...]}
+(offerH264: the offer's a=rtpmap/a=fmtp lines for H264).
 """
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -22,15 +31,26 @@ gi.require_version("GstSdp", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 URL, TOKEN, SECONDS = sys.argv[1], sys.argv[2], float(sys.argv[3])
-PIPELINE = (
-    "webrtcbin name=webrtc bundle-policy=max-bundle "
-    "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! "
-    "x264enc tune=zerolatency key-int-max=30 bitrate=500 ! video/x-h264,profile=constrained-baseline ! "
-    "h264parse config-interval=-1 ! rtph264pay pt=96 ! "
-    "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000 ! webrtc."
-)
+FILE = sys.argv[4] if len(sys.argv) > 4 else None
+RTP_CAPS = "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000"
+if FILE is None:
+    PIPELINE = (
+        "webrtcbin name=webrtc bundle-policy=max-bundle "
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! "
+        "x264enc tune=zerolatency key-int-max=30 bitrate=500 ! video/x-h264,profile=constrained-baseline ! "
+        f"h264parse config-interval=-1 ! rtph264pay pt=96 ! {RTP_CAPS} ! webrtc."
+    )
+else:
+    # concat keeps the running time going into the second pass; clocksync paces by PTS.
+    PIPELINE = (
+        "webrtcbin name=webrtc bundle-policy=max-bundle "
+        "concat name=c ! clocksync ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=nal ! "
+        f"rtph264pay pt=96 config-interval=-1 aggregate-mode=zero-latency ! {RTP_CAPS} ! webrtc. "
+        f"filesrc location={FILE} ! qtdemux ! queue ! c. "
+        f"filesrc location={FILE} ! qtdemux ! queue ! c."
+    )
 
-result = {"status": None, "location": None, "error": None}
+result = {"status": None, "location": None, "error": None, "offerH264": []}
 loop = GLib.MainLoop()
 Gst.init(None)
 pipe = Gst.parse_launch(PIPELINE)
@@ -51,8 +71,13 @@ def request(method, url, body=None):
 
 def post_offer():
     offer = webrtc.get_property("local-description").sdp.as_text()
+    if os.environ.get("WHIP_OFFER_MODE0"):
+        # What webrtcbin offers when its payloader has no caps yet (RFC 6184 §8.1: absent = 0).
+        offer = re.sub(r"packetization-mode=\d;?", "", offer)
     if os.environ.get("WHIP_DUMP"):
         sys.stderr.write(offer)
+    pts = [l.split(":")[1].split(" ")[0] for l in offer.splitlines() if l.startswith("a=rtpmap:") and "H264/" in l]
+    result["offerH264"] = [l for l in offer.splitlines() if any(l.startswith(f"a={k}:{pt} ") for pt in pts for k in ("rtpmap", "fmtp"))]
     status, location, body = request("POST", URL, offer.encode())
     result["status"] = status
     if status != 201:
