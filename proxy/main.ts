@@ -1,6 +1,7 @@
 /**
  * vsb-proxy's entry point: `bun proxy/main.ts [options]`. Exit codes: 0 after a signal,
- * 1 when it could not start, 2 for a bad option (one line on stderr naming it).
+ * 1 when it could not start, 2 for a bad option or an unusable `--db` (corrupt, unwritable,
+ * full: one line on stderr naming it; systemd does not restart on 2).
  */
 import { ConfigError, loadConfig, shownConfig } from "./config/load_config.ts";
 import { helpText, optionsMarkdown } from "./config/help.ts";
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   } catch (error) {
     log.error("proxy start failed", { error });
     if (error instanceof StartError) printErr(`vsb-proxy: ${error.message}\n`);
-    exit(1);
+    exit(error instanceof StartError ? error.exitCode : 1);
   }
   const running = proxy;
   const stopWatchdog = startWatchdog({ env: env(), healthy: () => running.store.ping(), warn: (msg, fields) => log.warn(msg, fields) });

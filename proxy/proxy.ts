@@ -43,19 +43,26 @@ export function derivePublicUrl(config: Config, port: number): string {
   return `http://${shown}:${port}`;
 }
 
-/** vsb-proxy could not start; the message is the one line to print and names the option. */
+/**
+ * vsb-proxy could not start; the message is the one line to print and names the option.
+ * `exitCode` 2 when a restart cannot help (an unusable `--db`: corrupt, unwritable, full),
+ * which the systemd unit does not restart; 1 otherwise.
+ */
 export class StartError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; exitCode?: 1 | 2 }) {
     super(message, options);
     this.name = "StartError";
+    this.exitCode = options?.exitCode ?? 1;
   }
+
+  readonly exitCode: 1 | 2;
 }
 
-function attempt<T>(what: string, run: () => T): T {
+function attempt<T>(what: string, run: () => T, exitCode: 1 | 2 = 1): T {
   try {
     return run();
   } catch (cause) {
-    throw new StartError(`${what}: ${(cause as Error).message}`, { cause });
+    throw new StartError(`${what}: ${((cause as Error).message ?? String(cause)).split("\n")[0]}`, { cause, exitCode });
   }
 }
 
@@ -68,7 +75,7 @@ export interface StartOptions {
 
 /** Starts vsb-proxy with `config`. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
-  const store = attempt(`--db "${config.db}": the store could not be opened`, () => new Store(config.db, config.udpPorts));
+  const store = attempt(`--db "${config.db}": the store could not be opened`, () => new Store(config.db, config.udpPorts), 2);
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
   const listen = `${config.listen.host}:${config.listen.port}`;
@@ -84,10 +91,17 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const bus = new BusConnection({ url: config.amqpUrl });
   const publisher = new Publisher(bus, { metrics });
   const announcer = new Announcer(publisher);
-  const registry = new Registry({
-    store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
-    publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward,
-  });
+  let registry: Registry;
+  try {
+    registry = attempt(`--db "${config.db}": the store could not be read`, () => new Registry({
+      store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
+      publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward, endedRetentionMs: config.endedRetention,
+    }), 2);
+  } catch (error) {
+    await server.stop();
+    store.close();
+    throw error;
+  }
   const events = new DataflowEvents(bus, logger("events"));
   const unfollow = announcer.follow(registry, { heard: events });
   registerRegistryMetrics(registry, metrics);
@@ -96,7 +110,8 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const app = createApp({
     registry, metrics, apiTokens: config.apiTokens,
     discovery: { mecId: config.mecId, publicUrl, mqttUrl: config.mqttUrl },
-    readiness: { store: () => store.ping(), bus: () => bus.connected },
+    // The store is ready while its last write succeeded (a full or read-only disk says 503 here).
+    readiness: { store: () => registry.storeHealthy && store.ping(), bus: () => bus.connected },
     routes,
   });
   handler = app.fetch;

@@ -177,11 +177,17 @@ export const DataflowRecordSchema = z.object({
 });
 export type DataflowRecord = z.infer<typeof DataflowRecordSchema>;
 
+/** The most dataflows one `GET /dataflows` answers; also its page size when no `limit` is given. */
+export const DATAFLOW_PAGE_MAX = 1000;
+
 /** Query of `GET /dataflows`. */
 export const DataflowQuerySchema = z.object({
   quadkey: z.string().regex(/^[0-3]{0,31}$/, "must be a quadkey prefix (digits 0-3)").optional(),
   dataType: z.string().max(64).optional(),
   active: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
-  /** At most this many dataflows, the newest (highest ids) of those that match. */
-  limit: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number).pipe(z.number().int().min(1, "must be at least 1")).optional(),
+  /** At most this many dataflows (1 to 1000, default 1000), the newest (highest ids) of those that match. */
+  limit: z.string().regex(/^\d{1,6}$/, "must be a whole number").transform(Number)
+    .pipe(z.number().int().min(1, "must be at least 1").max(DATAFLOW_PAGE_MAX, `must be at most ${DATAFLOW_PAGE_MAX}`)).optional(),
+  /** Only ids below this one: the next (older) page starts below the lowest id of the last one (Link rel="next"). */
+  before: z.string().regex(/^[1-9]\d{0,15}$/, "must be a dataflow id").transform(Number).optional(),
 });

@@ -1,6 +1,6 @@
 /** `POST/GET/PUT/DELETE /dataflows`: registration, listing, keep-alive, end (steps 3–6). */
 import {
-  DataflowMetadataSchema, DataflowQuerySchema, type DataflowRecord, PATH, ROUTE,
+  DATAFLOW_PAGE_MAX, DataflowMetadataSchema, DataflowQuerySchema, type DataflowRecord, PATH, ROUTE,
 } from "../../shared/mod.ts";
 import type { App, AppDeps } from "./create_app.ts";
 import { dataflowId } from "./params.ts";
@@ -24,9 +24,18 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats }: 
     return c.json(registration, 201, { Location: PATH.dataflow(registration.id) });
   });
 
+  // Paged: the newest `limit` (default and most DATAFLOW_PAGE_MAX); a full page links to the
+  // next, older one (RFC 8288 Link rel="next", with `before` = the lowest id of this page).
   app.get(ROUTE.dataflows, (c) => {
-    const query = parseWith(DataflowQuerySchema, c.req.query(), "query");
-    return c.json(registry.list(query).map(withStats));
+    const raw = c.req.query();
+    const query = parseWith(DataflowQuerySchema, raw, "query");
+    const records = registry.list(query);
+    const headers: Record<string, string> = {};
+    if (records.length > 0 && records.length === (query.limit ?? DATAFLOW_PAGE_MAX)) {
+      const next = new URLSearchParams({ ...raw, before: String(records[0]!.id) });
+      headers.Link = `<${ROUTE.dataflows}?${next}>; rel="next"`;
+    }
+    return c.json(records.map(withStats), 200, headers);
   });
 
   app.get(ROUTE.dataflow, (c) => c.json(withStats(registry.get(dataflowId(c.req.param("id"))))));

@@ -6,7 +6,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ErrorBody } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
-import { CapacityError, NotFoundError } from "../registry/errors.ts";
+import { CapacityError, NotFoundError, StoreUnavailableError } from "../registry/errors.ts";
 
 const log = logger("api");
 
@@ -32,10 +32,15 @@ export function errorResponse(err: unknown, c: Context): Response {
   } else if (err instanceof CapacityError) {
     status = 503;
     body.error = err.message;
+  } else if (err instanceof StoreUnavailableError) {
+    // Logged (once per outage) and counted by the registry's StoreWrites; nothing was changed.
+    status = 503;
+    body.error = err.message;
   } else {
     log.error("request failed", { method: c.req.method, path: c.req.path, error: err });
   }
   const headers: Record<string, string> = {};
   if (status === 401) headers["WWW-Authenticate"] = 'Bearer realm="vsb-proxy"';
+  if (err instanceof StoreUnavailableError) headers["Retry-After"] = "5";
   return c.json(body, status, headers);
 }

@@ -15,6 +15,8 @@ export interface Config {
   /** Undefined: derived from the bound address at start. */
   publicUrl?: string;
   db: string;
+  /** `--ended-retention` in ms. */
+  endedRetention: number;
   amqpUrl: string;
   mqttUrl: string;
   mecId: string;

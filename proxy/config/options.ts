@@ -22,6 +22,19 @@ const list = (item: z.ZodType<string, string>) =>
 
 const port = z.number().int().min(0).max(65535);
 
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration `N` + `s`, `m`, `h` or `d` (e.g. `90s`, `12h`, `7d`) between `min` and `max` ms; parsed to ms. */
+export const duration = (min: number, max: number) => z.string().trim().transform((value, ctx) => {
+  const m = /^(\d+(?:\.\d+)?)([smhd])$/.exec(value);
+  const ms = m ? Number(m[1]) * DURATION_UNITS[m[2]!]! : NaN;
+  if (!m || ms < min || ms > max) {
+    ctx.addIssue({ code: "custom", message: `must be a duration like 90s, 30m, 12h or 7d, from ${min / 1000}s to ${max / 86_400_000}d` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 /** `host:port`, `:port` or `[v6]:port`. */
 export const ListenSchema = z.string().trim().transform((value, ctx) => {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(value);
@@ -117,6 +130,7 @@ export const OPTIONS = [
   { key: "listen", flag: "--listen", env: "VSB_LISTEN", arg: "HOST:PORT", default: "0.0.0.0:8080", help: "Address of the HTTP API (registration, discovery, WHIP/WHEP, metrics)", schema: ListenSchema },
   { key: "publicUrl", flag: "--public-url", env: "VSB_PUBLIC_URL", arg: "URL", help: "Base URL sensors reach this proxy at, used in whipUrl and discovery [http://LISTEN-HOST:PORT, 127.0.0.1 for 0.0.0.0]", schema: url(["http:", "https:"]) },
   { key: "db", flag: "--db", env: "VSB_DB", arg: "PATH", default: "vsb-proxy.db", help: "SQLite registration store (WAL; created if missing)", schema: z.string().min(1) },
+  { key: "endedRetention", flag: "--ended-retention", env: "VSB_ENDED_RETENTION", arg: "DURATION", default: "7d", help: "How long ended dataflows stay listed (GET /dataflows?active=false) before they are deleted from --db (checked every minute): 90s, 30m, 12h, 7d", schema: duration(60_000, 3650 * 86_400_000) },
   { key: "amqpUrl", flag: "--amqp-url", env: "VSB_AMQP_URL", arg: "URL", default: "amqp://guest:guest@127.0.0.1:5672", help: "RabbitMQ for events and frames (one connection, re-connected on loss)", schema: url(["amqp:", "amqps:"]) },
   { key: "mqttUrl", flag: "--mqtt-url", env: "VSB_MQTT_URL", arg: "URL", default: "mqtt://127.0.0.1:1883", help: "Message broker advertised to agents in discovery (RabbitMQ's MQTT 3.1.1 plugin)", schema: url(["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"]) },
   { key: "mecId", flag: "--mec-id", env: "VSB_MEC_ID", arg: "ID", default: "local", help: "This MEC's id in discovery answers", schema: z.string().trim().min(1).max(128) },

@@ -126,6 +126,9 @@ export class SessionRegistry {
       return { sessionId: session.sessionId, answer };
     } catch (error) {
       if (this.sessions.get(dataflowId) === session) this.sessions.delete(dataflowId);
+      // Negotiation may have got as far as a werift peer (and a sink), or the start hook threw
+      // after it: close them, or each failed push leaves a peer holding its ports.
+      session.abort();
       this.options.log.warn("whip negotiation failed", { dataflowId, error });
       throw error;
     }

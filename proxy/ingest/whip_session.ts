@@ -216,6 +216,22 @@ export class WhipSession {
   /** Ends the session once: closes the sink and the peer, then calls `onEnd`. */
   close(reason: SessionEndReason): void {
     if (this.state === "closed") return;
+    this.release(reason);
+    this.options.log.info("whip session ended", {
+      dataflowId: this.dataflowId, sessionId: this.sessionId, reason, ...this.counters,
+    });
+    this.options.onEnd(this, reason);
+  }
+
+  /**
+   * Tears down a session that never started (its negotiation or the ingest's start hook
+   * threw): the sink and the werift peer are closed, and no `onEnd` is reported for it.
+   */
+  abort(): void {
+    if (this.state !== "closed") this.release("shutdown");
+  }
+
+  private release(reason: SessionEndReason): void {
     this.state = "closed";
     this.endReason = reason;
     try {
@@ -227,10 +243,11 @@ export class WhipSession {
     if (pc) {
       pc.close().catch((error) => this.options.log.warn("peer close failed", { dataflowId: this.dataflowId, error }));
     }
-    this.options.log.info("whip session ended", {
-      dataflowId: this.dataflowId, sessionId: this.sessionId, reason, ...this.counters,
-    });
-    this.options.onEnd(this, reason);
+  }
+
+  /** The werift peer (for tests that check it was closed). */
+  get peer(): RTCPeerConnection | undefined {
+    return this.pc;
   }
 }
 

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { DemandLease, DemandRequest } from "../../shared/mod.ts";
 import type { DemandRow, Store } from "../store/store.ts";
 import { NotFoundError } from "./errors.ts";
+import type { StoreWrites } from "./store_writes.ts";
 
 /** What a lease is matched against. */
 export interface Matchable {
@@ -69,12 +70,16 @@ function toLease(lease: Lease): DemandLease {
   return out;
 }
 
-/** Demand leases with expiry; the caller recomputes `send` when a method says it changed them. */
+/**
+ * Demand leases with expiry; the caller recomputes `send` when a method says it changed them.
+ * Each change is written to the store first and made in memory only once the write succeeded
+ * (a failed write throws StoreUnavailableError from `writes` and changes nothing).
+ */
 export class DemandBook {
   readonly #leases = new Map<string, Lease>();
   #nextExpiry = Infinity;
 
-  constructor(private readonly store: Store) {
+  constructor(private readonly store: Store, private readonly writes: StoreWrites) {
     for (const row of store.allDemands()) this.#leases.set(row.id, fromRow(row));
     this.#recomputeNextExpiry();
   }
@@ -96,10 +101,10 @@ export class DemandBook {
       createdAt: now,
       expiresAt: now + request.ttlSeconds * 1000,
     };
-    this.store.insertDemand({
+    this.writes.run("demand_insert", () => this.store.insertDemand({
       id: lease.id, dataflow_id: lease.dataflowId ?? null, quadkey: lease.quadkey ?? null,
       data_type: lease.dataType ?? null, ttl_seconds: lease.ttlSeconds, created_at: now, expires_at: lease.expiresAt,
-    });
+    }));
     this.#leases.set(lease.id, lease);
     this.#nextExpiry = Math.min(this.#nextExpiry, lease.expiresAt);
     return toLease(lease);
@@ -114,9 +119,10 @@ export class DemandBook {
   /** Extends lease `id` by `ttlSeconds` from now. */
   renew(id: string, ttlSeconds: number, now: number): DemandLease {
     const lease = this.#get(id, now);
+    const expiresAt = now + ttlSeconds * 1000;
+    this.writes.run("demand_renew", () => this.store.renewDemand(id, ttlSeconds, expiresAt));
     lease.ttlSeconds = ttlSeconds;
-    lease.expiresAt = now + ttlSeconds * 1000;
-    this.store.renewDemand(id, ttlSeconds, lease.expiresAt);
+    lease.expiresAt = expiresAt;
     this.#recomputeNextExpiry();
     return toLease(lease);
   }
@@ -124,8 +130,8 @@ export class DemandBook {
   /** Ends lease `id`. */
   delete(id: string, now: number): void {
     this.#get(id, now);
+    this.writes.run("demand_delete", () => this.store.deleteDemand(id));
     this.#leases.delete(id);
-    this.store.deleteDemand(id);
     this.#recomputeNextExpiry();
   }
 
@@ -134,16 +140,17 @@ export class DemandBook {
     return toLease(this.#get(id, now));
   }
 
-  /** Drops leases that ran out; true when any did. Cheap when none is due. */
+  /**
+   * Drops leases that ran out; true when any did. Cheap when none is due. A lease whose row
+   * cannot be deleted now stays (it matches nothing once expired) and is tried again next time.
+   */
   expire(now: number): boolean {
     if (this.#nextExpiry > now) return false;
     let changed = false;
     for (const lease of this.#leases.values()) {
-      if (lease.expiresAt <= now) {
-        this.#leases.delete(lease.id);
-        this.store.deleteDemand(lease.id);
-        changed = true;
-      }
+      if (lease.expiresAt > now) continue;
+      if (this.writes.attempt("demand_expire", () => this.store.deleteDemand(lease.id))) this.#leases.delete(lease.id);
+      changed = true;
     }
     this.#recomputeNextExpiry();
     return changed;

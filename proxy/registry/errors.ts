@@ -15,3 +15,11 @@ export class CapacityError extends Error {
     this.name = "CapacityError";
   }
 }
+
+/** A store write failed (disk full, I/O error, read-only, busy); nothing was changed. Answered 503. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}

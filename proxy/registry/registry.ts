@@ -8,6 +8,12 @@
  * a fresh keep-alive window from the moment the proxy is back, because a proxy that was
  * down is not the sensor's fault. At most `flushMs` of last-seen times are lost in a crash,
  * which can only make a dataflow live longer, never end early.
+ *
+ * Storage faults: every other change is written first and made in memory only once the
+ * write succeeded (proxy/registry/store_writes.ts); a request whose write fails answers
+ * 503, a timer's failed write is retried on its next tick, and nothing throws out of a
+ * timer. Keep-alives, media presence and media state are flushed in batches, so live
+ * streams go on while the disk is full. Ended dataflows are pruned after `endedRetentionMs`.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { DataflowMetadata, DataflowRecord, DemandLease, DemandRequest, Keepalive, Registration } from "../../shared/mod.ts";
@@ -16,23 +22,22 @@ import { PortsExhaustedError } from "../store/store.ts";
 import type { Cancel } from "./clock.ts";
 import { DemandBook, quadkeyMatches } from "./demand_book.ts";
 import { Emitter, type Unsubscribe } from "./emitter.ts";
-import { CapacityError, NotFoundError } from "./errors.ts";
+import { CapacityError, NotFoundError, StoreUnavailableError } from "./errors.ts";
 import {
-  type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
+  type EndReason, type Flow, indexedFields, type MediaState,
   positionQuadkey, presentAt, recordOfFlow, recordOfRow, topicsOf, whipUrlOf,
 } from "./flow.ts";
-import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
+import { backfillPositions, loadFlows } from "./load_flows.ts";
+import { LIST_MAX, type IngestCheck, type ListFilter, type RegistryEvents, type RegistryOptions } from "./registry_types.ts";
+import { StoreWrites } from "./store_writes.ts";
 
 const log = logger("registry");
+const DAY_MS = 86_400_000;
+/** Ended rows deleted per prune statement, and at most per tick (the rest waits for the next). */
+const PRUNE_BATCH = 1000;
+const PRUNE_MAX_PER_TICK = 20_000;
 
-/** The position key of a stored metadata JSON; undefined when it does not parse. */
-function positionOfRow(json: string): string | undefined {
-  try {
-    return positionQuadkey(JSON.parse(json));
-  } catch {
-    return undefined; // unreadable metadata: matched by its sent key alone
-  }
-}
+type Options = Required<Omit<RegistryOptions, "writes">>;
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
@@ -40,27 +45,31 @@ function sha256(text: string): Buffer {
 
 /** The registry; one per proxy. */
 export class Registry extends Emitter<RegistryEvents> {
-  readonly #o: Required<RegistryOptions>;
-  readonly #flows = new Map<number, Flow>();
+  readonly #o: Options;
+  readonly #flows: Map<number, Flow>;
   readonly #dirty = new Set<number>();
   readonly #demands: DemandBook;
+  readonly #writes: StoreWrites;
   #timers: Cancel[] = [];
+  #lastPrune = -Infinity;
+  /** Ended dataflows deleted by retention since start. */
+  pruned = 0;
 
+  /** Loads the store's active dataflows and leases; throws when the store cannot be read (or a
+   * start-up write fails), which the proxy reports as an unusable `--db`. */
   constructor(options: RegistryOptions) {
     super();
-    this.#o = { expiryFactor: 3, sweepMs: 1000, flushMs: 1000, ...options, udpForward: options.udpForward ?? "requested" };
+    this.#o = {
+      expiryFactor: 3, sweepMs: 1000, flushMs: 1000, endedRetentionMs: 7 * DAY_MS, pruneMs: 60_000,
+      ...options, udpForward: options.udpForward ?? "requested",
+    };
+    this.#writes = options.writes ?? new StoreWrites(log);
     const now = this.#now();
-    for (const row of this.#o.store.activeDataflows()) {
-      const flow = flowFromRow(row);
-      flow.lastSeen = Math.max(flow.lastSeen, now);
-      // No media session survives a restart: the sensor has to push again.
-      if (flow.state === "live") {
-        flow.state = "idle";
-        this.#o.store.setState(flow.id, "idle");
-      }
-      this.#flows.set(flow.id, flow);
-    }
-    this.#demands = new DemandBook(this.#o.store);
+    backfillPositions(this.#o.store);
+    const { flows, restated } = loadFlows(this.#o.store, now, log);
+    this.#flows = flows;
+    for (const id of restated) this.#dirty.add(id);
+    this.#demands = new DemandBook(this.#o.store, this.#writes);
     for (const flow of this.#flows.values()) flow.send = this.#wants(flow, now);
   }
 
@@ -94,9 +103,52 @@ export class Registry extends Emitter<RegistryEvents> {
     this.stop();
     for (const flow of this.#flows.values()) this.emit("send", { id: flow.id, send: flow.send });
     this.#timers = [
-      this.#o.clock.every(this.#o.sweepMs, () => this.sweep()),
-      this.#o.clock.every(this.#o.flushMs, () => this.flush()),
+      this.#o.clock.every(this.#o.sweepMs, () => this.#guarded("sweep", () => this.#tick())),
+      this.#o.clock.every(this.#o.flushMs, () => this.#guarded("flush", () => this.flush())),
     ];
+  }
+
+  /** A timer's work: whatever it throws is logged, never thrown out of the event loop. */
+  #guarded(what: string, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      log.error("registry timer failed", { timer: what, error });
+    }
+  }
+
+  /** The sweep timer: expiry, retention, and a probe of a store that failed. */
+  #tick(): void {
+    this.sweep();
+    const now = this.#now();
+    if (now - this.#lastPrune >= this.#o.pruneMs) this.prune();
+    if (!this.#writes.healthy) this.#writes.attempt("probe", () => this.#o.store.probe(now));
+  }
+
+  /** Deletes ended dataflows older than the retention (a bounded number per call); returns how many. */
+  prune(): number {
+    const now = this.#now();
+    this.#lastPrune = now;
+    let deleted = 0;
+    this.#writes.attempt("prune", () => {
+      for (let n = PRUNE_BATCH; n === PRUNE_BATCH && deleted < PRUNE_MAX_PER_TICK;) {
+        n = this.#o.store.pruneEnded(now - this.#o.endedRetentionMs, PRUNE_BATCH);
+        deleted += n;
+      }
+    });
+    this.pruned += deleted;
+    if (deleted > 0) log.info("ended dataflows pruned", { count: deleted, retentionMs: this.#o.endedRetentionMs });
+    return deleted;
+  }
+
+  /** False while the store's last write failed (for `/ready`). */
+  get storeHealthy(): boolean {
+    return this.#writes.healthy;
+  }
+
+  /** Failed store writes by operation since start (for `vsb_store_errors_total`). */
+  storeErrors(): ReadonlyMap<string, number> {
+    return this.#writes.errors;
   }
 
   /** Stops the timers and flushes last-seen times. */
@@ -114,17 +166,13 @@ export class Registry extends Emitter<RegistryEvents> {
     const fields = indexedFields(metadata);
     const tokenHash = sha256(token).toString("hex");
     const keepaliveSeconds = this.#o.keepaliveSeconds;
-    let ids: { id: number; port: number | null };
-    try {
-      ids = this.#o.store.insertDataflow({
-        metadata: JSON.stringify(metadata), ...fields, tokenHash, keepaliveSeconds, now, udpForward: this.#forwards(metadata),
-      });
-    } catch (err) {
-      if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
-      throw err;
-    }
+    const position = positionQuadkey(metadata);
+    const ids = capacity(() => this.#writes.run("dataflow_insert", () => this.#o.store.insertDataflow({
+      metadata: JSON.stringify(metadata), ...fields, positionQuadkey: position ?? "", tokenHash, keepaliveSeconds, now,
+      udpForward: this.#forwards(metadata),
+    })));
     const flow: Flow = {
-      id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, keepaliveSeconds,
+      id: ids.id, metadata, ...fields, positionQuadkey: position, tokenHash, keepaliveSeconds,
       registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port,
     };
     flow.send = this.#wants(flow, now);
@@ -158,34 +206,32 @@ export class Registry extends Emitter<RegistryEvents> {
     return now - presentAt(flow) > flow.keepaliveSeconds * this.#o.expiryFactor * 1000;
   }
 
-  /** Keep-alive (steps 5–6): refreshes `id`, optionally replaces its metadata, answers `send`. */
+  /**
+   * Keep-alive (steps 5–6): refreshes `id`, optionally replaces its metadata, answers `send`.
+   * The keep-alive is presence even when new metadata cannot be stored (flushed like any other);
+   * the metadata, its position key and UDP forward port change only once their write succeeded.
+   */
   keepalive(id: number, metadata?: DataflowMetadata): Keepalive {
     const now = this.#now();
     if (this.#demands.expire(now)) this.#refreshSend(now);
     const flow = this.#active(id, now);
     flow.lastSeen = now;
+    this.#dirty.add(id);
     if (metadata) {
       // The sensor may have moved: its position key is recomputed with the metadata.
+      const fields = indexedFields(metadata);
+      const position = positionQuadkey(metadata);
       const forward = this.#forwards(metadata);
-      if (forward !== (flow.port !== null)) this.#setForward(flow, forward);
-      Object.assign(flow, { metadata, ...indexedFields(metadata), positionQuadkey: positionQuadkey(metadata) });
-      this.#o.store.updateMetadata(id, { metadata: JSON.stringify(metadata), ...indexedFields(metadata), now });
+      const port = capacity(() => this.#writes.run("dataflow_update", () => this.#o.store.updateDataflow(id,
+        { metadata: JSON.stringify(metadata), ...fields, positionQuadkey: position ?? "", now },
+        forward === (flow.port !== null) ? undefined : forward)));
+      if (port !== flow.port) {
+        log.info(port !== null ? "udp forward port allocated" : "udp forward port released", { id, udpForwardPort: port ?? flow.port });
+      }
+      Object.assign(flow, { metadata, ...fields, positionQuadkey: position, port });
       this.#refreshSend(now, [flow]);
-    } else {
-      this.#dirty.add(id);
     }
     return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds };
-  }
-
-  /** A keep-alive's metadata asks for the UDP forward (or no longer does): take or release a port. */
-  #setForward(flow: Flow, on: boolean): void {
-    try {
-      flow.port = this.#o.store.setUdpForward(flow.id, on);
-    } catch (err) {
-      if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
-      throw err;
-    }
-    log.info(on ? "udp forward port allocated" : "udp forward port released", { id: flow.id, udpForwardPort: flow.port });
   }
 
   /**
@@ -211,10 +257,11 @@ export class Registry extends Emitter<RegistryEvents> {
     this.#end(this.#active(id, now), "deleted", now);
   }
 
+  /** Ends `flow`: stored first, so a failed write (StoreUnavailableError) leaves it active to retry. */
   #end(flow: Flow, reason: EndReason, now: number): void {
+    this.#writes.run("dataflow_end", () => this.#o.store.endDataflow(flow.id, reason, now, flow.lastSeen, flow.lastMediaAt ?? null));
     this.#flows.delete(flow.id);
     this.#dirty.delete(flow.id);
-    this.#o.store.endDataflow(flow.id, reason, now, flow.lastSeen, flow.lastMediaAt ?? null);
     log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen, lastMediaAt: flow.lastMediaAt });
     if (flow.send) this.emit("send", { id: flow.id, send: false });
     this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state });
@@ -232,25 +279,26 @@ export class Registry extends Emitter<RegistryEvents> {
     }
   }
 
-  /** Dataflows matching `filter`, by id. */
+  /**
+   * One page of the dataflows matching `filter`: the newest `limit` (at most {@link LIST_MAX})
+   * with ids below `before`, in id order. Active ones come from memory, ended ones from one
+   * indexed SQL page, so the cost follows the page size, not the number of ended rows.
+   */
   list(filter: ListFilter = {}): DataflowRecord[] {
     this.sweep();
     const ctx = this.#ctx();
-    const inTile = (flow: Parameters<typeof quadkeyMatches>[1]) =>
-      filter.quadkey === undefined || quadkeyMatches(filter.quadkey, flow);
-    const ofType = (dataType: string) => filter.dataType === undefined || dataType === filter.dataType;
-    const newest = (records: DataflowRecord[]) => filter.limit === undefined ? records : records.slice(-filter.limit);
-    const active = [...this.#flows.values()].filter((f) => ofType(f.dataType) && inTile(f)).map((f) => recordOfFlow(f, ctx));
-    active.sort((a, b) => a.id - b.id);
-    if (filter.active === true) return newest(active);
-    // Ended rows carry no position key; it is computed from their metadata, so rows stored
-    // before it existed match deep prefixes too.
-    const ended = this.#o.store.allDataflows()
-      .filter((row) => !this.#flows.has(row.id) && ofType(row.data_type) &&
-        inTile({ quadkey: row.quadkey, positionQuadkey: filter.quadkey === undefined ? undefined : positionOfRow(row.metadata) }))
-      .map((row) => recordOfRow(row, ctx));
-    if (filter.active === false) return newest(ended);
-    return newest([...active, ...ended].sort((a, b) => a.id - b.id));
+    const limit = Math.min(filter.limit ?? LIST_MAX, LIST_MAX);
+    const matches = (f: Flow) => (filter.before === undefined || f.id < filter.before) &&
+      (filter.dataType === undefined || f.dataType === filter.dataType) &&
+      (filter.quadkey === undefined || quadkeyMatches(filter.quadkey, f));
+    const active = filter.active === false ? [] : [...this.#flows.values()].filter(matches).sort((a, b) => a.id - b.id)
+      .slice(-limit).map((f) => recordOfFlow(f, ctx));
+    const ended = filter.active === true ? [] : this.#o.store.endedDataflows({
+      dataType: filter.dataType, quadkey: filter.quadkey, beforeId: filter.before, limit,
+    }).reverse().map((row) => recordOfRow(row, ctx));
+    if (ended.length === 0) return active;
+    if (active.length === 0) return ended;
+    return [...active, ...ended].sort((a, b) => a.id - b.id).slice(-limit);
   }
 
   /** The metadata of active dataflow `id` (for event headers), or undefined. */
@@ -264,18 +312,20 @@ export class Registry extends Emitter<RegistryEvents> {
     let flow: Flow;
     try {
       flow = this.#active(id, now);
-    } catch {
-      return "unknown";
+    } catch (err) {
+      if (err instanceof NotFoundError) return "unknown";
+      throw err; // the store failed while ending it: 503, not 404
     }
     return timingSafeEqual(sha256(token), Buffer.from(flow.tokenHash, "hex")) ? "ok" : "denied";
   }
 
-  /** The ingest reports whether media flows (`live`) or not (`idle`). */
+  /** The ingest reports whether media flows (`live`) or not (`idle`); flushed in batches, so it never
+   * throws on a store fault (a restart turns `live` into `idle` anyway). */
   setMediaState(id: number, state: MediaState): void {
     const flow = this.#flows.get(id);
     if (!flow || flow.state === state) return;
     flow.state = state;
-    this.#o.store.setState(id, state);
+    this.#dirty.add(id);
     log.info("dataflow state changed", { id, state });
     this.emit("state", { id, state });
   }
@@ -326,28 +376,31 @@ export class Registry extends Emitter<RegistryEvents> {
     }
   }
 
-  /** Expires dataflows whose keep-alives ran out and leases past their TTL. */
+  /** Expires dataflows whose keep-alives ran out and leases past their TTL. A dataflow whose end
+   * cannot be stored stays active (and streaming) and is tried again on the next sweep. */
   sweep(): void {
     const now = this.#now();
-    for (const flow of [...this.#flows.values()]) if (this.#isDue(flow, now)) this.#end(flow, "expired", now);
+    for (const flow of [...this.#flows.values()]) {
+      if (!this.#isDue(flow, now)) continue;
+      try {
+        this.#end(flow, "expired", now);
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) log.error("expiry failed", { id: flow.id, error });
+      }
+    }
     if (this.#demands.expire(now)) this.#refreshSend(now);
   }
 
-  /** Writes pending last-seen times to the store in one transaction. */
+  /** Writes pending last-seen/last-media times and media states to the store in one transaction;
+   * a failed batch stays pending for the next flush. */
   flush(): void {
     if (this.#dirty.size === 0) return;
-    const batch: [number, number, number | null][] = [];
+    const batch: [number, number, number | null, string][] = [];
     for (const id of this.#dirty) {
       const flow = this.#flows.get(id);
-      if (flow) batch.push([id, flow.lastSeen, flow.lastMediaAt ?? null]);
+      if (flow) batch.push([id, flow.lastSeen, flow.lastMediaAt ?? null, flow.state]);
     }
-    this.#dirty.clear();
-    try {
-      this.#o.store.touchMany(batch);
-    } catch (err) {
-      for (const [id] of batch) this.#dirty.add(id);
-      log.error("last-seen flush failed", { error: err, count: batch.length });
-    }
+    if (this.#writes.attempt("flush", () => this.#o.store.touchMany(batch))) this.#dirty.clear();
   }
 
   /** Counts for metrics and `/ready`. */
@@ -361,6 +414,16 @@ export class Registry extends Emitter<RegistryEvents> {
       if (f.port !== null) forwarding++;
     }
     return { active: this.#flows.size, live, sending, forwarding, demands: this.listDemands().length };
+  }
+}
+
+/** Runs `fn`, turning a full UDP port range into a CapacityError (503). */
+function capacity<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
+    throw err;
   }
 }
 

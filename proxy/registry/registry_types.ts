@@ -1,6 +1,7 @@
 /** Types of the registry's public interface: events, options, filters. */
-import type { DataflowMetadata } from "../../shared/mod.ts";
+import { DATAFLOW_PAGE_MAX, type DataflowMetadata } from "../../shared/mod.ts";
 import type { Store } from "../store/store.ts";
+import type { StoreWrites } from "./store_writes.ts";
 import type { Clock } from "./clock.ts";
 import type { EndReason, MediaState } from "./flow.ts";
 
@@ -41,13 +42,24 @@ export interface RegistryOptions {
   sweepMs?: number;
   /** Period of the last-seen flush [1000]. */
   flushMs?: number;
+  /** How long ended dataflows are kept before they are deleted (`--ended-retention`) [7 days]. */
+  endedRetentionMs?: number;
+  /** Period of the retention prune, run on the sweep timer [60000]. */
+  pruneMs?: number;
+  /** The guard of store writes (tests pass one to watch it) [a new one]. */
+  writes?: StoreWrites;
 }
+
+/** The most dataflows one list answers (and the page size when no `limit` is given). */
+export const LIST_MAX = DATAFLOW_PAGE_MAX;
 
 /** Filters of {@link Registry.list}. */
 export interface ListFilter {
   quadkey?: string;
   dataType?: string;
   active?: boolean;
-  /** The newest `limit` matches only. */
+  /** The newest `limit` matches only (at most {@link LIST_MAX}, the default). */
   limit?: number;
+  /** Only ids below this one: the next page starts below the lowest id of the last. */
+  before?: number;
 }

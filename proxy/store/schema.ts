@@ -5,11 +5,21 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 5;
 
-/** Statements that take a database of version `n` to `n + 1`, run in order at open. */
+/**
+ * Statements that take a database of version `n` to `n + 1`, run in order at open. 2 and 3
+ * are held for the branches that add the dataflow owner (3) and control signing; whoever
+ * merges them fills or renumbers these (an empty list only bumps the version).
+ */
 export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
+  2: [],
+  3: [],
+  // Ended-dataflow retention and paged lists: the zoom-25 position key becomes a column, so a
+  // quadkey filter on ended rows runs in SQL instead of parsing every row's metadata
+  // (NULL = not computed yet; the registry fills it at open; '' = no usable position).
+  4: ["ALTER TABLE dataflows ADD COLUMN position_quadkey TEXT"],
 };
 
 /**
@@ -41,12 +51,16 @@ CREATE TABLE IF NOT EXISTS dataflows (
   registered_at     INTEGER NOT NULL,           -- ms since the epoch
   last_seen_at      INTEGER NOT NULL,           -- flushed in batches, see Registry
   last_media_at     INTEGER,                    -- last RTP packet of a WHIP session (v2)
+  position_quadkey  TEXT,                       -- zoom-25 key of its coordinates, '' if none (v5)
   active            INTEGER NOT NULL DEFAULT 1,
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
   end_reason        TEXT
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
+-- Paged lists walk (active, id) backwards from the newest, retention deletes by end time.
+CREATE INDEX IF NOT EXISTS dataflows_active_id ON dataflows (active, id);
+CREATE INDEX IF NOT EXISTS dataflows_ended_at ON dataflows (active, ended_at);
 CREATE TABLE IF NOT EXISTS udp_ports (
   port        INTEGER PRIMARY KEY,
   dataflow_id INTEGER NOT NULL UNIQUE REFERENCES dataflows (id)

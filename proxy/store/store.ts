@@ -1,10 +1,15 @@
 /**
  * The registration store on bun:sqlite: dataflows, their UDP forward ports and demand
  * leases. Every statement is prepared once; the registry keeps the hot state in memory
- * and writes through here, so a restart finds everything again.
+ * and writes through here, so a restart finds everything again. A write that fails (disk
+ * full, I/O error, read-only, busy) throws and changes nothing: each method is one
+ * transaction, and the port pool is told only after the commit.
  */
 import { Database, type Statement } from "bun:sqlite";
+import { type PortRange, PortPool } from "./port_pool.ts";
 import { MIGRATIONS, PRAGMAS, SCHEMA, SCHEMA_VERSION } from "./schema.ts";
+
+export { type PortRange, PortsExhaustedError } from "./port_pool.ts";
 
 /** One row of `dataflows`, with its UDP port when it holds one. */
 export interface DataflowRow {
@@ -13,6 +18,7 @@ export interface DataflowRow {
   data_type: string;
   data_sub_type: string;
   quadkey: string;
+  position_quadkey: string | null;
   token_hash: string;
   keepalive_seconds: number;
   registered_at: number;
@@ -25,15 +31,21 @@ export interface DataflowRow {
   port: number | null;
 }
 
-/** What a new dataflow row needs. */
-export interface NewDataflow {
+/** The metadata columns a keep-alive with a body replaces. */
+export interface MetadataUpdate {
   metadata: string;
   dataType: string;
   dataSubType: string;
   quadkey: string;
+  /** Zoom-25 key of the metadata's coordinates; '' when it has none. */
+  positionQuadkey: string;
+  now: number;
+}
+
+/** What a new dataflow row needs. */
+export interface NewDataflow extends MetadataUpdate {
   tokenHash: string;
   keepaliveSeconds: number;
-  now: number;
   /** Allocate a UDP forward port for it. */
   udpForward: boolean;
 }
@@ -49,34 +61,41 @@ export interface DemandRow {
   expires_at: number;
 }
 
-/** Inclusive range of UDP ports handed to dataflows for the legacy RTP forward. */
-export interface PortRange {
-  first: number;
-  last: number;
+/** A page of ended dataflows: the newest `limit` that match, below `beforeId` when given. */
+export interface EndedQuery {
+  dataType?: string;
+  /** Prefix of the sent quadkey or of the position key. */
+  quadkey?: string;
+  beforeId?: number;
+  limit: number;
 }
 
-/** Thrown when every port of the range is taken. */
-export class PortsExhaustedError extends Error {
-  constructor(range: PortRange) {
-    super(`every UDP port of "${range.first}-${range.last}" is allocated`);
-    this.name = "PortsExhaustedError";
-  }
-}
+/** A batch item of {@link Store.touchMany}: last-seen, last-media and media state of an active dataflow. */
+export type Touch = [id: number, lastSeen: number, lastMedia: number | null, state: string];
 
 const SELECT_FLOW = `SELECT d.*, p.port AS port FROM dataflows d LEFT JOIN udp_ports p ON p.dataflow_id = d.id`;
 
 /** The SQLite store; one per process. */
 export class Store {
   readonly #db: Database;
-  readonly #ports: PortRange;
-  readonly #used = new Set<number>();
-  #cursor: number;
+  readonly #pool: PortPool;
   readonly #q: Record<string, Statement>;
 
+  /** Opens (creating, migrating) `path`; throws when it cannot be read or written. */
   constructor(path: string, ports: PortRange) {
     this.#db = new Database(path, { create: true, strict: true });
     for (const pragma of PRAGMAS) this.#db.run(pragma);
-    this.#db.run("BEGIN");
+    this.#db.transaction(() => this.#migrate())();
+    if (this.#version() !== SCHEMA_VERSION) {
+      throw new Error(`database "${path}" has schema version "${this.#version()}", expected ${SCHEMA_VERSION}`);
+    }
+    const used = this.#db.query("SELECT port FROM udp_ports ORDER BY port").all() as { port: number }[];
+    const saved = this.#db.query("SELECT value FROM meta WHERE key = 'port_cursor'").get() as { value: string } | null;
+    this.#pool = new PortPool(ports, used.map((u) => u.port), saved ? Number(saved.value) : undefined);
+    this.#q = this.#prepare();
+  }
+
+  #migrate(): void {
     const hasMeta = this.#db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;
     let version = hasMeta ? this.#version() : SCHEMA_VERSION;
     if (Number.isInteger(version) && version < SCHEMA_VERSION) {
@@ -86,18 +105,10 @@ export class Store {
         this.#db.run("UPDATE meta SET value = ? WHERE key = 'schema_version'", [String(version + 1)]);
       }
     }
-    for (const stmt of SCHEMA.split(";").map((s) => s.trim()).filter(Boolean)) this.#db.run(stmt);
+    for (const stmt of SCHEMA.split(";").map((s) => s.replace(/--.*$/gm, "").trim()).filter(Boolean)) this.#db.run(stmt);
     this.#db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", [String(SCHEMA_VERSION)]);
-    this.#db.run("COMMIT");
-    if (this.#version() !== SCHEMA_VERSION) {
-      throw new Error(`database "${path}" has schema version "${this.#version()}", expected ${SCHEMA_VERSION}`);
-    }
-    this.#ports = ports;
-    const used = this.#db.query("SELECT port FROM udp_ports ORDER BY port").all() as { port: number }[];
-    for (const { port } of used) this.#used.add(port);
-    const saved = this.#db.query("SELECT value FROM meta WHERE key = 'port_cursor'").get() as { value: string } | null;
-    this.#cursor = saved ? Number(saved.value) : ports.first;
-    this.#q = this.#prepare();
+    // A real write at open: a read-only or full disk stops the start here, with --db named.
+    this.#db.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)", [String(Date.now())]);
   }
 
   #version(): number {
@@ -108,50 +119,41 @@ export class Store {
   #prepare(): Record<string, Statement> {
     const db = this.#db;
     return {
-      insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, token_hash,
-        keepalive_seconds, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+      insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, position_quadkey,
+        token_hash, keepalive_seconds, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
       insertPort: db.prepare("INSERT INTO udp_ports (port, dataflow_id) VALUES (?, ?)"),
       saveCursor: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('port_cursor', ?)"),
       deletePort: db.prepare("DELETE FROM udp_ports WHERE dataflow_id = ? RETURNING port"),
       getFlow: db.prepare(`${SELECT_FLOW} WHERE d.id = ?`),
       activeFlows: db.prepare(`${SELECT_FLOW} WHERE d.active = 1 ORDER BY d.id`),
-      allFlows: db.prepare(`${SELECT_FLOW} ORDER BY d.id`),
-      touch: db.prepare("UPDATE dataflows SET last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1"),
+      touch: db.prepare("UPDATE dataflows SET last_seen_at = ?, last_media_at = ?, state = ? WHERE id = ? AND active = 1"),
       setMetadata: db.prepare(`UPDATE dataflows SET metadata = ?, data_type = ?, data_sub_type = ?, quadkey = ?,
-        last_seen_at = ? WHERE id = ?`),
-      setState: db.prepare("UPDATE dataflows SET state = ? WHERE id = ? AND active = 1"),
+        position_quadkey = ?, last_seen_at = ? WHERE id = ? AND active = 1`),
       endFlow: db.prepare(`UPDATE dataflows SET active = 0, state = 'expired', ended_at = ?, end_reason = ?,
         last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1`),
+      prune: db.prepare(`DELETE FROM dataflows WHERE id IN
+        (SELECT id FROM dataflows WHERE active = 0 AND ended_at < ? ORDER BY ended_at LIMIT ?)`),
+      noPosition: db.prepare("SELECT id, metadata FROM dataflows WHERE position_quadkey IS NULL LIMIT ?"),
+      setPosition: db.prepare("UPDATE dataflows SET position_quadkey = ? WHERE id = ?"),
       insertDemand: db.prepare(`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at,
         expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       renewDemand: db.prepare("UPDATE demands SET ttl_seconds = ?, expires_at = ? WHERE id = ?"),
       deleteDemand: db.prepare("DELETE FROM demands WHERE id = ?"),
       allDemands: db.prepare("SELECT * FROM demands ORDER BY created_at, id"),
+      probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probed_at', ?)"),
     };
-  }
-
-  #allocatePort(): number {
-    const { first, last } = this.#ports;
-    const size = last - first + 1;
-    for (let i = 0; i < size; i++) {
-      // Round robin from the last allocation: a port just released is reused last, so a
-      // legacy pipeline still listening on it does not get another sensor's video at once.
-      const candidate = first + ((this.#cursor - first + i) % size + size) % size;
-      if (!this.#used.has(candidate)) return candidate;
-    }
-    throw new PortsExhaustedError(this.#ports);
   }
 
   /** Inserts a dataflow and, when it forwards, allocates its UDP port in one transaction; returns both. */
   insertDataflow(flow: NewDataflow): { id: number; port: number | null } {
-    const port = flow.udpForward ? this.#allocatePort() : null;
+    const port = flow.udpForward ? this.#pool.next() : null;
     const id = this.#db.transaction(() => {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
-        flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now) as { id: number };
+        flow.positionQuadkey, flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now) as { id: number };
       if (port !== null) this.#bindPort(port, row.id);
       return row.id;
     })();
-    if (port !== null) this.#took(port);
+    if (port !== null) this.#pool.take(port);
     return { id, port };
   }
 
@@ -160,22 +162,27 @@ export class Store {
     this.#q.saveCursor!.run(String(port + 1));
   }
 
-  #took(port: number): void {
-    this.#used.add(port);
-    this.#cursor = port + 1;
-  }
-
-  /** Gives active dataflow `id` a UDP forward port (`on`) or releases its port; returns the port it holds now. */
-  setUdpForward(id: number, on: boolean): number | null {
+  /**
+   * Replaces active dataflow `id`'s metadata and, when `udpForward` is given, takes a UDP
+   * forward port for it (`true`) or releases its port, all in one transaction; returns the
+   * port it holds now.
+   */
+  updateDataflow(id: number, update: MetadataUpdate, udpForward?: boolean): number | null {
     const current = this.getDataflow(id)?.port ?? null;
-    if (on && current === null) {
-      const port = this.#allocatePort();
-      this.#db.transaction(() => this.#bindPort(port, id))();
-      this.#took(port);
-      return port;
+    const take = udpForward === true && current === null ? this.#pool.next() : null;
+    const release = udpForward === false && current !== null;
+    this.#db.transaction(() => {
+      this.#q.setMetadata!.run(update.metadata, update.dataType, update.dataSubType, update.quadkey,
+        update.positionQuadkey, update.now, id);
+      if (take !== null) this.#bindPort(take, id);
+      if (release) this.#q.deletePort!.run(id);
+    })();
+    if (take !== null) {
+      this.#pool.take(take);
+      return take;
     }
-    if (!on && current !== null) {
-      for (const { port } of this.#q.deletePort!.all(id) as { port: number }[]) this.#used.delete(port);
+    if (release) {
+      this.#pool.release(current);
       return null;
     }
     return current;
@@ -191,27 +198,36 @@ export class Store {
     return this.#q.activeFlows!.all() as DataflowRow[];
   }
 
-  /** Every dataflow ever registered, oldest first. */
-  allDataflows(): DataflowRow[] {
-    return this.#q.allFlows!.all() as DataflowRow[];
+  /**
+   * A page of ended dataflows, newest first: walks the (active, id) index backwards and stops
+   * after `limit` matches, so its cost follows the page, not the table.
+   */
+  endedDataflows(query: EndedQuery): DataflowRow[] {
+    const where = ["active = 0"];
+    const args: (string | number)[] = [];
+    if (query.beforeId !== undefined) {
+      where.push("id < ?");
+      args.push(query.beforeId);
+    }
+    if (query.dataType !== undefined) {
+      where.push("data_type = ?");
+      args.push(query.dataType);
+    }
+    if (query.quadkey) {
+      where.push("(substr(quadkey, 1, ?) = ? OR substr(position_quadkey, 1, ?) = ?)");
+      args.push(query.quadkey.length, query.quadkey, query.quadkey.length, query.quadkey);
+    }
+    const sql = `SELECT *, NULL AS port FROM dataflows INDEXED BY dataflows_active_id WHERE ${where.join(" AND ")}
+      ORDER BY id DESC LIMIT ?`;
+    return this.#db.query(sql).all(...args, query.limit) as DataflowRow[];
   }
 
-  /** Writes a batch of last-seen and last-media times in one transaction (keep-alives and media are
-   * flushed, not fsynced one by one). */
-  touchMany(batch: Iterable<[id: number, lastSeen: number, lastMedia: number | null]>): void {
+  /** Writes a batch of last-seen and last-media times and media states in one transaction (keep-alives,
+   * media and state changes are flushed, not fsynced one by one). */
+  touchMany(batch: Iterable<Touch>): void {
     this.#db.transaction(() => {
-      for (const [id, lastSeen, lastMedia] of batch) this.#q.touch!.run(lastSeen, lastMedia, id);
+      for (const [id, lastSeen, lastMedia, state] of batch) this.#q.touch!.run(lastSeen, lastMedia, state, id);
     })();
-  }
-
-  /** Replaces the metadata (keep-alive with a body). */
-  updateMetadata(id: number, flow: Omit<NewDataflow, "tokenHash" | "keepaliveSeconds" | "udpForward">): void {
-    this.#q.setMetadata!.run(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey, flow.now, id);
-  }
-
-  /** Records the media state (`registered`, `idle`, `live`) of an active dataflow. */
-  setState(id: number, state: string): void {
-    this.#q.setState!.run(state, id);
   }
 
   /** Marks a dataflow inactive and releases its UDP port. */
@@ -220,7 +236,24 @@ export class Store {
       this.#q.endFlow!.run(now, reason, lastSeen, lastMedia, id);
       return this.#q.deletePort!.all(id) as { port: number }[];
     })();
-    for (const { port } of released) this.#used.delete(port);
+    for (const { port } of released) this.#pool.release(port);
+  }
+
+  /** Deletes at most `max` dataflows that ended before `endedBefore` (oldest first); returns how many. */
+  pruneEnded(endedBefore: number, max: number): number {
+    return this.#q.prune!.run(endedBefore, max).changes;
+  }
+
+  /** Up to `limit` rows whose position key was never computed (rows from before schema 5). */
+  rowsWithoutPosition(limit: number): { id: number; metadata: string }[] {
+    return this.#q.noPosition!.all(limit) as { id: number; metadata: string }[];
+  }
+
+  /** Stores computed position keys ('' for none) in one transaction. */
+  setPositions(batch: Iterable<[id: number, positionQuadkey: string]>): void {
+    this.#db.transaction(() => {
+      for (const [id, key] of batch) this.#q.setPosition!.run(key, id);
+    })();
   }
 
   /** Stores a new demand lease. */
@@ -243,9 +276,14 @@ export class Store {
     return this.#q.allDemands!.all() as DemandRow[];
   }
 
+  /** A one-row write, to learn whether the disk takes writes again after a failure. */
+  probe(now: number): void {
+    this.#q.probe!.run(String(now));
+  }
+
   /** Ports currently allocated (for tests and metrics). */
   allocatedPorts(): number[] {
-    return [...this.#used].sort((a, b) => a - b);
+    return this.#pool.list();
   }
 
   /** True when the database answers a trivial query. */
