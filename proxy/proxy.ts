@@ -93,8 +93,15 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   registerRegistryMetrics(registry, metrics);
   const parts = { config, publicUrl, store, registry, bus, publisher, announcer, events, metrics };
   const routes = options.routes?.(parts) ?? [];
+  const jwtLog = logger("auth");
+  const jwt = config.jwksUrl && config.jwtIssuer && config.jwtAudience
+    ? {
+      jwksUrl: config.jwksUrl, issuer: config.jwtIssuer, audience: config.jwtAudience, roleClaim: config.jwtRoleClaim,
+      onFetchError: (error: unknown) => jwtLog.warn("jwks fetch failed", { jwksUrl: config.jwksUrl, error }),
+    }
+    : undefined;
   const app = createApp({
-    registry, metrics, apiTokens: config.apiTokens,
+    registry, metrics, apiTokens: config.apiTokens, jwt, maxDataflowsPerSensor: config.maxDataflowsPerSensor,
     discovery: { mecId: config.mecId, publicUrl, mqttUrl: config.mqttUrl },
     readiness: { store: () => store.ping(), bus: () => bus.connected },
     routes,
@@ -102,11 +109,14 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   handler = app.fetch;
   registry.start();
   bus.start();
-  if (config.apiTokens.length === 0) log.warn("api opened without tokens", { hint: "set --api-token or VSB_API_TOKENS" });
+  if (config.apiTokens.length === 0 && !jwt) log.warn("api opened without auth", { hint: "set --api-token ROLE:TOKEN, --api-token-file or --jwks-url" });
   if (!config.publicUrl && config.listen.host === "0.0.0.0") {
     log.warn("public url derived from loopback", { publicUrl, hint: "set --public-url so remote sensors get a reachable whipUrl" });
   }
-  log.info("proxy started", { listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy });
+  log.info("proxy started", {
+    listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy,
+    auth: { tokens: config.apiTokens.map((t) => `${t.role}:${t.name}`), oidc: jwt ? { jwksUrl: jwt.jwksUrl, issuer: jwt.issuer } : undefined },
+  });
   const stop = async () => {
     await server.stop();
     for (const module of routes) {

@@ -5,11 +5,13 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Statements that take a database of version `n` to `n + 1`, run in order at open. */
 export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
+  // v3: who registered a dataflow / took a lease (roles); older rows have none: the operator's.
+  2: ["ALTER TABLE dataflows ADD COLUMN owner TEXT", "ALTER TABLE demands ADD COLUMN owner TEXT"],
 };
 
 /**
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS dataflows (
   active            INTEGER NOT NULL DEFAULT 1,
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
-  end_reason        TEXT
+  end_reason        TEXT,
+  owner             TEXT                        -- identity that registered it: token:NAME, oidc:SUB (v3)
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
 CREATE TABLE IF NOT EXISTS udp_ports (
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS demands (
   data_type   TEXT,
   ttl_seconds INTEGER NOT NULL,
   created_at  INTEGER NOT NULL,
-  expires_at  INTEGER NOT NULL
+  expires_at  INTEGER NOT NULL,
+  owner       TEXT                                -- identity that took it (v3)
 );
 `;

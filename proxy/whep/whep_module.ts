@@ -14,8 +14,11 @@ import { ROUTE } from "../../shared/mod.ts";
 import { type PlaybackOptions, type UnitSource, WhepPlayback } from "./whep_playback.ts";
 import { whepRoutes } from "./whep_routes.ts";
 
-/** `"/whep/"`: the WHEP routes check the API token themselves (with CORS on their errors). */
+/** `"/whep/"`: the WHEP routes check token and role themselves (with CORS on their errors). */
 export const WHEP_PREFIX = ROUTE.whep.slice(0, ROUTE.whep.indexOf(":"));
+
+/** Who may watch: consumers and operators (sensors push, they do not watch). */
+export const WHEP_ROLES = ["consumer", "operator"] as const;
 
 /** The parts of a running proxy WHEP needs (a subset of `RunningProxy`). */
 export interface WhepParts {
@@ -49,7 +52,7 @@ export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOp
     module: {
       publicPrefixes: [WHEP_PREFIX],
       mount: (app, ctx) => {
-        app.route("/", whepRoutes({ playback, requireApiToken: ctx.requireApiToken }));
+        app.route("/", whepRoutes({ playback, requireRoles: ctx.requireRoles(WHEP_ROLES) }));
       },
       close: () => playback.close(),
       flowStats: (id) => {
