@@ -3,7 +3,7 @@
  * `Config` and starts them, in the order data flows. The server binds first so that an
  * ephemeral port (`--listen 127.0.0.1:0`) is known before the public URL is derived.
  */
-import { createApp, type RouteModule } from "./api/create_app.ts";
+import { type App, createApp, type RouteModule } from "./api/create_app.ts";
 import { Announcer } from "./bus/announcer.ts";
 import { BusConnection } from "./bus/bus_connection.ts";
 import { Publisher } from "./bus/publisher.ts";
@@ -32,6 +32,8 @@ export interface RunningProxy {
   /** newdataflow/terminatedataflow as heard on the bus, whoever sent them. */
   events: DataflowEvents;
   metrics: Metrics;
+  /** The HTTP app (for in-memory requests and its route list in tests). */
+  app: App;
   stop(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ function attempt<T>(what: string, run: () => T): T {
 export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
-  routes?: (parts: Omit<RunningProxy, "stop" | "server">) => RouteModule[];
+  routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app">) => RouteModule[];
 }
 
 /** Starts vsb-proxy with `config`. */
@@ -133,5 +135,5 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     store.close();
     log.info("proxy stopped");
   };
-  return { ...parts, server, stop };
+  return { ...parts, server, app, stop };
 }

@@ -48,6 +48,9 @@ export const CORE_ACCESS: AccessRules = {
   [`DELETE ${ROUTE.demand}`]: READERS, // a consumer only its own
 };
 
+/** Who may watch over WHEP (checked by the WHEP routes themselves, for CORS on their errors). */
+export const WHEP_ACCESS: readonly Role[] = READERS;
+
 /** The key of a route in {@link AccessRules}. */
 export function accessKey(method: string, path: string): string {
   return `${method} ${path}`;
