@@ -3,7 +3,7 @@
  * 1 when it could not start, 2 for a bad option or an unusable `--db` (corrupt, unwritable,
  * full: one line on stderr naming it; systemd does not restart on 2).
  */
-import { ConfigError, loadConfig, shownConfig } from "./config/load_config.ts";
+import { ConfigError, loadConfig, requireAuthOffLoopback, shownConfig } from "./config/load_config.ts";
 import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
 import { StartError, startProxy } from "./proxy.ts";
@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   let result;
   try {
     result = loadConfig(args(), env(), readText);
+    if (result.kind === "run" || result.kind === "check") requireAuthOffLoopback(result.config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     printErr(`vsb-proxy: ${err.message}\n`);

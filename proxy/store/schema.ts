@@ -5,21 +5,24 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 4;
 
 /**
- * Statements that take a database of version `n` to `n + 1`, run in order at open. 2 and 3
- * are held for the branches that add the dataflow owner (3) and control signing; whoever
- * merges them fills or renumbers these (an empty list only bumps the version).
+ * Ended-dataflow retention and paged lists (store12): the zoom-25 position key becomes a column,
+ * so a quadkey filter on ended rows runs in SQL instead of parsing every row's metadata
+ * (NULL = not computed yet; the registry fills it at open; '' = no usable position).
+ */
+export const MIGRATION_POSITION_QUADKEY = "ALTER TABLE dataflows ADD COLUMN position_quadkey TEXT";
+
+/**
+ * Statements that take a database of version `n` to `n + 1`, run in order at open. Each entry
+ * is a named constant so that a merge with another branch's migration only renumbers keys.
  */
 export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
-  2: [],
-  3: [],
-  // Ended-dataflow retention and paged lists: the zoom-25 position key becomes a column, so a
-  // quadkey filter on ended rows runs in SQL instead of parsing every row's metadata
-  // (NULL = not computed yet; the registry fills it at open; '' = no usable position).
-  4: ["ALTER TABLE dataflows ADD COLUMN position_quadkey TEXT"],
+  // v3: who registered a dataflow / took a lease (roles); older rows have none: the operator's.
+  2: ["ALTER TABLE dataflows ADD COLUMN owner TEXT", "ALTER TABLE demands ADD COLUMN owner TEXT"],
+  3: [MIGRATION_POSITION_QUADKEY],
 };
 
 /**
@@ -51,11 +54,12 @@ CREATE TABLE IF NOT EXISTS dataflows (
   registered_at     INTEGER NOT NULL,           -- ms since the epoch
   last_seen_at      INTEGER NOT NULL,           -- flushed in batches, see Registry
   last_media_at     INTEGER,                    -- last RTP packet of a WHIP session (v2)
-  position_quadkey  TEXT,                       -- zoom-25 key of its coordinates, '' if none (v5)
+  position_quadkey  TEXT,                       -- zoom-25 key of its coordinates, '' if none (v4)
   active            INTEGER NOT NULL DEFAULT 1,
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
-  end_reason        TEXT
+  end_reason        TEXT,
+  owner             TEXT                        -- identity that registered it: token:NAME, oidc:SUB (v3)
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
 -- Paged lists walk (active, id) backwards from the newest, retention deletes by end time.
@@ -72,6 +76,7 @@ CREATE TABLE IF NOT EXISTS demands (
   data_type   TEXT,
   ttl_seconds INTEGER NOT NULL,
   created_at  INTEGER NOT NULL,
-  expires_at  INTEGER NOT NULL
+  expires_at  INTEGER NOT NULL,
+  owner       TEXT                                -- identity that took it (v3)
 );
 `;

@@ -28,6 +28,8 @@ export interface DataflowRow {
   state: string;
   ended_at: number | null;
   end_reason: string | null;
+  /** The identity that registered it (null: registered before roles, or by the proxy itself). */
+  owner: string | null;
   port: number | null;
 }
 
@@ -48,6 +50,8 @@ export interface NewDataflow extends MetadataUpdate {
   keepaliveSeconds: number;
   /** Allocate a UDP forward port for it. */
   udpForward: boolean;
+  /** The identity registering it. */
+  owner?: string;
 }
 
 /** One row of `demands`. */
@@ -59,6 +63,8 @@ export interface DemandRow {
   ttl_seconds: number;
   created_at: number;
   expires_at: number;
+  /** The identity that took it. */
+  owner?: string | null;
 }
 
 /** A page of ended dataflows: the newest `limit` that match, below `beforeId` when given. */
@@ -120,7 +126,7 @@ export class Store {
     const db = this.#db;
     return {
       insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, position_quadkey,
-        token_hash, keepalive_seconds, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+        token_hash, keepalive_seconds, registered_at, last_seen_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
       insertPort: db.prepare("INSERT INTO udp_ports (port, dataflow_id) VALUES (?, ?)"),
       saveCursor: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('port_cursor', ?)"),
       deletePort: db.prepare("DELETE FROM udp_ports WHERE dataflow_id = ? RETURNING port"),
@@ -136,7 +142,7 @@ export class Store {
       noPosition: db.prepare("SELECT id, metadata FROM dataflows WHERE position_quadkey IS NULL LIMIT ?"),
       setPosition: db.prepare("UPDATE dataflows SET position_quadkey = ? WHERE id = ?"),
       insertDemand: db.prepare(`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at,
-        expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+        expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       renewDemand: db.prepare("UPDATE demands SET ttl_seconds = ?, expires_at = ? WHERE id = ?"),
       deleteDemand: db.prepare("DELETE FROM demands WHERE id = ?"),
       allDemands: db.prepare("SELECT * FROM demands ORDER BY created_at, id"),
@@ -149,7 +155,7 @@ export class Store {
     const port = flow.udpForward ? this.#pool.next() : null;
     const id = this.#db.transaction(() => {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
-        flow.positionQuadkey, flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now) as { id: number };
+        flow.positionQuadkey, flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.owner ?? null) as { id: number };
       if (port !== null) this.#bindPort(port, row.id);
       return row.id;
     })();
@@ -244,7 +250,7 @@ export class Store {
     return this.#q.prune!.run(endedBefore, max).changes;
   }
 
-  /** Up to `limit` rows whose position key was never computed (rows from before schema 5). */
+  /** Up to `limit` rows whose position key was never computed (rows from before schema 4). */
   rowsWithoutPosition(limit: number): { id: number; metadata: string }[] {
     return this.#q.noPosition!.all(limit) as { id: number; metadata: string }[];
   }
@@ -258,7 +264,7 @@ export class Store {
 
   /** Stores a new demand lease. */
   insertDemand(d: DemandRow): void {
-    this.#q.insertDemand!.run(d.id, d.dataflow_id, d.quadkey, d.data_type, d.ttl_seconds, d.created_at, d.expires_at);
+    this.#q.insertDemand!.run(d.id, d.dataflow_id, d.quadkey, d.data_type, d.ttl_seconds, d.created_at, d.expires_at, d.owner ?? null);
   }
 
   /** Extends a lease. */

@@ -1,12 +1,12 @@
 // The real `bun proxy/main.ts` process: CLI behaviour, start-up, /health, clean stop.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OPTIONS } from "../../proxy/config/options.ts";
 import { PATH, ROUTE } from "../../shared/mod.ts";
 import { sensor2022 } from "./sensor_body.ts";
-import { freePort } from "../support/ports.ts";
+import { freePort, isTcpPortFree } from "../support/ports.ts";
 import { spawnTracked } from "../support/procs.ts";
 import { waitForHttp } from "../support/wait.ts";
 
@@ -35,11 +35,32 @@ describe("bun proxy/main.ts", () => {
     expect(badEnv.output("stderr")).toContain('env VSB_LISTEN "127.0.0.1:99999"');
   }, 30_000);
 
-  test("a store it cannot open or an address in use exits 1 with one line naming --db or --listen", async () => {
+  test("a non-loopback --listen without auth exits 2 with one line naming --api-token, --jwks-url and --insecure-open", async () => {
+    const port = await freePort();
+    const open = proxy(["--listen", `0.0.0.0:${port}`, "--log-level", "silent"]);
+    expect((await open.exited).code).toBe(2);
+    const lines = open.output("stderr").trim().split("\n");
+    expect(lines).toEqual([`vsb-proxy: --listen "0.0.0.0:${port}" is not loopback and no auth is configured: ` +
+      "set --api-token (or --api-token-file) or --jwks-url, or pass --insecure-open to serve an open API on purpose"]);
+    // Refused before anything is bound: the port is still free.
+    expect(await isTcpPortFree(port)).toBe(true);
+    const checked = proxy(["--check"], { VSB_LISTEN: `[::]:${port}` });
+    expect((await checked.exited).code).toBe(2);
+    expect(checked.output("stderr")).toContain("--insecure-open");
+  }, 30_000);
+
+  test("a store it cannot open or a corrupt one exits 2 (not restarted), an address in use 1, with one line naming --db or --listen", async () => {
     const badDb = proxy(["--listen", "127.0.0.1:0", "--db", "/nonexistent-dir/vsb.db", "--log-level", "silent"]);
-    expect((await badDb.exited).code).toBe(1);
+    expect((await badDb.exited).code).toBe(2);
     expect(badDb.output("stderr").trim()).toBe('vsb-proxy: --db "/nonexistent-dir/vsb.db": the store could not be opened: unable to open database file');
     const dir = mkdtempSync(join(tmpdir(), "vsb-main-"));
+    const corrupt = join(dir, "corrupt.db");
+    writeFileSync(corrupt, "this is not an SQLite database, only garbage bytes ".repeat(100));
+    const bad = proxy(["--listen", "127.0.0.1:0", "--db", corrupt, "--log-level", "silent"]);
+    expect((await bad.exited).code).toBe(2);
+    const badLines = bad.output("stderr").trim().split("\n");
+    expect(badLines).toHaveLength(1);
+    expect(badLines[0]).toStartWith(`vsb-proxy: --db "${corrupt}": the store could not be opened:`);
     const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });
     try {
       const busy = proxy(["--listen", `127.0.0.1:${taken.port}`, "--db", join(dir, "p.db"), "--log-level", "silent"]);
