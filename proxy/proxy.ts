@@ -73,11 +73,13 @@ export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
   routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app">) => RouteModule[];
+  /** Opens the store [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
+  openStore?: (path: string, ports: Config["udpPorts"]) => Store;
 }
 
 /** Starts vsb-proxy with `config`. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
-  const store = attempt(`--db "${config.db}": the store could not be opened`, () => new Store(config.db, config.udpPorts), 2);
+  const store = attempt(`--db "${config.db}": the store could not be opened`, () => (options.openStore ?? ((path, ports) => new Store(path, ports)))(config.db, config.udpPorts), 2);
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
   const listen = `${config.listen.host}:${config.listen.port}`;
