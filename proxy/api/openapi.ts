@@ -72,21 +72,22 @@ function paths(): Json {
   const bad = error("invalid input (details lists each zod issue with its path)");
   const auth = error("missing or wrong API token");
   const missing = error("unknown or ended id");
+  const store = error("the registration store could not be written (disk full, I/O error); nothing changed (Retry-After)");
   return {
     [oa(ROUTE.dataflows)]: {
       post: { summary: "Register a dataflow (5GMETA body accepted)", requestBody: { required: true, ...json("DataflowMetadata") },
         responses: { 201: { description: "registered", ...json("Registration") }, 400: bad, 401: auth,
           429: error("this sensor already holds --max-dataflows-per-sensor active dataflows"),
-          413: error("body over 64 KiB"), 415: error("not application/json"), 503: error("no UDP forward port left") } },
+          413: error("body over 64 KiB"), 415: error("not application/json"), 503: error("no UDP forward port left, or the registration store could not be written (Retry-After)") } },
       get: { summary: "List dataflows", parameters: queryParams(),
-        responses: { 200: { description: "dataflows", content: { "application/json": { schema: { type: "array", items: ref("DataflowRecord") } } } }, 400: bad, 401: auth } },
+        responses: { 200: { description: "dataflows, newest `limit` in id order; a full page has Link rel=\"next\" (before = its lowest id)", content: { "application/json": { schema: { type: "array", items: ref("DataflowRecord") } } } }, 400: bad, 401: auth } },
     },
     [oa(ROUTE.dataflow)]: {
       parameters: [dataflowIdParam],
       get: { summary: "One dataflow", responses: { 200: { description: "the dataflow", ...json("DataflowRecord") }, 404: missing, 401: auth } },
       put: { summary: "Keep-alive, optionally with updated metadata", requestBody: { required: false, ...json("DataflowMetadata") },
-        responses: { 200: { description: "alive; send says whether to stream", ...json("Keepalive") }, 400: bad, 401: auth, 404: missing } },
-      delete: { summary: "End a dataflow (publishes terminatedataflow)", responses: { 204: { description: "ended" }, 401: auth, 404: missing } },
+        responses: { 200: { description: "alive; send says whether to stream", ...json("Keepalive") }, 400: bad, 401: auth, 404: missing, 503: store } },
+      delete: { summary: "End a dataflow (publishes terminatedataflow)", responses: { 204: { description: "ended" }, 401: auth, 404: missing, 503: store } },
     },
     [oa(ROUTE.demands)]: {
       post: { summary: "Lease demand for dataflows (by id, quadkey prefix, data type)", requestBody: { required: true, ...json("DemandRequest") },
