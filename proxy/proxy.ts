@@ -83,7 +83,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   }
   const publicUrl = derivePublicUrl(config, server.port);
   const metrics = new Metrics();
-  const bus = new BusConnection({ url: config.amqpUrl });
+  const bus = new BusConnection({ url: config.amqpUrl, tls: config.amqpTls, caFile: config.amqpCaFile });
   const publisher = new Publisher(bus, { metrics });
   const announcer = new Announcer(publisher);
   const registry = new Registry({
