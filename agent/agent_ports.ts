@@ -2,6 +2,7 @@
  * The real I/O behind the flow's ports: position (fixed or file), discovery, the registration
  * API, MQTT control, the supervised gst child, and WHIP sessions (agent/push).
  */
+import { readFileSync } from "node:fs";
 import { HEADER_ZOOM, quadkey, type Registration } from "../shared/mod.ts";
 import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
 import { pipelineArgv } from "./capture/pipeline.ts";
@@ -131,6 +132,8 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
         url: endpoints.mqttUrl,
         username: config.mqttUser,
         password: config.mqttPassword,
+        ca: config.mqttCaFile ? readFileSync(config.mqttCaFile, "utf8") : undefined,
+        caFile: config.mqttCaFile,
         id: reg.id,
         event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
         log: log.child({ component: "control" }),

@@ -154,7 +154,7 @@ export function loadConfig(inputs: ConfigInputs): AgentConfig {
     }
     config[key] = result.data;
   }
-  return checkCombinations(withTokenFile(config as AgentConfig, inputs.readFile));
+  return checkCombinations(withMqttFiles(withTokenFile(config as AgentConfig, inputs.readFile), inputs.readFile));
 }
 
 /** `--api-token-file`: the token is the file's content, trimmed (a trailing newline is usual). */
@@ -170,6 +170,32 @@ function withTokenFile(config: AgentConfig, read: (path: string) => string): Age
   }
   if (token === "" || /\s/.test(token)) throw new ConfigError(`--api-token-file "${path}" must hold one token (no spaces), not ${token === "" ? "nothing" : "several words"}`);
   return { ...config, apiToken: token };
+}
+
+/** `--mqtt-password-file` becomes the password; `--mqtt-ca-file` must be a readable PEM certificate. */
+function withMqttFiles(config: AgentConfig, read: (path: string) => string): AgentConfig {
+  let out = config;
+  if (config.mqttPasswordFile !== undefined) {
+    if (config.mqttPassword !== undefined) throw new ConfigError("give --mqtt-password or --mqtt-password-file, not both");
+    let password: string;
+    try {
+      password = read(config.mqttPasswordFile).trim();
+    } catch (error) {
+      throw new ConfigError(`--mqtt-password-file "${config.mqttPasswordFile}" could not be read: ${(error as Error).message}`);
+    }
+    if (password === "") throw new ConfigError(`--mqtt-password-file "${config.mqttPasswordFile}" is empty`);
+    out = { ...out, mqttPassword: password };
+  }
+  if (config.mqttCaFile !== undefined) {
+    let pem: string;
+    try {
+      pem = read(config.mqttCaFile);
+    } catch (error) {
+      throw new ConfigError(`--mqtt-ca-file "${config.mqttCaFile}" could not be read: ${(error as Error).message}`);
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`--mqtt-ca-file "${config.mqttCaFile}" holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return out;
 }
 
 function checkCombinations(config: AgentConfig): AgentConfig {

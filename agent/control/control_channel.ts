@@ -9,6 +9,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import {
   ControlMessageSchema,
   controlTopic,
+  maskUrl,
   mqttTopic,
   NEW_DATAFLOW,
   TERMINATE_DATAFLOW,
@@ -20,6 +21,10 @@ export interface ControlChannelOptions {
   url: string;
   username?: string;
   password?: string;
+  /** PEM CA certificate(s) an mqtts:// broker must chain to, instead of the system CAs. */
+  ca?: string;
+  /** Where `ca` came from, named in the log when the connection fails (e.g. a wrong CA). */
+  caFile?: string;
   /** Dataflow id (topic and last will are per dataflow). */
   id: number;
   /** Event body without `reason`: the metadata and the id. */
@@ -68,6 +73,7 @@ export class ControlChannel {
       resubscribe: false,
       username: options.username,
       password: options.password,
+      ...(options.ca ? { ca: [options.ca] } : {}),
       keepalive: 10,
       reconnectPeriod: RECONNECT_MS,
       connectTimeout: 5000,
@@ -75,14 +81,17 @@ export class ControlChannel {
     });
     this.#client.on("connect", () => this.#onConnect());
     this.#client.on("message", (_topic, payload) => this.#onMessage(payload));
+    // The URL may carry a password (mqtt://user:pass@host): logs get it masked.
+    const url = maskUrl(options.url);
+    const caFile = options.caFile;
     this.#client.on("offline", () => {
-      if (this.#wasConnected) options.log.warn("mqtt disconnected", { url: options.url });
+      if (this.#wasConnected) options.log.warn("mqtt disconnected", { url });
       this.#wasConnected = false;
     });
     // mqtt.js retries every second: one warning per outage, not one line a second for hours.
     this.#client.on("error", (error) => {
-      if (this.#failures++ === 0) options.log.warn("mqtt failed", { url: options.url, error, retryEveryMs: RECONNECT_MS });
-      else options.log.debug("mqtt failed", { url: options.url, error, attempt: this.#failures });
+      if (this.#failures++ === 0) options.log.warn("mqtt failed", { url, caFile, error, retryEveryMs: RECONNECT_MS });
+      else options.log.debug("mqtt failed", { url, caFile, error, attempt: this.#failures });
     });
   }
 
@@ -94,7 +103,7 @@ export class ControlChannel {
   #onConnect(): void {
     this.#wasConnected = true;
     const topic = controlTopic(this.#o.id);
-    this.#o.log.info("mqtt connected", { url: this.#o.url, topic, failedAttempts: this.#failures });
+    this.#o.log.info("mqtt connected", { url: maskUrl(this.#o.url), topic, failedAttempts: this.#failures });
     this.#failures = 0;
     this.#client.subscribe(topic, { qos: 1 }, (error) => {
       if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });
