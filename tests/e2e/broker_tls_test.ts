@@ -16,7 +16,7 @@ import { startTestProxy } from "../proxy/proxy_fixture.ts";
 import { agentBody } from "../proxy/sensor_body.ts";
 import { spawnTracked } from "../support/procs.ts";
 import { hasRabbit, type Rabbit, startRabbit } from "../support/rabbitmq.ts";
-import { makeTestPki, type TestPki } from "../support/test_ca_bus.ts";
+import { issueCert, makeTestPki, type TestPki } from "../support/test_ca_bus.ts";
 import { waitUntil } from "../support/wait.ts";
 
 const run = hasRabbit() ? test : test.skip;
@@ -105,6 +105,21 @@ describe("TLS to the brokers", () => {
     expect(JSON.stringify(failed[0])).not.toContain("    at "); // no stack trace
     expect(p.proxy.bus.connected).toBe(false);
     expect((await p.call("GET", "/ready")).status).toBe(503);
+  }, 60_000);
+
+  run("--amqp-cert-file/--amqp-key-file present a client certificate: the broker (verify_peer) takes ours and refuses one of another CA", async () => {
+    const ours = pki.issue("proxy-client", { commonName: "vsb-proxy" });
+    const rogue = issueCert(pki.otherCa, pki.dir, "rogue-client", { commonName: "vsb-proxy" });
+    const good = await startTestProxy(amqpsUrl(), ["--amqp-ca-file", pki.ca.certFile, "--amqp-cert-file", ours.certFile, "--amqp-key-file", ours.keyFile]);
+    cleanups.push(good.stop);
+    await waitUntil("proxy with its client certificate ready", async () => (await good.call("GET", "/ready")).status === 200, { timeoutMs: 15_000 });
+    const before = lines.length;
+    const bad = await startTestProxy(amqpsUrl(), ["--amqp-ca-file", pki.ca.certFile, "--amqp-cert-file", rogue.certFile, "--amqp-key-file", rogue.keyFile]);
+    cleanups.push(bad.stop);
+    await waitUntil("the rogue certificate refused", () => parsed(lines.slice(before)).some((l) => l.msg === "bus connect failed"), { timeoutMs: 15_000 });
+    expect(JSON.stringify(parsed(lines.slice(before)).find((l) => l.msg === "bus connect failed")!.error)).toMatch(/unknown ca|certificate|alert/i);
+    expect(bad.proxy.bus.connected).toBe(false);
+    expect(good.proxy.bus.connected).toBe(true);
   }, 60_000);
 
   run("vsb-consume with the wrong CA exits 1 with one line naming the masked URL and the CA file", async () => {
