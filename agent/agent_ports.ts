@@ -134,6 +134,8 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
         password: config.mqttPassword,
         ca: config.mqttCaFile ? readFileSync(config.mqttCaFile, "utf8") : undefined,
         caFile: config.mqttCaFile,
+        cert: config.mqttCertFile ? readFileSync(config.mqttCertFile, "utf8") : undefined,
+        key: config.mqttKeyFile ? readFileSync(config.mqttKeyFile, "utf8") : undefined,
         id: reg.id,
         event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
         log: log.child({ component: "control" }),

@@ -172,7 +172,7 @@ function withTokenFile(config: AgentConfig, read: (path: string) => string): Age
   return { ...config, apiToken: token };
 }
 
-/** `--mqtt-password-file` becomes the password; `--mqtt-ca-file` must be a readable PEM certificate. */
+/** `--mqtt-password-file` becomes the password; the CA, certificate and key files must be readable PEM. */
 function withMqttFiles(config: AgentConfig, read: (path: string) => string): AgentConfig {
   let out = config;
   if (config.mqttPasswordFile !== undefined) {
@@ -186,16 +186,22 @@ function withMqttFiles(config: AgentConfig, read: (path: string) => string): Age
     if (password === "") throw new ConfigError(`--mqtt-password-file "${config.mqttPasswordFile}" is empty`);
     out = { ...out, mqttPassword: password };
   }
-  if (config.mqttCaFile !== undefined) {
-    let pem: string;
-    try {
-      pem = read(config.mqttCaFile);
-    } catch (error) {
-      throw new ConfigError(`--mqtt-ca-file "${config.mqttCaFile}" could not be read: ${(error as Error).message}`);
-    }
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(`--mqtt-ca-file "${config.mqttCaFile}" holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
-  }
+  if (config.mqttCaFile !== undefined) readPem("--mqtt-ca-file", config.mqttCaFile, "CERTIFICATE", read);
+  if ((config.mqttCertFile === undefined) !== (config.mqttKeyFile === undefined)) throw new ConfigError("--mqtt-cert-file and --mqtt-key-file must be given together");
+  if (config.mqttCertFile !== undefined) readPem("--mqtt-cert-file", config.mqttCertFile, "CERTIFICATE", read);
+  if (config.mqttKeyFile !== undefined) readPem("--mqtt-key-file", config.mqttKeyFile, "PRIVATE KEY", read);
   return out;
+}
+
+/** Checks that `path` is readable and holds a PEM block of `kind`; one line naming the flag and file if not. */
+function readPem(flag: string, path: string, kind: "CERTIFICATE" | "PRIVATE KEY", read: (path: string) => string): void {
+  let pem: string;
+  try {
+    pem = read(path);
+  } catch (error) {
+    throw new ConfigError(`${flag} "${path}" could not be read: ${(error as Error).message}`);
+  }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(pem)) throw new ConfigError(`${flag} "${path}" holds no PEM ${kind.toLowerCase()} (-----BEGIN ...${kind}-----)`);
 }
 
 function checkCombinations(config: AgentConfig): AgentConfig {

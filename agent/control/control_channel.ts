@@ -23,6 +23,9 @@ export interface ControlChannelOptions {
   password?: string;
   /** PEM CA certificate(s) an mqtts:// broker must chain to, instead of the system CAs. */
   ca?: string;
+  /** PEM client certificate and key, for a broker that asks for one. */
+  cert?: string;
+  key?: string;
   /** Where `ca` came from, named in the log when the connection fails (e.g. a wrong CA). */
   caFile?: string;
   /** Dataflow id (topic and last will are per dataflow). */
@@ -74,6 +77,7 @@ export class ControlChannel {
       username: options.username,
       password: options.password,
       ...(options.ca ? { ca: [options.ca] } : {}),
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
       keepalive: 10,
       reconnectPeriod: RECONNECT_MS,
       connectTimeout: 5000,

@@ -44,6 +44,14 @@ describe("loadConfig() broker secrets and CA", () => {
     expect(load(["--mqtt-ca-file", "/ca.crt"], {}, { "/ca.crt": PEM }).mqttCaFile).toBe("/ca.crt");
     expect(errorOf(() => load(["--mqtt-ca-file", "/nope"]))).toMatch(/^--mqtt-ca-file "\/nope" could not be read: /);
     expect(errorOf(() => load(["--mqtt-ca-file", "/key"], {}, { "/key": "-----BEGIN PRIVATE KEY-----\n" })))
-      .toBe('--mqtt-ca-file "/key" holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+      .toBe('--mqtt-ca-file "/key" holds no PEM certificate (-----BEGIN ...CERTIFICATE-----)');
+  });
+
+  test("--mqtt-cert-file and --mqtt-key-file go together and must be PEM", () => {
+    const files = { "/c.crt": PEM, "/c.key": "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n" };
+    expect(load(["--mqtt-cert-file", "/c.crt", "--mqtt-key-file", "/c.key"], {}, files).mqttKeyFile).toBe("/c.key");
+    expect(errorOf(() => load(["--mqtt-cert-file", "/c.crt"], {}, files))).toBe("--mqtt-cert-file and --mqtt-key-file must be given together");
+    expect(errorOf(() => load(["--mqtt-cert-file", "/c.crt", "--mqtt-key-file", "/c.crt"], {}, files)))
+      .toBe('--mqtt-key-file "/c.crt" holds no PEM private key (-----BEGIN ...PRIVATE KEY-----)');
   });
 });

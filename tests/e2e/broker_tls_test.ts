@@ -153,6 +153,27 @@ describe("TLS to the brokers", () => {
     expect(connected.url).toBe(`mqtts://${USER}:***@127.0.0.1:${rabbit.mqttsPort}`);
   }, 30_000);
 
+  run("the agent's --mqtt-cert-file/--mqtt-key-file present a client certificate: ours connects, another CA's is refused", async () => {
+    const ours = pki.issue("agent-client", { commonName: "vsb-agent" });
+    const rogue = issueCert(pki.otherCa, pki.dir, "rogue-agent", { commonName: "vsb-agent" });
+    const open = (cert: { certPem(): string; keyPem(): string }, id: number, sink: string[]) => {
+      const channel = new ControlChannel({
+        url: mqttsUrl(), username: USER, password: SECRET, ca: pki.ca.certPem(), caFile: pki.ca.certFile, cert: cert.certPem(), key: cert.keyPem(),
+        id, event: { id }, log: createLogger({}, (line) => sink.push(line)), onSend: () => undefined,
+      });
+      cleanups.push(() => channel.close());
+      return channel;
+    };
+    const good = open(ours, 4244, lines);
+    const refused: string[] = [];
+    const bad = open(rogue, 4245, refused);
+    await waitUntil("ours connected", () => good.connected, { timeoutMs: 10_000 });
+    await waitUntil("the rogue certificate refused", () => parsed(refused).some((l) => l.msg === "mqtt failed"), { timeoutMs: 10_000 });
+    expect(bad.connected).toBe(false);
+    await Promise.all([good.close(), bad.close()]);
+    lines.push(...refused);
+  }, 30_000);
+
   run("the agent with the wrong CA is refused: one warning naming the masked URL and the CA file while it keeps retrying", async () => {
     const own: string[] = [];
     setLogLevel("debug");
