@@ -4,6 +4,8 @@
 // wrong CA is refused with one log line naming the URL (password masked) and the CA file, and
 // no log line of any of these runs holds the broker password given in the URLs.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import amqp from "amqplib";
 import { ControlChannel } from "../../agent/control/control_channel.ts";
@@ -197,6 +199,38 @@ describe("TLS to the brokers", () => {
     expect(String(warnings[0]!.error)).not.toContain("    at ");
     expect(channel.connected).toBe(false);
   }, 30_000);
+
+  for (const [which, ok] of [["its CA", true], ["the wrong CA", false]] as const) {
+    run(`under real Deno, the agent's control channel over mqtts with ${which} ${ok ? "announces" : "is refused with one warning"}`, async () => {
+      const heard = await tlsConsumer(EVENTS_EXCHANGE, [NEW_DATAFLOW]);
+      const id = ok ? 4250 : 4251;
+      const deno = join(repoRoot, "node_modules/.bin/deno");
+      const denoDir = mkdtempSync(join(tmpdir(), "vsb-deno-dir-"));
+      cleanups.push(() => rmSync(denoDir, { recursive: true, force: true }));
+      const proc = spawnTracked(deno, ["run", "-A", "--no-check", "tests/e2e/mqtts_deno_peer.ts"], {
+        cwd: repoRoot, name: "mqtts-deno-peer",
+        env: {
+          DENO_DIR: denoDir, DENO_NO_UPDATE_CHECK: "1", DENO_NO_PROMPT: "1", NO_COLOR: "1",
+          PEER_MQTT_URL: mqttsUrl(), PEER_MQTT_USER: USER, PEER_MQTT_PASSWORD: SECRET, PEER_ID: String(id),
+          PEER_CA_FILE: ok ? pki.ca.certFile : pki.otherCa.certFile,
+        },
+      });
+      const status = await proc.exited;
+      const own = proc.output("stderr").split("\n").filter((l) => l.startsWith("{"));
+      lines.push(...own);
+      if (ok) {
+        expect(status.code).toBe(0);
+        await waitUntil("newdataflow from the Deno peer", () => heard.some((m) => JSON.parse(m.content.toString()).id === id), { timeoutMs: 5_000 });
+        expect(parsed(own).find((l) => l.msg === "mqtt connected")!.url).toBe(`mqtts://${USER}:***@127.0.0.1:${rabbit.mqttsPort}`);
+      } else {
+        expect(status.code).toBe(3);
+        const warnings = parsed(own).filter((l) => l.level === "warn");
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatchObject({ msg: "mqtt failed", url: `mqtts://${USER}:***@127.0.0.1:${rabbit.mqttsPort}`, caFile: pki.otherCa.certFile });
+        expect(String(warnings[0]!.error)).toMatch(/certificate|issuer|UnknownIssuer/i);
+      }
+    }, 60_000);
+  }
 
   run("no log line of these runs holds the broker password", () => {
     expect(lines.length).toBeGreaterThan(10);
