@@ -4,6 +4,7 @@
  * zod schema from the options table. An error is one line that names the flag, env variable
  * or config-file key the bad value came from.
  */
+import { maskUrl } from "../../shared/mod.ts";
 import { sourceFromLegacy } from "../capture/source_spec.ts";
 import { type AgentConfig, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from "./options.ts";
 
@@ -132,8 +133,9 @@ export function readConfigFile(path: string, read: (path: string) => string): Ma
   return out;
 }
 
+/** A value as an error message shows it: a URL password masked. */
 function describe(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value);
+  return maskUrl(typeof value === "string" ? value : JSON.stringify(value) ?? "undefined");
 }
 
 /** Loads and validates the configuration; throws a ConfigError with one line on bad input. */
@@ -150,7 +152,7 @@ export function loadConfig(inputs: ConfigInputs): AgentConfig {
     if (!result.success) {
       const message = result.error.issues[0]?.message ?? "is invalid";
       const where = raw?.origin ?? OPTIONS[key].flag;
-      throw new ConfigError(`invalid ${where} "${describe(raw?.value)}": ${message}`);
+      throw new ConfigError(`invalid ${where} "${describe(raw?.value)}": ${maskUrl(message)}`);
     }
     config[key] = result.data;
   }

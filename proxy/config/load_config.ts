@@ -79,7 +79,7 @@ function maskIceCredentials(text: string): string {
 function shown(spec: OptionSpec, value: unknown): string {
   if (SECRET_KEYS.has(spec.key)) return "***";
   const text = typeof value === "string" ? value : JSON.stringify(value);
-  return spec.key === "iceServers" ? maskIceCredentials(text) : text;
+  return maskUrl(spec.key === "iceServers" ? maskIceCredentials(text) : text);
 }
 
 function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "help-markdown"; check: boolean } {

@@ -54,4 +54,9 @@ describe("loadConfig() broker secrets and CA", () => {
     expect(errorOf(() => load(["--mqtt-cert-file", "/c.crt", "--mqtt-key-file", "/c.crt"], {}, files)))
       .toBe('--mqtt-key-file "/c.crt" holds no PEM private key (-----BEGIN ...PRIVATE KEY-----)');
   });
+
+  test("a bad value's error never shows a URL password", () => {
+    expect(errorOf(() => load(["--mqtt-url", "nope://u:pw-9f2c@"]))).toBe('invalid --mqtt-url "nope://u:***@": must be a URL');
+    expect(errorOf(() => load(["--source", "rtsp://cam:pw-9f2c@"]))).not.toContain("pw-9f2c");
+  });
 });

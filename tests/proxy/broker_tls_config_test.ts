@@ -44,6 +44,11 @@ describe("loadConfig() broker TLS", () => {
       .toBe('--amqp-ca-file, --amqp-cert-file and --amqp-key-file need an amqps:// --amqp-url, not "amqp://vsb:***@mec:5672"');
   });
 
+  test("a bad URL's error never shows its password", () => {
+    expect(errorOf(() => load(["--amqp-url", "http://vsb:pw-secret@mec:5672"]))).toBe('flag --amqp-url "http://vsb:***@mec:5672": must be a URL with scheme amqp or amqps');
+    expect(errorOf(() => load([], { VSB_MQTT_URL: "ftp://u:mq-secret@mec" }))).not.toContain("mq-secret");
+  });
+
   test("--check output shows neither the password nor the PEM texts", () => {
     const shown = shownConfig(load([...AMQPS, "--amqp-ca-file", "/ca.crt", "--mqtt-url", "mqtts://u:mq-secret@mec:8883"]));
     expect(shown).toContain('"amqpUrl": "amqps://vsb:***@mec:5671"');
