@@ -12,6 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "amqplib";
 import { freePorts, LOOPBACK } from "./ports.ts";
+import { rabbitTlsLines } from "./rabbitmq_tls_lines.ts";
 import { onCleanup, spawnTracked, type Proc } from "./procs.ts";
 import { waitForPort, waitUntil } from "./wait.ts";
 
@@ -236,7 +237,7 @@ class Instance implements Rabbit {
 }
 
 function writeConfig(dir: string, ports: Ports, tls?: RabbitOptions["tls"]) {
-  const tlsLines = tls && ports.amqpsPort && ports.mqttsPort ? shippedTlsLines(ports, tls) : [];
+  const tlsLines = tls && ports.amqpsPort && ports.mqttsPort ? rabbitTlsLines({ amqps: `${LOOPBACK}:${ports.amqpsPort}`, mqtts: `${LOOPBACK}:${ports.mqttsPort}` }, tls) : [];
   mkdirSync(join(dir, "log"), { recursive: true });
   writeFileSync(join(dir, "rabbitmq-env.conf"), "# empty: keeps /etc/rabbitmq/rabbitmq-env.conf out\n");
   writeFileSync(join(dir, "enabled_plugins"), "[rabbitmq_mqtt,rabbitmq_amqp1_0].\n");
@@ -249,30 +250,6 @@ function writeConfig(dir: string, ports: Ports, tls?: RabbitOptions["tls"]) {
     "log.file.level = info",
     "",
   ].join("\n"));
-}
-
-/**
- * The TLS block of systemd/rabbitmq-vsb.conf, uncommented, on our loopback ports and with the
- * test certificates: the test broker runs the very lines an operator is told to uncomment.
- */
-function shippedTlsLines(ports: Ports, tls: NonNullable<RabbitOptions["tls"]>): string[] {
-  const conf = readFileSync(join(repoRoot, "systemd", "rabbitmq-vsb.conf"), "utf8");
-  const block = /^# BEGIN TLS.*$([\s\S]*?)^# END TLS/m.exec(conf)?.[1];
-  if (!block) throw new Error("systemd/rabbitmq-vsb.conf has no \"# BEGIN TLS\" ... \"# END TLS\" block");
-  const replace: Record<string, string> = {
-    "listeners.ssl.default": `${LOOPBACK}:${ports.amqpsPort}`,
-    "mqtt.listeners.ssl.default": `${LOOPBACK}:${ports.mqttsPort}`,
-    "ssl_options.cacertfile": tls.caFile,
-    "ssl_options.certfile": tls.certFile,
-    "ssl_options.keyfile": tls.keyFile,
-  };
-  const lines = block.split("\n").filter((l) => /^#[a-z]/.test(l)).map((l) => {
-    const [key, value] = l.slice(1).split(/\s*=\s*/, 2) as [string, string];
-    return `${key} = ${replace[key] ?? value}`;
-  });
-  const missing = Object.keys(replace).filter((k) => !lines.some((l) => l.startsWith(`${k} =`)));
-  if (missing.length) throw new Error(`systemd/rabbitmq-vsb.conf's TLS block lacks ${missing.join(", ")}`);
-  return lines;
 }
 
 function serverEnv(dir: string, ports: Ports): Record<string, string | undefined> {
