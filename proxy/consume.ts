@@ -4,13 +4,13 @@
  * Annex-B H.264 to a file or, with `--out -` only, to stdout, and prints per-second statistics
  * on stderr.
  */
-import { readFileSync } from "node:fs";
 import amqp from "amqplib";
 import { HEADER, maskUrl, VIDEO_EXCHANGE, videoBindingPattern, videoRoutingKey } from "../shared/mod.ts";
 import { consumeHelp, parseConsumeOptions, UsageError, type ConsumeOptions } from "./consumer/consume_options.ts";
 import { DemandLeaseHolder } from "./consumer/demand_lease.ts";
 import { FrameSink } from "./consumer/frame_sink.ts";
 import { FrameStats, formatStats } from "./consumer/frame_stats.ts";
+import { readText } from "./runtime.ts";
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -21,7 +21,7 @@ async function connectBroker(opts: ConsumeOptions): Promise<amqp.ChannelModel> {
   let ca: string[] | undefined;
   if (opts.amqpCaFile) {
     try {
-      ca = [readFileSync(opts.amqpCaFile, "utf8")];
+      ca = [readText(opts.amqpCaFile)];
     } catch (err) {
       throw new Error(`--amqp-ca-file "${opts.amqpCaFile}" could not be read: ${(err as Error).message}`);
     }

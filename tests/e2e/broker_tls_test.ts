@@ -1,5 +1,5 @@
 // TLS to the brokers on a REAL RabbitMQ with AMQPS and MQTTS listeners (tests/support/rabbitmq.ts
-// `tls`), certificates made now by openssl (tests/support/test_ca_bus.ts): the proxy publishes
+// `tls`), certificates made now by openssl (tests/support/test_ca.ts, as on branch https12): the proxy publishes
 // and a consumer reads frames over amqps, the agent's control channel announces over mqtts, a
 // wrong CA is refused with one log line naming the URL (password masked) and the CA file, and
 // no log line of any of these runs holds the broker password given in the URLs.
@@ -18,7 +18,7 @@ import { startTestProxy } from "../proxy/proxy_fixture.ts";
 import { agentBody } from "../proxy/sensor_body.ts";
 import { spawnTracked } from "../support/procs.ts";
 import { hasRabbit, type Rabbit, startRabbit } from "../support/rabbitmq.ts";
-import { issueCert, makeTestPki, type TestPki } from "../support/test_ca_bus.ts";
+import { issueCert, makeTestPki, type TestPki } from "../support/test_ca.ts";
 import { waitUntil } from "../support/wait.ts";
 
 const run = hasRabbit() ? test : test.skip;
