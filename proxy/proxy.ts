@@ -4,7 +4,7 @@
  * ephemeral port (`--listen 127.0.0.1:0`) is known before the public URL is derived.
  */
 import { createApp, type RouteModule } from "./api/create_app.ts";
-import { Announcer } from "./bus/announcer.ts";
+import { amqpUserOf, Announcer } from "./bus/announcer.ts";
 import { BusConnection } from "./bus/bus_connection.ts";
 import { Publisher } from "./bus/publisher.ts";
 import type { Config } from "./config/load_config.ts";
@@ -83,7 +83,8 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const metrics = new Metrics();
   const bus = new BusConnection({ url: config.amqpUrl });
   const publisher = new Publisher(bus, { metrics });
-  const announcer = new Announcer(publisher);
+  // Broker-validated user-id on events and control: pipelines can tell the proxy's from an agent's.
+  const announcer = new Announcer(publisher, { userId: amqpUserOf(config.amqpUrl) });
   const registry = new Registry({
     store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
     publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward,

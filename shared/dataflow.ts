@@ -128,6 +128,17 @@ export const UdpForwardSchema = z.object({ host: z.string(), port: z.number().in
 const topic = z.string().describe("5GMETA's topic: the lower-case dataType, e.g. \"video\"");
 const routingKey = z.string().describe("Routing key of the dataflow's frames on exchange video: video.{dataSubType}.{id}");
 
+/**
+ * The dataflow's control secret: 32 random bytes in base64url. Only the registration answer
+ * carries it (never a list or a keep-alive); the agent checks the `mac` of every control message
+ * with it. Optional so that an agent can still register with an older proxy (it then ignores MQTT
+ * control and takes `send` from keep-alives only).
+ */
+export const ControlKeySchema = z.object({
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be 32 bytes in base64url")
+    .describe("HMAC-SHA256 key (32 bytes, base64url) that signs this dataflow's control messages; given once, keep it secret"),
+}).describe("How the agent tells the proxy's control messages from forged ones (README, Security)");
+
 export const RegistrationSchema = z.object({
   id: z.number().int().positive(),
   topic,
@@ -136,6 +147,7 @@ export const RegistrationSchema = z.object({
   keepaliveSeconds: z.number().positive(),
   ingest: IngestSchema,
   udpForward: UdpForwardSchema,
+  control: ControlKeySchema.optional(),
 });
 export type Registration = z.infer<typeof RegistrationSchema>;
 

@@ -2,18 +2,20 @@
  * The agent's MQTT 3.1.1 session with the MEC's message broker (RabbitMQ's MQTT plugin speaks
  * only 3.1.1, so `protocolVersion: 4`): announces `newdataflow`/`terminatedataflow` (QoS 1),
  * leaves `terminatedataflow` as its last will so a vehicle that drops is still announced, and
- * listens on `control/{id}` for `{id, send}` so demand takes effect at once. The broker being
- * away never stops the stream: mqtt.js reconnects in the background.
+ * listens on `control/{id}` for `{id, send}` so demand takes effect at once. Only messages
+ * signed with this dataflow's control key, newer than the last one, are obeyed
+ * (control_verifier.ts); the rest are counted and logged. The broker being away never stops
+ * the stream: mqtt.js reconnects in the background.
  */
 import mqtt, { type MqttClient } from "mqtt";
 import {
-  ControlMessageSchema,
   controlTopic,
   mqttTopic,
   NEW_DATAFLOW,
   TERMINATE_DATAFLOW,
 } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { ControlCounters, ControlVerifier } from "./control_verifier.ts";
 
 /** Options of {@link ControlChannel}. */
 export interface ControlChannelOptions {
@@ -24,6 +26,10 @@ export interface ControlChannelOptions {
   id: number;
   /** Event body without `reason`: the metadata and the id. */
   event: Record<string, unknown>;
+  /** The registration answer's `control.key`; without it no control message is obeyed. */
+  controlKey?: string;
+  /** Where accepted and ignored control messages are counted [a new ControlCounters]. */
+  counters?: ControlCounters;
   log: Logger;
   onSend: (send: boolean) => void;
   /** Called after each (re)subscription to the control topic. */
@@ -39,6 +45,9 @@ const RECONNECT_MS = 1000;
 /** How long an announcement may wait for the broker's PUBACK. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
+/** Ignored control messages logged as warnings; after these, one in every 1000 (a flood). */
+const WARN_FIRST_IGNORED = 10;
+
 /**
  * An MQTT client id for dataflow `id`, kept across reconnects: a reconnect then takes over the
  * broker's old session at once (MQTT 3.1.1 §3.1.4), so a last will it publishes comes before
@@ -52,12 +61,18 @@ function clientIdOf(id: number): string {
 export class ControlChannel {
   #o: ControlChannelOptions;
   #client: MqttClient;
+  #verifier: ControlVerifier;
+  #ignored = 0;
   #wasConnected = false;
   /** Failed attempts since the last connection: only an outage's first one is a warning. */
   #failures = 0;
 
   constructor(options: ControlChannelOptions) {
     this.#o = options;
+    this.#verifier = new ControlVerifier(options.id, options.controlKey, options.counters);
+    if (!options.controlKey) {
+      options.log.warn("no control key in the registration answer", { id: options.id, hint: "MQTT control is ignored; send comes from keep-alive answers only" });
+    }
     const will = JSON.stringify({ ...options.event, reason: "connection lost" });
     this.#client = mqtt.connect(options.url, {
       protocolVersion: 4,
@@ -103,20 +118,16 @@ export class ControlChannel {
   }
 
   #onMessage(payload: Uint8Array): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(payload));
-    } catch (error) {
-      this.#o.log.warn("control message ignored", { reason: "not JSON", error });
+    const verdict = this.#verifier.check(payload);
+    if (verdict.ok) {
+      this.#o.log.info("control received", { send: verdict.send, seq: verdict.seq });
+      this.#o.onSend(verdict.send);
       return;
     }
-    const parsed = ControlMessageSchema.safeParse(json);
-    if (!parsed.success || parsed.data.id !== this.#o.id) {
-      this.#o.log.warn("control message ignored", { reason: "unexpected body", body: json });
-      return;
-    }
-    this.#o.log.info("control received", { send: parsed.data.send });
-    this.#o.onSend(parsed.data.send);
+    // One line per ignored message, until a flood: then one in a thousand, with the count.
+    const n = ++this.#ignored;
+    const level = n <= WARN_FIRST_IGNORED || n % 1000 === 0 ? "warn" : "debug";
+    this.#o.log[level]("control message ignored", { reason: verdict.reason, ignored: n, bytes: payload.byteLength });
   }
 
   /** Publishes `newdataflow` or `terminatedataflow` (QoS 1); resolves true once acknowledged. */

@@ -113,18 +113,20 @@ export class Registry extends Emitter<RegistryEvents> {
     const token = randomBytes(32).toString("base64url");
     const fields = indexedFields(metadata);
     const tokenHash = sha256(token).toString("hex");
+    // Signs this dataflow's control messages; handed to the sensor once, in this answer.
+    const controlKey = randomBytes(32).toString("base64url");
     const keepaliveSeconds = this.#o.keepaliveSeconds;
     let ids: { id: number; port: number | null };
     try {
       ids = this.#o.store.insertDataflow({
-        metadata: JSON.stringify(metadata), ...fields, tokenHash, keepaliveSeconds, now, udpForward: this.#forwards(metadata),
+        metadata: JSON.stringify(metadata), ...fields, tokenHash, controlKey, keepaliveSeconds, now, udpForward: this.#forwards(metadata),
       });
     } catch (err) {
       if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
       throw err;
     }
     const flow: Flow = {
-      id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, keepaliveSeconds,
+      id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, controlKey, keepaliveSeconds,
       registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port,
     };
     flow.send = this.#wants(flow, now);
@@ -140,6 +142,7 @@ export class Registry extends Emitter<RegistryEvents> {
       keepaliveSeconds,
       ingest: { whipUrl: whipUrlOf(this.#o.publicUrl, flow.id), token },
       udpForward: this.#udpForwardOf(flow),
+      control: { key: controlKey },
     };
   }
 
@@ -251,6 +254,15 @@ export class Registry extends Emitter<RegistryEvents> {
       .map((row) => recordOfRow(row, ctx));
     if (filter.active === false) return newest(ended);
     return newest([...active, ...ended].sort((a, b) => a.id - b.id));
+  }
+
+  /**
+   * The key that signs dataflow `id`'s control messages (active or just ended: its last
+   * `send: false` is signed too); null when it has none (registered before keys existed).
+   */
+  controlKeyOf(id: number): string | null {
+    const flow = this.#flows.get(id);
+    return flow ? flow.controlKey : (this.#o.store.getDataflow(id)?.control_key ?? null);
   }
 
   /** The metadata of active dataflow `id` (for event headers), or undefined. */

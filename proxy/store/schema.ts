@@ -5,11 +5,21 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 6;
 
-/** Statements that take a database of version `n` to `n + 1`, run in order at open. */
+/**
+ * Statements that take a database of version `n` to `n + 1`, run in order at open. 2, 3 and 4
+ * are held for the branches of issue #12 that add the dataflow owner and ended-row retention;
+ * whoever merges them fills or renumbers these (an empty list only bumps the version).
+ */
 export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
+  2: [],
+  3: [],
+  4: [],
+  // v6: the key that signs the dataflow's control messages; older rows have none (their agents
+  // got none at registration, so their control messages stay unsigned).
+  5: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
 };
 
 /**
@@ -44,7 +54,8 @@ CREATE TABLE IF NOT EXISTS dataflows (
   active            INTEGER NOT NULL DEFAULT 1,
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
-  end_reason        TEXT
+  end_reason        TEXT,
+  control_key       TEXT                        -- HMAC key of its control messages, base64url (v6)
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
 CREATE TABLE IF NOT EXISTS udp_ports (

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import amqp from "amqplib";
 import { ControlChannel, type ControlChannelOptions } from "../../agent/control/control_channel.ts";
+import { ControlSigner } from "../../proxy/bus/control_signer.ts";
 import { createLogger } from "../../agent/log.ts";
 import { controlRoutingKey, EVENTS_EXCHANGE, NEW_DATAFLOW, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import { getRabbit, hasRabbit, type Rabbit } from "../support/rabbitmq.ts";
@@ -90,6 +91,7 @@ function open(url: string, overrides: Partial<ControlChannelOptions> = {}): Open
     url,
     id,
     event: { id, sourceId: `control-test-${id}` },
+    controlKey: KEY,
     log: createLogger({}, (line) => logs.push(JSON.parse(line))),
     onSend: (send) => sends.push(send),
     onSubscribed: () => subscriptions++,
@@ -99,6 +101,11 @@ function open(url: string, overrides: Partial<ControlChannelOptions> = {}): Open
   return { channel, sends, subscribed: () => subscriptions, logs };
 }
 
+/** The key every channel here holds (what its registration answer would carry). */
+const KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const signer = new ControlSigner();
+/** `{id, send, seq, mac}` as the proxy signs it. */
+const signed = (id: number, send: boolean) => signer.sign(id, send, KEY);
 const publishControl = (id: number, body: unknown) =>
   amqpChannel.publish(EVENTS_EXCHANGE, controlRoutingKey(id), Buffer.from(typeof body === "string" ? body : JSON.stringify(body)));
 const eventsOf = (id: number, key: string) => heard.filter((e) => e.key === key && e.body.id === id);
@@ -125,21 +132,37 @@ afterAll(async () => {
 });
 
 describe("ControlChannel", () => {
-  run("subscribes to control/{id} and hands {id, send} published on AMQP amq.topic control.{id} to onSend", async () => {
+  run("subscribes to control/{id} and hands signed {id, send} published on AMQP amq.topic control.{id} to onSend; logs what it ignores", async () => {
     const o = open(rabbit.mqttUrl);
     await subscribed(o);
     expect(o.channel.connected).toBe(true);
     const id = nextId - 1;
     publishControl(id, "not json");
-    publishControl(id, { id: id + 1, send: true }); // someone else's id on this topic
+    publishControl(id, signed(id + 1, true)); // someone else's id on this topic
     publishControl(id, { id, send: "yes" });
-    publishControl(id, { id, send: true });
-    publishControl(id, { id, send: false });
-    await waitUntil("two control messages", () => o.sends.length >= 2, { timeoutMs: 5000 });
+    publishControl(id, { id, send: false }); // unsigned: anyone could have sent it
+    const on = signed(id, true);
+    publishControl(id, on);
+    publishControl(id, signed(id, false));
+    publishControl(id, on); // a genuine message captured and replayed
+    await waitUntil("two control messages and five ignored", () =>
+      o.sends.length >= 2 && o.logs.filter((l) => l.msg === "control message ignored").length >= 5, { timeoutMs: 5000 });
     expect(o.sends).toEqual([true, false]);
     const ignored = o.logs.filter((l) => l.msg === "control message ignored").map((l) => l.reason);
-    expect(ignored).toEqual(["not JSON", "unexpected body", "unexpected body"]);
+    expect(ignored).toEqual(["not JSON", "other dataflow", "unexpected body", "unsigned", "replayed"]);
     expect(o.logs.filter((l) => l.msg === "control received").map((l) => l.send)).toEqual([true, false]);
+  }, 30_000);
+
+  run("without a control key (an older proxy's answer) it warns once and obeys no control message, signed or not", async () => {
+    const o = open(rabbit.mqttUrl, { controlKey: undefined });
+    await subscribed(o);
+    const id = nextId - 1;
+    publishControl(id, { id, send: true });
+    publishControl(id, signed(id, true));
+    await waitUntil("two ignored", () => o.logs.filter((l) => l.msg === "control message ignored").length >= 2, { timeoutMs: 5000 });
+    expect(o.sends).toEqual([]);
+    expect(o.logs.filter((l) => l.msg === "control message ignored").map((l) => l.reason)).toEqual(["no key", "no key"]);
+    expect(o.logs.filter((l) => l.msg === "no control key in the registration answer")).toHaveLength(1);
   }, 30_000);
 
   run("`announce()` publishes newdataflow and terminatedataflow with QoS 1 and resolves true once the broker acknowledged", async () => {
@@ -193,7 +216,7 @@ describe("ControlChannel", () => {
     expect(relay.open).toBe(1);
     const events = o.logs.map((l) => l.msg).filter((m) => m.startsWith("mqtt"));
     expect(events).toEqual(["mqtt connected", "mqtt disconnected", "mqtt connected"]);
-    publishControl(id, { id, send: true });
+    publishControl(id, signed(id, true));
     await waitUntil("the control message after reconnecting", () => o.sends.length > 0, { timeoutMs: 5000 });
     expect(o.sends).toEqual([true]);
   }, 30_000);
