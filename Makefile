@@ -95,6 +95,13 @@ install:
 	  if [ -e $(DESTDIR)$(SYSCONFDIR)/vsb/$$prog.env ]; then echo "install: $(SYSCONFDIR)/vsb/$$prog.env exists: kept"; \
 	  else install -m 600 systemd/$$prog.env.example $(DESTDIR)$(SYSCONFDIR)/vsb/$$prog.env; fi; \
 	done
+	@# The proxy's API tokens: made once with a random operator token, root-only, never overwritten.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/vsb/api-tokens ]; then echo "install: $(SYSCONFDIR)/vsb/api-tokens exists: kept"; \
+	  else umask 077; { echo "# vsb-proxy API tokens: ROLE:TOKEN NAME per line, ROLE sensor, consumer or operator."; \
+	    echo "# Give every vehicle its own sensor token (its NAME owns its dataflows), e.g.:"; \
+	    echo "# sensor:$$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n') car-1"; \
+	    echo "operator:$$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n') operator"; } > $(DESTDIR)$(SYSCONFDIR)/vsb/api-tokens; \
+	    echo "install: $(SYSCONFDIR)/vsb/api-tokens made with a new operator token"; fi
 	@echo "installed under $(DESTDIR)$(PREFIX); edit $(SYSCONFDIR)/vsb/proxy.json (publicUrl, iceAddresses) and proxy.env, check with: vsb-proxy --check --config $(SYSCONFDIR)/vsb/proxy.json"
 	@echo "then: systemctl daemon-reload && systemctl enable --now rabbitmq-server vsb-proxy"
 

@@ -4,7 +4,7 @@
  * Exit codes: 0 done, 1 failed, 2 bad configuration.
  */
 import { readFileSync } from "node:fs";
-import { DISCOVERY_ZOOM, HEADER_ZOOM, quadkey } from "../shared/mod.ts";
+import { DISCOVERY_ZOOM, HEADER_ZOOM, maskUrl, quadkey } from "../shared/mod.ts";
 import { agentPorts, type ResolvedConfig } from "./agent_ports.ts";
 import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
 import { pipelineArgv, shellQuote } from "./capture/pipeline.ts";
@@ -86,7 +86,7 @@ async function run(config: ResolvedConfig, log: Logger): Promise<number> {
       void flow.shutdown(signal);
     });
   }
-  log.info("started", { version: VERSION, runtime: runtimeName, source: config.source, sourceId: config.sourceId });
+  log.info("started", { version: VERSION, runtime: runtimeName, source: config.source.kind === "rtsp" ? { ...config.source, url: maskUrl(config.source.url) } : config.source, sourceId: config.sourceId });
   status.start();
   const stopWatchdog = startWatchdog({ env: environment(), healthy, warn: (msg, fields) => log.warn(msg, fields) });
   await flow.run();

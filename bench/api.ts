@@ -24,7 +24,8 @@ const seconds = option("--seconds", 10);
 const concurrency = option("--concurrency", 64);
 const rate = option("--rate", 10_000);
 const root = new URL("..", import.meta.url).pathname;
-// With an API token, as a production MEC runs: every keep-alive pays for the bearer check.
+// With a sensor token, as a production MEC runs: every keep-alive pays for the bearer check and
+// the owner check (one sensor identity holds them all, so the per-sensor limit is lifted).
 const token = "bench-api-token-0123456789abcdef";
 const bun = process.execPath;
 const TICKS = 100; // USER_HZ on Linux
@@ -67,7 +68,8 @@ try {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const proxy = spawnTracked(bun, [join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
-    "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", token], { cwd: root, name: "vsb-proxy" });
+    "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", `sensor:${token}`,
+    "--max-dataflows-per-sensor", String(dataflows)], { cwd: root, name: "vsb-proxy" });
   await waitForHttp(`${base}${ROUTE.ready}`, { timeoutMs: 20_000 });
 
   const body = JSON.stringify(sensor2022());
@@ -85,7 +87,7 @@ try {
   const paced = await runLoad(proxy.pid, base, rate);
   await proxy.stop();
   process.stdout.write(`${JSON.stringify({
-    bench: "api-keepalive", dataflows, concurrency, apiToken: true, ...saturated,
+    bench: "api-keepalive", dataflows, concurrency, apiToken: "sensor", ...saturated,
     [`at${rate}PerSecond`]: paced, target: { requestsPerSecond: 10_000, p99Ms: 5 },
   })}\n`);
 } finally {

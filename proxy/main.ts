@@ -2,7 +2,7 @@
  * vsb-proxy's entry point: `bun proxy/main.ts [options]`. Exit codes: 0 after a signal,
  * 1 when it could not start, 2 for a bad option (one line on stderr naming it).
  */
-import { ConfigError, loadConfig, shownConfig } from "./config/load_config.ts";
+import { ConfigError, loadConfig, requireAuthOffLoopback, shownConfig } from "./config/load_config.ts";
 import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
 import { StartError, startProxy } from "./proxy.ts";
@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   let result;
   try {
     result = loadConfig(args(), env(), readText);
+    if (result.kind === "run" || result.kind === "check") requireAuthOffLoopback(result.config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     printErr(`vsb-proxy: ${err.message}\n`);

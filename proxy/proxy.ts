@@ -3,7 +3,7 @@
  * `Config` and starts them, in the order data flows. The server binds first so that an
  * ephemeral port (`--listen 127.0.0.1:0`) is known before the public URL is derived.
  */
-import { createApp, type RouteModule } from "./api/create_app.ts";
+import { type App, createApp, type RouteModule } from "./api/create_app.ts";
 import { amqpUserOf, Announcer } from "./bus/announcer.ts";
 import { BusConnection } from "./bus/bus_connection.ts";
 import { Publisher } from "./bus/publisher.ts";
@@ -32,6 +32,8 @@ export interface RunningProxy {
   /** newdataflow/terminatedataflow as heard on the bus, whoever sent them. */
   events: DataflowEvents;
   metrics: Metrics;
+  /** The HTTP app (for in-memory requests and its route list in tests). */
+  app: App;
   stop(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ function attempt<T>(what: string, run: () => T): T {
 export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
-  routes?: (parts: Omit<RunningProxy, "stop" | "server">) => RouteModule[];
+  routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app">) => RouteModule[];
 }
 
 /** Starts vsb-proxy with `config`. */
@@ -94,8 +96,15 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   registerRegistryMetrics(registry, metrics);
   const parts = { config, publicUrl, store, registry, bus, publisher, announcer, events, metrics };
   const routes = options.routes?.(parts) ?? [];
+  const jwtLog = logger("auth");
+  const jwt = config.jwksUrl && config.jwtIssuer && config.jwtAudience
+    ? {
+      jwksUrl: config.jwksUrl, issuer: config.jwtIssuer, audience: config.jwtAudience, roleClaim: config.jwtRoleClaim,
+      onFetchError: (error: unknown) => jwtLog.warn("jwks fetch failed", { jwksUrl: config.jwksUrl, error }),
+    }
+    : undefined;
   const app = createApp({
-    registry, metrics, apiTokens: config.apiTokens,
+    registry, metrics, apiTokens: config.apiTokens, jwt, maxDataflowsPerSensor: config.maxDataflowsPerSensor,
     discovery: { mecId: config.mecId, publicUrl, mqttUrl: config.mqttUrl },
     readiness: { store: () => store.ping(), bus: () => bus.connected },
     routes,
@@ -103,11 +112,14 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   handler = app.fetch;
   registry.start();
   bus.start();
-  if (config.apiTokens.length === 0) log.warn("api opened without tokens", { hint: "set --api-token or VSB_API_TOKENS" });
+  if (config.apiTokens.length === 0 && !jwt) log.warn("api opened without auth", { hint: "set --api-token ROLE:TOKEN, --api-token-file or --jwks-url" });
   if (!config.publicUrl && config.listen.host === "0.0.0.0") {
     log.warn("public url derived from loopback", { publicUrl, hint: "set --public-url so remote sensors get a reachable whipUrl" });
   }
-  log.info("proxy started", { listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy });
+  log.info("proxy started", {
+    listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy,
+    auth: { tokens: config.apiTokens.map((t) => `${t.role}:${t.name}`), oidc: jwt ? { jwksUrl: jwt.jwksUrl, issuer: jwt.issuer } : undefined },
+  });
   const stop = async () => {
     await server.stop();
     for (const module of routes) {
@@ -124,5 +136,5 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     store.close();
     log.info("proxy stopped");
   };
-  return { ...parts, server, stop };
+  return { ...parts, server, app, stop };
 }

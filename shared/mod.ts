@@ -10,3 +10,4 @@ export * from "./discovery.ts";
 export * from "./bus.ts";
 export * from "./errors.ts";
 export * from "./h264.ts";
+export * from "./mask_url.ts";

@@ -41,10 +41,17 @@ describe("make install", () => {
     expect(existsSync(join(dest, "etc/rabbitmq/conf.d/90-vsb.conf"))).toBe(true);
     expect(statSync(join(dest, "etc/vsb/proxy.env")).mode & 0o077).toBe(0); // secrets: owner only
 
-    const proxyCheck = run(join(dest, "usr/bin/vsb-proxy"), ["--check", "--config", join(dest, "etc/vsb/proxy.json")]);
+    // Auth is on as installed: a root-only token file with a fresh operator token, which the
+    // unit hands over as a credential (VSB_API_TOKEN_FILE); without it 0.0.0.0 is refused.
+    const tokens = join(dest, "etc/vsb/api-tokens");
+    expect(statSync(tokens).mode & 0o077).toBe(0);
+    expect(readFileSync(tokens, "utf8")).toMatch(/^operator:[0-9a-f]{48} operator$/m);
+    expect(unit).toContain("LoadCredential=api-tokens:/etc/vsb/api-tokens");
+    const proxyCheck = run(join(dest, "usr/bin/vsb-proxy"), ["--check", "--config", join(dest, "etc/vsb/proxy.json")], { VSB_API_TOKEN_FILE: tokens });
     expect(proxyCheck.stderr).toBe("");
     expect(proxyCheck.status).toBe(0);
-    expect(JSON.parse(proxyCheck.stdout)).toMatchObject({ sendPolicy: "demand", listen: { port: 8080 } });
+    expect(JSON.parse(proxyCheck.stdout)).toMatchObject({ sendPolicy: "demand", listen: { port: 8080 }, apiTokens: ["operator:*** (operator)"] });
+    expect(proxyCheck.stdout).not.toContain(readFileSync(tokens, "utf8").match(/^operator:(\S+)/m)![1]);
     // The example names /dev/video0, absent here: the installed agent must refuse it in one
     // line, and accept the rest of the file with the source overridden from the environment.
     const agentConfig = join(dest, "etc/vsb/agent.json");
@@ -60,6 +67,7 @@ describe("make install", () => {
     writeFileSync(join(dest, "etc/vsb/proxy.json"), '{"mecId":"mine"}\n');
     const again = make("install", ...vars);
     expect(again.stdout).toContain("/etc/vsb/proxy.json exists: kept");
+    expect(again.stdout).toContain("/etc/vsb/api-tokens exists: kept");
     expect(readFileSync(join(dest, "etc/vsb/proxy.json"), "utf8")).toBe('{"mecId":"mine"}\n');
   }, 300_000);
 
@@ -75,11 +83,11 @@ describe("make install", () => {
 
 describe("vsb-proxy --check", () => {
   test("masks API tokens, URL passwords and TURN credentials, in the printout and in errors", () => {
-    const r = spawnSync(process.execPath, [join(ROOT, "proxy/main.ts"), "--check", "--api-token", "0123456789abcdef-secret",
+    const r = spawnSync(process.execPath, [join(ROOT, "proxy/main.ts"), "--check", "--api-token", "operator:0123456789abcdef-secret",
       "--amqp-url", "amqp://vsb:amqp-secret@127.0.0.1:5672", "--ice-servers", "turn:mec:turn-secret@10.0.0.1:3478"], { encoding: "utf8", timeout: 30_000 });
     expect(r.status).toBe(0);
     expect(r.stdout).not.toMatch(/secret/);
-    expect(JSON.parse(r.stdout)).toMatchObject({ amqpUrl: "amqp://vsb:***@127.0.0.1:5672", iceServers: ["turn:mec:***@10.0.0.1:3478"], apiTokens: ["***"] });
+    expect(JSON.parse(r.stdout)).toMatchObject({ amqpUrl: "amqp://vsb:***@127.0.0.1:5672", iceServers: ["turn:mec:***@10.0.0.1:3478"], apiTokens: [expect.stringMatching(/^operator:\*\*\* \(token-[0-9a-f]{12}\)$/)] });
     const bad = spawnSync(process.execPath, [join(ROOT, "proxy/main.ts"), "--check", "--ice-servers", "turn:mec:turn-secret@"], { encoding: "utf8", timeout: 30_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("turn:mec:***@");

@@ -154,7 +154,22 @@ export function loadConfig(inputs: ConfigInputs): AgentConfig {
     }
     config[key] = result.data;
   }
-  return checkCombinations(config as AgentConfig);
+  return checkCombinations(withTokenFile(config as AgentConfig, inputs.readFile));
+}
+
+/** `--api-token-file`: the token is the file's content, trimmed (a trailing newline is usual). */
+function withTokenFile(config: AgentConfig, read: (path: string) => string): AgentConfig {
+  const path = config.apiTokenFile;
+  if (path === undefined) return config;
+  if (config.apiToken !== undefined) throw new ConfigError("give --api-token or --api-token-file, not both");
+  let token: string;
+  try {
+    token = read(path).trim();
+  } catch (error) {
+    throw new ConfigError(`--api-token-file "${path}" could not be read: ${(error as Error).message}`);
+  }
+  if (token === "" || /\s/.test(token)) throw new ConfigError(`--api-token-file "${path}" must hold one token (no spaces), not ${token === "" ? "nothing" : "several words"}`);
+  return { ...config, apiToken: token };
 }
 
 function checkCombinations(config: AgentConfig): AgentConfig {

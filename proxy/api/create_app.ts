@@ -1,14 +1,19 @@
 /**
  * The proxy's HTTP app (hono, web standards only, so tests drive it with `app.request()`).
  * Other parts of the proxy add their routes through `routes` (WHIP/WHEP, dashboard)
- * without editing this file; API-token auth covers every route except `/health`,
- * `/ready` and the prefixes a module declares public (WHIP checks its own ingest token).
+ * without editing this file. Access: one middleware applies the rule of every route
+ * (access_policy.ts); modules add rules for their routes or declare public prefixes they
+ * check themselves (WHIP: ingest token; WHEP: roles, with CORS on its errors).
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { ROUTE } from "../../shared/mod.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
-import { requireApiToken } from "./auth.ts";
+import type { ApiToken } from "../config/api_tokens.ts";
+import { type AccessRules, CORE_ACCESS, enforceAccess, roleGuard } from "./access_policy.ts";
+import { authenticator } from "./auth.ts";
+import type { JwtAuthOptions } from "./jwt_auth.ts";
+import type { Role } from "./roles.ts";
 import { mountDataflowRoutes } from "./dataflow_routes.ts";
 import { mountDemandRoutes } from "./demand_routes.ts";
 import { errorResponse, HttpError } from "./http_error.ts";
@@ -30,8 +35,8 @@ export type App = Hono;
 export interface MountContext {
   registry: Registry;
   metrics: Metrics;
-  /** Middleware that checks the API token (for routes under a public prefix that still want it). */
-  requireApiToken: MiddlewareHandler;
+  /** Middleware that authenticates and requires one of `roles` (for routes under a public prefix). */
+  requireRoles(roles: readonly Role[]): MiddlewareHandler;
 }
 
 /** Routes added by another part of the proxy (e.g. `/whip/*`, `/whep/*`, `/`). */
@@ -40,6 +45,8 @@ export interface RouteModule {
   publicPrefixes?: string[];
   /** Exact paths that skip API-token auth, e.g. "/" (the dashboard page; its API calls carry the token). */
   publicPaths?: string[];
+  /** Access rules of its routes (see access_policy.ts); a route without one is the operator's. */
+  access?: AccessRules;
   mount(app: App, ctx: MountContext): void;
   /** Live figures of dataflow `id` for `stats` of GET /dataflows (e.g. viewers, bitrateBps, framesPublished). */
   flowStats?(id: number): Record<string, number> | undefined;
@@ -52,8 +59,12 @@ export interface AppDeps {
   registry: Registry;
   metrics: Metrics;
   discovery: DiscoveryInfo;
-  /** API tokens; empty means the API is open (main logs a warning). */
-  apiTokens: readonly string[];
+  /** Static API tokens with roles; with none and no `jwt` the API is open (main allows it on loopback only). */
+  apiTokens: readonly ApiToken[];
+  /** OIDC bearer JWTs. */
+  jwt?: JwtAuthOptions;
+  /** Active dataflows one sensor identity may hold [16]. */
+  maxDataflowsPerSensor?: number;
   /** Named readiness checks for `/ready`, e.g. `{ store: () => store.ping(), bus: () => bus.connected }`. */
   readiness: Record<string, () => boolean>;
   /** Extra route modules, mounted after the registration API. */
@@ -83,11 +94,16 @@ export function createApp(deps: AppDeps): App {
   const isPublic = (path: string) => publicPaths.has(path) || publicPrefixes.some((p) => path.startsWith(p));
   app.onError(errorResponse);
   app.notFound((c) => errorResponse(new HttpError(404, `route "${c.req.method} ${c.req.path}" does not exist`), c));
-  app.use("*", requireApiToken(deps.apiTokens, isPublic));
+  const auth = { tokens: deps.apiTokens, jwt: deps.jwt };
+  const authenticate = authenticator(auth);
+  const rules: AccessRules = Object.assign({}, CORE_ACCESS, ...(deps.routes ?? []).map((r) => r.access ?? {}));
+  app.use("*", enforceAccess({ rules, authenticate, isPublic }));
   mountServiceRoutes(app, deps);
   mountDataflowRoutes(app, { ...deps, flowStats: mergedStats(deps.routes ?? []) });
   mountDemandRoutes(app, deps);
-  const ctx: MountContext = { registry: deps.registry, metrics: deps.metrics, requireApiToken: requireApiToken(deps.apiTokens) };
+  const ctx: MountContext = {
+    registry: deps.registry, metrics: deps.metrics, requireRoles: (roles) => roleGuard(authenticate, roles),
+  };
   for (const module of deps.routes ?? []) module.mount(app, ctx);
   return app;
 }

@@ -1,13 +1,33 @@
-/** `POST/GET/PUT/DELETE /dataflows`: registration, listing, keep-alive, end (steps 3–6). */
+/**
+ * `POST/GET/PUT/DELETE /dataflows`: registration, listing, keep-alive, end (steps 3–6).
+ * A sensor keeps alive, updates and deletes only the dataflows it registered (403 otherwise),
+ * and holds at most `maxDataflowsPerSensor` active ones (429); an operator is not limited.
+ */
+import type { Context } from "hono";
 import {
   DataflowMetadataSchema, DataflowQuerySchema, type DataflowRecord, PATH, ROUTE,
 } from "../../shared/mod.ts";
+import type { Registry } from "../registry/registry.ts";
+import { NotFoundError } from "../registry/errors.ts";
 import type { App, AppDeps } from "./create_app.ts";
+import { HttpError } from "./http_error.ts";
 import { dataflowId } from "./params.ts";
 import { parseWith, readJson } from "./read_body.ts";
+import { identityOf, owns } from "./roles.ts";
+
+/** Default of `--max-dataflows-per-sensor`. */
+export const MAX_DATAFLOWS_PER_SENSOR = 16;
+
+/** 403 unless the caller registered active dataflow `id` (or is an operator); 404 when it is not active. */
+function requireOwner(c: Context, registry: Registry, id: number): void {
+  const identity = identityOf(c);
+  if (identity.roles.has("operator")) return;
+  if (!owns(identity, registry.ownerOf(id))) throw new HttpError(403, `dataflow "${id}" was not registered by "${identity.name}"`);
+}
 
 /** Mounts the dataflow routes. */
-export function mountDataflowRoutes(app: App, { registry, metrics, flowStats }: AppDeps): void {
+export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, maxDataflowsPerSensor }: AppDeps): void {
+  const limit = maxDataflowsPerSensor ?? MAX_DATAFLOWS_PER_SENSOR;
   const withStats = (record: DataflowRecord): DataflowRecord => {
     const stats = record.active ? flowStats?.(record.id) : undefined;
     return stats ? { ...record, stats } : record;
@@ -16,10 +36,18 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats }: 
   const keepalives = metrics.counter("vsb_keepalives_total", "Keep-alives answered, by result");
   const keepaliveOk = keepalives.with({ result: "ok" });
   const keepaliveGone = keepalives.with({ result: "not_found" });
+  const overLimit = metrics.counter("vsb_registrations_rejected_total", "Registrations refused, by reason")
+    .with({ reason: "per_sensor_limit" });
 
   app.post(ROUTE.dataflows, async (c) => {
     const metadata = parseWith(DataflowMetadataSchema, await readJson(c.req.raw), "dataflow metadata");
-    const registration = registry.register(metadata);
+    const identity = identityOf(c);
+    // No await between the count and the registration: parallel POSTs cannot pass the limit.
+    if (!identity.roles.has("operator") && registry.activeCountOf(identity.name) >= limit) {
+      overLimit.inc();
+      throw new HttpError(429, `"${identity.name}" holds ${limit} active dataflows, the most --max-dataflows-per-sensor allows`);
+    }
+    const registration = registry.register(metadata, identity.name);
     registrations.inc();
     return c.json(registration, 201, { Location: PATH.dataflow(registration.id) });
   });
@@ -38,17 +66,20 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats }: 
     const body = await readJson(c.req.raw, { optional: true });
     const metadata = body === undefined ? undefined : parseWith(DataflowMetadataSchema, body, "dataflow metadata");
     try {
+      requireOwner(c, registry, id);
       const answer = registry.keepalive(id, metadata);
       keepaliveOk.inc();
       return c.json(answer);
     } catch (err) {
-      keepaliveGone.inc();
+      if (err instanceof NotFoundError) keepaliveGone.inc();
       throw err;
     }
   });
 
   app.delete(ROUTE.dataflow, (c) => {
-    registry.remove(dataflowId(c.req.param("id")));
+    const id = dataflowId(c.req.param("id"));
+    requireOwner(c, registry, id);
+    registry.remove(id);
     return c.body(null, 204);
   });
 }

@@ -8,6 +8,7 @@ import {
   DataflowMetadataSchema, DataflowQuerySchema, DataflowRecordSchema, DemandLeaseSchema,
   DemandRenewSchema, DemandRequestSchema, DiscoverySchema, ErrorBodySchema, KeepaliveSchema, RegistrationSchema, ROUTE,
 } from "../../shared/mod.ts";
+import { accessKey, CORE_ACCESS, DEFAULT_ACCESS, WHEP_ACCESS } from "./access_policy.ts";
 
 type Json = Record<string, unknown>;
 
@@ -75,6 +76,7 @@ function paths(): Json {
     [oa(ROUTE.dataflows)]: {
       post: { summary: "Register a dataflow (5GMETA body accepted)", requestBody: { required: true, ...json("DataflowMetadata") },
         responses: { 201: { description: "registered", ...json("Registration") }, 400: bad, 401: auth,
+          429: error("this sensor already holds --max-dataflows-per-sensor active dataflows"),
           413: error("body over 64 KiB"), 415: error("not application/json"), 503: error("no UDP forward port left") } },
       get: { summary: "List dataflows", parameters: queryParams(),
         responses: { 200: { description: "dataflows", content: { "application/json": { schema: { type: "array", items: ref("DataflowRecord") } } } }, 400: bad, 401: auth } },
@@ -114,6 +116,22 @@ function paths(): Json {
   };
 }
 
+/** Adds each operation's roles (`x-vsb-roles`) and its 403 from the access table. */
+function withRoles(paths: Json): Json {
+  const forbidden = error("the token's role may not call this (or not on this dataflow/lease: a sensor's own dataflows, a consumer's own leases)");
+  for (const route of Object.values(ROUTE)) {
+    const item = paths[oa(route)] as Record<string, Json> | undefined;
+    for (const method of ["get", "post", "put", "delete"]) {
+      const op = item?.[method];
+      if (!op || op.security) continue; // public, or the ingest token
+      const access = CORE_ACCESS[accessKey(method.toUpperCase(), route)] ?? (route.startsWith(ROUTE.whep) ? WHEP_ACCESS : DEFAULT_ACCESS);
+      op["x-vsb-roles"] = access;
+      (op.responses as Json)[403] = forbidden;
+    }
+  }
+  return paths;
+}
+
 /** The OpenAPI document served at `/openapi.json`. */
 export function openapiDocument(serverUrl: string): Json {
   return {
@@ -122,10 +140,10 @@ export function openapiDocument(serverUrl: string): Json {
       description: "Registration, keep-alive, demand leases, discovery, WHIP ingest and WHEP playback of the vsb MEC proxy (5GMETA-compatible)." },
     servers: [{ url: serverUrl }],
     security: [{ bearer: [] }],
-    paths: paths(),
+    paths: withRoles(paths()),
     components: {
       securitySchemes: {
-        bearer: { type: "http", scheme: "bearer", description: "--api-token; not needed when none is set" },
+        bearer: { type: "http", scheme: "bearer", description: "a static token (--api-token ROLE:TOKEN) or an OIDC JWT (--jwks-url); x-vsb-roles names the roles each call takes; not needed when the proxy runs open (loopback or --insecure-open)" },
         ingest: { type: "http", scheme: "bearer", description: "the dataflow's ingest token (registration answer ingest.token)" },
       },
       schemas: {

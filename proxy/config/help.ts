@@ -20,7 +20,7 @@ export function helpText(): string {
   const lines = [SUMMARY, "", "Options:"];
   for (const spec of OPTIONS as readonly OptionSpec[]) {
     const repeat = spec.repeatable ? " (repeatable)" : "";
-    lines.push(`  ${spec.flag} ${spec.arg}${repeat}`);
+    lines.push(`  ${spec.flag}${spec.arg ? ` ${spec.arg}` : ""}${repeat}`);
     lines.push(`      ${spec.help}${defaultText(spec)}`);
     lines.push(`      env ${spec.env}, config key "${spec.key}"`);
   }
@@ -32,7 +32,7 @@ export function helpText(): string {
 export function optionsMarkdown(): string {
   const rows = ["| Flag | Env | Config key | Default | Meaning |", "|---|---|---|---|---|"];
   for (const spec of OPTIONS as readonly OptionSpec[]) {
-    const flag = `\`${spec.flag} ${spec.arg.replace(/\|/g, "\\|")}\`${spec.repeatable ? " (repeatable)" : ""}`;
+    const flag = `\`${spec.flag}${spec.arg ? ` ${spec.arg.replace(/\|/g, "\\|")}` : ""}\`${spec.repeatable ? " (repeatable)" : ""}`;
     const def = spec.default === undefined ? "" : spec.default === "" ? "none" : `\`${spec.default}\``;
     rows.push(`| ${flag} | \`${spec.env}\` | \`${spec.key}\` | ${def} | ${spec.help.replace(/\|/g, "\\|")} |`);
   }

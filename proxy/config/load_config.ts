@@ -6,6 +6,7 @@
  */
 import type { z } from "zod";
 import type { LogLevel } from "../log.ts";
+import { type ApiToken, parseTokenFile } from "./api_tokens.ts";
 import { INFO_FLAGS, OPTIONS, type OptionSpec } from "./options.ts";
 
 /** The validated configuration. */
@@ -21,8 +22,14 @@ export interface Config {
   sendPolicy: "demand" | "always";
   keepaliveSeconds: number;
   /** From --api-token, VSB_API_TOKENS and the token file, merged. */
-  apiTokens: string[];
+  apiTokens: ApiToken[];
   apiTokenFile?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  jwtRoleClaim: string;
+  insecureOpen: boolean;
+  maxDataflowsPerSensor: number;
   udpForward: "off" | "requested" | "all";
   udpForwardHost: string;
   udpPorts: { first: number; last: number };
@@ -78,8 +85,8 @@ function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
     const spec = byFlag.get(name);
     if (!spec) throw new ConfigError(`unknown argument "${arg}" (see --help)`);
-    let value: string | undefined = eq > 0 && name !== arg ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || (name === arg && byFlag.has(value.split("=")[0]!))) {
+    let value: string | undefined = eq > 0 && name !== arg ? arg.slice(eq + 1) : spec.switch ? "true" : argv[++i];
+    if (value === undefined || (name === arg && !spec.switch && byFlag.has(value.split("=")[0]!))) {
       throw new ConfigError(`flag "${name}" needs a value ${spec.arg}`);
     }
     const previous = flags.get(spec.key);
@@ -123,16 +130,49 @@ function validate(spec: OptionSpec, raw: Raw): unknown {
   throw new ConfigError(`${raw.where} "${shown(spec, raw.value)}"${at}: ${issue.message}`);
 }
 
-function readTokenFile(path: string, readText: ReadText): string[] {
+function readTokenFile(path: string, readText: ReadText): ApiToken[] {
   let text: string;
   try {
     text = readText(path);
   } catch (err) {
     throw new ConfigError(`API token file "${path}" could not be read: ${(err as Error).message}`);
   }
-  const tokens = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
-  const spec = OPTIONS.find((o) => o.key === "apiTokens")!;
-  return validate(spec, { value: tokens, where: `API token file "${path}"` }) as string[];
+  try {
+    return parseTokenFile(text);
+  } catch (err) {
+    throw new ConfigError(`API token file "${path}" ${(err as Error).message}`);
+  }
+}
+
+/** Checks the auth options together: one token per identity, OIDC with its issuer and audience. */
+function checkAuth(config: Config): void {
+  const seen = new Set<string>();
+  for (const t of config.apiTokens) {
+    if (seen.has(t.token)) throw new ConfigError(`API token "${t.role}:***" (${t.name}) is given twice: every token needs one role`);
+    seen.add(t.token);
+  }
+  if (config.jwksUrl && (!config.jwtIssuer || !config.jwtAudience)) {
+    throw new ConfigError("--jwks-url needs --jwt-issuer and --jwt-audience: without them any token of that issuer's keys would pass");
+  }
+  if (!config.jwksUrl && (config.jwtIssuer || config.jwtAudience)) throw new ConfigError("--jwt-issuer and --jwt-audience need --jwks-url");
+}
+
+/**
+ * The safe default: an API reachable from other hosts must have auth, or be opened on purpose
+ * with `--insecure-open`. Checked by main (run and `--check`), not by loadConfig, so the
+ * loader's own defaults stay testable.
+ */
+export function requireAuthOffLoopback(config: Config): void {
+  if (config.apiTokens.length === 0 && !config.jwksUrl && !config.insecureOpen && !isLoopback(config.listen.host)) {
+    throw new ConfigError(`--listen "${config.listen.host}:${config.listen.port}" is not loopback and no auth is configured: ` +
+      "set --api-token (or --api-token-file) or --jwks-url, or pass --insecure-open to serve an open API on purpose");
+  }
+}
+
+/** True for 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: only this host can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase().replace(/^::ffff:/, "");
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === "::1" || h === "localhost";
 }
 
 /** Parses `argv` (without the program name) against `env`; throws ConfigError on bad input. */
@@ -156,6 +196,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   config.apiTokens ??= [];
   config.iceAddresses ??= [];
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
+  checkAuth(config);
   return { kind: check ? "check" : "run", config };
 }
 
@@ -169,7 +210,7 @@ function maskPassword(url: string): string {
 /** `config` as `--check` prints it: JSON, with API tokens and URL passwords masked. */
 export function shownConfig(config: Config): string {
   const masked = {
-    ...config, apiTokens: config.apiTokens.map(() => "***"),
+    ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`),
     amqpUrl: maskPassword(config.amqpUrl), mqttUrl: maskPassword(config.mqttUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
   };

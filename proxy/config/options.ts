@@ -5,6 +5,7 @@
  * form (flags, env) and the JSON form (config file).
  */
 import { z } from "zod";
+import { parseApiToken } from "./api_tokens.ts";
 
 const NUMBER = /^-?\d+(\.\d+)?$/;
 
@@ -19,6 +20,29 @@ const list = (item: z.ZodType<string, string>) =>
     z.array(z.string()),
     z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
   ]).pipe(z.array(item));
+
+/** A whole number given as a JSON number or as a string. */
+const int = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v),
+    z.number({ error: "must be a whole number" }).int("must be a whole number").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** An on/off switch: a JSON boolean, or true/false/1/0/yes/no from a flag or env. */
+const bool = z.union([
+  z.boolean(),
+  z.string().trim().toLowerCase().pipe(z.enum(["true", "false", "1", "0", "yes", "no", "on", "off", ""], { error: "must be true or false" }))
+    .transform((v) => ["true", "1", "yes", "on", ""].includes(v)),
+]);
+
+/** `ROLE:TOKEN` items (see api_tokens.ts), as a JSON array or a comma list; the message never shows a token. */
+const apiTokenList = z.union([
+  z.array(z.string()),
+  z.string().transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)),
+]).pipe(z.array(z.string().transform((value, ctx) => {
+  const parsed = parseApiToken(value.trim());
+  if (typeof parsed !== "string") return parsed;
+  ctx.addIssue({ code: "custom", message: parsed });
+  return z.NEVER;
+})));
 
 const port = z.number().int().min(0).max(65535);
 
@@ -107,6 +131,8 @@ export interface OptionSpec {
   default?: string;
   /** The flag may be repeated; the env var and the config key take a comma list / array. */
   repeatable?: boolean;
+  /** A switch: the flag takes no value (`--flag` is true; `--flag=false` also works). */
+  switch?: boolean;
   /** Only in the config file, or only given by the media side (shown all the same). */
   schema: z.ZodType;
 }
@@ -114,7 +140,7 @@ export interface OptionSpec {
 /** Every option of vsb-proxy, in `--help` order. */
 export const OPTIONS = [
   { key: "config", flag: "--config", env: "VSB_CONFIG", arg: "FILE", help: "JSON file with any of these options by key (flags and env override it)", schema: z.string().min(1) },
-  { key: "listen", flag: "--listen", env: "VSB_LISTEN", arg: "HOST:PORT", default: "0.0.0.0:8080", help: "Address of the HTTP API (registration, discovery, WHIP/WHEP, metrics)", schema: ListenSchema },
+  { key: "listen", flag: "--listen", env: "VSB_LISTEN", arg: "HOST:PORT", default: "0.0.0.0:8080", help: "Address of the HTTP API (registration, discovery, WHIP/WHEP, metrics). Not loopback: auth is required (--api-token, --api-token-file or --jwks-url) or --insecure-open", schema: ListenSchema },
   { key: "publicUrl", flag: "--public-url", env: "VSB_PUBLIC_URL", arg: "URL", help: "Base URL sensors reach this proxy at, used in whipUrl and discovery [http://LISTEN-HOST:PORT, 127.0.0.1 for 0.0.0.0]", schema: url(["http:", "https:"]) },
   { key: "db", flag: "--db", env: "VSB_DB", arg: "PATH", default: "vsb-proxy.db", help: "SQLite registration store (WAL; created if missing)", schema: z.string().min(1) },
   { key: "amqpUrl", flag: "--amqp-url", env: "VSB_AMQP_URL", arg: "URL", default: "amqp://guest:guest@127.0.0.1:5672", help: "RabbitMQ for events and frames (one connection, re-connected on loss)", schema: url(["amqp:", "amqps:"]) },
@@ -122,8 +148,14 @@ export const OPTIONS = [
   { key: "mecId", flag: "--mec-id", env: "VSB_MEC_ID", arg: "ID", default: "local", help: "This MEC's id in discovery answers", schema: z.string().trim().min(1).max(128) },
   { key: "sendPolicy", flag: "--send-policy", env: "VSB_SEND_POLICY", arg: "demand|always", default: "demand", help: "demand: sensors send only while a consumer holds a matching lease; always: every registered sensor sends", schema: z.enum(["demand", "always"]) },
   { key: "keepaliveSeconds", flag: "--keepalive-seconds", env: "VSB_KEEPALIVE_SECONDS", arg: "N", default: "5", help: "Keep-alive period told to sensors; a dataflow expires after 3 missed periods", schema: num(0.1, 3600) },
-  { key: "apiTokens", flag: "--api-token", env: "VSB_API_TOKENS", arg: "TOKEN", repeatable: true, help: "Bearer token required on every API call except /health and /ready (repeatable; env: comma list). None: the API is open", schema: list(z.string().min(16, "must be at least 16 characters").max(512)) },
-  { key: "apiTokenFile", flag: "--api-token-file", env: "VSB_API_TOKEN_FILE", arg: "FILE", help: "File with one API token per line (added to --api-token); keeps secrets out of argv", schema: z.string().min(1) },
+  { key: "apiTokens", flag: "--api-token", env: "VSB_API_TOKENS", arg: "ROLE:TOKEN", repeatable: true, help: "Static bearer token with its role: sensor, consumer or operator (repeatable; env: comma list). A token without a role is refused. See Security", schema: apiTokenList },
+  { key: "apiTokenFile", flag: "--api-token-file", env: "VSB_API_TOKEN_FILE", arg: "FILE", help: "File with one \"ROLE:TOKEN [NAME]\" per line (# comments), added to --api-token; keeps secrets out of argv. NAME is the owner recorded for its dataflows", schema: z.string().min(1) },
+  { key: "jwksUrl", flag: "--jwks-url", env: "VSB_JWKS_URL", arg: "URL", help: "OIDC: JWKS of the token issuer (e.g. Keycloak's .../protocol/openid-connect/certs); bearer JWTs signed by its keys are accepted", schema: url(["http:", "https:"]) },
+  { key: "jwtIssuer", flag: "--jwt-issuer", env: "VSB_JWT_ISSUER", arg: "ISS", help: "OIDC: required iss claim (e.g. https://kc.example/realms/mec); needed with --jwks-url", schema: z.string().trim().min(1).max(1024) },
+  { key: "jwtAudience", flag: "--jwt-audience", env: "VSB_JWT_AUDIENCE", arg: "AUD", help: "OIDC: required aud claim (one of the token's audiences); needed with --jwks-url", schema: z.string().trim().min(1).max(1024) },
+  { key: "jwtRoleClaim", flag: "--jwt-role-claim", env: "VSB_JWT_ROLE_CLAIM", arg: "PATH", default: "realm_access.roles", help: "OIDC: dotted path of the claim holding the roles (an array or a space-separated string), e.g. roles or resource_access.vsb-proxy.roles", schema: z.string().trim().regex(/^[^.\s]+(\.[^.\s]+)*$/, "must be a dotted claim path like realm_access.roles") },
+  { key: "insecureOpen", flag: "--insecure-open", env: "VSB_INSECURE_OPEN", arg: "", switch: true, default: "false", help: "Serve a non-loopback --listen without any auth, on purpose (without it the proxy refuses to start)", schema: bool },
+  { key: "maxDataflowsPerSensor", flag: "--max-dataflows-per-sensor", env: "VSB_MAX_DATAFLOWS_PER_SENSOR", arg: "N", default: "16", help: "Active dataflows one sensor identity may hold; one more answers 429 (operators are not limited)", schema: int(1, 1_000_000) },
   { key: "udpForward", flag: "--udp-forward", env: "VSB_UDP_FORWARD", arg: "off|requested|all", default: "requested", help: "Which dataflows re-send their RTP over UDP for legacy pipelines: none; those whose registration says \"udpForward\": true; or all but those that say false. Only those get a port", schema: z.enum(["off", "requested", "all"]) },
   { key: "udpForwardHost", flag: "--udp-forward-host", env: "VSB_UDP_FORWARD_HOST", arg: "HOST", default: "127.0.0.1", help: "Where the RTP of each forwarding dataflow is re-sent", schema: z.string().trim().min(1).max(255) },
   { key: "udpPorts", flag: "--udp-ports", env: "VSB_UDP_PORTS", arg: "FIRST-LAST", default: "5000-5999", help: "UDP forward ports, one per forwarding dataflow, allocated without collisions", schema: PortRangeSchema },

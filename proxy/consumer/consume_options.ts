@@ -20,7 +20,7 @@ export const CONSUME_OPTIONS: OptionSpec[] = [
   { flag: "dataflow", env: "VSB_DATAFLOW", arg: "ID", help: "watch this dataflow" },
   { flag: "quadkey", env: "VSB_QUADKEY", arg: "PREFIX", help: "watch every dataflow whose zoom-25 quadkey starts with PREFIX" },
   { flag: "api-url", env: "VSB_API_URL", arg: "URL", help: "registration API of the proxy (for the demand lease)", def: "http://127.0.0.1:8080" },
-  { flag: "api-token", env: "VSB_API_TOKEN", arg: "TOKEN", help: "bearer token for the API when the proxy requires one" },
+  { flag: "api-token", env: "VSB_API_TOKEN", arg: "TOKEN", help: "bearer token for the API (a consumer or operator token) when the proxy requires one" },
   { flag: "amqp-url", env: "VSB_AMQP_URL", arg: "URL", help: "RabbitMQ to read frames from", def: "amqp://guest:guest@127.0.0.1:5672" },
   { flag: "out", env: "VSB_OUT", arg: "FILE", help: "write Annex-B H.264 here, from each dataflow's first keyframe ({id} in the name gives one file per dataflow; - for stdout, which must then not be a terminal). Without it frames are written nowhere: statistics only" },
   { flag: "frames", arg: "N", help: "stop after N frames written (frames before the first keyframe do not count)" },

@@ -39,17 +39,18 @@ interface Lease {
   ttlSeconds: number;
   createdAt: number;
   expiresAt: number;
+  owner: string | null;
 }
 
 /** True when `lease` names `flow` by every selector it has. */
-export function leaseMatches(lease: Omit<Lease, "id" | "ttlSeconds" | "createdAt" | "expiresAt">, flow: Matchable): boolean {
+export function leaseMatches(lease: Omit<Lease, "id" | "ttlSeconds" | "createdAt" | "expiresAt" | "owner">, flow: Matchable): boolean {
   if (lease.dataflowId !== undefined && lease.dataflowId !== flow.id) return false;
   if (lease.quadkey !== undefined && !quadkeyMatches(lease.quadkey, flow)) return false;
   if (lease.dataType !== undefined && lease.dataType !== flow.dataType) return false;
   return true;
 }
 
-function fromRow(row: DemandRow): Lease {
+function fromRow(row: DemandRow & { owner?: string | null }): Lease {
   return {
     id: row.id,
     dataflowId: row.dataflow_id ?? undefined,
@@ -58,6 +59,7 @@ function fromRow(row: DemandRow): Lease {
     ttlSeconds: row.ttl_seconds,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
+    owner: row.owner ?? null,
   };
 }
 
@@ -86,7 +88,7 @@ export class DemandBook {
   }
 
   /** Takes a new lease. */
-  create(request: DemandRequest, now: number): DemandLease {
+  create(request: DemandRequest, now: number, owner?: string): DemandLease {
     const lease: Lease = {
       id: randomUUID(),
       dataflowId: request.dataflowId,
@@ -95,10 +97,12 @@ export class DemandBook {
       ttlSeconds: request.ttlSeconds,
       createdAt: now,
       expiresAt: now + request.ttlSeconds * 1000,
+      owner: owner ?? null,
     };
     this.store.insertDemand({
       id: lease.id, dataflow_id: lease.dataflowId ?? null, quadkey: lease.quadkey ?? null,
       data_type: lease.dataType ?? null, ttl_seconds: lease.ttlSeconds, created_at: now, expires_at: lease.expiresAt,
+      owner: lease.owner,
     });
     this.#leases.set(lease.id, lease);
     this.#nextExpiry = Math.min(this.#nextExpiry, lease.expiresAt);
@@ -157,8 +161,13 @@ export class DemandBook {
     return false;
   }
 
-  /** Live leases, oldest first. */
-  list(now: number): DemandLease[] {
-    return [...this.#leases.values()].filter((l) => l.expiresAt > now).map(toLease);
+  /** Who took lease `id` if it is live. */
+  ownerOf(id: string, now: number): string | null {
+    return this.#get(id, now).owner;
+  }
+
+  /** Live leases, oldest first (only `owner`'s when given). */
+  list(now: number, owner?: string): DemandLease[] {
+    return [...this.#leases.values()].filter((l) => l.expiresAt > now && (owner === undefined || l.owner === owner)).map(toLease);
   }
 }

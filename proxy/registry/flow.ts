@@ -42,6 +42,8 @@ export interface Flow {
   state: MediaState;
   send: boolean;
   port: number | null;
+  /** The identity that registered it (null: before roles existed). */
+  owner: string | null;
 }
 
 /** Columns derived from metadata that the store indexes. */
@@ -92,6 +94,7 @@ export function flowFromRow(row: DataflowRow): Flow {
     state,
     send: false,
     port: row.port,
+    owner: row.owner ?? null,
   };
 }
 

@@ -108,7 +108,7 @@ export class Registry extends Emitter<RegistryEvents> {
 
   /** Registers a dataflow (step 3–4) and returns its id, topic, routing key, `send`, ingest
    * credentials and UDP forward port (allocated only when it forwards). */
-  register(metadata: DataflowMetadata): Registration {
+  register(metadata: DataflowMetadata, owner?: string): Registration {
     const now = this.#now();
     const token = randomBytes(32).toString("base64url");
     const fields = indexedFields(metadata);
@@ -119,7 +119,8 @@ export class Registry extends Emitter<RegistryEvents> {
     let ids: { id: number; port: number | null };
     try {
       ids = this.#o.store.insertDataflow({
-        metadata: JSON.stringify(metadata), ...fields, tokenHash, controlKey, keepaliveSeconds, now, udpForward: this.#forwards(metadata),
+        metadata: JSON.stringify(metadata), ...fields, tokenHash, controlKey, keepaliveSeconds, now,
+        udpForward: this.#forwards(metadata), owner,
       });
     } catch (err) {
       if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
@@ -127,11 +128,11 @@ export class Registry extends Emitter<RegistryEvents> {
     }
     const flow: Flow = {
       id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, controlKey, keepaliveSeconds,
-      registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port,
+      registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port, owner: owner ?? null,
     };
     flow.send = this.#wants(flow, now);
     this.#flows.set(flow.id, flow);
-    log.info("registered", { id: flow.id, quadkey: flow.quadkey, udpForwardPort: flow.port, send: flow.send });
+    log.info("registered", { id: flow.id, quadkey: flow.quadkey, udpForwardPort: flow.port, send: flow.send, owner: flow.owner });
     if (metadata.udpForward === true && flow.port === null) log.info("udp forward not given: --udp-forward is off", { id: flow.id });
     this.emit("registered", { id: flow.id, metadata });
     this.emit("send", { id: flow.id, send: flow.send });
@@ -201,6 +202,19 @@ export class Registry extends Emitter<RegistryEvents> {
     if (!flow || at <= (flow.lastMediaAt ?? -Infinity)) return;
     flow.lastMediaAt = at;
     this.#dirty.add(id);
+  }
+
+  /** Who registered active dataflow `id` (null: unknown, before roles); NotFoundError when it is not active. */
+  ownerOf(id: number): string | null {
+    return this.#active(id, this.#now()).owner;
+  }
+
+  /** How many active dataflows `owner` registered (expired ones are swept first). */
+  activeCountOf(owner: string): number {
+    this.sweep();
+    let n = 0;
+    for (const flow of this.#flows.values()) if (flow.owner === owner) n++;
+    return n;
   }
 
   /** Throws NotFoundError unless dataflow `id` is active. */
@@ -293,10 +307,10 @@ export class Registry extends Emitter<RegistryEvents> {
   }
 
   /** Takes a demand lease; `send` may change at once for the dataflows it matches. */
-  createDemand(request: DemandRequest): DemandLease {
+  createDemand(request: DemandRequest, owner?: string): DemandLease {
     const now = this.#now();
-    const lease = this.#demands.create(request, now);
-    log.info("demand created", { demand: lease.id, dataflowId: lease.dataflowId, quadkey: lease.quadkey });
+    const lease = this.#demands.create(request, now, owner);
+    log.info("demand created", { demand: lease.id, dataflowId: lease.dataflowId, quadkey: lease.quadkey, owner });
     this.#refreshSend(now);
     return lease;
   }
@@ -323,9 +337,14 @@ export class Registry extends Emitter<RegistryEvents> {
     return this.#demands.get(id, this.#now());
   }
 
-  /** Live leases. */
-  listDemands(): DemandLease[] {
-    return this.#demands.list(this.#now());
+  /** Live leases (only those `owner` took, when given). */
+  listDemands(owner?: string): DemandLease[] {
+    return this.#demands.list(this.#now(), owner);
+  }
+
+  /** Who took live lease `id` (null: unknown); NotFoundError when it is not live. */
+  ownerOfDemand(id: string): string | null {
+    return this.#demands.ownerOf(id, this.#now());
   }
 
   #refreshSend(now: number, flows: Iterable<Flow> = this.#flows.values()): void {

@@ -5,21 +5,16 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 4;
 
-/**
- * Statements that take a database of version `n` to `n + 1`, run in order at open. 2, 3 and 4
- * are held for the branches of issue #12 that add the dataflow owner and ended-row retention;
- * whoever merges them fills or renumbers these (an empty list only bumps the version).
- */
+/** Statements that take a database of version `n` to `n + 1`, run in order at open. */
 export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
-  2: [],
-  3: [],
-  4: [],
-  // v6: the key that signs the dataflow's control messages; older rows have none (their agents
+  // v3: who registered a dataflow / took a lease (roles); older rows have none: the operator's.
+  2: ["ALTER TABLE dataflows ADD COLUMN owner TEXT", "ALTER TABLE demands ADD COLUMN owner TEXT"],
+  // v4: the key that signs the dataflow's control messages; older rows have none (their agents
   // got none at registration, so their control messages stay unsigned).
-  5: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
+  3: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
 };
 
 /**
@@ -55,7 +50,8 @@ CREATE TABLE IF NOT EXISTS dataflows (
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
   end_reason        TEXT,
-  control_key       TEXT                        -- HMAC key of its control messages, base64url (v6)
+  owner             TEXT,                       -- identity that registered it: token:NAME, oidc:SUB (v3)
+  control_key       TEXT                        -- HMAC key of its control messages, base64url (v4)
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
 CREATE TABLE IF NOT EXISTS udp_ports (
@@ -69,6 +65,7 @@ CREATE TABLE IF NOT EXISTS demands (
   data_type   TEXT,
   ttl_seconds INTEGER NOT NULL,
   created_at  INTEGER NOT NULL,
-  expires_at  INTEGER NOT NULL
+  expires_at  INTEGER NOT NULL,
+  owner       TEXT                                -- identity that took it (v3)
 );
 `;

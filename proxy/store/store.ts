@@ -22,6 +22,8 @@ export interface DataflowRow {
   state: string;
   ended_at: number | null;
   end_reason: string | null;
+  /** The identity that registered it (null: registered before roles, or by the proxy itself). */
+  owner: string | null;
   /** Signs its control messages; null for rows registered before keys existed. */
   control_key: string | null;
   port: number | null;
@@ -40,6 +42,8 @@ export interface NewDataflow {
   now: number;
   /** Allocate a UDP forward port for it. */
   udpForward: boolean;
+  /** The identity registering it. */
+  owner?: string;
 }
 
 /** One row of `demands`. */
@@ -51,6 +55,8 @@ export interface DemandRow {
   ttl_seconds: number;
   created_at: number;
   expires_at: number;
+  /** The identity that took it. */
+  owner?: string | null;
 }
 
 /** Inclusive range of UDP ports handed to dataflows for the legacy RTP forward. */
@@ -113,7 +119,7 @@ export class Store {
     const db = this.#db;
     return {
       insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, token_hash,
-        keepalive_seconds, registered_at, last_seen_at, control_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+        keepalive_seconds, registered_at, last_seen_at, owner, control_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
       insertPort: db.prepare("INSERT INTO udp_ports (port, dataflow_id) VALUES (?, ?)"),
       saveCursor: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('port_cursor', ?)"),
       deletePort: db.prepare("DELETE FROM udp_ports WHERE dataflow_id = ? RETURNING port"),
@@ -127,7 +133,7 @@ export class Store {
       endFlow: db.prepare(`UPDATE dataflows SET active = 0, state = 'expired', ended_at = ?, end_reason = ?,
         last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1`),
       insertDemand: db.prepare(`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at,
-        expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+        expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       renewDemand: db.prepare("UPDATE demands SET ttl_seconds = ?, expires_at = ? WHERE id = ?"),
       deleteDemand: db.prepare("DELETE FROM demands WHERE id = ?"),
       allDemands: db.prepare("SELECT * FROM demands ORDER BY created_at, id"),
@@ -151,7 +157,7 @@ export class Store {
     const port = flow.udpForward ? this.#allocatePort() : null;
     const id = this.#db.transaction(() => {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
-        flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.controlKey) as { id: number };
+        flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.owner ?? null, flow.controlKey) as { id: number };
       if (port !== null) this.#bindPort(port, row.id);
       return row.id;
     })();
@@ -229,7 +235,7 @@ export class Store {
 
   /** Stores a new demand lease. */
   insertDemand(d: DemandRow): void {
-    this.#q.insertDemand!.run(d.id, d.dataflow_id, d.quadkey, d.data_type, d.ttl_seconds, d.created_at, d.expires_at);
+    this.#q.insertDemand!.run(d.id, d.dataflow_id, d.quadkey, d.data_type, d.ttl_seconds, d.created_at, d.expires_at, d.owner ?? null);
   }
 
   /** Extends a lease. */

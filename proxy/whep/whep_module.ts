@@ -3,6 +3,7 @@
  * viewers fed from a {@link UnitSource}, ICE like the WHIP ingest (same announced
  * addresses, ICE-lite), API-token protection, and metrics.
  */
+import { WHEP_ACCESS } from "../api/access_policy.ts";
 import type { RouteModule } from "../api/create_app.ts";
 import type { Config } from "../config/load_config.ts";
 import { iceOptionsOf } from "../ingest/whip_ingest.ts";
@@ -14,7 +15,7 @@ import { ROUTE } from "../../shared/mod.ts";
 import { type PlaybackOptions, type UnitSource, WhepPlayback } from "./whep_playback.ts";
 import { whepRoutes } from "./whep_routes.ts";
 
-/** `"/whep/"`: the WHEP routes check the API token themselves (with CORS on their errors). */
+/** `"/whep/"`: the WHEP routes check token and role themselves (with CORS on their errors). */
 export const WHEP_PREFIX = ROUTE.whep.slice(0, ROUTE.whep.indexOf(":"));
 
 /** The parts of a running proxy WHEP needs (a subset of `RunningProxy`). */
@@ -49,7 +50,7 @@ export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOp
     module: {
       publicPrefixes: [WHEP_PREFIX],
       mount: (app, ctx) => {
-        app.route("/", whepRoutes({ playback, requireApiToken: ctx.requireApiToken }));
+        app.route("/", whepRoutes({ playback, requireRoles: ctx.requireRoles(WHEP_ACCESS) }));
       },
       close: () => playback.close(),
       flowStats: (id) => {

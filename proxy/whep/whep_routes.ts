@@ -6,7 +6,7 @@
  *   PATCH   /whep/{id}/{viewer}   405: no trickle ICE / ICE restart
  *   OPTIONS both                  CORS preflight, Accept-Post
  *
- * Errors: 401 without a valid API token (when tokens are set), 404 for an unknown or ended
+ * Errors: 401 without a valid API token (when auth is set), 403 for a sensor token, 404 for an unknown or ended
  * dataflow, 503 + Retry-After while the dataflow is registered or idle but not live (a
  * demand lease is placed so an on-demand sensor starts; the player retries), 400/406 for an
  * unusable offer, 415 for a wrong content type, 503 without Retry-After when the proxy
@@ -29,8 +29,8 @@ const MAX_OFFER_BYTES = 64 * 1024;
 /** What the WHEP routes need. */
 export interface WhepRouteDeps {
   playback: WhepPlayback;
-  /** The API-token check (lets everything through when no tokens are configured). */
-  requireApiToken: MiddlewareHandler;
+  /** Authenticates and checks the role (lets everything through when no auth is configured). */
+  requireRoles: MiddlewareHandler;
 }
 
 const CORS: Record<string, string> = {
@@ -56,12 +56,12 @@ export function viewerPath(dataflowId: number, viewerId: string): string {
   return `${PATH.whep(dataflowId)}/${encodeURIComponent(viewerId)}`;
 }
 
-/** Runs the API-token middleware; its HttpError becomes a CORS-readable answer. */
+/** Runs the token and role middleware; its HttpError becomes a CORS-readable answer. */
 function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandler>[0]) => Promise<Response>): MiddlewareHandler {
   return async (c) => {
     let allowed = false;
     try {
-      await deps.requireApiToken(c, async () => {
+      await deps.requireRoles(c, async () => {
         allowed = true;
       });
     } catch (e) {

@@ -1,11 +1,14 @@
 // loadConfig(): defaults → --config FILE → env (VSB_*, then 5GMETA names) → flags; errors name the origin.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, ignoredEnv, loadConfig } from "../../agent/config/load_config.ts";
 import { helpText } from "../../agent/config/help_text.ts";
 import { OPTION_KEYS, OPTIONS } from "../../agent/config/options.ts";
 
+const ROOT = join(import.meta.dir, "..", "..");
 const BASE = ["--lat", "43.295778", "--lon", "-1.980823", "--registration-url", "http://mec:8080"];
 
 function load(args: string[], env: Record<string, string> = {}, files: Record<string, string> = {}) {
@@ -146,4 +149,37 @@ describe("helpText()", () => {
     const known = new Set(OPTION_KEYS.map((k) => OPTIONS[k].flag as string));
     for (const flag of flags) expect(known.has(flag) || flag === "--flag").toBe(true);
   });
+});
+
+describe("--api-token-file", () => {
+  test("the token is the file's content, trimmed; env VSB_API_TOKEN_FILE works too", () => {
+    expect(load(["--api-token-file", "/run/vsb/token"], {}, { "/run/vsb/token": "  sensor-token-0123456789\n" }).apiToken).toBe("sensor-token-0123456789");
+    expect(load([], { VSB_API_TOKEN_FILE: "/t" }, { "/t": "abc\r\n" }).apiToken).toBe("abc");
+  });
+
+  test("an unreadable, empty or many-word file, or both token flags, is one line naming the flag and the file, never the token", () => {
+    expect(errorOf(() => load(["--api-token-file", "/missing"]))).toBe('--api-token-file "/missing" could not be read: ENOENT: "/missing"');
+    expect(errorOf(() => load(["--api-token-file", "/e"], {}, { "/e": "\n" }))).toBe('--api-token-file "/e" must hold one token (no spaces), not nothing');
+    const two = errorOf(() => load(["--api-token-file", "/two"], {}, { "/two": "secret-one secret-two\n" }));
+    expect(two).toStartWith('--api-token-file "/two" must hold one token');
+    expect(two).not.toContain("secret");
+    expect(errorOf(() => load(["--api-token", "x", "--api-token-file", "/t"], {}, { "/t": "y" }))).toBe("give --api-token or --api-token-file, not both");
+  });
+
+  test("the real agent reads the file, exits 2 with one line when it is missing, and never prints the token", () => {
+    const dir = mkdtempSync(join(tmpdir(), "vsb-agent-token-"));
+    try {
+      const file = join(dir, "token");
+      writeFileSync(file, "agent-file-secret-0123456789\n", { mode: 0o600 });
+      const args = ["agent/main.ts", ...BASE, "--source", "test", "--check"];
+      const ok = spawnSync(process.execPath, [...args, "--api-token-file", file], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+      expect(ok.status).toBe(0);
+      expect(ok.stdout + ok.stderr).not.toContain("agent-file-secret");
+      const missing = spawnSync(process.execPath, [...args, "--api-token-file", join(dir, "nope")], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+      expect(missing.status).toBe(2);
+      expect(missing.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^vsb-agent: --api-token-file ".*nope" could not be read: ENOENT/)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

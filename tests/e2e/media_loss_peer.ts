@@ -32,7 +32,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
   spawnTracked(process.execPath, [
     join(root, "proxy/main.ts"), "--listen", `0.0.0.0:${port}`, "--public-url", `http://${publicAddr}:${port}`,
     "--db", join(dir.path, "vsb.db"), "--amqp-url", rabbit.amqpUrl, "--ice-address", iceAddr, "--ice-ports", icePorts,
-    "--keepalive-seconds", "60", "--log-level", "warn",
+    "--keepalive-seconds", "60", "--log-level", "warn", "--insecure-open", // a private netns, on purpose
   ], { cwd: root, name: "vsb-proxy" });
   const base = `http://127.0.0.1:${port}`;
   await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });

@@ -37,7 +37,7 @@ export async function startMediaProxy(options: { apiToken?: string; whep?: WhepO
   const rabbit = await getRabbit();
   const dir = tempDir("vsb-whep-");
   const argv = ["--listen", "127.0.0.1:0", "--db", `${dir.path}/p.db`, "--amqp-url", rabbit.amqpUrl, "--ice-address", "127.0.0.1"];
-  if (options.apiToken) argv.push("--api-token", options.apiToken);
+  if (options.apiToken) argv.push("--api-token", `operator:${options.apiToken}`); // the dashboard is the operator's
   const config = loadConfig(argv, {}, readText);
   if (config.kind !== "run") throw new Error("expected a run config");
   let whep: Whep | undefined;

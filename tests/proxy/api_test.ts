@@ -249,7 +249,7 @@ describe("service routes", () => {
 describe("API tokens", () => {
   const token = "s3cret-token-0123456789";
   test("every route but /health and /ready needs the bearer token (401 otherwise)", async () => {
-    const { json } = harness({ tokens: [token, "another-token-abcdefgh"] });
+    const { json } = harness({ tokens: [`operator:${token}`, "consumer:another-token-abcdefgh"] });
     expect((await json("GET", "/health")).status).toBe(200);
     expect((await json("GET", "/ready")).status).toBe(200);
     for (const [method, path] of [["GET", "/dataflows"], ["POST", "/dataflows"], ["GET", "/metrics"], ["GET", "/mec/tile/0"], ["GET", "/openapi.json"]]) {
@@ -262,20 +262,31 @@ describe("API tokens", () => {
     expect((await json("GET", "/dataflows", undefined, { authorization: "Bearer another-token-abcdefgh" })).status).toBe(200);
   });
 
-  test("route modules mount their own routes; their public prefixes skip API auth", async () => {
+  test("route modules mount their own routes; their public prefixes skip API auth; requireRoles checks the role", async () => {
     const { json } = harness({
-      tokens: [token],
+      tokens: [`operator:${token}`, "sensor:sensor-token-abcdefgh"],
       routes: [{
         publicPrefixes: ["/whip/"],
         mount(app, ctx) {
           app.post("/whip/:id", (c) => c.text(`whip ${c.req.param("id")} ${ctx.registry.checkIngestToken(Number(c.req.param("id")), "x")}`));
-          app.get("/whep-test", ctx.requireApiToken, (c) => c.text("ok"));
+          app.get("/whip/watch", ctx.requireRoles(["consumer", "operator"]), (c) => c.text("ok"));
         },
       }],
     });
     const whip = await json("POST", "/whip/3");
     expect(whip.status).toBe(200);
     expect(await whip.text()).toBe("whip 3 unknown");
-    expect((await json("GET", "/whep-test")).status).toBe(401);
+    expect((await json("GET", "/whip/watch")).status).toBe(401);
+    expect((await json("GET", "/whip/watch", undefined, { authorization: "Bearer sensor-token-abcdefgh" })).status).toBe(403);
+    expect((await json("GET", "/whip/watch", undefined, { authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+
+  test("a module route without an access rule is the operator's alone (fail closed)", async () => {
+    const { json } = harness({
+      tokens: [`operator:${token}`, "consumer:consumer-token-abcdefgh"],
+      routes: [{ mount: (app) => app.get("/new-thing", (c) => c.text("ok")) }],
+    });
+    expect((await json("GET", "/new-thing", undefined, { authorization: "Bearer consumer-token-abcdefgh" })).status).toBe(403);
+    expect((await json("GET", "/new-thing", undefined, { authorization: `Bearer ${token}` })).status).toBe(200);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { helpText, optionsMarkdown } from "../../proxy/config/help.ts";
-import { ConfigError, loadConfig } from "../../proxy/config/load_config.ts";
+import { ConfigError, loadConfig, requireAuthOffLoopback } from "../../proxy/config/load_config.ts";
 import { OPTIONS } from "../../proxy/config/options.ts";
 
 const noFiles = (path: string): string => {
@@ -34,11 +34,63 @@ describe("loadConfig()", () => {
     expect(c.udpPorts).toEqual({ first: 6000, last: 6010 });
   });
 
-  test("tokens: repeated flags, env comma list, token file", () => {
-    const read = (p: string) => (p === "/run/tokens" ? "# ops\nfile-token-0123456789\n\n" : noFiles(p));
-    const c = run(["--api-token", "flag-token-0123456789", "--api-token=flag-token-abcdefghij", "--api-token-file", "/run/tokens"], {}, read);
-    expect(c.apiTokens).toEqual(["flag-token-0123456789", "flag-token-abcdefghij", "file-token-0123456789"]);
-    expect(run([], { VSB_API_TOKENS: "env-token-0123456789, env-token-abcdefghij" }).apiTokens).toHaveLength(2);
+  test("tokens: ROLE:TOKEN from repeated flags, env comma list, and a token file with names", () => {
+    const read = (p: string) => (p === "/run/tokens" ? "# ops\noperator:file-token-0123456789 ops-1\n\nconsumer:file-token-abcdefghij\n" : noFiles(p));
+    const c = run(["--api-token", "sensor:flag-token-0123456789", "--api-token=consumer:flag-token-abcdefghij", "--api-token-file", "/run/tokens"], {}, read);
+    expect(c.apiTokens.map((t) => [t.role, t.token])).toEqual([
+      ["sensor", "flag-token-0123456789"], ["consumer", "flag-token-abcdefghij"],
+      ["operator", "file-token-0123456789"], ["consumer", "file-token-abcdefghij"],
+    ]);
+    expect(c.apiTokens[2]!.name).toBe("ops-1");
+    expect(c.apiTokens[0]!.name).toMatch(/^token-[0-9a-f]{12}$/);
+    expect(c.apiTokens[0]!.name).not.toContain("flag-token");
+    expect(run([], { VSB_API_TOKENS: "sensor:env-token-0123456789, operator:env-token-abcdefghij" }).apiTokens).toHaveLength(2);
+  });
+
+  test("a token without a role, with an unknown role, or twice is one line that never shows the token", () => {
+    const message = (argv: string[], read = noFiles) => {
+      try {
+        loadConfig(argv, {}, read);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error("expected a ConfigError");
+    };
+    const plain = message(["--api-token", "plain-secret-0123456789"]);
+    expect(plain).toContain("flag --api-token");
+    expect(plain).toContain("write operator:TOKEN");
+    expect(message(["--api-token", "admin:plain-secret-0123456789"])).toContain('role "admin" is not one of sensor, consumer, operator');
+    expect(message(["--api-token", "sensor:short"])).toContain("16 to 512");
+    expect(message(["--api-token", "sensor:plain-secret-0123456789", "--api-token", "operator:plain-secret-0123456789"])).toContain("is given twice");
+    const file = message(["--api-token-file", "/t"], () => "sensor:plain-secret-0123456789 car-1\nplain-secret-abcdefghij\n");
+    expect(file).toStartWith('API token file "/t" line 2:');
+    for (const m of [plain, file]) expect(m).not.toContain("plain-secret");
+    expect(message(["--api-token-file", "/missing"])).toStartWith('API token file "/missing" could not be read');
+  });
+
+  test("OIDC options: --jwks-url needs issuer and audience; the role claim has a Keycloak default", () => {
+    const c = run(["--jwks-url", "https://kc.test/certs", "--jwt-issuer", "https://kc.test/realms/mec", "--jwt-audience", "vsb"]);
+    expect(c).toMatchObject({ jwksUrl: "https://kc.test/certs", jwtRoleClaim: "realm_access.roles" });
+    expect(() => run(["--jwks-url", "https://kc.test/certs"])).toThrow("--jwks-url needs --jwt-issuer and --jwt-audience");
+    expect(() => run(["--jwt-issuer", "x"])).toThrow("need --jwks-url");
+  });
+
+  test("--insecure-open is a switch; --max-dataflows-per-sensor a whole number, 16 by default", () => {
+    expect(run([]).insecureOpen).toBe(false);
+    expect(run([]).maxDataflowsPerSensor).toBe(16);
+    expect(run(["--insecure-open", "--max-dataflows-per-sensor", "3"])).toMatchObject({ insecureOpen: true, maxDataflowsPerSensor: 3 });
+    expect(run([], { VSB_INSECURE_OPEN: "1" }).insecureOpen).toBe(true);
+    expect(() => run(["--max-dataflows-per-sensor", "2.5"])).toThrow("whole number");
+  });
+
+  test("requireAuthOffLoopback(): refuses a non-loopback --listen without auth, unless --insecure-open", () => {
+    const open = (argv: string[]) => () => requireAuthOffLoopback(run(argv));
+    expect(open([])).toThrow(/^--listen "0.0.0.0:8080" is not loopback and no auth is configured: set --api-token .* --jwks-url, or pass --insecure-open/);
+    expect(open(["--listen", "[::]:80"])).toThrow(ConfigError);
+    for (const ok of [["--listen", "127.0.0.1:0"], ["--listen", "[::1]:8080"], ["--listen", "localhost:1"], ["--insecure-open"],
+      ["--api-token", "sensor:flag-token-0123456789"],
+      ["--jwks-url", "http://127.0.0.1:1/certs", "--jwt-issuer", "i", "--jwt-audience", "a"]]) expect(open(ok)).not.toThrow();
   });
 
   test("a bad value is one line naming the flag, env var or file key, and the value", () => {

@@ -1,5 +1,7 @@
 // Builds the registration app in memory (no sockets) with a fake clock, for API tests.
 import { createApp, type RouteModule } from "../../proxy/api/create_app.ts";
+import type { JwtAuthOptions } from "../../proxy/api/jwt_auth.ts";
+import { type ApiToken, parseApiToken } from "../../proxy/config/api_tokens.ts";
 import { configureLog } from "../../proxy/log.ts";
 import { Metrics } from "../../proxy/metrics.ts";
 import { Registry, type RegistryEvents } from "../../proxy/registry/registry.ts";
@@ -11,7 +13,10 @@ configureLog({ level: (process.env.VSB_TEST_LOG as "debug" | undefined) ?? "sile
 /** Options of {@link harness}. */
 export interface HarnessOptions {
   db?: string;
-  tokens?: string[];
+  /** Static tokens as `ROLE:TOKEN` (or parsed). */
+  tokens?: (string | ApiToken)[];
+  jwt?: JwtAuthOptions;
+  maxDataflowsPerSensor?: number;
   sendPolicy?: "demand" | "always";
   keepaliveSeconds?: number;
   ports?: { first: number; last: number };
@@ -20,6 +25,13 @@ export interface HarnessOptions {
   routes?: RouteModule[];
   clock?: FakeClock;
   busUp?: () => boolean;
+}
+
+function apiToken(spec: string | ApiToken): ApiToken {
+  if (typeof spec !== "string") return spec;
+  const parsed = parseApiToken(spec);
+  if (typeof parsed === "string") throw new Error(`test token "${spec}": ${parsed}`);
+  return parsed;
 }
 
 /** An app with its registry, store, clock, and a log of registry events. */
@@ -36,7 +48,8 @@ export function harness(options: HarnessOptions = {}) {
   }
   const metrics = new Metrics();
   const app = createApp({
-    registry, metrics, apiTokens: options.tokens ?? [],
+    registry, metrics, apiTokens: (options.tokens ?? []).map(apiToken), jwt: options.jwt,
+    maxDataflowsPerSensor: options.maxDataflowsPerSensor,
     discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrl: "mqtt://broker.test:1883" },
     readiness: { store: () => store.ping(), bus: options.busUp ?? (() => true) },
     routes: options.routes,

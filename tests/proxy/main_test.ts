@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { OPTIONS } from "../../proxy/config/options.ts";
 import { PATH, ROUTE } from "../../shared/mod.ts";
 import { sensor2022 } from "./sensor_body.ts";
-import { freePort } from "../support/ports.ts";
+import { freePort, isTcpPortFree } from "../support/ports.ts";
 import { spawnTracked } from "../support/procs.ts";
 import { waitForHttp } from "../support/wait.ts";
 
@@ -33,6 +33,20 @@ describe("bun proxy/main.ts", () => {
     expect((await badEnv.exited).code).toBe(2);
     expect(badEnv.output("stderr").trim().split("\n")).toHaveLength(1);
     expect(badEnv.output("stderr")).toContain('env VSB_LISTEN "127.0.0.1:99999"');
+  }, 30_000);
+
+  test("a non-loopback --listen without auth exits 2 with one line naming --api-token, --jwks-url and --insecure-open", async () => {
+    const port = await freePort();
+    const open = proxy(["--listen", `0.0.0.0:${port}`, "--log-level", "silent"]);
+    expect((await open.exited).code).toBe(2);
+    const lines = open.output("stderr").trim().split("\n");
+    expect(lines).toEqual([`vsb-proxy: --listen "0.0.0.0:${port}" is not loopback and no auth is configured: ` +
+      "set --api-token (or --api-token-file) or --jwks-url, or pass --insecure-open to serve an open API on purpose"]);
+    // Refused before anything is bound: the port is still free.
+    expect(await isTcpPortFree(port)).toBe(true);
+    const checked = proxy(["--check"], { VSB_LISTEN: `[::]:${port}` });
+    expect((await checked.exited).code).toBe(2);
+    expect(checked.output("stderr")).toContain("--insecure-open");
   }, 30_000);
 
   test("a store it cannot open or an address in use exits 1 with one line naming --db or --listen", async () => {

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DataflowMetadataSchema, DemandRequestSchema } from "../../shared/mod.ts";
-import { SCHEMA_VERSION } from "../../proxy/store/schema.ts";
 import { FakeClock } from "./fake_clock.ts";
+import { SCHEMA_VERSION } from "../../proxy/store/schema.ts";
 import { harness } from "./harness.ts";
 import { sensor2022 } from "./sensor_body.ts";
 
@@ -108,12 +108,14 @@ describe("Store schema versions", () => {
       data_sub_type TEXT NOT NULL, quadkey TEXT NOT NULL, token_hash TEXT NOT NULL, keepalive_seconds REAL NOT NULL,
       registered_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1,
       state TEXT NOT NULL DEFAULT 'registered', ended_at INTEGER, end_reason TEXT)`);
+    v1.run(`CREATE TABLE demands (id TEXT PRIMARY KEY, dataflow_id INTEGER, quadkey TEXT, data_type TEXT,
+      ttl_seconds INTEGER NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)`);
     v1.run("INSERT INTO meta VALUES ('schema_version', '1')");
     v1.run(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, token_hash, keepalive_seconds, registered_at,
       last_seen_at) VALUES (?, 'video', 'h264', '031333123201033303', 'ab', 5, 1000, 2000)`, [JSON.stringify(DataflowMetadataSchema.parse(sensor2022()))]);
     v1.close();
     const { store, registry } = harness({ db });
-    expect(store.getDataflow(1)).toMatchObject({ id: 1, last_seen_at: expect.any(Number), last_media_at: null });
+    expect(store.getDataflow(1)).toMatchObject({ id: 1, last_seen_at: expect.any(Number), last_media_at: null, owner: null });
     expect(store.getDataflow(1)!.control_key).toBeNull(); // registered before control keys: its control stays unsigned
     registry.mediaSeen(1, 5_000_000);
     registry.flush();

@@ -14,7 +14,8 @@ import { whepPlayerConfig } from "../../e2e/whep_player.ts";
 import { harness } from "../harness.ts";
 import { agentBody } from "../sensor_body.ts";
 
-const TOKEN = "whep-test-token";
+const TOKEN = "whep-test-token-0";
+const SENSOR_TOKEN = "whep-sensor-token-0";
 const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
   for (const fn of cleanups.reverse()) await fn();
@@ -47,7 +48,7 @@ async function recvonlyOffer(): Promise<string> {
   return pc.localDescription!.sdp;
 }
 
-function setup(tokens: string[] = [TOKEN], maxViewers?: number) {
+function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`], maxViewers?: number) {
   const source = idleSource();
   const hold: { whep?: Whep } = {};
   const h = harness({ tokens, routes: [whepModule(source, hold, maxViewers)] });
@@ -72,6 +73,15 @@ describe("WHEP routes", () => {
     expect(pre.status).toBe(204);
     expect(pre.headers.get("accept-post")).toBe(SDP_CONTENT_TYPE);
     expect((await s.app.request(`${PATH.whep(id)}/x`, { method: "DELETE" })).status).toBe(401);
+  });
+
+  test("403 for a sensor's token (sensors push, they do not watch), readable cross-origin", async () => {
+    const s = setup();
+    const id = await s.register();
+    const res = await s.post(id, "v=0\r\n", { authorization: `Bearer ${SENSOR_TOKEN}` });
+    expect(res.status).toBe(403);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect((await res.json()).error).toContain('"sensor" may not POST');
   });
 
   test("404 for an unknown, malformed or ended dataflow", async () => {
