@@ -29,6 +29,8 @@ export interface AgentStatus {
   controlAccepted: number;
   /** Control messages ignored: unsigned, forged, replayed, malformed or for another id. */
   controlIgnored: number;
+  /** The same by reason: unsigned, forged, replayed, … (agent/control/control_verifier.ts). */
+  controlIgnoredByReason: Record<string, number>;
   rssBytes: number;
 }
 
@@ -105,6 +107,7 @@ export class StatusReporter {
       plis: s.plis,
       controlAccepted: this.#o.control?.accepted ?? 0,
       controlIgnored: this.#o.control?.rejectedTotal ?? 0,
+      controlIgnoredByReason: { ...this.#o.control?.rejected },
       rssBytes: residentBytes(),
     };
   }

@@ -32,6 +32,8 @@ export interface ControlChannelOptions {
   counters?: ControlCounters;
   log: Logger;
   onSend: (send: boolean) => void;
+  /** Clock for the warning rate limit (ms) [performance.now]. */
+  nowMs?: () => number;
   /** Called after each (re)subscription to the control topic. */
   onSubscribed?: () => void;
 }
@@ -45,8 +47,11 @@ const RECONNECT_MS = 1000;
 /** How long an announcement may wait for the broker's PUBACK. */
 const PUBLISH_TIMEOUT_MS = 2000;
 
-/** Ignored control messages logged as warnings; after these, one in every 1000 (a flood). */
-const WARN_FIRST_IGNORED = 10;
+/**
+ * At most one warning per this long about ignored control messages (a forger may flood the
+ * topic); the others are debug lines, and the next warning carries how many there were.
+ */
+export const IGNORED_WARN_INTERVAL_MS = 60_000;
 
 /**
  * An MQTT client id for dataflow `id`, kept across reconnects: a reconnect then takes over the
@@ -62,7 +67,9 @@ export class ControlChannel {
   #o: ControlChannelOptions;
   #client: MqttClient;
   #verifier: ControlVerifier;
-  #ignored = 0;
+  /** Ignored since the last warning, and when that warning was (ms, `nowMs`). */
+  #ignoredSinceWarn = 0;
+  #lastWarnAt = -Infinity;
   #wasConnected = false;
   /** Failed attempts since the last connection: only an outage's first one is a warning. */
   #failures = 0;
@@ -124,10 +131,20 @@ export class ControlChannel {
       this.#o.onSend(verdict.send);
       return;
     }
-    // One line per ignored message, until a flood: then one in a thousand, with the count.
-    const n = ++this.#ignored;
-    const level = n <= WARN_FIRST_IGNORED || n % 1000 === 0 ? "warn" : "debug";
-    this.#o.log[level]("control message ignored", { reason: verdict.reason, ignored: n, bytes: payload.byteLength });
+    // Every ignored message is counted (status file); one warning a minute at most, so a flood
+    // of forgeries cannot fill the disk. The payload is never logged (it may carry a mac).
+    this.#ignoredSinceWarn++;
+    const now = (this.#o.nowMs ?? performance.now.bind(performance))();
+    const warn = now - this.#lastWarnAt >= IGNORED_WARN_INTERVAL_MS;
+    const counters = this.#verifier.counters;
+    this.#o.log[warn ? "warn" : "debug"]("control message ignored", {
+      id: this.#o.id, reason: verdict.reason, bytes: payload.byteLength, sinceLastWarning: this.#ignoredSinceWarn,
+      ignoredTotal: counters.rejectedTotal, ...(warn ? { byReason: { ...counters.rejected }, nextWarningInMs: IGNORED_WARN_INTERVAL_MS } : {}),
+    });
+    if (warn) {
+      this.#lastWarnAt = now;
+      this.#ignoredSinceWarn = 0;
+    }
   }
 
   /** Publishes `newdataflow` or `terminatedataflow` (QoS 1); resolves true once acknowledged. */

@@ -60,6 +60,11 @@ export class ControlVerifier {
     this.#counters = counters;
   }
 
+  /** Where this verifier counts (shared by the agent's channels). */
+  get counters(): ControlCounters {
+    return this.#counters;
+  }
+
   /** The `seq` of the last accepted message; -1 before the first. */
   get lastSeq(): number {
     return this.#lastSeq;
