@@ -136,6 +136,7 @@ export function agentPorts(
         password: config.mqttPassword,
         id: reg.id,
         controlKey: reg.control?.key,
+        controlSeq: reg.control?.seq,
         counters: control,
         event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
         log: log.child({ component: "control" }),

@@ -28,6 +28,8 @@ export interface ControlChannelOptions {
   event: Record<string, unknown>;
   /** The registration answer's `control.key`; without it no control message is obeyed. */
   controlKey?: string;
+  /** The registration answer's `control.seq`: the first replay floor [-1]. */
+  controlSeq?: number;
   /** Where accepted and ignored control messages are counted [a new ControlCounters]. */
   counters?: ControlCounters;
   log: Logger;
@@ -76,7 +78,7 @@ export class ControlChannel {
 
   constructor(options: ControlChannelOptions) {
     this.#o = options;
-    this.#verifier = new ControlVerifier(options.id, options.controlKey, options.counters);
+    this.#verifier = new ControlVerifier(options.id, options.controlKey, options.counters, options.controlSeq);
     if (!options.controlKey) {
       options.log.warn("no control key in the registration answer", { id: options.id, hint: "MQTT control is ignored; send comes from keep-alive answers only" });
     }
@@ -106,6 +108,11 @@ export class ControlChannel {
       if (this.#failures++ === 0) options.log.warn("mqtt failed", { url: options.url, error, retryEveryMs: RECONNECT_MS });
       else options.log.debug("mqtt failed", { url: options.url, error, attempt: this.#failures });
     });
+  }
+
+  /** A keep-alive answer's `controlSeq`: control messages signed before it are refused. */
+  raiseFloor(seq: number): void {
+    this.#verifier.raiseFloor(seq);
   }
 
   /** True while connected to the broker. */

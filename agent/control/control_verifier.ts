@@ -53,9 +53,13 @@ export class ControlVerifier {
   readonly #counters: ControlCounters;
   #lastSeq = -1;
 
-  /** `key` is the registration answer's `control.key` (base64url); without it every message is refused. */
-  constructor(id: number, key: string | undefined, counters = new ControlCounters()) {
+  /**
+   * `key` is the registration answer's `control.key` (base64url); without it every message is
+   * refused. `floor` is its `control.seq`: messages signed before the answer are refused too.
+   */
+  constructor(id: number, key: string | undefined, counters = new ControlCounters(), floor = -1) {
     this.#id = id;
+    this.#lastSeq = floor;
     this.#key = key ? Buffer.from(key, "base64url") : undefined;
     this.#counters = counters;
   }
@@ -68,6 +72,14 @@ export class ControlVerifier {
   /** The `seq` of the last accepted message; -1 before the first. */
   get lastSeq(): number {
     return this.#lastSeq;
+  }
+
+  /**
+   * Raises the replay floor to a keep-alive answer's `controlSeq`: the answer's `send` is newer
+   * than every message signed before it, so a captured one the agent missed cannot be replayed.
+   */
+  raiseFloor(seq: number): void {
+    this.#lastSeq = Math.max(this.#lastSeq, seq);
   }
 
   /** Checks one MQTT payload; an accepted message raises the replay floor to its `seq`. */

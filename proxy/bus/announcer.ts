@@ -33,7 +33,7 @@ export interface AnnouncerOptions {
    * connection (RabbitMQ closes the channel otherwise), see {@link amqpUserOf} [none].
    */
   userId?: string;
-  /** Signs control messages [a new ControlSigner]. */
+  /** Signs control messages [ControlSigner.shared, as the registry's default]. */
   signer?: ControlSigner;
 }
 
@@ -58,7 +58,7 @@ export class Announcer {
 
   constructor(private readonly publisher: Publisher, options: AnnouncerOptions = {}) {
     this.#userId = options.userId;
-    this.#signer = options.signer ?? new ControlSigner();
+    this.#signer = options.signer ?? ControlSigner.shared;
     this.#lane = publisher.lane(EVENTS_LANE, {
       maxMessages: options.maxMessages ?? 10_000,
       maxBytes: options.maxBytes ?? 16 * 1024 * 1024,

@@ -20,6 +20,8 @@ export function controlMac(key: string, message: { id: number; send: boolean; se
 
 /** Makes signed control messages; one per process, so `seq` grows across every dataflow. */
 export class ControlSigner {
+  /** The process's signer: the announcer signs with it and the registry takes replay floors from it. */
+  static readonly shared: ControlSigner = new ControlSigner();
   #last = 0;
 
   constructor(private readonly nowMs: () => number = Date.now) {}

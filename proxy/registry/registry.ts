@@ -21,6 +21,7 @@ import {
   type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
   positionQuadkey, presentAt, recordOfFlow, recordOfRow, topicsOf, whipUrlOf,
 } from "./flow.ts";
+import { ControlSigner } from "../bus/control_signer.ts";
 import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
 
 const log = logger("registry");
@@ -48,7 +49,10 @@ export class Registry extends Emitter<RegistryEvents> {
 
   constructor(options: RegistryOptions) {
     super();
-    this.#o = { expiryFactor: 3, sweepMs: 1000, flushMs: 1000, ...options, udpForward: options.udpForward ?? "requested" };
+    this.#o = {
+      expiryFactor: 3, sweepMs: 1000, flushMs: 1000, controlSeq: () => ControlSigner.shared.nextSeq(), ...options,
+      udpForward: options.udpForward ?? "requested",
+    };
     const now = this.#now();
     for (const row of this.#o.store.activeDataflows()) {
       const flow = flowFromRow(row);
@@ -143,7 +147,8 @@ export class Registry extends Emitter<RegistryEvents> {
       keepaliveSeconds,
       ingest: { whipUrl: whipUrlOf(this.#o.publicUrl, flow.id), token },
       udpForward: this.#udpForwardOf(flow),
-      control: { key: controlKey },
+      // Taken after the "send" event above: its control message is older than this answer.
+      control: { key: controlKey, seq: this.#o.controlSeq() },
     };
   }
 
@@ -178,7 +183,7 @@ export class Registry extends Emitter<RegistryEvents> {
     } else {
       this.#dirty.add(id);
     }
-    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds };
+    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds, controlSeq: this.#o.controlSeq() };
   }
 
   /** A keep-alive's metadata asks for the UDP forward (or no longer does): take or release a port. */

@@ -67,9 +67,10 @@ describe("ControlSigner", () => {
   test("the registration answer schema takes a 32-byte base64url key and refuses others", () => {
     const answer = { id: 1, topic: "video", routingKey: "video.h264.1", send: false, keepaliveSeconds: 5,
       ingest: { whipUrl: "http://x/whip/1", token: "t" }, udpForward: null };
-    expect(RegistrationSchema.safeParse({ ...answer, control: { key: KEY } }).success).toBe(true);
+    expect(RegistrationSchema.safeParse({ ...answer, control: { key: KEY, seq: 5 } }).success).toBe(true);
     expect(RegistrationSchema.safeParse(answer).success).toBe(true); // an older proxy: no key
-    expect(RegistrationSchema.safeParse({ ...answer, control: { key: "short" } }).success).toBe(false);
+    expect(RegistrationSchema.safeParse({ ...answer, control: { key: "short", seq: 5 } }).success).toBe(false);
+    expect(RegistrationSchema.safeParse({ ...answer, control: { key: KEY } }).success).toBe(false); // no floor
   });
 });
 
@@ -107,6 +108,23 @@ describe("ControlVerifier", () => {
     expect(verifier.check(json(on))).toEqual({ ok: false, reason: "replayed" }); // the same again
     expect(verifier.lastSeq).toBe(on.seq!);
     expect(counters.rejected.replayed).toBe(2);
+  });
+
+  test("`check()` refuses what was signed before the registration answer's floor and before a keep-alive's `raiseFloor()`", () => {
+    const { signer, tick } = pair();
+    const atRegistration = signer.sign(ID, false, KEY); // published while the agent was not yet subscribed
+    const floor = signer.nextSeq(); // the answer's control.seq
+    tick(1);
+    const on = signer.sign(ID, true, KEY); // missed too (MQTT not up yet); a keep-alive said send:true
+    tick(1);
+    const verifier = new ControlVerifier(ID, KEY, new ControlCounters(), floor);
+    expect(verifier.check(json(atRegistration))).toEqual({ ok: false, reason: "replayed" });
+    verifier.raiseFloor(signer.nextSeq()); // the keep-alive answer's controlSeq
+    expect(verifier.check(json(on))).toEqual({ ok: false, reason: "replayed" });
+    verifier.raiseFloor(0); // a floor never goes down
+    expect(verifier.check(json(on))).toEqual({ ok: false, reason: "replayed" });
+    tick(1);
+    expect(verifier.check(json(signer.sign(ID, false, KEY)))).toMatchObject({ ok: true, send: false });
   });
 
   test("`check()` refuses non-JSON, bad bodies, other ids; and everything when it holds no key", () => {

@@ -73,6 +73,22 @@ describe("control key", () => {
     expect(sent.map((m) => m.userId)).toEqual(sent.map(() => "vsb-proxy")); // control and terminatedataflow
   });
 
+  test("registration and keep-alive answers carry a replay floor above every control message signed before them", () => {
+    const { registry } = harness();
+    const { publisher, sent } = fakePublisher();
+    // By default both take seqs from ControlSigner.shared (proxy.ts wires one signer the same way).
+    new Announcer(publisher).follow(registry);
+    const reg = registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    const seqs = () => sent.filter((m) => m.routingKey === `control.${reg.id}`).map((m) => JSON.parse(m.body.toString()).seq as number);
+    expect(seqs()).toHaveLength(1); // the send:false of the registration
+    expect(reg.control!.seq).toBeGreaterThan(seqs()[0]!);
+    const lease = registry.createDemand(DemandRequestSchema.parse({ dataflowId: reg.id, ttlSeconds: 60 }));
+    const answer = registry.keepalive(reg.id);
+    expect(answer.controlSeq!).toBeGreaterThan(Math.max(...seqs()));
+    registry.deleteDemand(lease.id);
+    expect(Math.max(...seqs())).toBeGreaterThan(answer.controlSeq!); // a later message is above it
+  });
+
   test("`amqpUserOf()` names the user amqplib logs in as", () => {
     expect(amqpUserOf("amqp://127.0.0.1:5672")).toBe("guest");
     expect(amqpUserOf("amqps://vsb%2Dproxy:secret@mec:5671/vh")).toBe("vsb-proxy");
