@@ -10,6 +10,7 @@ import type { CaptureStats } from "./capture_stats.ts";
 import { systemClock } from "./clock.ts";
 import type { AgentConfig } from "./config/options.ts";
 import { ControlChannel } from "./control/control_channel.ts";
+import { ControlCounters } from "./control/control_verifier.ts";
 import { discoverEndpoints } from "./discovery/discover_endpoints.ts";
 import type { FlowPorts, PushEvents, PushPort } from "./flow_ports.ts";
 import { type LocationFix, locationFix } from "./location/location_fix.ts";
@@ -24,8 +25,10 @@ import { VideoSizeWatch } from "./registration/video_size.ts";
 /** A resolved config (sourceId and keyint filled in). */
 export type ResolvedConfig = AgentConfig & { sourceId: string; keyint: number };
 
-/** Wires the flow to the real world; `stats` is updated for every packet. */
-export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureStats): FlowPorts & { close(): void } {
+/** Wires the flow to the real world; `stats` is updated for every packet, `control` for every control message. */
+export function agentPorts(
+  config: ResolvedConfig, log: Logger, stats: CaptureStats, control = new ControlCounters(),
+): FlowPorts & { close(): void } {
   let fix: LocationFix | undefined = config.lat !== undefined ? locationFix({ lat: config.lat, lon: config.lon! }) : undefined;
   let unwatch = () => {};
   let publisher: WhipPublisher | undefined;
@@ -137,6 +140,9 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
         cert: config.mqttCertFile ? readFileSync(config.mqttCertFile, "utf8") : undefined,
         key: config.mqttKeyFile ? readFileSync(config.mqttKeyFile, "utf8") : undefined,
         id: reg.id,
+        controlKey: reg.control?.key,
+        controlSeq: reg.control?.seq,
+        counters: control,
         event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
         log: log.child({ component: "control" }),
         ...handlers,

@@ -169,6 +169,8 @@ export class SensorFlow {
       this.#sentMetadata = changeKey;
       period = answer.keepaliveSeconds ?? period;
       this.#p.log.debug("keep-alive answered", { id: reg.id, send: answer.send });
+      // Its send supersedes every control message signed before it: none of those may be replayed.
+      if (this.#reg === reg && answer.controlSeq !== undefined) this.#control?.raiseFloor?.(answer.controlSeq);
       // A control message that came while this request was on its way is newer than its answer.
       if (this.#reg === reg && controlSeq === this.#controlSeq) this.#setSend(answer.send, "keep-alive answer");
     } catch (error) {

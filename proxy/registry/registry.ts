@@ -21,6 +21,7 @@ import {
   type EndReason, type Flow, flowFromRow, indexedFields, type MediaState,
   positionQuadkey, presentAt, recordOfFlow, recordOfRow, topicsOf, whipUrlOf,
 } from "./flow.ts";
+import { ControlSigner } from "../bus/control_signer.ts";
 import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
 
 const log = logger("registry");
@@ -48,7 +49,10 @@ export class Registry extends Emitter<RegistryEvents> {
 
   constructor(options: RegistryOptions) {
     super();
-    this.#o = { expiryFactor: 3, sweepMs: 1000, flushMs: 1000, ...options, udpForward: options.udpForward ?? "requested" };
+    this.#o = {
+      expiryFactor: 3, sweepMs: 1000, flushMs: 1000, controlSeq: () => ControlSigner.shared.nextSeq(), ...options,
+      udpForward: options.udpForward ?? "requested",
+    };
     const now = this.#now();
     for (const row of this.#o.store.activeDataflows()) {
       const flow = flowFromRow(row);
@@ -113,18 +117,21 @@ export class Registry extends Emitter<RegistryEvents> {
     const token = randomBytes(32).toString("base64url");
     const fields = indexedFields(metadata);
     const tokenHash = sha256(token).toString("hex");
+    // Signs this dataflow's control messages; handed to the sensor once, in this answer.
+    const controlKey = randomBytes(32).toString("base64url");
     const keepaliveSeconds = this.#o.keepaliveSeconds;
     let ids: { id: number; port: number | null };
     try {
       ids = this.#o.store.insertDataflow({
-        metadata: JSON.stringify(metadata), ...fields, tokenHash, keepaliveSeconds, now, udpForward: this.#forwards(metadata), owner,
+        metadata: JSON.stringify(metadata), ...fields, tokenHash, controlKey, keepaliveSeconds, now,
+        udpForward: this.#forwards(metadata), owner,
       });
     } catch (err) {
       if (err instanceof PortsExhaustedError) throw new CapacityError(err.message, { cause: err });
       throw err;
     }
     const flow: Flow = {
-      id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, keepaliveSeconds,
+      id: ids.id, metadata, ...fields, positionQuadkey: positionQuadkey(metadata), tokenHash, controlKey, keepaliveSeconds,
       registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port, owner: owner ?? null,
     };
     flow.send = this.#wants(flow, now);
@@ -140,6 +147,8 @@ export class Registry extends Emitter<RegistryEvents> {
       keepaliveSeconds,
       ingest: { whipUrl: whipUrlOf(this.#o.publicUrl, flow.id), token },
       udpForward: this.#udpForwardOf(flow),
+      // Taken after the "send" event above: its control message is older than this answer.
+      control: { key: controlKey, seq: this.#o.controlSeq() },
     };
   }
 
@@ -174,7 +183,7 @@ export class Registry extends Emitter<RegistryEvents> {
     } else {
       this.#dirty.add(id);
     }
-    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds };
+    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds, controlSeq: this.#o.controlSeq() };
   }
 
   /** A keep-alive's metadata asks for the UDP forward (or no longer does): take or release a port. */
@@ -264,6 +273,15 @@ export class Registry extends Emitter<RegistryEvents> {
       .map((row) => recordOfRow(row, ctx));
     if (filter.active === false) return newest(ended);
     return newest([...active, ...ended].sort((a, b) => a.id - b.id));
+  }
+
+  /**
+   * The key that signs dataflow `id`'s control messages (active or just ended: its last
+   * `send: false` is signed too); null when it has none (registered before keys existed).
+   */
+  controlKeyOf(id: number): string | null {
+    const flow = this.#flows.get(id);
+    return flow ? flow.controlKey : (this.#o.store.getDataflow(id)?.control_key ?? null);
   }
 
   /** The metadata of active dataflow `id` (for event headers), or undefined. */

@@ -41,6 +41,11 @@ export interface RegistryOptions {
   sweepMs?: number;
   /** Period of the last-seen flush [1000]. */
   flushMs?: number;
+  /**
+   * A fresh control `seq` above every one signed so far: the replay floor in registration and
+   * keep-alive answers [ControlSigner.shared.nextSeq(), the announcer's default signer].
+   */
+  controlSeq?: () => number;
 }
 
 /** Filters of {@link Registry.list}. */

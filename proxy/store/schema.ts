@@ -5,13 +5,16 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Statements that take a database of version `n` to `n + 1`, run in order at open. */
 export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
   // v3: who registered a dataflow / took a lease (roles); older rows have none: the operator's.
   2: ["ALTER TABLE dataflows ADD COLUMN owner TEXT", "ALTER TABLE demands ADD COLUMN owner TEXT"],
+  // v4: the key that signs the dataflow's control messages; older rows have none (their agents
+  // got none at registration, so their control messages stay unsigned).
+  3: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
 };
 
 /**
@@ -47,7 +50,8 @@ CREATE TABLE IF NOT EXISTS dataflows (
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
   end_reason        TEXT,
-  owner             TEXT                        -- identity that registered it: token:NAME, oidc:SUB (v3)
+  owner             TEXT,                       -- identity that registered it: token:NAME, oidc:SUB (v3)
+  control_key       TEXT                        -- HMAC key of its control messages, base64url (v4)
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
 CREATE TABLE IF NOT EXISTS udp_ports (

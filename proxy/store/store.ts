@@ -24,6 +24,8 @@ export interface DataflowRow {
   end_reason: string | null;
   /** The identity that registered it (null: registered before roles, or by the proxy itself). */
   owner: string | null;
+  /** Signs its control messages; null for rows registered before keys existed. */
+  control_key: string | null;
   port: number | null;
 }
 
@@ -34,6 +36,8 @@ export interface NewDataflow {
   dataSubType: string;
   quadkey: string;
   tokenHash: string;
+  /** The control key handed to the sensor in the registration answer. */
+  controlKey: string;
   keepaliveSeconds: number;
   now: number;
   /** Allocate a UDP forward port for it. */
@@ -115,7 +119,7 @@ export class Store {
     const db = this.#db;
     return {
       insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, token_hash,
-        keepalive_seconds, registered_at, last_seen_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+        keepalive_seconds, registered_at, last_seen_at, owner, control_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
       insertPort: db.prepare("INSERT INTO udp_ports (port, dataflow_id) VALUES (?, ?)"),
       saveCursor: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('port_cursor', ?)"),
       deletePort: db.prepare("DELETE FROM udp_ports WHERE dataflow_id = ? RETURNING port"),
@@ -153,7 +157,7 @@ export class Store {
     const port = flow.udpForward ? this.#allocatePort() : null;
     const id = this.#db.transaction(() => {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
-        flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.owner ?? null) as { id: number };
+        flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.owner ?? null, flow.controlKey) as { id: number };
       if (port !== null) this.#bindPort(port, row.id);
       return row.id;
     })();
@@ -211,7 +215,7 @@ export class Store {
   }
 
   /** Replaces the metadata (keep-alive with a body). */
-  updateMetadata(id: number, flow: Omit<NewDataflow, "tokenHash" | "keepaliveSeconds" | "udpForward">): void {
+  updateMetadata(id: number, flow: Omit<NewDataflow, "tokenHash" | "controlKey" | "keepaliveSeconds" | "udpForward">): void {
     this.#q.setMetadata!.run(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey, flow.now, id);
   }
 

@@ -116,6 +116,7 @@ describe("Store schema versions", () => {
     v1.close();
     const { store, registry } = harness({ db });
     expect(store.getDataflow(1)).toMatchObject({ id: 1, last_seen_at: expect.any(Number), last_media_at: null, owner: null });
+    expect(store.getDataflow(1)!.control_key).toBeNull(); // registered before control keys: its control stays unsigned
     registry.mediaSeen(1, 5_000_000);
     registry.flush();
     expect(store.getDataflow(1)!.last_media_at).toBe(5_000_000);
