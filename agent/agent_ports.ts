@@ -2,6 +2,7 @@
  * The real I/O behind the flow's ports: position (fixed or file), discovery, the registration
  * API, MQTT control, the supervised gst child, and WHIP sessions (agent/push).
  */
+import { readFileSync } from "node:fs";
 import { HEADER_ZOOM, quadkey, type Registration } from "../shared/mod.ts";
 import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
 import { pipelineArgv } from "./capture/pipeline.ts";
@@ -9,6 +10,7 @@ import type { CaptureStats } from "./capture_stats.ts";
 import { systemClock } from "./clock.ts";
 import type { AgentConfig } from "./config/options.ts";
 import { ControlChannel } from "./control/control_channel.ts";
+import { ControlCounters } from "./control/control_verifier.ts";
 import { discoverEndpoints } from "./discovery/discover_endpoints.ts";
 import type { FlowPorts, PushEvents, PushPort } from "./flow_ports.ts";
 import { type LocationFix, locationFix } from "./location/location_fix.ts";
@@ -23,8 +25,10 @@ import { VideoSizeWatch } from "./registration/video_size.ts";
 /** A resolved config (sourceId and keyint filled in). */
 export type ResolvedConfig = AgentConfig & { sourceId: string; keyint: number };
 
-/** Wires the flow to the real world; `stats` is updated for every packet. */
-export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureStats): FlowPorts & { close(): void } {
+/** Wires the flow to the real world; `stats` is updated for every packet, `control` for every control message. */
+export function agentPorts(
+  config: ResolvedConfig, log: Logger, stats: CaptureStats, control = new ControlCounters(),
+): FlowPorts & { close(): void } {
   let fix: LocationFix | undefined = config.lat !== undefined ? locationFix({ lat: config.lat, lon: config.lon! }) : undefined;
   let unwatch = () => {};
   let publisher: WhipPublisher | undefined;
@@ -131,7 +135,14 @@ export function agentPorts(config: ResolvedConfig, log: Logger, stats: CaptureSt
         url: endpoints.mqttUrl,
         username: config.mqttUser,
         password: config.mqttPassword,
+        ca: config.mqttCaFile ? readFileSync(config.mqttCaFile, "utf8") : undefined,
+        caFile: config.mqttCaFile,
+        cert: config.mqttCertFile ? readFileSync(config.mqttCertFile, "utf8") : undefined,
+        key: config.mqttKeyFile ? readFileSync(config.mqttKeyFile, "utf8") : undefined,
         id: reg.id,
+        controlKey: reg.control?.key,
+        controlSeq: reg.control?.seq,
+        counters: control,
         event: { id: reg.id, ...metadata, locationQuadkey: quadkey(fix!.lat, fix!.lon, HEADER_ZOOM) },
         log: log.child({ component: "control" }),
         ...handlers,

@@ -10,7 +10,7 @@
  * registered again, a failed WHIP session is replaced within 2 s (a 409 is retried until the
  * MEC lets the new session take over).
  */
-import type { Registration } from "../shared/mod.ts";
+import { maskUrl, type Registration } from "../shared/mod.ts";
 import { Backoff } from "./backoff.ts";
 import { TimerSet } from "./timer_set.ts";
 import type { TimerHandle } from "./clock.ts";
@@ -169,6 +169,8 @@ export class SensorFlow {
       this.#sentMetadata = changeKey;
       period = answer.keepaliveSeconds ?? period;
       this.#p.log.debug("keep-alive answered", { id: reg.id, send: answer.send });
+      // Its send supersedes every control message signed before it: none of those may be replayed.
+      if (this.#reg === reg && answer.controlSeq !== undefined) this.#control?.raiseFloor?.(answer.controlSeq);
       // A control message that came while this request was on its way is newer than its answer.
       if (this.#reg === reg && controlSeq === this.#controlSeq) this.#setSend(answer.send, "keep-alive answer");
     } catch (error) {
@@ -206,7 +208,7 @@ export class SensorFlow {
     try {
       const endpoints = await this.#p.discover(fix);
       if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) return false;
-      this.#p.log.info("serving MEC changed", { tile: fix.tile, from: this.#endpoints?.registrationUrl, to: endpoints.registrationUrl });
+      this.#p.log.info("serving MEC changed", { tile: fix.tile, from: this.#endpoints && maskUrl(this.#endpoints.registrationUrl), to: maskUrl(endpoints.registrationUrl) });
     } catch (error) {
       this.#p.log.warn("discovery failed", { tile: fix.tile, error });
       return false;

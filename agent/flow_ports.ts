@@ -20,6 +20,8 @@ export interface RegistryPort {
 export interface ControlPort {
   announce(kind: "new" | "terminate", reason?: string): Promise<boolean>;
   close(): Promise<void>;
+  /** A keep-alive answer's `controlSeq`: older control messages are refused from now on. */
+  raiseFloor?(seq: number): void;
 }
 
 /** The gst child. */

@@ -2,6 +2,7 @@
  * The agent's one logger: one JSON object per line on stderr, messages are past-tense
  * events ("registered", "gst exited") with their fields beside them.
  */
+import { maskUrl } from "../shared/mod.ts";
 import { writeStderrLine } from "./runtime.ts";
 
 /** Severity, lowest first. */
@@ -46,7 +47,8 @@ export function createLogger(bound: LogFields = {}, sink: LogSink = writeStderrL
     for (const [key, value] of Object.entries(fields ?? {})) {
       line[key] = value instanceof Error ? errorText(value) : value;
     }
-    sink(JSON.stringify(line));
+    // Last line of defence: a URL password (RTSP source, broker, error text) never reaches the log.
+    sink(maskUrl(JSON.stringify(line)));
   };
   return {
     debug: (e, f) => write("debug", e, f),

@@ -12,6 +12,7 @@ import { CaptureError, preflight } from "./capture/preflight.ts";
 import { sourceEnds } from "./capture/source_spec.ts";
 import { CaptureStats } from "./capture_stats.ts";
 import { helpText, optionsMarkdown } from "./config/help_text.ts";
+import { ControlCounters } from "./control/control_verifier.ts";
 import { ConfigError, ignoredEnv, loadConfig } from "./config/load_config.ts";
 import { SensorFlow } from "./flow.ts";
 import { readPositionFile } from "./location/position_file.ts";
@@ -56,8 +57,9 @@ async function check(config: ResolvedConfig): Promise<void> {
 async function run(config: ResolvedConfig, log: Logger): Promise<number> {
   await preflight(config);
   const stats = new CaptureStats();
-  const status = new StatusReporter({ log: log.child({ component: "status" }), stats, statusFile: config.statusFile });
-  const ports = agentPorts(config, log.child({ component: "flow" }), stats);
+  const control = new ControlCounters();
+  const status = new StatusReporter({ log: log.child({ component: "status" }), stats, control, statusFile: config.statusFile });
+  const ports = agentPorts(config, log.child({ component: "flow" }), stats, control);
   const flow = new SensorFlow(ports, {
     ttlSeconds: config.ttl,
     keepRegistration: config.keepRegistration,

@@ -5,6 +5,7 @@
  */
 import { renameSync, writeFileSync } from "node:fs";
 import type { CaptureStats } from "./capture_stats.ts";
+import type { ControlCounters } from "./control/control_verifier.ts";
 import type { FlowState } from "./flow.ts";
 import type { Logger } from "./log.ts";
 import { residentBytes } from "./runtime.ts";
@@ -24,6 +25,12 @@ export interface AgentStatus {
   frames: number;
   restarts: number;
   plis: number;
+  /** Control messages obeyed (signed by the proxy, newer than the last). */
+  controlAccepted: number;
+  /** Control messages ignored: unsigned, forged, replayed, malformed or for another id. */
+  controlIgnored: number;
+  /** The same by reason: unsigned, forged, replayed, … (agent/control/control_verifier.ts). */
+  controlIgnoredByReason: Record<string, number>;
   rssBytes: number;
 }
 
@@ -31,6 +38,8 @@ export interface AgentStatus {
 export interface StatusReporterOptions {
   log: Logger;
   stats: CaptureStats;
+  /** Control message counts [none: both 0]. */
+  control?: ControlCounters;
   statusFile?: string;
   /** Default 10000 ms. */
   intervalMs?: number;
@@ -96,6 +105,9 @@ export class StatusReporter {
       frames: s.frames,
       restarts: s.restarts,
       plis: s.plis,
+      controlAccepted: this.#o.control?.accepted ?? 0,
+      controlIgnored: this.#o.control?.rejectedTotal ?? 0,
+      controlIgnoredByReason: { ...this.#o.control?.rejected },
       rssBytes: residentBytes(),
     };
   }

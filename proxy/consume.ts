@@ -5,14 +5,33 @@
  * on stderr.
  */
 import amqp from "amqplib";
-import { HEADER, VIDEO_EXCHANGE, videoBindingPattern, videoRoutingKey } from "../shared/mod.ts";
+import { HEADER, maskUrl, VIDEO_EXCHANGE, videoBindingPattern, videoRoutingKey } from "../shared/mod.ts";
 import { consumeHelp, parseConsumeOptions, UsageError, type ConsumeOptions } from "./consumer/consume_options.ts";
 import { DemandLeaseHolder } from "./consumer/demand_lease.ts";
 import { FrameSink } from "./consumer/frame_sink.ts";
 import { FrameStats, formatStats } from "./consumer/frame_stats.ts";
+import { readText } from "./runtime.ts";
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
+}
+
+/** The AMQP connection, trusting `--amqp-ca-file` when given; a failure is one line naming the URL (masked) and the file. */
+async function connectBroker(opts: ConsumeOptions): Promise<amqp.ChannelModel> {
+  let ca: string[] | undefined;
+  if (opts.amqpCaFile) {
+    try {
+      ca = [readText(opts.amqpCaFile)];
+    } catch (err) {
+      throw new Error(`--amqp-ca-file "${opts.amqpCaFile}" could not be read: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return await amqp.connect(opts.amqpUrl, ca ? { ca } : {});
+  } catch (err) {
+    const trust = opts.amqpCaFile ? ` (CA file "${opts.amqpCaFile}")` : "";
+    throw new Error(`connecting to "${maskUrl(opts.amqpUrl)}"${trust} failed: ${(err as Error).message}`);
+  }
 }
 
 async function run(opts: ConsumeOptions): Promise<number> {
@@ -22,7 +41,7 @@ async function run(opts: ConsumeOptions): Promise<number> {
     ttlSeconds: opts.leaseSeconds,
   }, { token: opts.apiToken, onError: (err) => say(`demand lease renewal failed: ${err.message}`) });
 
-  const connection = await amqp.connect(opts.amqpUrl);
+  const connection = await connectBroker(opts);
   const channel = await connection.createChannel();
   await channel.assertExchange(VIDEO_EXCHANGE, "topic", { durable: true });
   // An exclusive queue that the broker caps, so a stalled consumer cannot fill RabbitMQ.

@@ -3,6 +3,7 @@
  * ("registered", "bus connected"), fields beside it. Tests silence it or capture lines
  * with `configureLog()`.
  */
+import { maskUrl } from "../shared/mod.ts";
 
 /** Severity, lowest first; `silent` writes nothing. */
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -42,7 +43,8 @@ function write(level: LogLevel, msg: string, fields?: LogFields): void {
   } catch (err) {
     line = JSON.stringify({ time: record.time, level, msg, logError: String(err) });
   }
-  sink(`${line}\n`);
+  // Last line of defence: a URL password (broker URL, error text) never reaches the log.
+  sink(`${maskUrl(line)}\n`);
 }
 
 /** A component's view of the logger: every line carries `component`. */

@@ -4,8 +4,9 @@
  * ephemeral port (`--listen 127.0.0.1:0`) is known before the public URL is derived.
  */
 import { type App, createApp, type RouteModule } from "./api/create_app.ts";
-import { Announcer } from "./bus/announcer.ts";
+import { amqpUserOf, Announcer } from "./bus/announcer.ts";
 import { BusConnection } from "./bus/bus_connection.ts";
+import { ControlSigner } from "./bus/control_signer.ts";
 import { Publisher } from "./bus/publisher.ts";
 import type { Config } from "./config/load_config.ts";
 import { logger } from "./log.ts";
@@ -92,14 +93,18 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   }
   const publicUrl = derivePublicUrl(config, server.port);
   const metrics = new Metrics();
-  const bus = new BusConnection({ url: config.amqpUrl });
+  const bus = new BusConnection({ url: config.amqpUrl, tls: config.amqpTls, caFile: config.amqpCaFile });
   const publisher = new Publisher(bus, { metrics });
-  const announcer = new Announcer(publisher);
+  // Broker-validated user-id on events and control: pipelines can tell the proxy's from an agent's.
+  // One signer: the registry's replay floors (answers) and the announcer's seqs are one sequence.
+  const signer = new ControlSigner();
+  const announcer = new Announcer(publisher, { userId: amqpUserOf(config.amqpUrl), signer });
   let registry: Registry;
   try {
     registry = attempt(`--db "${config.db}": the store could not be read`, () => new Registry({
-      store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy, keepaliveSeconds: config.keepaliveSeconds,
-      publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward, endedRetentionMs: config.endedRetention,
+      controlSeq: () => signer.nextSeq(), store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy,
+      keepaliveSeconds: config.keepaliveSeconds, publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward,
+      endedRetentionMs: config.endedRetention,
     }), 2);
   } catch (error) {
     await server.stop();

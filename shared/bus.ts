@@ -30,9 +30,33 @@ export const FrameHeadersSchema = EventHeadersSchema.extend({
 });
 export type FrameHeaders = z.infer<typeof FrameHeadersSchema>;
 
-/** Body of `control.{id}` (AMQP) / `control/{id}` (MQTT). */
-export const ControlMessageSchema = z.object({ id: z.number().int().positive(), send: z.boolean() });
+/**
+ * Body of `control.{id}` (AMQP) / `control/{id}` (MQTT). The proxy signs it: `seq` grows with
+ * every message of the dataflow (microseconds since the epoch, or one more than the last) and
+ * `mac` is HMAC-SHA256, keyed with the dataflow's `control.key` from the registration answer,
+ * over {@link controlMacInput}, in base64url. An agent obeys only a valid `mac` with a `seq`
+ * above the last one it accepted; `seq` and `mac` are optional here so that it can count what
+ * it ignores (unsigned messages of older proxies, forgeries) instead of failing to parse them.
+ */
+export const ControlMessageSchema = z.object({
+  id: z.number().int().positive(),
+  send: z.boolean(),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+  mac: z.string().max(128).optional(),
+});
 export type ControlMessage = z.infer<typeof ControlMessageSchema>;
+
+/** Version tag of the signed control encoding; a new encoding gets a new tag. */
+export const CONTROL_MAC_VERSION = "vsb-control/1";
+
+/**
+ * The exact bytes (UTF-8) the control `mac` covers: the JSON array `["vsb-control/1", id, send,
+ * seq]`, e.g. `["vsb-control/1",7,true,1765000000000000]` (integers and a boolean print one
+ * way only, so every language rebuilds the same text).
+ */
+export function controlMacInput(message: { id: number; send: boolean; seq: number }): string {
+  return JSON.stringify([CONTROL_MAC_VERSION, message.id, message.send, message.seq]);
+}
 
 /** Body of `newdataflow`/`terminatedataflow`: the metadata plus the id (and why it ended). */
 export const DataflowEventSchema = z.object({

@@ -128,6 +128,25 @@ export const UdpForwardSchema = z.object({ host: z.string(), port: z.number().in
 const topic = z.string().describe("5GMETA's topic: the lower-case dataType, e.g. \"video\"");
 const routingKey = z.string().describe("Routing key of the dataflow's frames on exchange video: video.{dataSubType}.{id}");
 
+/**
+ * A replay floor: every control message signed before this answer was made has a smaller `seq`
+ * (and is superseded by the answer's `send`), so the agent refuses those from now on.
+ */
+const controlSeq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+  .describe("control messages with this seq or a smaller one are older than this answer: the agent ignores them");
+
+/**
+ * The dataflow's control secret: 32 random bytes in base64url. Only the registration answer
+ * carries it (never a list or a keep-alive); the agent checks the `mac` of every control message
+ * with it. Optional so that an agent can still register with an older proxy (it then ignores MQTT
+ * control and takes `send` from keep-alives only).
+ */
+export const ControlKeySchema = z.object({
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be 32 bytes in base64url")
+    .describe("HMAC-SHA256 key (32 bytes, base64url) that signs this dataflow's control messages; given once, keep it secret"),
+  seq: controlSeq,
+}).describe("How the agent tells the proxy's control messages from forged ones (README, Security)");
+
 export const RegistrationSchema = z.object({
   id: z.number().int().positive(),
   topic,
@@ -136,6 +155,7 @@ export const RegistrationSchema = z.object({
   keepaliveSeconds: z.number().positive(),
   ingest: IngestSchema,
   udpForward: UdpForwardSchema,
+  control: ControlKeySchema.optional(),
 });
 export type Registration = z.infer<typeof RegistrationSchema>;
 
@@ -144,6 +164,8 @@ export const KeepaliveSchema = z.object({
   id: z.number().int().positive(),
   send: z.boolean(),
   keepaliveSeconds: z.number().positive().optional(),
+  /** The replay floor at this answer (README, Security); absent from older proxies. */
+  controlSeq: controlSeq.optional(),
 });
 export type Keepalive = z.infer<typeof KeepaliveSchema>;
 

@@ -9,6 +9,7 @@
  * (`endOnCleanExit()`).
  */
 import { spawn } from "node:child_process";
+import { maskUrl } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { Backoff } from "../backoff.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
@@ -144,7 +145,7 @@ export class CaptureSupervisor {
     if (this.#child !== child) return;
     this.#child = undefined;
     const ranMs = Math.round(this.#clock.now() - this.#startedAt);
-    const fields = { code, signal, ranMs, stderr: this.#stderrTail.join(" | ").slice(0, 2000) };
+    const fields = { code, signal, ranMs, stderr: maskUrl(this.#stderrTail.join(" | ")).slice(0, 2000) };
     if (!this.#running) {
       this.#o.log.info("gst exited", fields);
       return;

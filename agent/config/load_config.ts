@@ -4,6 +4,7 @@
  * zod schema from the options table. An error is one line that names the flag, env variable
  * or config-file key the bad value came from.
  */
+import { maskUrl } from "../../shared/mod.ts";
 import { sourceFromLegacy } from "../capture/source_spec.ts";
 import { type AgentConfig, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from "./options.ts";
 
@@ -132,8 +133,9 @@ export function readConfigFile(path: string, read: (path: string) => string): Ma
   return out;
 }
 
+/** A value as an error message shows it: a URL password masked. */
 function describe(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value);
+  return maskUrl(typeof value === "string" ? value : JSON.stringify(value) ?? "undefined");
 }
 
 /** Loads and validates the configuration; throws a ConfigError with one line on bad input. */
@@ -150,11 +152,11 @@ export function loadConfig(inputs: ConfigInputs): AgentConfig {
     if (!result.success) {
       const message = result.error.issues[0]?.message ?? "is invalid";
       const where = raw?.origin ?? OPTIONS[key].flag;
-      throw new ConfigError(`invalid ${where} "${describe(raw?.value)}": ${message}`);
+      throw new ConfigError(`invalid ${where} "${describe(raw?.value)}": ${maskUrl(message)}`);
     }
     config[key] = result.data;
   }
-  return checkCombinations(withTokenFile(config as AgentConfig, inputs.readFile));
+  return checkCombinations(withMqttFiles(withTokenFile(config as AgentConfig, inputs.readFile), inputs.readFile));
 }
 
 /** `--api-token-file`: the token is the file's content, trimmed (a trailing newline is usual). */
@@ -170,6 +172,38 @@ function withTokenFile(config: AgentConfig, read: (path: string) => string): Age
   }
   if (token === "" || /\s/.test(token)) throw new ConfigError(`--api-token-file "${path}" must hold one token (no spaces), not ${token === "" ? "nothing" : "several words"}`);
   return { ...config, apiToken: token };
+}
+
+/** `--mqtt-password-file` becomes the password; the CA, certificate and key files must be readable PEM. */
+function withMqttFiles(config: AgentConfig, read: (path: string) => string): AgentConfig {
+  let out = config;
+  if (config.mqttPasswordFile !== undefined) {
+    if (config.mqttPassword !== undefined) throw new ConfigError("give --mqtt-password or --mqtt-password-file, not both");
+    let password: string;
+    try {
+      password = read(config.mqttPasswordFile).trim();
+    } catch (error) {
+      throw new ConfigError(`--mqtt-password-file "${config.mqttPasswordFile}" could not be read: ${(error as Error).message}`);
+    }
+    if (password === "") throw new ConfigError(`--mqtt-password-file "${config.mqttPasswordFile}" is empty`);
+    out = { ...out, mqttPassword: password };
+  }
+  if (config.mqttCaFile !== undefined) readPem("--mqtt-ca-file", config.mqttCaFile, "CERTIFICATE", read);
+  if ((config.mqttCertFile === undefined) !== (config.mqttKeyFile === undefined)) throw new ConfigError("--mqtt-cert-file and --mqtt-key-file must be given together");
+  if (config.mqttCertFile !== undefined) readPem("--mqtt-cert-file", config.mqttCertFile, "CERTIFICATE", read);
+  if (config.mqttKeyFile !== undefined) readPem("--mqtt-key-file", config.mqttKeyFile, "PRIVATE KEY", read);
+  return out;
+}
+
+/** Checks that `path` is readable and holds a PEM block of `kind`; one line naming the flag and file if not. */
+function readPem(flag: string, path: string, kind: "CERTIFICATE" | "PRIVATE KEY", read: (path: string) => string): void {
+  let pem: string;
+  try {
+    pem = read(path);
+  } catch (error) {
+    throw new ConfigError(`${flag} "${path}" could not be read: ${(error as Error).message}`);
+  }
+  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(pem)) throw new ConfigError(`${flag} "${path}" holds no PEM ${kind.toLowerCase()} (-----BEGIN ...${kind}-----)`);
 }
 
 function checkCombinations(config: AgentConfig): AgentConfig {

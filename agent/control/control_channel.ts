@@ -2,30 +2,48 @@
  * The agent's MQTT 3.1.1 session with the MEC's message broker (RabbitMQ's MQTT plugin speaks
  * only 3.1.1, so `protocolVersion: 4`): announces `newdataflow`/`terminatedataflow` (QoS 1),
  * leaves `terminatedataflow` as its last will so a vehicle that drops is still announced, and
- * listens on `control/{id}` for `{id, send}` so demand takes effect at once. The broker being
- * away never stops the stream: mqtt.js reconnects in the background.
+ * listens on `control/{id}` for `{id, send}` so demand takes effect at once. Only messages
+ * signed with this dataflow's control key, newer than the last one, are obeyed
+ * (control_verifier.ts); the rest are counted and logged. The broker being away never stops
+ * the stream: mqtt.js reconnects in the background.
  */
 import mqtt, { type MqttClient } from "mqtt";
 import {
-  ControlMessageSchema,
   controlTopic,
+  maskUrl,
   mqttTopic,
   NEW_DATAFLOW,
   TERMINATE_DATAFLOW,
 } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { ControlCounters, ControlVerifier } from "./control_verifier.ts";
 
 /** Options of {@link ControlChannel}. */
 export interface ControlChannelOptions {
   url: string;
   username?: string;
   password?: string;
+  /** PEM CA certificate(s) an mqtts:// broker must chain to, instead of the system CAs. */
+  ca?: string;
+  /** PEM client certificate and key, for a broker that asks for one. */
+  cert?: string;
+  key?: string;
+  /** Where `ca` came from, named in the log when the connection fails (e.g. a wrong CA). */
+  caFile?: string;
   /** Dataflow id (topic and last will are per dataflow). */
   id: number;
   /** Event body without `reason`: the metadata and the id. */
   event: Record<string, unknown>;
+  /** The registration answer's `control.key`; without it no control message is obeyed. */
+  controlKey?: string;
+  /** The registration answer's `control.seq`: the first replay floor [-1]. */
+  controlSeq?: number;
+  /** Where accepted and ignored control messages are counted [a new ControlCounters]. */
+  counters?: ControlCounters;
   log: Logger;
   onSend: (send: boolean) => void;
+  /** Clock for the warning rate limit (ms) [performance.now]. */
+  nowMs?: () => number;
   /** Called after each (re)subscription to the control topic. */
   onSubscribed?: () => void;
 }
@@ -40,6 +58,12 @@ const RECONNECT_MS = 1000;
 const PUBLISH_TIMEOUT_MS = 2000;
 
 /**
+ * At most one warning per this long about ignored control messages (a forger may flood the
+ * topic); the others are debug lines, and the next warning carries how many there were.
+ */
+export const IGNORED_WARN_INTERVAL_MS = 60_000;
+
+/**
  * An MQTT client id for dataflow `id`, kept across reconnects: a reconnect then takes over the
  * broker's old session at once (MQTT 3.1.1 §3.1.4), so a last will it publishes comes before
  * our new announcement, not seconds after it.
@@ -52,12 +76,20 @@ function clientIdOf(id: number): string {
 export class ControlChannel {
   #o: ControlChannelOptions;
   #client: MqttClient;
+  #verifier: ControlVerifier;
+  /** Ignored since the last warning, and when that warning was (ms, `nowMs`). */
+  #ignoredSinceWarn = 0;
+  #lastWarnAt = -Infinity;
   #wasConnected = false;
   /** Failed attempts since the last connection: only an outage's first one is a warning. */
   #failures = 0;
 
   constructor(options: ControlChannelOptions) {
     this.#o = options;
+    this.#verifier = new ControlVerifier(options.id, options.controlKey, options.counters, options.controlSeq);
+    if (!options.controlKey) {
+      options.log.warn("no control key in the registration answer", { id: options.id, hint: "MQTT control is ignored; send comes from keep-alive answers only" });
+    }
     const will = JSON.stringify({ ...options.event, reason: "connection lost" });
     this.#client = mqtt.connect(options.url, {
       protocolVersion: 4,
@@ -68,6 +100,8 @@ export class ControlChannel {
       resubscribe: false,
       username: options.username,
       password: options.password,
+      ...(options.ca ? { ca: [options.ca] } : {}),
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
       keepalive: 10,
       reconnectPeriod: RECONNECT_MS,
       connectTimeout: 5000,
@@ -75,15 +109,23 @@ export class ControlChannel {
     });
     this.#client.on("connect", () => this.#onConnect());
     this.#client.on("message", (_topic, payload) => this.#onMessage(payload));
+    // The URL may carry a password (mqtt://user:pass@host): logs get it masked.
+    const url = maskUrl(options.url);
+    const caFile = options.caFile;
     this.#client.on("offline", () => {
-      if (this.#wasConnected) options.log.warn("mqtt disconnected", { url: options.url });
+      if (this.#wasConnected) options.log.warn("mqtt disconnected", { url });
       this.#wasConnected = false;
     });
     // mqtt.js retries every second: one warning per outage, not one line a second for hours.
     this.#client.on("error", (error) => {
-      if (this.#failures++ === 0) options.log.warn("mqtt failed", { url: options.url, error, retryEveryMs: RECONNECT_MS });
-      else options.log.debug("mqtt failed", { url: options.url, error, attempt: this.#failures });
+      if (this.#failures++ === 0) options.log.warn("mqtt failed", { url, caFile, error, retryEveryMs: RECONNECT_MS });
+      else options.log.debug("mqtt failed", { url, caFile, error, attempt: this.#failures });
     });
+  }
+
+  /** A keep-alive answer's `controlSeq`: control messages signed before it are refused. */
+  raiseFloor(seq: number): void {
+    this.#verifier.raiseFloor(seq);
   }
 
   /** True while connected to the broker. */
@@ -94,7 +136,7 @@ export class ControlChannel {
   #onConnect(): void {
     this.#wasConnected = true;
     const topic = controlTopic(this.#o.id);
-    this.#o.log.info("mqtt connected", { url: this.#o.url, topic, failedAttempts: this.#failures });
+    this.#o.log.info("mqtt connected", { url: maskUrl(this.#o.url), topic, failedAttempts: this.#failures });
     this.#failures = 0;
     this.#client.subscribe(topic, { qos: 1 }, (error) => {
       if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });
@@ -103,20 +145,26 @@ export class ControlChannel {
   }
 
   #onMessage(payload: Uint8Array): void {
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(payload));
-    } catch (error) {
-      this.#o.log.warn("control message ignored", { reason: "not JSON", error });
+    const verdict = this.#verifier.check(payload);
+    if (verdict.ok) {
+      this.#o.log.info("control received", { send: verdict.send, seq: verdict.seq });
+      this.#o.onSend(verdict.send);
       return;
     }
-    const parsed = ControlMessageSchema.safeParse(json);
-    if (!parsed.success || parsed.data.id !== this.#o.id) {
-      this.#o.log.warn("control message ignored", { reason: "unexpected body", body: json });
-      return;
+    // Every ignored message is counted (status file); one warning a minute at most, so a flood
+    // of forgeries cannot fill the disk. The payload is never logged (it may carry a mac).
+    this.#ignoredSinceWarn++;
+    const now = (this.#o.nowMs ?? performance.now.bind(performance))();
+    const warn = now - this.#lastWarnAt >= IGNORED_WARN_INTERVAL_MS;
+    const counters = this.#verifier.counters;
+    this.#o.log[warn ? "warn" : "debug"]("control message ignored", {
+      id: this.#o.id, reason: verdict.reason, bytes: payload.byteLength, sinceLastWarning: this.#ignoredSinceWarn,
+      ignoredTotal: counters.rejectedTotal, ...(warn ? { byReason: { ...counters.rejected }, nextWarningInMs: IGNORED_WARN_INTERVAL_MS } : {}),
+    });
+    if (warn) {
+      this.#lastWarnAt = now;
+      this.#ignoredSinceWarn = 0;
     }
-    this.#o.log.info("control received", { send: parsed.data.send });
-    this.#o.onSend(parsed.data.send);
   }
 
   /** Publishes `newdataflow` or `terminatedataflow` (QoS 1); resolves true once acknowledged. */

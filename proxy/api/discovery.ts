@@ -16,7 +16,10 @@ const DEFAULT_PORTS: Record<string, string> = {
 function service(name: string, url: string): Service & { port: string } {
   const u = new URL(url);
   const port = u.port || (DEFAULT_PORTS[u.protocol] ?? "80");
-  return { service_name: name, ip: u.hostname.replace(/^\[|\]$/g, ""), port, url };
+  // Never hand out the broker's credentials: --mqtt-url may carry the proxy operator's user.
+  u.username = "";
+  u.password = "";
+  return { service_name: name, ip: u.hostname.replace(/^\[|\]$/g, ""), port, url: url.includes("@") ? u.toString() : url };
 }
 
 /** The discovery answer naming this MEC's message broker, registration API and video broker. */

@@ -76,7 +76,7 @@ function paths(): Json {
   return {
     [oa(ROUTE.dataflows)]: {
       post: { summary: "Register a dataflow (5GMETA body accepted)", requestBody: { required: true, ...json("DataflowMetadata") },
-        responses: { 201: { description: "registered", ...json("Registration") }, 400: bad, 401: auth,
+        responses: { 201: { description: "registered; `control.key` signs its control messages and is shown only here (README, Security)", ...json("Registration") }, 400: bad, 401: auth,
           429: error("this sensor already holds --max-dataflows-per-sensor active dataflows"),
           413: error("body over 64 KiB"), 415: error("not application/json"), 503: error("no UDP forward port left, or the registration store could not be written (Retry-After)") } },
       get: { summary: "List dataflows", parameters: queryParams(),

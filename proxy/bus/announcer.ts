@@ -2,15 +2,17 @@
  * Puts registry events on the bus: `control.{id}` whenever `send` changes (so the agent
  * reacts within a second over MQTT, not at its next keep-alive) and `terminatedataflow`
  * when a dataflow ends. They go through one retrying lane, so they reach the broker once
- * it is back, in the order they happened.
+ * it is back, in the order they happened. Control messages are signed (control_signer.ts);
+ * with `userId`, every message carries the broker-validated AMQP `user-id` of the proxy.
  */
 import {
-  AMQP10_HEADER, controlRoutingKey, type ControlMessage, type DataflowMetadata, EVENTS_EXCHANGE, eventHeaders,
+  AMQP10_HEADER, controlRoutingKey, type DataflowMetadata, EVENTS_EXCHANGE, eventHeaders,
   NEW_DATAFLOW, TERMINATE_DATAFLOW,
 } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
 import { encodeAppProperties } from "./amqp10_app_properties.ts";
 import { PropertiesWriter } from "./amqp10_properties.ts";
+import { ControlSigner } from "./control_signer.ts";
 import type { Registry, Unsubscribe } from "../registry/registry.ts";
 import type { Lane } from "./lane.ts";
 import type { Publisher } from "./publisher.ts";
@@ -26,6 +28,23 @@ export interface AnnouncerOptions {
   maxMessages?: number;
   /** Bytes kept while the broker is away [16 MiB]. */
   maxBytes?: number;
+  /**
+   * AMQP `user-id` on every event and control message: exactly the user of the proxy's AMQP
+   * connection (RabbitMQ closes the channel otherwise), see {@link amqpUserOf} [none].
+   */
+  userId?: string;
+  /** Signs control messages [ControlSigner.shared, as the registry's default]. */
+  signer?: ControlSigner;
+}
+
+/**
+ * The user amqplib authenticates as for `url` (PLAIN): the URL's user name, or `guest` when the
+ * URL names neither user nor password; undefined when that user is empty.
+ */
+export function amqpUserOf(url: string): string | undefined {
+  const u = new URL(url);
+  if (u.username === "" && u.password === "") return "guest";
+  return u.username === "" ? undefined : decodeURIComponent(u.username);
 }
 
 /** Which dataflow event. */
@@ -34,8 +53,12 @@ export type DataflowEventKey = typeof NEW_DATAFLOW | typeof TERMINATE_DATAFLOW;
 /** Publishes dataflow events and control messages. The ingest uses it for `newdataflow` too. */
 export class Announcer {
   readonly #lane: Lane;
+  readonly #userId: string | undefined;
+  readonly #signer: ControlSigner;
 
   constructor(private readonly publisher: Publisher, options: AnnouncerOptions = {}) {
+    this.#userId = options.userId;
+    this.#signer = options.signer ?? ControlSigner.shared;
     this.#lane = publisher.lane(EVENTS_LANE, {
       maxMessages: options.maxMessages ?? 10_000,
       maxBytes: options.maxBytes ?? 16 * 1024 * 1024,
@@ -53,7 +76,7 @@ export class Announcer {
     const headers = eventHeaders(id, metadata, body.byteLength);
     const contentType = "application/json";
     this.publisher.publish(this.#lane, {
-      exchange: EVENTS_EXCHANGE, routingKey: key, body, contentType, messageId,
+      exchange: EVENTS_EXCHANGE, routingKey: key, body, contentType, messageId, userId: this.#userId,
       headers: {
         ...headers,
         // The same headers for AMQP 1.0 receivers (see proxy/bus/amqp10_app_properties.ts).
@@ -64,11 +87,11 @@ export class Announcer {
     log.info("dataflow event queued", { id, event: key, reason });
   }
 
-  /** Publishes `{id, send}` on `control.{id}`. */
-  control(id: number, send: boolean): void {
-    const message: ControlMessage = { id, send };
+  /** Publishes `{id, send, seq, mac}` on `control.{id}`, signed with `controlKey` (unsigned without one). */
+  control(id: number, send: boolean, controlKey: string | null = null): void {
+    const message = this.#signer.sign(id, send, controlKey);
     this.publisher.publish(this.#lane, {
-      exchange: EVENTS_EXCHANGE, routingKey: controlRoutingKey(id),
+      exchange: EVENTS_EXCHANGE, routingKey: controlRoutingKey(id), userId: this.#userId,
       body: Buffer.from(JSON.stringify(message)), contentType: "application/json",
     });
   }
@@ -91,7 +114,7 @@ export class Announcer {
       this.dataflowEvent(TERMINATE_DATAFLOW, id, metadata, reason);
     };
     const offs = [
-      registry.on("send", ({ id, send }) => this.control(id, send)),
+      registry.on("send", ({ id, send }) => this.control(id, send, registry.controlKeyOf(id))),
       registry.on("ended", ({ id, metadata, reason }) => {
         if (graceMs <= 0) return decide(id, metadata, reason);
         const timer = setTimeout(() => pending.get(timer)?.(), graceMs);

@@ -5,7 +5,7 @@
  * and `/ready` reports `connected === false` meanwhile.
  */
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
-import { VIDEO_EXCHANGE } from "../../shared/mod.ts";
+import { maskUrl, VIDEO_EXCHANGE } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
 import { Emitter } from "../registry/emitter.ts";
 import { coalesceWrites } from "./coalesce_writes.ts";
@@ -14,8 +14,12 @@ const log = logger("bus");
 
 /** Options of {@link BusConnection}; defaults in brackets. */
 export interface BusConnectionOptions {
-  /** `amqp://user:pass@host:port/vhost`. */
+  /** `amqp://user:pass@host:port/vhost`, or `amqps://` for TLS. */
   url: string;
+  /** TLS socket options for amqps: CA certificates (PEM) instead of the system's, client certificate and key. */
+  tls?: { ca?: string[]; cert?: string; key?: string };
+  /** Where `tls.ca` came from, named in the log when a connection fails (e.g. a wrong CA). */
+  caFile?: string;
   /** First retry delay [250]. */
   minBackoffMs?: number;
   /** Longest retry delay [2000]: low so publishing resumes within seconds of the broker's return. */
@@ -30,17 +34,6 @@ export interface BusEvents {
   down: { error?: Error };
 }
 
-/** Hides the password of an AMQP URL for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(unparsable url)";
-  }
-}
-
 /**
  * `url` with a 10 s heartbeat unless it sets one: RabbitMQ suggests 60 s, which would let a
  * silently dead link (no RST) hold frames for two minutes before the reconnect starts.
@@ -53,7 +46,7 @@ export function withHeartbeat(url: string): string {
 
 /** The connection; call `start()` once, `stop()` at shutdown. */
 export class BusConnection extends Emitter<BusEvents> {
-  readonly #o: Required<Omit<BusConnectionOptions, "setup">> & Pick<BusConnectionOptions, "setup">;
+  readonly #o: Required<Omit<BusConnectionOptions, "setup" | "tls" | "caFile">> & Pick<BusConnectionOptions, "setup" | "tls" | "caFile">;
   #model?: ChannelModel;
   #channel?: ConfirmChannel;
   #attempt = 0;
@@ -103,7 +96,7 @@ export class BusConnection extends Emitter<BusEvents> {
     this.#attempt++;
     let model: ChannelModel | undefined;
     try {
-      model = await amqp.connect(withHeartbeat(this.#o.url), { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000 });
+      model = await amqp.connect(withHeartbeat(this.#o.url), { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000, ...this.#o.tls });
       if (!coalesceWrites(model)) log.debug("amqplib internals differ: each frame is its own socket write");
       model.on("error", (error: Error) => log.warn("bus connection errored", { error }));
       model.on("close", () => this.#lost(model!, undefined));
@@ -118,14 +111,14 @@ export class BusConnection extends Emitter<BusEvents> {
       }
       this.#model = model;
       this.#channel = channel;
-      log.info("bus connected", { url: redactUrl(this.#o.url), attempts: this.#attempt });
+      log.info("bus connected", { url: maskUrl(this.#o.url), attempts: this.#attempt });
       this.#attempt = 0;
       this.emit("up", channel);
     } catch (error) {
       if (model) await model.close().catch(() => undefined);
       // One line at the first failure and then every 30th, so an absent broker does not flood the log.
       if (this.#attempt === 1 || this.#attempt % 30 === 0) {
-        log.warn("bus connect failed", { url: redactUrl(this.#o.url), attempt: this.#attempt, error });
+        log.warn("bus connect failed", { url: maskUrl(this.#o.url), caFile: this.#o.caFile, attempt: this.#attempt, error });
       }
       this.#retry();
     }
@@ -145,7 +138,7 @@ export class BusConnection extends Emitter<BusEvents> {
     if (this.#model !== model) return;
     this.#model = undefined;
     this.#channel = undefined;
-    log.warn("bus disconnected", { url: redactUrl(this.#o.url) });
+    log.warn("bus disconnected", { url: maskUrl(this.#o.url) });
     model.close().catch(() => undefined);
     this.emit("down", { error });
     this.#retry();

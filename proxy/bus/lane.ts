@@ -15,6 +15,11 @@ export interface OutMessage {
   persistent?: boolean;
   /** AMQP `message-id` property [none]. */
   messageId?: string;
+  /**
+   * AMQP `user-id` property [none]: RabbitMQ refuses the message unless it names the connection's
+   * own user ("validated user-id"), so a consumer can trust it (the proxy's events and control).
+   */
+  userId?: string;
   /** Called once with the outcome: confirmed by the broker, or dropped (with why) or nacked. */
   onSettled?: (ok: boolean, reason?: DropReason) => void;
 }

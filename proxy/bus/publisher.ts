@@ -140,6 +140,7 @@ export class Publisher {
       const body = Buffer.isBuffer(msg.body) ? msg.body : Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength);
       writable = channel.publish(msg.exchange, msg.routingKey, body, {
         headers: msg.headers, contentType: msg.contentType, persistent: msg.persistent, messageId: msg.messageId,
+        userId: msg.userId,
         timestamp: Math.floor(Date.now() / 1000),
       }, (err) => this.#settle(key, !err));
     } catch (error) {

@@ -5,6 +5,7 @@
  * file key) and the value in quotes.
  */
 import type { z } from "zod";
+import { maskUrl } from "../../shared/mod.ts";
 import type { LogLevel } from "../log.ts";
 import { type ApiToken, parseTokenFile } from "./api_tokens.ts";
 import { INFO_FLAGS, OPTIONS, type OptionSpec } from "./options.ts";
@@ -19,6 +20,11 @@ export interface Config {
   /** `--ended-retention` in ms. */
   endedRetention: number;
   amqpUrl: string;
+  amqpCaFile?: string;
+  amqpCertFile?: string;
+  amqpKeyFile?: string;
+  /** PEM texts read from the three files above (never printed). */
+  amqpTls?: BrokerTls;
   mqttUrl: string;
   mecId: string;
   sendPolicy: "demand" | "always";
@@ -40,6 +46,13 @@ export interface Config {
   icePorts?: { first: number; last: number };
   publishQueueSeconds: number;
   logLevel: LogLevel;
+}
+
+/** TLS material for the broker connection, as amqplib's socket options take it. */
+export interface BrokerTls {
+  ca?: string[];
+  cert?: string;
+  key?: string;
 }
 
 /** A configuration value that cannot be used; its message is the one line to print. */
@@ -68,7 +81,7 @@ function maskIceCredentials(text: string): string {
 function shown(spec: OptionSpec, value: unknown): string {
   if (SECRET_KEYS.has(spec.key)) return "***";
   const text = typeof value === "string" ? value : JSON.stringify(value);
-  return spec.key === "iceServers" ? maskIceCredentials(text) : text;
+  return maskUrl(spec.key === "iceServers" ? maskIceCredentials(text) : text);
 }
 
 function parseArgv(argv: string[]): { flags: Map<string, Raw>; info?: "help" | "help-markdown"; check: boolean } {
@@ -199,21 +212,44 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   config.iceAddresses ??= [];
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
   checkAuth(config);
+  config.amqpTls = readBrokerTls(config, readText);
   return { kind: check ? "check" : "run", config };
 }
 
-function maskPassword(url: string): string {
-  const parsed = new URL(url);
-  if (!parsed.password) return url;
-  parsed.password = "***";
-  return parsed.toString();
+function readPem(flag: string, path: string, kind: "CERTIFICATE" | "PRIVATE KEY", readText: ReadText): string {
+  let text: string;
+  try {
+    text = readText(path);
+  } catch (err) {
+    throw new ConfigError(`${flag} "${path}" could not be read: ${(err as Error).message}`);
+  }
+  const begin = new RegExp(`-----BEGIN [A-Z ]*${kind}-----`);
+  if (!begin.test(text)) throw new ConfigError(`${flag} "${path}" holds no PEM ${kind.toLowerCase()} (-----BEGIN ...${kind}-----)`);
+  return text;
+}
+
+/** Reads --amqp-ca-file/--amqp-cert-file/--amqp-key-file; undefined when none is given. */
+function readBrokerTls(config: Config, readText: ReadText): BrokerTls | undefined {
+  const { amqpCaFile, amqpCertFile, amqpKeyFile } = config;
+  if (!amqpCaFile && !amqpCertFile && !amqpKeyFile) return undefined;
+  if (!amqpUrlIsTls(config.amqpUrl)) throw new ConfigError(`--amqp-ca-file, --amqp-cert-file and --amqp-key-file need an amqps:// --amqp-url, not "${maskUrl(config.amqpUrl)}"`);
+  if (Boolean(amqpCertFile) !== Boolean(amqpKeyFile)) throw new ConfigError("--amqp-cert-file and --amqp-key-file must be given together");
+  return {
+    ca: amqpCaFile ? [readPem("--amqp-ca-file", amqpCaFile, "CERTIFICATE", readText)] : undefined,
+    cert: amqpCertFile ? readPem("--amqp-cert-file", amqpCertFile, "CERTIFICATE", readText) : undefined,
+    key: amqpKeyFile ? readPem("--amqp-key-file", amqpKeyFile, "PRIVATE KEY", readText) : undefined,
+  };
+}
+
+function amqpUrlIsTls(url: string): boolean {
+  return /^amqps:/i.test(url);
 }
 
 /** `config` as `--check` prints it: JSON, with API tokens and URL passwords masked. */
 export function shownConfig(config: Config): string {
   const masked = {
-    ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`),
-    amqpUrl: maskPassword(config.amqpUrl), mqttUrl: maskPassword(config.mqttUrl),
+    ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined,
+    amqpUrl: maskUrl(config.amqpUrl), mqttUrl: maskUrl(config.mqttUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
   };
   return `${JSON.stringify(masked, null, 2)}\n`;

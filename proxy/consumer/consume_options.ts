@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { maskUrl } from "../../shared/mod.ts";
 
 /** One option: flag name, env name, help text and default (shown in --help). */
 interface OptionSpec {
@@ -22,6 +23,7 @@ export const CONSUME_OPTIONS: OptionSpec[] = [
   { flag: "api-url", env: "VSB_API_URL", arg: "URL", help: "registration API of the proxy (for the demand lease)", def: "http://127.0.0.1:8080" },
   { flag: "api-token", env: "VSB_API_TOKEN", arg: "TOKEN", help: "bearer token for the API (a consumer or operator token) when the proxy requires one" },
   { flag: "amqp-url", env: "VSB_AMQP_URL", arg: "URL", help: "RabbitMQ to read frames from", def: "amqp://guest:guest@127.0.0.1:5672" },
+  { flag: "amqp-ca-file", env: "VSB_AMQP_CA_FILE", arg: "FILE", help: "PEM CA certificate(s) an amqps:// broker's certificate must chain to (instead of the system CAs)" },
   { flag: "out", env: "VSB_OUT", arg: "FILE", help: "write Annex-B H.264 here, from each dataflow's first keyframe ({id} in the name gives one file per dataflow; - for stdout, which must then not be a terminal). Without it frames are written nowhere: statistics only" },
   { flag: "frames", arg: "N", help: "stop after N frames written (frames before the first keyframe do not count)" },
   { flag: "seconds", arg: "S", help: "stop after S seconds" },
@@ -41,6 +43,7 @@ const ConsumeOptionsSchema = z
     apiUrl: z.url(),
     apiToken: z.string().min(1).optional(),
     amqpUrl: z.string().regex(/^amqps?:\/\//, "must start with amqp:// or amqps://"),
+    amqpCaFile: z.string().min(1).optional(),
     out: z.string().min(1).optional(),
     frames: positiveInt.optional(),
     seconds: z.coerce.number().positive().optional(),
@@ -107,7 +110,7 @@ export function parseConsumeOptions(argv: string[], env: Record<string, string |
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0] ?? "dataflow");
     const spec = CONSUME_OPTIONS.find((o) => camel(o.flag) === key);
-    const shown = raw[key] === undefined ? "" : ` "${String(raw[key])}"`;
+    const shown = raw[key] === undefined ? "" : ` "${maskUrl(String(raw[key]))}"`;
     throw new UsageError(`--${spec?.flag ?? key}${shown}: ${issue.message}`);
   }
   return parsed.data;

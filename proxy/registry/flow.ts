@@ -31,6 +31,8 @@ export interface Flow {
   /** Zoom-25 quadkey of the sensor's coordinates, for deep prefixes; see {@link positionQuadkey}. */
   positionQuadkey?: string;
   tokenHash: string;
+  /** Signs its control messages (base64url); null for dataflows registered before keys existed. */
+  controlKey: string | null;
   keepaliveSeconds: number;
   registeredAt: number;
   /** The last keep-alive (or the registration). */
@@ -84,6 +86,7 @@ export function flowFromRow(row: DataflowRow): Flow {
     quadkey: row.quadkey,
     positionQuadkey: positionQuadkey(metadata),
     tokenHash: row.token_hash,
+    controlKey: row.control_key ?? null,
     keepaliveSeconds: row.keepalive_seconds,
     registeredAt: row.registered_at,
     lastSeen: row.last_seen_at,

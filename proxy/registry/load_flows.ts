@@ -1,6 +1,6 @@
 /**
  * The registry's start-up read: the active dataflows of the store as in-memory flows, and the
- * position keys of rows written before schema 4. A row whose metadata no longer parses is ended
+ * position keys of rows written before schema 5. A row whose metadata no longer parses is ended
  * (and logged) instead of failing the start: one bad row must not become a restart loop.
  * Store errors here propagate; the proxy then exits 2 naming `--db`.
  */

@@ -27,6 +27,7 @@ import {
   type EndReason, type Flow, indexedFields, type MediaState,
   positionQuadkey, presentAt, recordOfFlow, recordOfRow, topicsOf, whipUrlOf,
 } from "./flow.ts";
+import { ControlSigner } from "../bus/control_signer.ts";
 import { backfillPositions, loadFlows } from "./load_flows.ts";
 import { LIST_MAX, type IngestCheck, type ListFilter, type RegistryEvents, type RegistryOptions } from "./registry_types.ts";
 import { StoreWrites } from "./store_writes.ts";
@@ -61,7 +62,7 @@ export class Registry extends Emitter<RegistryEvents> {
     super();
     this.#o = {
       expiryFactor: 3, sweepMs: 1000, flushMs: 1000, endedRetentionMs: 7 * DAY_MS, pruneMs: 60_000,
-      ...options, udpForward: options.udpForward ?? "requested",
+      controlSeq: () => ControlSigner.shared.nextSeq(), ...options, udpForward: options.udpForward ?? "requested",
     };
     this.#writes = options.writes ?? new StoreWrites(log);
     const now = this.#now();
@@ -165,14 +166,16 @@ export class Registry extends Emitter<RegistryEvents> {
     const token = randomBytes(32).toString("base64url");
     const fields = indexedFields(metadata);
     const tokenHash = sha256(token).toString("hex");
+    // Signs this dataflow's control messages; handed to the sensor once, in this answer.
+    const controlKey = randomBytes(32).toString("base64url");
     const keepaliveSeconds = this.#o.keepaliveSeconds;
     const position = positionQuadkey(metadata);
     const ids = capacity(() => this.#writes.run("dataflow_insert", () => this.#o.store.insertDataflow({
-      metadata: JSON.stringify(metadata), ...fields, positionQuadkey: position ?? "", tokenHash, keepaliveSeconds, now,
+      metadata: JSON.stringify(metadata), ...fields, positionQuadkey: position ?? "", tokenHash, controlKey, keepaliveSeconds, now,
       udpForward: this.#forwards(metadata), owner,
     })));
     const flow: Flow = {
-      id: ids.id, metadata, ...fields, positionQuadkey: position, tokenHash, keepaliveSeconds,
+      id: ids.id, metadata, ...fields, positionQuadkey: position, tokenHash, controlKey, keepaliveSeconds,
       registeredAt: now, lastSeen: now, state: "registered", send: false, port: ids.port, owner: owner ?? null,
     };
     flow.send = this.#wants(flow, now);
@@ -188,6 +191,8 @@ export class Registry extends Emitter<RegistryEvents> {
       keepaliveSeconds,
       ingest: { whipUrl: whipUrlOf(this.#o.publicUrl, flow.id), token },
       udpForward: this.#udpForwardOf(flow),
+      // Taken after the "send" event above: its control message is older than this answer.
+      control: { key: controlKey, seq: this.#o.controlSeq() },
     };
   }
 
@@ -231,7 +236,7 @@ export class Registry extends Emitter<RegistryEvents> {
       Object.assign(flow, { metadata, ...fields, positionQuadkey: position, port });
       this.#refreshSend(now, [flow]);
     }
-    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds };
+    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds, controlSeq: this.#o.controlSeq() };
   }
 
   /**
@@ -312,6 +317,15 @@ export class Registry extends Emitter<RegistryEvents> {
     if (ended.length === 0) return active;
     if (active.length === 0) return ended;
     return [...active, ...ended].sort((a, b) => a.id - b.id).slice(-limit);
+  }
+
+  /**
+   * The key that signs dataflow `id`'s control messages (active or just ended: its last
+   * `send: false` is signed too); null when it has none (registered before keys existed).
+   */
+  controlKeyOf(id: number): string | null {
+    const flow = this.#flows.get(id);
+    return flow ? flow.controlKey : (this.#o.store.getDataflow(id)?.control_key ?? null);
   }
 
   /** The metadata of active dataflow `id` (for event headers), or undefined. */

@@ -48,6 +48,11 @@ export interface RegistryOptions {
   pruneMs?: number;
   /** The guard of store writes (tests pass one to watch it) [a new one]. */
   writes?: StoreWrites;
+  /**
+   * A fresh control `seq` above every one signed so far: the replay floor in registration and
+   * keep-alive answers [ControlSigner.shared.nextSeq(), the announcer's default signer].
+   */
+  controlSeq?: () => number;
 }
 
 /** The most dataflows one list answers (and the page size when no `limit` is given). */

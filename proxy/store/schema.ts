@@ -5,7 +5,7 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /**
  * Ended-dataflow retention and paged lists (store12): the zoom-25 position key becomes a column,
@@ -22,7 +22,10 @@ export const MIGRATIONS: Record<number, string[]> = {
   1: ["ALTER TABLE dataflows ADD COLUMN last_media_at INTEGER"],
   // v3: who registered a dataflow / took a lease (roles); older rows have none: the operator's.
   2: ["ALTER TABLE dataflows ADD COLUMN owner TEXT", "ALTER TABLE demands ADD COLUMN owner TEXT"],
-  3: [MIGRATION_POSITION_QUADKEY],
+  // v4: the key that signs the dataflow's control messages; older rows have none (their agents
+  // got none at registration, so their control messages stay unsigned).
+  3: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
+  4: [MIGRATION_POSITION_QUADKEY],
 };
 
 /**
@@ -54,12 +57,13 @@ CREATE TABLE IF NOT EXISTS dataflows (
   registered_at     INTEGER NOT NULL,           -- ms since the epoch
   last_seen_at      INTEGER NOT NULL,           -- flushed in batches, see Registry
   last_media_at     INTEGER,                    -- last RTP packet of a WHIP session (v2)
-  position_quadkey  TEXT,                       -- zoom-25 key of its coordinates, '' if none (v4)
+  position_quadkey  TEXT,                       -- zoom-25 key of its coordinates, '' if none (v5)
   active            INTEGER NOT NULL DEFAULT 1,
   state             TEXT    NOT NULL DEFAULT 'registered',
   ended_at          INTEGER,
   end_reason        TEXT,
-  owner             TEXT                        -- identity that registered it: token:NAME, oidc:SUB (v3)
+  owner             TEXT,                       -- identity that registered it: token:NAME, oidc:SUB (v3)
+  control_key       TEXT                        -- HMAC key of its control messages, base64url (v4)
 );
 CREATE INDEX IF NOT EXISTS dataflows_active ON dataflows (active);
 -- Paged lists walk (active, id) backwards from the newest, retention deletes by end time.

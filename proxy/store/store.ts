@@ -30,6 +30,8 @@ export interface DataflowRow {
   end_reason: string | null;
   /** The identity that registered it (null: registered before roles, or by the proxy itself). */
   owner: string | null;
+  /** Signs its control messages; null for rows registered before keys existed. */
+  control_key: string | null;
   port: number | null;
 }
 
@@ -47,6 +49,8 @@ export interface MetadataUpdate {
 /** What a new dataflow row needs. */
 export interface NewDataflow extends MetadataUpdate {
   tokenHash: string;
+  /** The control key handed to the sensor in the registration answer. */
+  controlKey: string;
   keepaliveSeconds: number;
   /** Allocate a UDP forward port for it. */
   udpForward: boolean;
@@ -126,7 +130,7 @@ export class Store {
     const db = this.#db;
     return {
       insertFlow: db.prepare(`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, position_quadkey,
-        token_hash, keepalive_seconds, registered_at, last_seen_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+        token_hash, keepalive_seconds, registered_at, last_seen_at, owner, control_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
       insertPort: db.prepare("INSERT INTO udp_ports (port, dataflow_id) VALUES (?, ?)"),
       saveCursor: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('port_cursor', ?)"),
       deletePort: db.prepare("DELETE FROM udp_ports WHERE dataflow_id = ? RETURNING port"),
@@ -155,7 +159,7 @@ export class Store {
     const port = flow.udpForward ? this.#pool.next() : null;
     const id = this.#db.transaction(() => {
       const row = this.#q.insertFlow!.get(flow.metadata, flow.dataType, flow.dataSubType, flow.quadkey,
-        flow.positionQuadkey, flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.owner ?? null) as { id: number };
+        flow.positionQuadkey, flow.tokenHash, flow.keepaliveSeconds, flow.now, flow.now, flow.owner ?? null, flow.controlKey) as { id: number };
       if (port !== null) this.#bindPort(port, row.id);
       return row.id;
     })();
@@ -250,7 +254,7 @@ export class Store {
     return this.#q.prune!.run(endedBefore, max).changes;
   }
 
-  /** Up to `limit` rows whose position key was never computed (rows from before schema 4). */
+  /** Up to `limit` rows whose position key was never computed (rows from before schema 5). */
   rowsWithoutPosition(limit: number): { id: number; metadata: string }[] {
     return this.#q.noPosition!.all(limit) as { id: number; metadata: string }[];
   }

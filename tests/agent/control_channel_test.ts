@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 import amqp from "amqplib";
-import { ControlChannel, type ControlChannelOptions } from "../../agent/control/control_channel.ts";
+import { ControlChannel, type ControlChannelOptions, IGNORED_WARN_INTERVAL_MS } from "../../agent/control/control_channel.ts";
+import { ControlCounters } from "../../agent/control/control_verifier.ts";
+import { ControlSigner } from "../../proxy/bus/control_signer.ts";
 import { createLogger } from "../../agent/log.ts";
 import { controlRoutingKey, EVENTS_EXCHANGE, NEW_DATAFLOW, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import { getRabbit, hasRabbit, type Rabbit } from "../support/rabbitmq.ts";
@@ -70,6 +72,9 @@ interface Opened {
   sends: boolean[];
   subscribed: () => number;
   logs: { msg: string; [key: string]: unknown }[];
+  counters: ControlCounters;
+  /** Moves the channel's warning clock on. */
+  tick(ms: number): void;
 }
 
 let rabbit: Rabbit;
@@ -86,19 +91,29 @@ function open(url: string, overrides: Partial<ControlChannelOptions> = {}): Open
   const sends: boolean[] = [];
   const logs: Opened["logs"] = [];
   let subscriptions = 0;
+  let now = 0;
+  const counters = new ControlCounters();
   const channel = new ControlChannel({
     url,
     id,
     event: { id, sourceId: `control-test-${id}` },
+    controlKey: KEY,
+    counters,
+    nowMs: () => now,
     log: createLogger({}, (line) => logs.push(JSON.parse(line))),
     onSend: (send) => sends.push(send),
     onSubscribed: () => subscriptions++,
     ...overrides,
   });
   cleanups.push(() => channel.close());
-  return { channel, sends, subscribed: () => subscriptions, logs };
+  return { channel, sends, subscribed: () => subscriptions, logs, counters, tick: (ms) => void (now += ms) };
 }
 
+/** The key every channel here holds (what its registration answer would carry). */
+const KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const signer = new ControlSigner();
+/** `{id, send, seq, mac}` as the proxy signs it. */
+const signed = (id: number, send: boolean) => signer.sign(id, send, KEY);
 const publishControl = (id: number, body: unknown) =>
   amqpChannel.publish(EVENTS_EXCHANGE, controlRoutingKey(id), Buffer.from(typeof body === "string" ? body : JSON.stringify(body)));
 const eventsOf = (id: number, key: string) => heard.filter((e) => e.key === key && e.body.id === id);
@@ -125,21 +140,44 @@ afterAll(async () => {
 });
 
 describe("ControlChannel", () => {
-  run("subscribes to control/{id} and hands {id, send} published on AMQP amq.topic control.{id} to onSend", async () => {
+  run("subscribes to control/{id} and hands signed {id, send} published on AMQP amq.topic control.{id} to onSend; counts what it ignores, one warning a minute", async () => {
     const o = open(rabbit.mqttUrl);
     await subscribed(o);
     expect(o.channel.connected).toBe(true);
     const id = nextId - 1;
     publishControl(id, "not json");
-    publishControl(id, { id: id + 1, send: true }); // someone else's id on this topic
+    publishControl(id, signed(id + 1, true)); // someone else's id on this topic
     publishControl(id, { id, send: "yes" });
-    publishControl(id, { id, send: true });
-    publishControl(id, { id, send: false });
-    await waitUntil("two control messages", () => o.sends.length >= 2, { timeoutMs: 5000 });
+    publishControl(id, { id, send: false }); // unsigned: anyone could have sent it
+    const on = signed(id, true);
+    publishControl(id, on);
+    publishControl(id, signed(id, false));
+    publishControl(id, on); // a genuine message captured and replayed
+    await waitUntil("two control messages and five ignored", () => o.sends.length >= 2 && o.counters.rejectedTotal >= 5, { timeoutMs: 5000 });
     expect(o.sends).toEqual([true, false]);
-    const ignored = o.logs.filter((l) => l.msg === "control message ignored").map((l) => l.reason);
-    expect(ignored).toEqual(["not JSON", "unexpected body", "unexpected body"]);
+    expect(o.counters.rejected).toMatchObject({ "not JSON": 1, "other dataflow": 1, "unexpected body": 1, unsigned: 1, replayed: 1, forged: 0 });
+    expect(o.counters.accepted).toBe(2);
+    const warnings = () => o.logs.filter((l) => l.msg === "control message ignored");
+    // The first one warns at once; the next four within the minute are debug lines only.
+    expect(warnings()).toMatchObject([{ level: "warn", reason: "not JSON", sinceLastWarning: 1 }]);
+    o.tick(IGNORED_WARN_INTERVAL_MS);
+    publishControl(id, { ...signed(id, false), mac: "AAAA" });
+    await waitUntil("the second warning", () => warnings().length >= 2, { timeoutMs: 5000 });
+    expect(warnings()[1]).toMatchObject({ level: "warn", reason: "forged", sinceLastWarning: 5, ignoredTotal: 6 });
+    expect(JSON.stringify(o.logs)).not.toContain(KEY);
     expect(o.logs.filter((l) => l.msg === "control received").map((l) => l.send)).toEqual([true, false]);
+  }, 30_000);
+
+  run("without a control key (an older proxy's answer) it warns once and obeys no control message, signed or not", async () => {
+    const o = open(rabbit.mqttUrl, { controlKey: undefined });
+    await subscribed(o);
+    const id = nextId - 1;
+    publishControl(id, { id, send: true });
+    publishControl(id, signed(id, true));
+    await waitUntil("two ignored", () => o.counters.rejectedTotal >= 2, { timeoutMs: 5000 });
+    expect(o.sends).toEqual([]);
+    expect(o.counters.rejected["no key"]).toBe(2);
+    expect(o.logs.filter((l) => l.msg === "no control key in the registration answer")).toHaveLength(1);
   }, 30_000);
 
   run("`announce()` publishes newdataflow and terminatedataflow with QoS 1 and resolves true once the broker acknowledged", async () => {
@@ -193,7 +231,7 @@ describe("ControlChannel", () => {
     expect(relay.open).toBe(1);
     const events = o.logs.map((l) => l.msg).filter((m) => m.startsWith("mqtt"));
     expect(events).toEqual(["mqtt connected", "mqtt disconnected", "mqtt connected"]);
-    publishControl(id, { id, send: true });
+    publishControl(id, signed(id, true));
     await waitUntil("the control message after reconnecting", () => o.sends.length > 0, { timeoutMs: 5000 });
     expect(o.sends).toEqual([true]);
   }, 30_000);

@@ -26,6 +26,9 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
   let fix = FIX;
   let registerFailures = options.registerFailures ?? 0;
   const keepaliveAnswers: Array<boolean | "gone" | "down"> = [];
+  /** Replay floors the flow handed to its control channel (keep-alive answers' controlSeq). */
+  const floors: number[] = [];
+  let controlSeq = 1000;
   let keepaliveGate = { promise: Promise.resolve(), open: () => {} };
   let onSend: ((send: boolean) => void) | undefined;
   let onSubscribed: (() => void) | undefined;
@@ -52,7 +55,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
         await keepaliveGate.promise;
         if (answer === "gone") return Promise.reject(new DataflowGoneError("gone"));
         if (answer === "down") return Promise.reject(new RegistrationHttpError("PUT failed"));
-        return Promise.resolve({ id, send: answer });
+        return Promise.resolve({ id, send: answer, controlSeq: ++controlSeq });
       },
       remove: (id: number) => {
         calls.push(`remove ${id} ${endpoints.registrationUrl}`);
@@ -65,6 +68,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
       onSend = handlers.onSend;
       onSubscribed = handlers.onSubscribed;
       return {
+        raiseFloor: (seq) => void floors.push(seq),
         announce: (kind, reason) => {
           calls.push(`announce ${kind}${reason ? ` (${reason})` : ""}`);
           return Promise.resolve(true);
@@ -99,7 +103,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
   const states: FlowState[] = [];
   const flow = new SensorFlow(ports, { ttlSeconds: options.ttlSeconds ?? 0, keepRegistration: false, onState: (s) => states.push(s) });
   return {
-    clock, calls, lines, states, flow, keepaliveAnswers, pushes,
+    clock, calls, lines, states, flow, keepaliveAnswers, pushes, floors,
     control: (send: boolean) => onSend!(send),
     subscribed: () => onSubscribed!(),
     move: (to: typeof FIX) => (fix = to),
@@ -148,6 +152,15 @@ describe("SensorFlow", () => {
     await settle();
     expect(h.calls).toContain("keepalive 1");
     expect(h.flow.state).toBe("starting");
+  });
+
+  test("each keep-alive answer's controlSeq raises the control channel's replay floor", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    await h.clock.advance(5000);
+    await h.clock.advance(5000);
+    expect(h.floors).toEqual([1001, 1002]);
   });
 
   test("re-subscribed after an MQTT outage while streaming: newdataflow again (the last will may have gone out); not when idle", async () => {

@@ -102,7 +102,7 @@ describe("PUT /dataflows/{id}", () => {
     await json("POST", "/dataflows", sensor2022());
     const res = await json("PUT", "/dataflows/1");
     expect(res.status).toBe(200);
-    expect(KeepaliveSchema.parse(await res.json())).toEqual({ id: 1, send: false, keepaliveSeconds: 5 });
+    expect(KeepaliveSchema.parse(await res.json())).toEqual({ id: 1, send: false, keepaliveSeconds: 5, controlSeq: expect.any(Number) });
   });
 
   test("accepts updated metadata, and rejects bad metadata with 400", async () => {

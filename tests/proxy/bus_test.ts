@@ -2,6 +2,7 @@
 // messages and terminatedataflow reach a real AMQP consumer, also when the broker was down.
 import { afterAll, describe, expect, test } from "bun:test";
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
+import { ControlVerifier } from "../../agent/control/control_verifier.ts";
 import { controlRoutingKey, EVENTS_EXCHANGE, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import { getRabbit, hasRabbit, startRabbit } from "../support/rabbitmq.ts";
 import { waitUntil } from "../support/wait.ts";
@@ -55,6 +56,12 @@ describe("proxy on real RabbitMQ", () => {
       dataType: "video", dataSubType: "h264", sourceId: reg.id, locationQuadkey: "0313331232010333031221303", body_size: end.content.byteLength,
     });
     expect(c.json().filter((m) => m.key === controlRoutingKey(reg.id)).map((m) => m.body.send)).toEqual([false, true, false]);
+    // Each control message is signed with the key of the registration answer, seq growing; and
+    // the proxy's messages carry its broker-validated AMQP user-id (the test broker's "guest").
+    const verifier = new ControlVerifier(reg.id, reg.control.key);
+    const controls = c.got.filter((m) => m.fields.routingKey === controlRoutingKey(reg.id));
+    expect(controls.map((m) => verifier.check(m.content))).toMatchObject([{ ok: true, send: false }, { ok: true, send: true }, { ok: true, send: false }]);
+    expect([...controls, end].map((m) => m.properties.userId)).toEqual(["guest", "guest", "guest", "guest"]);
   }, 120_000);
 
   run("a dataflow that misses its keep-alives expires and terminatedataflow is published", async () => {

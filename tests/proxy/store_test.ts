@@ -116,8 +116,9 @@ describe("Store schema versions", () => {
     v1.close();
     const { store, registry } = harness({ db });
     expect(store.getDataflow(1)).toMatchObject({ id: 1, last_seen_at: expect.any(Number), last_media_at: null, owner: null });
-    // Its position key was computed at open (schema 4), so quadkey filters on it run in SQL.
+    // Its position key was computed at open (schema 5), so quadkey filters on it run in SQL.
     expect(store.getDataflow(1)!.position_quadkey).toMatch(/^[0-3]{25}$/);
+    expect(store.getDataflow(1)!.control_key).toBeNull(); // registered before control keys: its control stays unsigned
     registry.mediaSeen(1, 5_000_000);
     registry.flush();
     expect(store.getDataflow(1)!.last_media_at).toBe(5_000_000);

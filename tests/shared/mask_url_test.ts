@@ -12,4 +12,9 @@ describe("maskUrl()", () => {
     expect(maskUrl("rtsp://user@host/s")).toBe("rtsp://user@host/s");
     expect(maskUrl("/dev/video0")).toBe("/dev/video0");
   });
+  test("hides every URL password inside a longer text, e.g. an error or gst's stderr", () => {
+    expect(maskUrl('Could not open "rtsp://cam:pw@10.0.0.2/s" | connect amqps://vsb:t0p@h:5671 failed'))
+      .toBe('Could not open "rtsp://cam:***@10.0.0.2/s" | connect amqps://vsb:***@h:5671 failed');
+    expect(maskUrl("mail vsb@example.org at 10:30")).toBe("mail vsb@example.org at 10:30");
+  });
 });

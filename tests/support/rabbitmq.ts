@@ -12,6 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "amqplib";
 import { freePorts, LOOPBACK } from "./ports.ts";
+import { rabbitTlsLines } from "./rabbitmq_tls_lines.ts";
 import { onCleanup, spawnTracked, type Proc } from "./procs.ts";
 import { waitForPort, waitUntil } from "./wait.ts";
 
@@ -29,6 +30,16 @@ export interface Rabbit {
   readonly amqp10Url: string;
   /** `mqtt://127.0.0.1:{mqttPort}` (MQTT 3.1.1 only: use mqtt.js `protocolVersion: 4`). */
   readonly mqttUrl: string;
+  /** With `tls`: the AMQPS (TLS) port, else undefined. */
+  readonly amqpsPort?: number;
+  /** With `tls`: the MQTTS (TLS) port, else undefined. */
+  readonly mqttsPort?: number;
+  /** With `tls`: `amqps://guest:guest@127.0.0.1:{amqpsPort}`. */
+  readonly amqpsUrl?: string;
+  /** With `tls`: `mqtts://127.0.0.1:{mqttsPort}`. */
+  readonly mqttsUrl?: string;
+  /** Adds a broker user with full rights on vhost `/` (rabbitmqctl), e.g. to test that its password never shows. */
+  addUser(name: string, password: string): Promise<void>;
   /** Its temp dir (config, data, logs). */
   readonly dir: string;
   /** Pid of the running server: Debian's rabbitmq-server wrapper, whose process group holds beam.smp. */
@@ -53,6 +64,12 @@ export interface RabbitOptions {
   timeoutMs?: number;
   /** Mirror the broker's output to stderr; default env VSB_TEST_ECHO=1. */
   echo?: boolean;
+  /**
+   * TLS listeners for AMQP and MQTT on two more free ports (beside the plain ones), with this
+   * server certificate and key (PEM) and the CA it presents (ssl_options). Clients are not asked
+   * for a certificate.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 const NODE = "vsb@localhost";
@@ -95,11 +112,13 @@ export async function startRabbit(options: RabbitOptions = {}): Promise<Rabbit> 
   const script = rabbitServerScript();
   if (!script) throw new Error(`RabbitMQ is not installed: no "${LIB}/rabbitmq_server-*/sbin/rabbitmq-server" (run make setup)`);
   const dir = mkdtempSync(join(tmpdir(), "vsb-rabbitmq-"));
-  const [amqpPort, mqttPort, epmdPort, distPort] = await freePorts(4);
-  const instance = new Instance(script, dir, { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: epmdPort!, distPort: distPort! }, options);
+  const [amqpPort, mqttPort, epmdPort, distPort, amqpsPort, mqttsPort] = await freePorts(options.tls ? 6 : 4);
+  const ports: Ports = { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: epmdPort!, distPort: distPort! };
+  if (options.tls) Object.assign(ports, { amqpsPort: amqpsPort!, mqttsPort: mqttsPort! });
+  const instance = new Instance(script, dir, ports, options);
   onCleanup(() => instance.dispose(), () => rmSync(dir, { recursive: true, force: true }));
   try {
-    await seedFromTemplate(script, dir, options);
+    await seedFromTemplate(script, dir, { ...options, tls: undefined });
     await instance.start();
   } catch (error) {
     await instance.dispose();
@@ -108,7 +127,7 @@ export async function startRabbit(options: RabbitOptions = {}): Promise<Rabbit> 
   return instance;
 }
 
-type Ports = { amqpPort: number; mqttPort: number; epmdPort: number; distPort: number };
+type Ports = { amqpPort: number; mqttPort: number; epmdPort: number; distPort: number; amqpsPort?: number; mqttsPort?: number };
 
 class Instance implements Rabbit {
   readonly host = LOOPBACK;
@@ -117,6 +136,10 @@ class Instance implements Rabbit {
   readonly amqpUrl: string;
   readonly amqp10Url: string;
   readonly mqttUrl: string;
+  readonly amqpsPort?: number;
+  readonly mqttsPort?: number;
+  readonly amqpsUrl?: string;
+  readonly mqttsUrl?: string;
   #server: Proc | undefined;
   #epmd: Proc | undefined;
   #disposed = false;
@@ -128,7 +151,13 @@ class Instance implements Rabbit {
     this.amqpUrl = `amqp://guest:guest@${LOOPBACK}:${ports.amqpPort}`;
     this.amqp10Url = this.amqpUrl;
     this.mqttUrl = `mqtt://${LOOPBACK}:${ports.mqttPort}`;
-    writeConfig(dir, ports);
+    if (ports.amqpsPort && ports.mqttsPort) {
+      this.amqpsPort = ports.amqpsPort;
+      this.mqttsPort = ports.mqttsPort;
+      this.amqpsUrl = `amqps://guest:guest@${LOOPBACK}:${ports.amqpsPort}`;
+      this.mqttsUrl = `mqtts://${LOOPBACK}:${ports.mqttsPort}`;
+    }
+    writeConfig(dir, ports, options.tls);
   }
 
   pid(): number | undefined {
@@ -155,6 +184,8 @@ class Instance implements Rabbit {
     try {
       await waitForPort(this.amqpPort, { proc: server, timeoutMs, intervalMs: 100 });
       await waitForPort(this.mqttPort, { proc: server, timeoutMs, intervalMs: 100 });
+      if (this.amqpsPort) await waitForPort(this.amqpsPort, { proc: server, timeoutMs, intervalMs: 100 });
+      if (this.mqttsPort) await waitForPort(this.mqttsPort, { proc: server, timeoutMs, intervalMs: 100 });
       await waitUntil(`an AMQP connection to ${this.amqpUrl}`, async () => {
         const connection = await connect(this.amqpUrl);
         await connection.close();
@@ -162,6 +193,16 @@ class Instance implements Rabbit {
       }, { proc: server, timeoutMs: 10_000, intervalMs: 100 });
     } catch (error) {
       throw new Error(`RabbitMQ did not become ready in "${this.dir}"\n${this.log()}`, { cause: error });
+    }
+  }
+
+  async addUser(name: string, password: string): Promise<void> {
+    const ctl = join(dirname(this.script), "rabbitmqctl");
+    const env = { ...serverEnv(this.dir, this.ports), RABBITMQ_NODENAME: NODE };
+    for (const args of [["add_user", name, password], ["set_permissions", "-p", "/", name, ".*", ".*", ".*"]]) {
+      const proc = spawnTracked(ctl, ["-n", NODE, ...args], { name: "rabbitmqctl", env, echo: this.options.echo });
+      const status = await proc.exited;
+      if (status.code !== 0) throw new Error(`rabbitmqctl ${args[0]} "${name}" failed (${status.code ?? status.signal}): ${proc.output()}`);
     }
   }
 
@@ -195,7 +236,8 @@ class Instance implements Rabbit {
   }
 }
 
-function writeConfig(dir: string, ports: Ports) {
+function writeConfig(dir: string, ports: Ports, tls?: RabbitOptions["tls"]) {
+  const tlsLines = tls && ports.amqpsPort && ports.mqttsPort ? rabbitTlsLines({ amqps: `${LOOPBACK}:${ports.amqpsPort}`, mqtts: `${LOOPBACK}:${ports.mqttsPort}` }, tls) : [];
   mkdirSync(join(dir, "log"), { recursive: true });
   writeFileSync(join(dir, "rabbitmq-env.conf"), "# empty: keeps /etc/rabbitmq/rabbitmq-env.conf out\n");
   writeFileSync(join(dir, "enabled_plugins"), "[rabbitmq_mqtt,rabbitmq_amqp1_0].\n");
@@ -203,6 +245,7 @@ function writeConfig(dir: string, ports: Ports) {
     `listeners.tcp.1 = ${LOOPBACK}:${ports.amqpPort}`,
     `mqtt.listeners.tcp.1 = ${LOOPBACK}:${ports.mqttPort}`,
     "mqtt.allow_anonymous = true",
+    ...tlsLines,
     "log.console = false",
     "log.file.level = info",
     "",
