@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ConfigError, ignoredEnv, loadConfig } from "../../agent/config/load_config.ts";
 import { helpText } from "../../agent/config/help_text.ts";
 import { OPTION_KEYS, OPTIONS } from "../../agent/config/options.ts";
+import { errorOf as configErrorOf } from "../support/error_of.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
 const BASE = ["--lat", "43.295778", "--lon", "-1.980823", "--registration-url", "http://mec:8080"];
@@ -22,14 +23,9 @@ function load(args: string[], env: Record<string, string> = {}, files: Record<st
   });
 }
 
+/** The message of the ConfigError `fn` throws. */
 function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error("expected a ConfigError");
+  return configErrorOf(fn, ConfigError);
 }
 
 describe("loadConfig()", () => {

@@ -2,6 +2,7 @@
 // naming the flag and the file.
 import { describe, expect, test } from "bun:test";
 import { ConfigError, loadConfig } from "../../agent/config/load_config.ts";
+import { errorOf as configErrorOf } from "../support/error_of.ts";
 
 const BASE = ["--lat", "43.295778", "--lon", "-1.980823", "--registration-url", "http://mec:8080"];
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
@@ -17,14 +18,9 @@ function load(args: string[], env: Record<string, string> = {}, files: Record<st
   });
 }
 
+/** The message of the ConfigError `fn` throws. */
 function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error("expected a ConfigError");
+  return configErrorOf(fn, ConfigError);
 }
 
 describe("loadConfig() broker secrets and CA", () => {

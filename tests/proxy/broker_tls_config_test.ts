@@ -3,6 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { discoveryAnswer } from "../../proxy/api/discovery.ts";
 import { ConfigError, type Config, loadConfig, shownConfig } from "../../proxy/config/load_config.ts";
+import { errorOf as configErrorOf } from "../support/error_of.ts";
 
 const CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const KEY = "-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n";
@@ -18,14 +19,9 @@ function load(args: string[], env: Record<string, string> = {}): Config {
   return result.config;
 }
 
+/** The message of the ConfigError `fn` throws. */
 function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error("expected a ConfigError");
+  return configErrorOf(fn, ConfigError);
 }
 
 describe("loadConfig() broker TLS", () => {
