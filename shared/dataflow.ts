@@ -91,9 +91,17 @@ const DataSourceInfoSchema = z
     timeStratumLevel: info.timeStratumLevel ?? info.sourceStratumLevel,
   }));
 
+/**
+ * What may go into a routing key or MQTT topic level: `dataSubType` becomes a level of
+ * `video.{dataSubType}.{id}`, so `.` would move frames past `video.*.{id}`, and `*`, `#`, `/`,
+ * `+` or spaces would be wildcards or other levels on one side or the other.
+ */
+export const ROUTING_WORD = /^[A-Za-z0-9_-]{1,64}$/;
+const routingWord = z.string().regex(ROUTING_WORD, "must be 1-64 letters, digits, '_' or '-' (it is a level of the routing key)");
+
 /** The body of `POST /dataflows` and (optionally) `PUT /dataflows/{id}`. */
 export const DataflowMetadataSchema = z.object({
-  dataTypeInfo: z.object({ dataType: text(64), dataSubType: text(64) }),
+  dataTypeInfo: z.object({ dataType: text(64), dataSubType: routingWord }),
   dataInfo: z.object({
     dataFormat: text(64),
     dataSampleRate: numeric.pipe(z.number().min(0).max(1_000_000)),

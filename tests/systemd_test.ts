@@ -37,10 +37,17 @@ describe("systemd units", () => {
   for (const unit of UNITS) {
     test(`${unit} is hardened, restarts always, has a watchdog, and comments every directive`, () => {
       const text = read(unit);
-      for (const d of ["DynamicUser=yes", "StateDirectory=", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=always", "WatchdogSec=", "Type=notify"]) {
+      for (const d of ["DynamicUser=yes", "StateDirectory=", "ProtectSystem=strict", "NoNewPrivileges=yes", "Restart=always", "WatchdogSec=", "Type=notify", "MemoryHigh=", "MemoryMax="]) {
         expect(text).toContain(d);
       }
       expect(text).not.toMatch(/^MemoryDenyWriteExecute=/m);
+      // A bounded unit: the soft limit sits below the hard one.
+      const size = (key: string) => {
+        const m = new RegExp(`^${key}=(\\d+)([MG])$`, "m").exec(text);
+        expect(m).not.toBeNull();
+        return Number(m![1]) * (m![2] === "G" ? 1024 : 1);
+      };
+      expect(size("MemoryHigh")).toBeLessThan(size("MemoryMax"));
       const lines = text.split("\n");
       lines.forEach((line, i) => {
         if (/^[A-Za-z]+=/.test(line)) expect(`${unit}:${i + 1} ${lines[i - 1]}`).toMatch(/:\d+ #/);

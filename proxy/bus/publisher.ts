@@ -53,6 +53,9 @@ export class Publisher {
   #waitingDrain = false;
   /** Set when the channel threw on publish: wait for the next "up" instead of spinning on it. */
   #broken = false;
+  /** Messages the broker returned (published `mandatory`, no queue bound), per exchange. */
+  readonly #returned = new Map<string, number>();
+  #lastReturnWarn = -Infinity;
 
   constructor(private readonly bus: BusConnection, options: PublisherOptions = {}) {
     this.#maxInFlight = options.maxInFlight ?? 1024;
@@ -60,7 +63,8 @@ export class Publisher {
     if (options.metrics) hooks.push(this.#registerMetrics(options.metrics));
     if (options.onConfirm) hooks.push(options.onConfirm);
     this.#onConfirm = (event) => hooks.forEach((h) => h(event));
-    bus.on("up", () => {
+    bus.on("up", (channel: ConfirmChannel) => {
+      channel.on("return", (msg: { fields: { exchange: string; routingKey: string; replyText?: string } }) => this.#onReturn(msg.fields));
       this.#broken = false;
       this.#schedule();
     });
@@ -102,6 +106,26 @@ export class Publisher {
     return [...this.#lanes.values()].map((l) => l.stats());
   }
 
+  /** Messages the broker returned as unroutable (no queue bound to their key), per exchange. */
+  returned(exchange: string): number {
+    return this.#returned.get(exchange) ?? 0;
+  }
+
+  /**
+   * A `mandatory` message that no queue took: RabbitMQ returns it before it confirms it, so
+   * the confirm alone would count it as delivered. Counted per exchange; one warning a minute.
+   */
+  #onReturn(fields: { exchange: string; routingKey: string; replyText?: string }): void {
+    const n = (this.#returned.get(fields.exchange) ?? 0) + 1;
+    this.#returned.set(fields.exchange, n);
+    const now = performance.now();
+    if (now - this.#lastReturnWarn < 60_000) return;
+    this.#lastReturnWarn = now;
+    log.warn("bus message returned: no queue is bound to its routing key", {
+      exchange: fields.exchange, routingKey: fields.routingKey, reply: fields.replyText, returned: n,
+    });
+  }
+
   /** Messages written to the channel and not yet confirmed. */
   get inFlight(): number {
     return this.#inFlight.size;
@@ -140,7 +164,7 @@ export class Publisher {
       const body = Buffer.isBuffer(msg.body) ? msg.body : Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength);
       writable = channel.publish(msg.exchange, msg.routingKey, body, {
         headers: msg.headers, contentType: msg.contentType, persistent: msg.persistent, messageId: msg.messageId,
-        userId: msg.userId,
+        userId: msg.userId, mandatory: true,
         timestamp: Math.floor(Date.now() / 1000),
       }, (err) => this.#settle(key, !err));
     } catch (error) {
@@ -198,6 +222,11 @@ export class Publisher {
       each((l) => Object.entries(l.dropped).map(([reason, n]) => [{ lane: l.name, reason }, n])));
     metrics.counter("vsb_bus_confirmed_total", "Messages confirmed by the broker per lane",
       each((l) => [[{ lane: l.name }, l.confirmed]]));
+    metrics.counter("vsb_bus_returned_total", "Messages published mandatory that the broker returned: no queue bound to their routing key",
+      (series) => {
+        series.clear();
+        for (const [exchange, n] of this.#returned) series.set({ exchange }, n);
+      });
     metrics.gauge("vsb_bus_in_flight", "Messages written and not yet confirmed", (s) => s.set(undefined, this.#inFlight.size));
     metrics.gauge("vsb_bus_connected", "1 while the AMQP channel is open", (s) => s.set(undefined, this.bus.connected ? 1 : 0));
     const latency = metrics.histogram("vsb_bus_confirm_seconds", "From publish() to the broker's confirm");

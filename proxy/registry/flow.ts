@@ -7,6 +7,7 @@ import {
   type DataflowMetadata,
   type DataflowRecord,
   HEADER_ZOOM,
+  ROUTING_WORD,
   PATH,
   quadkey,
   registrationTopic,
@@ -78,6 +79,8 @@ export function positionQuadkey(metadata: unknown): string | undefined {
 export function flowFromRow(row: DataflowRow): Flow {
   const state = row.state === "live" || row.state === "idle" ? row.state : "registered";
   const metadata = JSON.parse(row.metadata) as DataflowMetadata;
+  // Rows from before the routing-word rule: "x.y" would publish past `video.*.{id}`.
+  if (!ROUTING_WORD.test(row.data_sub_type)) throw new Error(`dataSubType ${JSON.stringify(row.data_sub_type)} is not a routing word`);
   return {
     id: row.id,
     metadata,

@@ -76,4 +76,33 @@ describe("Publisher", () => {
     expect(outcomes).toHaveLength(100);
     expect(bus.connected).toBe(false);
   });
+
+  run("a frame no queue takes is published mandatory, returned and counted; a bound one is not", async () => {
+    const rabbit = await getRabbit();
+    const bus = new BusConnection({ url: rabbit.amqpUrl });
+    closers.push(() => bus.stop());
+    const metrics = new Metrics();
+    const publisher = new Publisher(bus, { metrics });
+    bus.start();
+    expect(await bus.waitConnected(10_000)).toBe(true);
+    const model = await amqp.connect(rabbit.amqpUrl);
+    closers.push(() => model.close());
+    const ch = await model.createChannel();
+    const q = await ch.assertQueue("", { exclusive: true });
+    await ch.bindQueue(q.queue, VIDEO_EXCHANGE, videoRoutingKey("bound", 41));
+    let consumed = 0;
+    await ch.consume(q.queue, (m) => m && consumed++, { noAck: true });
+
+    const settled: boolean[] = [];
+    const lane = publisher.lane("dataflow-41", { maxMessages: 100, maxBytes: 1 << 20 });
+    for (let i = 0; i < 5; i++) {
+      publisher.publish(lane, { exchange: VIDEO_EXCHANGE, routingKey: videoRoutingKey("bound", 41), body: new Uint8Array(10), onSettled: (ok) => settled.push(ok) });
+      publisher.publish(lane, { exchange: VIDEO_EXCHANGE, routingKey: videoRoutingKey("nobody", 41), body: new Uint8Array(10), onSettled: (ok) => settled.push(ok) });
+    }
+    await waitUntil("all settled", () => settled.length === 10 || undefined, { timeoutMs: 10_000 });
+    await waitUntil("bound ones consumed", () => consumed === 5 || undefined, { timeoutMs: 10_000 });
+    // RabbitMQ sends basic.return before the confirm of the same message: all five are in.
+    expect(publisher.returned(VIDEO_EXCHANGE)).toBe(5);
+    expect(metrics.render()).toContain(`vsb_bus_returned_total{exchange="${VIDEO_EXCHANGE}"} 5`);
+  }, 30_000);
 });
