@@ -45,6 +45,17 @@ export const UDP_BUFFER_BYTES = 8 * 1024 * 1024;
 
 type Element = string[];
 
+/**
+ * `name="value"` for a value that comes from the user (a path, device, URL, address): inside
+ * the quotes gst-launch-1.0 takes spaces and `!` literally. `parseSourceSpec` has refused the
+ * characters that could end the quotes (`"`, `\\`, control characters).
+ */
+export function gstQuoted(name: string, value: string): string {
+  // deno-lint-ignore no-control-regex
+  if (/["\\\u0000-\u001f\u007f]/.test(value)) throw new RangeError(`${name} value ${JSON.stringify(value)} cannot be quoted for gst-launch-1.0`);
+  return `${name}="${value}"`;
+}
+
 function link(elements: Element[]): string[] {
   return elements.flatMap((e, i) => (i === 0 ? e : ["!", ...e]));
 }
@@ -93,7 +104,7 @@ export function rawChain(o: PipelineOptions): Element[] {
 
 function fileElements(path: string, fps: number): Element[] {
   const lower = path.toLowerCase();
-  const src = ["filesrc", `location=${path}`];
+  const src = ["filesrc", gstQuoted("location", path)];
   if (/\.(mp4|m4v|mov|3gp)$/.test(lower)) return [src, ["qtdemux"], ...payloadTail(true)];
   if (/\.(mkv|webm)$/.test(lower)) return [src, ["matroskademux"], ...payloadTail(true)];
   if (/\.(h264|264|avc|es)$/.test(lower)) {
@@ -115,11 +126,11 @@ export function pipelineElements(o: PipelineOptions): Element[] {
       ];
     case "v4l2":
       if (o.v4l2Format === "h264") {
-        return [["v4l2src", `device=${s.device}`], [`video/x-h264,width=${o.width},height=${o.height},framerate=${o.fps}/1`], ...payloadTail()];
+        return [["v4l2src", gstQuoted("device", s.device)], [`video/x-h264,width=${o.width},height=${o.height},framerate=${o.fps}/1`], ...payloadTail()];
       }
-      return [["v4l2src", `device=${s.device}`], rawCaps(o), ...rawChain(o)];
+      return [["v4l2src", gstQuoted("device", s.device)], rawCaps(o), ...rawChain(o)];
     case "udp": {
-      const address = s.address ? [`address=${s.address}`] : [];
+      const address = s.address ? [gstQuoted("address", s.address)] : [];
       return [
         ["udpsrc", `port=${s.port}`, ...address, `buffer-size=${UDP_BUFFER_BYTES}`, `caps=${UDP_RTP_CAPS}`],
         ["rtph264depay"],
@@ -127,7 +138,7 @@ export function pipelineElements(o: PipelineOptions): Element[] {
       ];
     }
     case "rtsp":
-      return [["rtspsrc", `location=${s.url}`, `protocols=${o.rtspTransport}`, "latency=100"], ["rtph264depay"], ...payloadTail()];
+      return [["rtspsrc", gstQuoted("location", s.url), `protocols=${o.rtspTransport}`, "latency=100"], ["rtph264depay"], ...payloadTail()];
     case "file":
       return fileElements(s.path, o.fps);
   }

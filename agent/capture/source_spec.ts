@@ -25,8 +25,26 @@ function port(text: string, value: string): number {
   return n;
 }
 
+/**
+ * gst-launch-1.0 re-joins its argv into one pipeline text: a `"` in a value closes the quotes
+ * the agent puts around it and what follows becomes elements (`a" ! filesink location=… name="b`),
+ * and `\` escapes the next character. Neither can be quoted reliably, so they are refused, as are
+ * control characters; spaces and `!` are safe inside the quotes (see `gstQuoted`).
+ */
+// deno-lint-ignore no-control-regex
+const UNQUOTABLE = /["\\\u0000-\u001f\u007f]/;
+
 /** Parses a `--source` value; throws a RangeError naming the value when it is not one. */
 export function parseSourceSpec(value: string): SourceSpec {
+  const spec = parseSpec(value);
+  const text = spec.kind === "v4l2" ? spec.device : spec.kind === "file" ? spec.path : spec.kind === "rtsp" ? spec.url : spec.kind === "udp" ? spec.address ?? "" : "";
+  if (UNQUOTABLE.test(text)) {
+    throw new RangeError(`source "${value}" has a '"', '\\' or control character, which gst-launch-1.0 cannot take in a value`);
+  }
+  return spec;
+}
+
+function parseSpec(value: string): SourceSpec {
   const text = value.trim();
   if (text === "test") return { kind: "test" };
   if (/^rtsps?:\/\/./i.test(text)) {

@@ -37,13 +37,13 @@ describe("pipelineArgv()", () => {
 
   test("v4l2 raw: camera caps → encoder", () => {
     expect(text(options("v4l2:/dev/video0"))).toBe(
-      `v4l2src device=/dev/video0 ! video/x-raw,width=640,height=480,framerate=15/1 ! ${X264} ! ${TAIL}`,
+      `v4l2src device="/dev/video0" ! video/x-raw,width=640,height=480,framerate=15/1 ! ${X264} ! ${TAIL}`,
     );
   });
 
   test("v4l2 h264: no re-encode", () => {
     expect(text(options("v4l2:/dev/video1", { v4l2Format: "h264" }))).toBe(
-      `v4l2src device=/dev/video1 ! video/x-h264,width=640,height=480,framerate=15/1 ! ${TAIL}`,
+      `v4l2src device="/dev/video1" ! video/x-h264,width=640,height=480,framerate=15/1 ! ${TAIL}`,
     );
   });
 
@@ -52,23 +52,23 @@ describe("pipelineArgv()", () => {
       "udpsrc port=5004 buffer-size=8388608 caps=application/x-rtp,media=video,encoding-name=H264,clock-rate=90000 ! " +
         `rtph264depay ! ${TAIL}`,
     );
-    expect(text(options("udp:239.1.1.1:5004"))).toContain("udpsrc port=5004 address=239.1.1.1 ");
+    expect(text(options("udp:239.1.1.1:5004"))).toContain('udpsrc port=5004 address="239.1.1.1" ');
   });
 
   test("rtsp: transport as configured, depay, no re-encode", () => {
     expect(text(options("rtsp://cam.local:8554/front", { rtspTransport: "udp" }))).toBe(
-      `rtspsrc location=rtsp://cam.local:8554/front protocols=udp latency=100 ! rtph264depay ! ${TAIL}`,
+      `rtspsrc location="rtsp://cam.local:8554/front" protocols=udp latency=100 ! rtph264depay ! ${TAIL}`,
     );
   });
 
   test("file: mp4 via qtdemux, mkv via matroskademux, raw .h264 at --fps, others via parsebin; paced by the clock", () => {
     const synced = TAIL.replace("fdsink fd=1", "fdsink fd=1 sync=true");
-    expect(text(options("file:/v/a.mp4"))).toBe(`filesrc location=/v/a.mp4 ! qtdemux ! ${synced}`);
-    expect(text(options("file:/v/a.mkv"))).toBe(`filesrc location=/v/a.mkv ! matroskademux ! ${synced}`);
+    expect(text(options("file:/v/a.mp4"))).toBe(`filesrc location="/v/a.mp4" ! qtdemux ! ${synced}`);
+    expect(text(options("file:/v/a.mkv"))).toBe(`filesrc location="/v/a.mkv" ! matroskademux ! ${synced}`);
     expect(text(options("file:/v/a.h264"))).toBe(
-      `filesrc location=/v/a.h264 ! video/x-h264,stream-format=byte-stream,framerate=15/1 ! ${synced}`,
+      `filesrc location="/v/a.h264" ! video/x-h264,stream-format=byte-stream,framerate=15/1 ! ${synced}`,
     );
-    expect(text(options("file:/v/a.ts"))).toBe(`filesrc location=/v/a.ts ! parsebin ! video/x-h264 ! ${synced}`);
+    expect(text(options("file:/v/a.ts"))).toBe(`filesrc location="/v/a.ts" ! parsebin ! video/x-h264 ! ${synced}`);
   });
 
   test("hardware encoders", () => {

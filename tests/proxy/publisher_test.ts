@@ -88,21 +88,24 @@ describe("Publisher", () => {
     const model = await amqp.connect(rabbit.amqpUrl);
     closers.push(() => model.close());
     const ch = await model.createChannel();
+    // An exchange of this test alone: on the shared broker another test's queue may be bound to video.#.
+    const exchange = `vsb-returns-${process.pid}-${Date.now()}`;
+    await ch.assertExchange(exchange, "topic", { autoDelete: true });
     const q = await ch.assertQueue("", { exclusive: true });
-    await ch.bindQueue(q.queue, VIDEO_EXCHANGE, videoRoutingKey("bound", 41));
+    await ch.bindQueue(q.queue, exchange, videoRoutingKey("bound", 41));
     let consumed = 0;
     await ch.consume(q.queue, (m) => m && consumed++, { noAck: true });
 
     const settled: boolean[] = [];
     const lane = publisher.lane("dataflow-41", { maxMessages: 100, maxBytes: 1 << 20 });
     for (let i = 0; i < 5; i++) {
-      publisher.publish(lane, { exchange: VIDEO_EXCHANGE, routingKey: videoRoutingKey("bound", 41), body: new Uint8Array(10), onSettled: (ok) => settled.push(ok) });
-      publisher.publish(lane, { exchange: VIDEO_EXCHANGE, routingKey: videoRoutingKey("nobody", 41), body: new Uint8Array(10), onSettled: (ok) => settled.push(ok) });
+      publisher.publish(lane, { exchange, routingKey: videoRoutingKey("bound", 41), body: new Uint8Array(10), onSettled: (ok) => settled.push(ok) });
+      publisher.publish(lane, { exchange, routingKey: videoRoutingKey("nobody", 41), body: new Uint8Array(10), onSettled: (ok) => settled.push(ok) });
     }
     await waitUntil("all settled", () => settled.length === 10 || undefined, { timeoutMs: 10_000 });
     await waitUntil("bound ones consumed", () => consumed === 5 || undefined, { timeoutMs: 10_000 });
     // RabbitMQ sends basic.return before the confirm of the same message: all five are in.
-    expect(publisher.returned(VIDEO_EXCHANGE)).toBe(5);
-    expect(metrics.render()).toContain(`vsb_bus_returned_total{exchange="${VIDEO_EXCHANGE}"} 5`);
+    expect(publisher.returned(exchange)).toBe(5);
+    expect(metrics.render()).toContain(`vsb_bus_returned_total{exchange="${exchange}"} 5`);
   }, 30_000);
 });
