@@ -7,7 +7,7 @@
  * Raw sources are encoded; H.264 sources (udp, rtsp, file, v4l2 in h264 format) are not.
  * `-q` keeps gst-launch's own messages off stdout; `-e` turns SIGINT into an EOS.
  */
-import type { SourceSpec } from "./source_spec.ts";
+import { type SourceSpec, UNQUOTABLE } from "./source_spec.ts";
 
 /** Encoders the agent knows, by option name. */
 export type EncoderName = "x264" | "nvh264" | "vaapih264" | "v4l2h264";
@@ -51,8 +51,7 @@ type Element = string[];
  * characters that could end the quotes (`"`, `\\`, control characters).
  */
 export function gstQuoted(name: string, value: string): string {
-  // deno-lint-ignore no-control-regex
-  if (/["\\\u0000-\u001f\u007f]/.test(value)) throw new RangeError(`${name} value ${JSON.stringify(value)} cannot be quoted for gst-launch-1.0`);
+  if (UNQUOTABLE.test(value)) throw new RangeError(`${name} value ${JSON.stringify(value)} cannot be quoted for gst-launch-1.0`);
   return `${name}="${value}"`;
 }
 

@@ -32,7 +32,7 @@ function port(text: string, value: string): number {
  * control characters; spaces and `!` are safe inside the quotes (see `gstQuoted`).
  */
 // deno-lint-ignore no-control-regex
-const UNQUOTABLE = /["\\\u0000-\u001f\u007f]/;
+export const UNQUOTABLE = /["\\\u0000-\u001f\u007f]/;
 
 /** Parses a `--source` value; throws a RangeError naming the value when it is not one. */
 export function parseSourceSpec(value: string): SourceSpec {

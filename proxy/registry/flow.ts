@@ -7,10 +7,10 @@ import {
   type DataflowMetadata,
   type DataflowRecord,
   HEADER_ZOOM,
-  ROUTING_WORD,
   PATH,
   quadkey,
   registrationTopic,
+  ROUTING_WORD,
   videoRoutingKey,
 } from "../../shared/mod.ts";
 import type { DataflowRow } from "../store/store.ts";
