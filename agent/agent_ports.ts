@@ -20,6 +20,7 @@ import { WhipPublisher } from "./push/whip_publisher.ts";
 import { RtpStreamReader } from "./push/rtp_stream_reader.ts";
 import { dataflowMetadata } from "./registration/dataflow_metadata.ts";
 import { RegistrationClient } from "./registration/registration_client.ts";
+import { fetchTrusting } from "./runtime.ts";
 import { VideoSizeWatch } from "./registration/video_size.ts";
 
 /** A resolved config (sourceId and keyint filled in). */
@@ -34,6 +35,8 @@ export function agentPorts(
   let publisher: WhipPublisher | undefined;
   // udp/rtsp/file/camera H.264 ignore --width/--height: the next keep-alive sends the SPS's size.
   const videoSize = new VideoSizeWatch();
+  // HTTPS to the proxy trusting --proxy-ca-file; undefined: the runtime's fetch and system CAs.
+  const proxyFetch = config.proxyCaFile ? fetchTrusting(readFileSync(config.proxyCaFile, "utf8")) : undefined;
 
   const capture = new CaptureSupervisor({
     command: config.gstLaunch,
@@ -86,6 +89,7 @@ export function agentPorts(
       iceServers,
       interfaceAddresses: config.iceAddress.length ? config.iceAddress : undefined,
       fps: config.fps,
+      fetch: proxyFetch,
       log: log.child({ component: "push" }),
     });
     let ended = false;
@@ -121,8 +125,8 @@ export function agentPorts(
     log,
     locate,
     currentFix: () => fix!,
-    discover: (f) => discoverEndpoints(f.tile, config),
-    registry: (endpoints) => new RegistrationClient(endpoints.registrationUrl, { token: config.apiToken }),
+    discover: (f) => discoverEndpoints(f.tile, { ...config, fetch: proxyFetch }),
+    registry: (endpoints) => new RegistrationClient(endpoints.registrationUrl, { token: config.apiToken, fetch: proxyFetch }),
     metadata: (f) => dataflowMetadata({ ...config, videoSize: videoSize.current }, f, new Date()),
     openControl: (reg, endpoints, handlers) => {
       if (config.noMqtt) return undefined;

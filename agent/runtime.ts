@@ -74,3 +74,15 @@ export function hostname(): string {
 export function residentBytes(): number {
   return deno ? deno.memoryUsage().rss : process.memoryUsage().rss;
 }
+
+/**
+ * `fetch` that trusts the PEM CA certificate(s) in `ca` for HTTPS: under Deno a client with
+ * `caCerts` (in addition to the system roots), under Bun `tls.ca` (instead of them).
+ */
+export function fetchTrusting(ca: string): typeof fetch {
+  if (deno) {
+    const client = deno.createHttpClient({ caCerts: [ca] });
+    return ((input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
+  }
+  return ((input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch;
+}

@@ -10,7 +10,7 @@ import { consumeHelp, parseConsumeOptions, UsageError, type ConsumeOptions } fro
 import { DemandLeaseHolder } from "./consumer/demand_lease.ts";
 import { FrameSink } from "./consumer/frame_sink.ts";
 import { FrameStats, formatStats } from "./consumer/frame_stats.ts";
-import { readText } from "./runtime.ts";
+import { fetchTrusting, readText } from "./runtime.ts";
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -34,12 +34,22 @@ async function connectBroker(opts: ConsumeOptions): Promise<amqp.ChannelModel> {
   }
 }
 
+/** `fetch` for the proxy's API, trusting `--api-ca-file` when given. */
+function apiFetch(opts: ConsumeOptions): typeof fetch | undefined {
+  if (!opts.apiCaFile) return undefined;
+  try {
+    return fetchTrusting(readText(opts.apiCaFile));
+  } catch (err) {
+    throw new Error(`--api-ca-file "${opts.apiCaFile}" could not be read: ${(err as Error).message}`);
+  }
+}
+
 async function run(opts: ConsumeOptions): Promise<number> {
   const lease = opts.noDemand ? null : new DemandLeaseHolder(opts.apiUrl, {
     dataflowId: opts.dataflow,
     quadkey: opts.quadkey,
     ttlSeconds: opts.leaseSeconds,
-  }, { token: opts.apiToken, onError: (err) => say(`demand lease renewal failed: ${err.message}`) });
+  }, { token: opts.apiToken, fetch: apiFetch(opts), onError: (err) => say(`demand lease renewal failed: ${err.message}`) });
 
   const connection = await connectBroker(opts);
   const channel = await connection.createChannel();
@@ -49,7 +59,13 @@ async function run(opts: ConsumeOptions): Promise<number> {
   const pattern = opts.dataflow !== undefined ? videoRoutingKey("*", opts.dataflow) : videoBindingPattern("*");
   await channel.bindQueue(queue, VIDEO_EXCHANGE, pattern);
   if (lease) {
-    const held = await lease.start();
+    let held;
+    try {
+      held = await lease.start();
+    } catch (err) {
+      await connection.close().catch(() => undefined); // or the open connection keeps the process alive
+      throw err;
+    }
     say(`holding demand lease ${held.id} until stopped (renewed every ${Math.round(opts.leaseSeconds / 3)} s)`);
   }
 

@@ -1,7 +1,8 @@
 /**
  * vsb-proxy's entry point: `bun proxy/main.ts [options]`. Exit codes: 0 after a signal,
  * 1 when it could not start, 2 for a bad option or an unusable `--db` (corrupt, unwritable,
- * full: one line on stderr naming it; systemd does not restart on 2).
+ * full: one line on stderr naming it; systemd does not restart on 2). SIGHUP re-reads the
+ * --tls-cert/--tls-key files.
  */
 import { ConfigError, loadConfig, requireAuthOffLoopback, shownConfig } from "./config/load_config.ts";
 import { helpText, optionsMarkdown } from "./config/help.ts";
@@ -10,7 +11,7 @@ import { StartError, startProxy } from "./proxy.ts";
 import { dashboardRoutes } from "./dashboard/dashboard_routes.ts";
 import { mediaRoutesFor } from "./outputs/media_routes.ts";
 import { startWatchdog } from "./watchdog.ts";
-import { args, env, exit, guardProcess, onShutdown, printErr, printOut, readText } from "./runtime.ts";
+import { args, env, exit, guardProcess, onReload, onShutdown, printErr, printOut, readText } from "./runtime.ts";
 
 const log = logger("proxy");
 
@@ -39,6 +40,14 @@ async function main(): Promise<void> {
   }
   const running = proxy;
   const stopWatchdog = startWatchdog({ env: env(), healthy: () => running.store.ping(), warn: (msg, fields) => log.warn(msg, fields) });
+  onReload(() => {
+    try {
+      const tls = running.reloadTls();
+      log.info("tls certificate reloaded", { subject: tls.subject, validTo: tls.validTo, fingerprint256: tls.fingerprint256 });
+    } catch (error) {
+      log.error("tls reload failed, the old certificate stays", { error: (error as Error).message });
+    }
+  });
   onShutdown(async (signal) => {
     log.info("signal received", { signal });
     stopWatchdog();

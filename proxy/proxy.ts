@@ -8,14 +8,14 @@ import { amqpUserOf, Announcer } from "./bus/announcer.ts";
 import { BusConnection } from "./bus/bus_connection.ts";
 import { ControlSigner } from "./bus/control_signer.ts";
 import { Publisher } from "./bus/publisher.ts";
-import type { Config } from "./config/load_config.ts";
+import { type Config, ConfigError, type ListenTls, readListenTls } from "./config/load_config.ts";
 import { logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { DataflowEvents } from "./outputs/dataflow_events.ts";
 import { type Clock, systemClock } from "./registry/clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { registerRegistryMetrics } from "./registry/registry_metrics.ts";
-import { serve, type Server } from "./runtime.ts";
+import { readText, serve, type Server } from "./runtime.ts";
 import { Store } from "./store/store.ts";
 
 const log = logger("proxy");
@@ -35,15 +35,20 @@ export interface RunningProxy {
   metrics: Metrics;
   /** The HTTP app (for in-memory requests and its route list in tests). */
   app: App;
+  /**
+   * Reads --tls-cert/--tls-key again and serves new connections with them (SIGHUP); throws a
+   * ConfigError (the old certificate stays) when they are unusable or TLS is off.
+   */
+  reloadTls(): ListenTls;
   stop(): Promise<void>;
 }
 
-/** The base URL sensors reach us at: `--public-url`, else the bound address (0.0.0.0 → 127.0.0.1). */
+/** The base URL sensors reach us at: `--public-url`, else the bound address (0.0.0.0 → 127.0.0.1), https with TLS. */
 export function derivePublicUrl(config: Config, port: number): string {
   if (config.publicUrl) return config.publicUrl.replace(/\/+$/, "");
   const host = config.listen.host;
   const shown = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
-  return `http://${shown}:${port}`;
+  return `${config.listenTls ? "https" : "http"}://${shown}:${port}`;
 }
 
 /**
@@ -73,7 +78,7 @@ function attempt<T>(what: string, run: () => T, exitCode: 1 | 2 = 1): T {
 export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
-  routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app">) => RouteModule[];
+  routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app" | "reloadTls">) => RouteModule[];
   /** Opens the store [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
   openStore?: (path: string, ports: Config["udpPorts"]) => Store;
 }
@@ -86,7 +91,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const listen = `${config.listen.host}:${config.listen.port}`;
   let server: Server;
   try {
-    server = serve({ hostname: config.listen.host, port: config.listen.port, fetch: (req) => handler(req) });
+    server = serve({ hostname: config.listen.host, port: config.listen.port, tls: config.listenTls, fetch: (req) => handler(req) });
   } catch (cause) {
     store.close();
     throw new StartError(`--listen "${listen}": could not listen: ${(cause as Error).message}`, { cause });
@@ -134,13 +139,23 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   registry.start();
   bus.start();
   if (config.apiTokens.length === 0 && !jwt) log.warn("api opened without auth", { hint: "set --api-token ROLE:TOKEN, --api-token-file or --jwks-url" });
+  if (config.listenTls && config.publicUrl?.startsWith("http:")) {
+    log.warn("public url is http but the listener serves https", { publicUrl, hint: "sensors would fail to reach the whipUrl; use https:// in --public-url" });
+  }
   if (!config.publicUrl && config.listen.host === "0.0.0.0") {
     log.warn("public url derived from loopback", { publicUrl, hint: "set --public-url so remote sensors get a reachable whipUrl" });
   }
   log.info("proxy started", {
     listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy,
+    tls: config.listenTls ? { subject: config.listenTls.subject, validTo: config.listenTls.validTo } : undefined,
     auth: { tokens: config.apiTokens.map((t) => `${t.role}:${t.name}`), oidc: jwt ? { jwksUrl: jwt.jwksUrl, issuer: jwt.issuer } : undefined },
   });
+  const reloadTls = (): ListenTls => {
+    const tls = readListenTls(config, readText);
+    if (!tls || !server.tls) throw new ConfigError("no --tls-cert/--tls-key: the listener serves plain HTTP, nothing to reload");
+    server.reloadTls(tls);
+    return tls;
+  };
   const stop = async () => {
     await server.stop();
     for (const module of routes) {
@@ -157,5 +172,5 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     store.close();
     log.info("proxy stopped");
   };
-  return { ...parts, server, app, stop };
+  return { ...parts, server, app, reloadTls, stop };
 }

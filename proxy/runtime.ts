@@ -5,10 +5,17 @@
 import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 
-/** A listening HTTP server. */
+/** A listening HTTP(S) server. */
 export interface Server {
   readonly hostname: string;
   readonly port: number;
+  /** Whether it serves HTTPS. */
+  readonly tls: boolean;
+  /**
+   * HTTPS only: serves new connections with `tls` from now on. Open connections (and the
+   * requests on them) finish on the old certificate; nothing is refused in between.
+   */
+  reloadTls(tls: { cert: string; key: string }): void;
   stop(): Promise<void>;
 }
 
@@ -16,15 +23,21 @@ export interface Server {
 export interface ServeOptions {
   hostname: string;
   port: number;
+  /** PEM certificate and key: HTTPS instead of HTTP. */
+  tls?: { cert: string; key: string };
   fetch: (request: Request) => Response | Promise<Response>;
 }
 
-/** Starts Bun's HTTP server; throws when the address cannot be bound. */
-export function serve(options: ServeOptions): Server {
-  const server = Bun.serve({
+/** How long a replaced HTTPS listener may finish its open connections before they are closed. */
+const RELOAD_DRAIN_MS = 90_000;
+
+function bunServe(options: ServeOptions, port: number, reusePort: boolean) {
+  return Bun.serve({
     hostname: options.hostname,
-    port: options.port,
+    port,
     fetch: options.fetch,
+    tls: options.tls,
+    reusePort,
     // The API refuses bodies over 64 KiB itself (413 with a JSON answer); this is the
     // hard stop for anything bigger so that no one can make the proxy buffer megabytes.
     maxRequestBodySize: 1024 * 1024,
@@ -32,13 +45,74 @@ export function serve(options: ServeOptions): Server {
     idleTimeout: 60,
     development: false,
   });
+}
+
+/**
+ * Starts Bun's HTTP server (HTTPS with `tls`); throws when the address cannot be bound.
+ *
+ * A certificate reload cannot go through Bun's `server.reload()` (in Bun 1.4 it keeps the
+ * old certificate), so HTTPS listens with SO_REUSEPORT: a reload binds a second listener on
+ * the same port with the new certificate, then stops the old one from accepting (its open
+ * connections finish). So that SO_REUSEPORT cannot hide a second proxy on the same port, the
+ * port is first bound once without it: a port already in use fails as with plain HTTP.
+ */
+export function serve(options: ServeOptions): Server {
+  if (!options.tls) {
+    const server = bunServe(options, options.port, false);
+    return {
+      hostname: server.hostname ?? options.hostname,
+      port: server.port ?? options.port,
+      tls: false,
+      reloadTls: () => {
+        throw new Error("the listener serves plain HTTP: no certificate to reload");
+      },
+      stop: async () => {
+        await server.stop(true);
+      },
+    };
+  }
+  let probe: Bun.TCPSocketListener<undefined>;
+  try {
+    probe = Bun.listen({ hostname: options.hostname, port: options.port, socket: { data() {} } });
+  } catch (error) {
+    const inUse = (error as { code?: string }).code === "EADDRINUSE";
+    throw new Error(inUse ? `Failed to start server. Is port ${options.port} in use?` : (error as Error).message, { cause: error });
+  }
+  const port = probe.port;
+  probe.stop(true);
+  let current = bunServe(options, port, true);
+  const draining = new Set<ReturnType<typeof bunServe>>();
   return {
-    hostname: server.hostname ?? options.hostname,
-    port: server.port ?? options.port,
+    hostname: current.hostname ?? options.hostname,
+    port,
+    tls: true,
+    reloadTls: (tls) => {
+      const next = bunServe({ ...options, tls }, port, true);
+      const old = current;
+      current = next;
+      draining.add(old);
+      void old.stop(false).finally(() => draining.delete(old));
+      setTimeout(() => {
+        if (draining.delete(old)) void old.stop(true);
+      }, RELOAD_DRAIN_MS).unref();
+    },
     stop: async () => {
-      await server.stop(true);
+      await Promise.all([current, ...draining].map((s) => s.stop(true)));
+      draining.clear();
     },
   };
+}
+
+/** Calls `fn` on every SIGHUP (the systemd unit's `ExecReload`). */
+export function onReload(fn: () => void): void {
+  process.on("SIGHUP", () => fn());
+}
+
+/** `fetch` that trusts the PEM CA certificate(s) in `ca` instead of the system CAs. */
+export function fetchTrusting(ca: string): typeof fetch {
+  const trusted = ((input: string | URL | Request, init?: RequestInit) =>
+    fetch(input, { ...init, tls: { ca } } as RequestInit)) as typeof fetch;
+  return trusted;
 }
 
 /**

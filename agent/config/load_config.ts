@@ -189,6 +189,7 @@ function withMqttFiles(config: AgentConfig, read: (path: string) => string): Age
     out = { ...out, mqttPassword: password };
   }
   if (config.mqttCaFile !== undefined) readPem("--mqtt-ca-file", config.mqttCaFile, "CERTIFICATE", read);
+  if (config.proxyCaFile !== undefined) readPem("--proxy-ca-file", config.proxyCaFile, "CERTIFICATE", read);
   if ((config.mqttCertFile === undefined) !== (config.mqttKeyFile === undefined)) throw new ConfigError("--mqtt-cert-file and --mqtt-key-file must be given together");
   if (config.mqttCertFile !== undefined) readPem("--mqtt-cert-file", config.mqttCertFile, "CERTIFICATE", read);
   if (config.mqttKeyFile !== undefined) readPem("--mqtt-key-file", config.mqttKeyFile, "PRIVATE KEY", read);

@@ -86,6 +86,8 @@ export const OPTIONS = {
     help: "bearer token for the registration API (a sensor token of the MEC; better: --api-token-file)", schema: z.string().min(1).optional() }),
   apiTokenFile: opt({ group: "MEC", flag: "--api-token-file", env: ["VSB_API_TOKEN_FILE"], kind: "string", arg: "FILE",
     help: "file holding the bearer token (trimmed), so it is not in argv or the environment", schema: z.string().min(1).optional() }),
+  proxyCaFile: opt({ group: "MEC", flag: "--proxy-ca-file", env: ["VSB_PROXY_CA_FILE"], kind: "string", arg: "FILE",
+    help: "PEM CA certificate(s) that an https:// proxy (discovery, registration, WHIP) must chain to (instead of the system CAs under Bun; added to them under Deno)", schema: z.string().min(1).optional() }),
   mqttUser: opt({ group: "MEC", flag: "--mqtt-user", env: ["VSB_MQTT_USER", "AMQP_USER"], kind: "string", arg: "NAME",
     help: "message broker user", schema: z.string().min(1).optional() }),
   mqttPassword: opt({ group: "MEC", flag: "--mqtt-password", env: ["VSB_MQTT_PASSWORD", "AMQP_PASS"], kind: "string", arg: "SECRET",

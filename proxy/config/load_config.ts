@@ -4,6 +4,7 @@
  * stops with a one-line `ConfigError` that names where it came from (flag, env var, or
  * file key) and the value in quotes.
  */
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { z } from "zod";
 import { maskUrl } from "../../shared/mod.ts";
 import type { LogLevel } from "../log.ts";
@@ -16,6 +17,10 @@ export interface Config {
   listen: { host: string; port: number };
   /** Undefined: derived from the bound address at start. */
   publicUrl?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** PEM texts of --tls-cert/--tls-key (never printed); undefined: plain HTTP. */
+  listenTls?: ListenTls;
   db: string;
   /** `--ended-retention` in ms. */
   endedRetention: number;
@@ -53,6 +58,16 @@ export interface BrokerTls {
   ca?: string[];
   cert?: string;
   key?: string;
+}
+
+/** Certificate and key of the HTTPS listener, as PEM text. */
+export interface ListenTls {
+  cert: string;
+  key: string;
+  /** Of the (first) certificate, for the log: subject, expiry (ISO 8601) and SHA-256 fingerprint. */
+  subject: string;
+  validTo: string;
+  fingerprint256: string;
 }
 
 /** A configuration value that cannot be used; its message is the one line to print. */
@@ -213,6 +228,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
   checkAuth(config);
   config.amqpTls = readBrokerTls(config, readText);
+  config.listenTls = readListenTls(config, readText);
   return { kind: check ? "check" : "run", config };
 }
 
@@ -226,6 +242,32 @@ function readPem(flag: string, path: string, kind: "CERTIFICATE" | "PRIVATE KEY"
   const begin = new RegExp(`-----BEGIN [A-Z ]*${kind}-----`);
   if (!begin.test(text)) throw new ConfigError(`${flag} "${path}" holds no PEM ${kind.toLowerCase()} (-----BEGIN ...${kind}-----)`);
   return text;
+}
+
+/**
+ * Reads --tls-cert/--tls-key (at start and again on SIGHUP); undefined when neither is given.
+ * Throws a one-line ConfigError naming the flag when a file is missing, unreadable or not PEM.
+ */
+export function readListenTls(config: Pick<Config, "tlsCert" | "tlsKey">, readText: ReadText): ListenTls | undefined {
+  const { tlsCert, tlsKey } = config;
+  if (!tlsCert && !tlsKey) return undefined;
+  if (!tlsCert || !tlsKey) throw new ConfigError("--tls-cert and --tls-key must be given together");
+  const cert = readPem("--tls-cert", tlsCert, "CERTIFICATE", readText);
+  const key = readPem("--tls-key", tlsKey, "PRIVATE KEY", readText);
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch (err) {
+    throw new ConfigError(`--tls-cert "${tlsCert}" is not a valid certificate: ${(err as Error).message}`);
+  }
+  let matches: boolean;
+  try {
+    matches = x509.checkPrivateKey(createPrivateKey(key));
+  } catch (err) {
+    throw new ConfigError(`--tls-key "${tlsKey}" is not a valid private key: ${(err as Error).message}`);
+  }
+  if (!matches) throw new ConfigError(`--tls-key "${tlsKey}" is not the key of --tls-cert "${tlsCert}"`);
+  return { cert, key, subject: x509.subject.replace(/\n/g, ", "), validTo: new Date(x509.validTo).toISOString(), fingerprint256: x509.fingerprint256 };
 }
 
 /** Reads --amqp-ca-file/--amqp-cert-file/--amqp-key-file; undefined when none is given. */
@@ -248,7 +290,7 @@ function amqpUrlIsTls(url: string): boolean {
 /** `config` as `--check` prints it: JSON, with API tokens and URL passwords masked. */
 export function shownConfig(config: Config): string {
   const masked = {
-    ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined,
+    ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined, listenTls: undefined,
     amqpUrl: maskUrl(config.amqpUrl), mqttUrl: maskUrl(config.mqttUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
   };

@@ -15,6 +15,8 @@ export interface LeaseRequest {
 export interface LeaseOptions {
   /** Bearer token for the proxy's API. Default: none. */
   token?: string;
+  /** `fetch` to use (e.g. one trusting --api-ca-file). Default: the global one. */
+  fetch?: typeof fetch;
   /** Called on every failure to renew (the holder keeps trying). Default: ignore. */
   onError?: (err: Error) => void;
 }
@@ -34,7 +36,12 @@ export class DemandLeaseHolder {
   async #call(method: string, path: string, body?: unknown): Promise<Response> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    return await fetch(new URL(path, this.apiUrl), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const url = new URL(path, this.apiUrl);
+    try {
+      return await (this.options.fetch ?? fetch)(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new Error(`${method} "${url}" failed: ${(err as Error).message}`);
+    }
   }
 
   async #take(): Promise<void> {
