@@ -3,17 +3,20 @@
 // JSON line: requests/s, p50/p99 latency, proxy CPU % (of one core, from /proc) and RSS.
 //
 // It runs the load twice: saturated (as fast as answers come), then paced at --rate.
+// As a production MEC runs: sensor token and HTTPS (a certificate made by openssl for the run);
+// --plain measures plain HTTP instead, for comparison.
 //
-//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R]
+//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R] [--plain]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROUTE } from "../shared/mod.ts";
+import { makeTestPki } from "../tests/support/test_ca.ts";
 import { sensor2022 } from "../tests/proxy/sensor_body.ts";
 import { freePort } from "../tests/support/ports.ts";
 import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
 import { getRabbit } from "../tests/support/rabbitmq.ts";
-import { waitForHttp } from "../tests/support/wait.ts";
+import { waitUntil } from "../tests/support/wait.ts";
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -23,6 +26,7 @@ const dataflows = option("--dataflows", 1000);
 const seconds = option("--seconds", 10);
 const concurrency = option("--concurrency", 64);
 const rate = option("--rate", 10_000);
+const tls = !process.argv.includes("--plain");
 const root = new URL("..", import.meta.url).pathname;
 // With a sensor token, as a production MEC runs: every keep-alive pays for the bearer check and
 // the owner check (one sensor identity holds them all, so the per-sensor limit is lifted).
@@ -44,13 +48,13 @@ function rssMb(pid: number): number {
 }
 
 /** One run of the load process against the proxy `pid`; its figures plus the proxy's CPU and RSS. */
-async function runLoad(pid: number, base: string, paceRate: number) {
+async function runLoad(pid: number, base: string, paceRate: number, caFile?: string) {
   const cpuBefore = cpuTicks(pid);
   const t0 = performance.now();
   let rssPeak = rssMb(pid);
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(pid))), 250);
   const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds),
-    String(concurrency), token, String(paceRate)], { cwd: root, name: "load" });
+    String(concurrency), token, String(paceRate)], { cwd: root, name: "load", env: { ...process.env, VSB_BENCH_CA_FILE: caFile } });
   const status = await load.exited;
   clearInterval(sampler);
   const cpuPercent = ((cpuTicks(pid) - cpuBefore) / TICKS) / ((performance.now() - t0) / 1000) * 100;
@@ -63,34 +67,38 @@ async function runLoad(pid: number, base: string, paceRate: number) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "vsb-bench-api-"));
+const pki = tls ? makeTestPki("vsb-bench-api-pki-") : undefined;
 try {
   const rabbit = await getRabbit();
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const tlsArgs = pki ? ["--tls-cert", pki.server.certFile, "--tls-key", pki.server.keyFile] : [];
   const proxy = spawnTracked(bun, [join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
     "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", `sensor:${token}`,
-    "--max-dataflows-per-sensor", String(dataflows)], { cwd: root, name: "vsb-proxy" });
-  await waitForHttp(`${base}${ROUTE.ready}`, { timeoutMs: 20_000 });
+    "--max-dataflows-per-sensor", String(dataflows), ...tlsArgs], { cwd: root, name: "vsb-proxy" });
+  const fetchInit = pki ? { tls: { ca: pki.ca.certPem() } } : {};
+  await waitUntil("the proxy ready", async () => (await fetch(`${base}${ROUTE.ready}`, fetchInit as RequestInit)).ok, { timeoutMs: 20_000, proc: proxy });
 
   const body = JSON.stringify(sensor2022());
   let registered = 0;
   await Promise.all(Array.from({ length: 32 }, async () => {
     while (registered < dataflows) {
       registered++;
-      const res = await fetch(`${base}${ROUTE.dataflows}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body });
+      const res = await fetch(`${base}${ROUTE.dataflows}`, { ...fetchInit, method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body } as RequestInit);
       if (res.status !== 201) throw new Error(`registration answered "${res.status}": ${await res.text()}`);
       await res.arrayBuffer();
     }
   }));
 
-  const saturated = await runLoad(proxy.pid, base, 0);
-  const paced = await runLoad(proxy.pid, base, rate);
+  const saturated = await runLoad(proxy.pid, base, 0, pki?.ca.certFile);
+  const paced = await runLoad(proxy.pid, base, rate, pki?.ca.certFile);
   await proxy.stop();
   process.stdout.write(`${JSON.stringify({
-    bench: "api-keepalive", dataflows, concurrency, apiToken: "sensor", ...saturated,
+    bench: "api-keepalive", dataflows, concurrency, apiToken: "sensor", tls, ...saturated,
     [`at${rate}PerSecond`]: paced, target: { requestsPerSecond: 10_000, p99Ms: 5 },
   })}\n`);
 } finally {
   await cleanupAll();
   rmSync(dir, { recursive: true, force: true });
+  pki?.remove();
 }

@@ -7,8 +7,11 @@
 //   bun bench/keepalive_load.ts BASE_URL FIRST_ID LAST_ID SECONDS CONCURRENCY [TOKEN] [RATE]
 //
 // RATE (requests/s, all connections together) paces the load; without it, or 0, every
-// connection sends its next request as soon as the answer is in (saturation).
+// connection sends its next request as soon as the answer is in (saturation). An https BASE_URL
+// speaks TLS, trusting the PEM CA file in VSB_BENCH_CA_FILE.
+import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { connect as connectTls } from "node:tls";
 import { PATH } from "../shared/mod.ts";
 
 const [base, firstText, lastText, secondsText, concurrencyText, token, rateText] = process.argv.slice(2);
@@ -36,7 +39,9 @@ let measured = 0;
 /** One connection: send, wait for the whole answer (headers + Content-Length body), repeat. */
 function client(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket: Socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
+    const socket: Socket = url.protocol === "https:"
+      ? connectTls({ host: url.hostname, port: Number(url.port), ca: readFileSync(process.env.VSB_BENCH_CA_FILE!, "utf8") }).setNoDelay(true)
+      : connect({ host: url.hostname, port: Number(url.port), noDelay: true });
     let buffered: Buffer = Buffer.alloc(0);
     let started = 0;
     let due = performance.now() + Math.random() * intervalMs;
@@ -55,7 +60,7 @@ function client(): Promise<void> {
       if (wait <= 0) write();
       else setTimeout(write, wait);
     };
-    socket.on("connect", send);
+    socket.on(url.protocol === "https:" ? "secureConnect" : "connect", send);
     socket.on("error", reject);
     socket.on("data", (chunk: Buffer) => {
       buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;

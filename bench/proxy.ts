@@ -8,7 +8,9 @@
 // legacy pipelines, fed the same packets in the same run); ratio = proxy CPU per stream ÷ gst CPU
 // per stream. The proxy runs with the tuning systemd/vsb-proxy.service gives it (Nice=, BUN_JSC_*).
 //
-//   bun bench/proxy.ts [N ...] [--seconds S]          (defaults: 1 4 8 16 32, 10 s measured)
+// The proxy serves HTTPS with API tokens, as deployed; --plain runs it on plain HTTP without auth.
+//
+//   bun bench/proxy.ts [N ...] [--seconds S] [--plain] (defaults: 1 4 8 16 32, 10 s measured)
 //   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
 //   VSB_BENCH_BUN_FLAGS=--smol bun bench/proxy.ts     (the proxy under other bun flags)
 import { readFileSync } from "node:fs";
@@ -19,7 +21,8 @@ import { freePort, freeUdpPortRange } from "../tests/support/ports.ts";
 import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
 import { getRabbit, type Rabbit } from "../tests/support/rabbitmq.ts";
 import { tempDir } from "../tests/support/temp_dir.ts";
-import { waitForHttp } from "../tests/support/wait.ts";
+import { makeTestPki } from "../tests/support/test_ca.ts";
+import { waitUntil } from "../tests/support/wait.ts";
 import { buckets, cpuTicks, maxBucketMs, sysTicks, ensureCapture, groupCpuTicks, machineTicks, pictures, quantileMs, rssMb, senderRole, sumMetric } from "./proxy_roles.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -30,6 +33,12 @@ const LAG = "vsb_event_loop_lag_seconds";
 const args = process.argv.slice(2);
 const secondsAt = args.indexOf("--seconds");
 const MEASURE_MS = (secondsAt >= 0 ? Number(args.splice(secondsAt, 2)[1]) : 10) * 1000;
+// As a production MEC runs: HTTPS (a certificate made by openssl for the run) and API tokens
+// (the senders register with a sensor token); --plain for plain HTTP without auth.
+const plainAt = args.indexOf("--plain");
+const PLAIN = plainAt >= 0 && args.splice(plainAt, 1).length > 0;
+const SENSOR_TOKEN = "bench-proxy-sensor-0123456789";
+const OPERATOR_TOKEN = "bench-proxy-operator-0123456789";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,6 +97,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const amqpUrl = rabbit.amqpUrl;
   const dir = tempDir("vsb-bench-proxy-");
   const port = await freePort();
+  const pki = PLAIN ? undefined : makeTestPki("vsb-bench-proxy-pki-");
   const udp = await freeUdpPortRange(n);
   const gsts = startGst(udp, n);
   // VSB_BENCH_PROFILE=DIR writes the proxy's CPU profile (markdown) there when it stops.
@@ -99,15 +109,19 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
     "-n", String(PROXY_NICE), process.execPath, ...profile, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir.path, "vsb.db"), "--amqp-url", amqpUrl,
     "--ice-address", "127.0.0.1", "--send-policy", "always", "--log-level", "warn",
     "--udp-forward", "all", "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udp}-${udp + n - 1}`,
+    ...(pki ? ["--tls-cert", pki.server.certFile, "--tls-key", pki.server.keyFile, "--api-token", `sensor:${SENSOR_TOKEN}`, "--api-token", `operator:${OPERATOR_TOKEN}`] : []),
   ], { cwd: root, name: "vsb-proxy", env: PROXY_ENV });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/ready`, { timeoutMs: 20_000 });
+  const base = `${pki ? "https" : "http"}://127.0.0.1:${port}`;
+  const init = (pki ? { tls: { ca: pki.ca.certPem() }, headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } } : {}) as RequestInit;
+  await waitUntil("the proxy ready", async () => (await fetch(`${base}/ready`, init)).ok, { timeoutMs: 20_000, proc: proxy });
   const counter = await frameCounter(amqpUrl);
-  const sender = spawnTracked(process.execPath, [import.meta.path, "--sender", base, String(n), file], { name: "bench-sender" });
+  const sender = spawnTracked(process.execPath, [import.meta.path, "--sender", base, String(n), file], {
+    name: "bench-sender", env: { ...process.env, ...(pki ? { VSB_BENCH_CA_FILE: pki.ca.certFile, VSB_BENCH_TOKEN: SENSOR_TOKEN } : {}) },
+  });
   const senderLine = () => JSON.parse(sender.output("stdout").trim().split("\n").at(-1)!) as { pictures: number; packets: number; connected: number };
   await sender.waitForLine(/"pictures"/, { stream: "stdout", timeoutMs: 60_000 });
   await sleep(WARMUP_MS);
-  const metrics = async () => await (await fetch(`${base}/metrics`)).text();
+  const metrics = async () => await (await fetch(`${base}/metrics`, init)).text();
   const m0 = await metrics();
   const k0 = sysTicks(proxy.pid), p0 = cpuTicks(proxy.pid), s0 = cpuTicks(sender.pid), r0 = groupCpuTicks(rabbit.pid()!), c0 = machineTicks(), g0 = gstTicks(gsts);
   counter.state.measuring = true;
@@ -131,6 +145,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const lat = counter.state.latencies.sort((a, b) => a - b);
   console.log(JSON.stringify({
     n,
+    tlsAndAuth: !PLAIN,
     proxyCpuPct: Math.round(proxyCpu),
     proxyCpuPctPerStream: +(proxyCpu / n).toFixed(2),
     proxySysPct: Math.round((k1 - k0) / secs),
@@ -161,6 +176,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   await proxy.stop();
   await Promise.all(gsts.map((g) => g.stop()));
   dir.remove();
+  pki?.remove();
 }
 
 async function main(): Promise<void> {

@@ -67,16 +67,24 @@ export function renumbered(pics: Uint8Array[][], i: number, seq: { n: number }):
   });
 }
 
-/** Sender role: registers `n` dataflows at `base`, pushes the capture to each; JSON lines on stdout. */
+/**
+ * Sender role: registers `n` dataflows at `base`, pushes the capture to each; JSON lines on stdout.
+ * VSB_BENCH_TOKEN is its sensor token, VSB_BENCH_CA_FILE the CA an https `base` chains to.
+ */
 export async function senderRole(base: string, n: number, file: string): Promise<void> {
   const pics = pictures(file);
   const log = createLogger({}, () => {});
+  const caFile = process.env.VSB_BENCH_CA_FILE;
+  const tls = caFile ? { tls: { ca: readFileSync(caFile, "utf8") } } : {};
+  const token = process.env.VSB_BENCH_TOKEN;
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const trusting = ((input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, ...tls } as RequestInit)) as typeof fetch;
   const pubs: WhipPublisher[] = [];
   const ids: number[] = [];
   for (let k = 0; k < n; k++) {
-    const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) });
+    const res = await trusting(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify(agentBody()) });
     const reg = await res.json() as { id: number; ingest: { whipUrl: string; token: string } };
-    const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log });
+    const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log, fetch: trusting });
     await pub.start();
     pubs.push(pub);
     ids.push(reg.id);
@@ -103,7 +111,7 @@ export async function senderRole(base: string, n: number, file: string): Promise
   };
   // Keep-alives, as an agent sends them (a dataflow without them expires after 3 periods).
   const keepalive = setInterval(() => {
-    for (const id of ids) void fetch(`${base}/dataflows/${id}`, { method: "PUT" }).catch(() => undefined);
+    for (const id of ids) void trusting(`${base}/dataflows/${id}`, { method: "PUT", headers: auth }).catch(() => undefined);
   }, 2000);
   const report = () => console.log(JSON.stringify({ ids, pictures: sent, packets, connected: pubs.filter((p) => p.state === "connected").length }));
   const timer = setInterval(report, 200);
