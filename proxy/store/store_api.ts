@@ -1,0 +1,56 @@
+/**
+ * The registration store as one asynchronous interface, so that the embedded SQLite store
+ * (one process) and the PostgreSQL store (several proxies on one database, issue #13) are two
+ * implementations of the same behaviour, checked by one contract test suite
+ * (tests/proxy/store_contract_test.ts) run against both.
+ *
+ * Rows keep the SQLite shape (`active` 1/0, times as ms since the epoch) so that the registry
+ * reads either the same way.
+ */
+import type { DataflowRow, DemandRow, EndedQuery, MetadataUpdate, NewDataflow, Touch } from "./store.ts";
+import type { Store } from "./store.ts";
+
+/** What the registry needs from a store; every write is one transaction and throws on failure. */
+export interface DataflowStore {
+  /** "sqlite" or "postgres", for logs and metrics. */
+  readonly kind: "sqlite" | "postgres";
+  insertDataflow(flow: NewDataflow): Promise<{ id: number; port: number | null }>;
+  updateDataflow(id: number, update: MetadataUpdate, udpForward?: boolean): Promise<number | null>;
+  getDataflow(id: number): Promise<DataflowRow | undefined>;
+  activeDataflows(): Promise<DataflowRow[]>;
+  endedDataflows(query: EndedQuery): Promise<DataflowRow[]>;
+  touchMany(batch: Iterable<Touch>): Promise<void>;
+  endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia?: number | null): Promise<void>;
+  pruneEnded(endedBefore: number, max: number): Promise<number>;
+  insertDemand(d: DemandRow): Promise<void>;
+  renewDemand(id: string, ttlSeconds: number, expiresAt: number): Promise<void>;
+  deleteDemand(id: string): Promise<void>;
+  allDemands(): Promise<DemandRow[]>;
+  probe(now: number): Promise<void>;
+  allocatedPorts(): Promise<number[]>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** The SQLite {@link Store} behind the asynchronous interface (its calls stay synchronous inside). */
+export function sqliteDataflowStore(store: Store): DataflowStore {
+  return {
+    kind: "sqlite",
+    insertDataflow: async (flow) => store.insertDataflow(flow),
+    updateDataflow: async (id, update, udpForward) => store.updateDataflow(id, update, udpForward),
+    getDataflow: async (id) => store.getDataflow(id),
+    activeDataflows: async () => store.activeDataflows(),
+    endedDataflows: async (query) => store.endedDataflows(query),
+    touchMany: async (batch) => store.touchMany(batch),
+    endDataflow: async (id, reason, now, lastSeen, lastMedia) => store.endDataflow(id, reason, now, lastSeen, lastMedia ?? null),
+    pruneEnded: async (before, max) => store.pruneEnded(before, max),
+    insertDemand: async (d) => store.insertDemand(d),
+    renewDemand: async (id, ttl, expiresAt) => store.renewDemand(id, ttl, expiresAt),
+    deleteDemand: async (id) => store.deleteDemand(id),
+    allDemands: async () => store.allDemands(),
+    probe: async (now) => store.probe(now),
+    allocatedPorts: async () => store.allocatedPorts(),
+    ping: async () => store.ping(),
+    close: async () => store.close(),
+  };
+}
