@@ -98,7 +98,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   }
   const publicUrl = derivePublicUrl(config, server.port);
   const metrics = new Metrics();
-  const bus = new BusConnection({ url: config.amqpUrl, tls: config.amqpTls, caFile: config.amqpCaFile });
+  const bus = new BusConnection({ urls: config.amqpUrls, tls: config.amqpTls, caFile: config.amqpCaFile });
   const publisher = new Publisher(bus, { metrics });
   // Broker-validated user-id on events and control: pipelines can tell the proxy's from an agent's.
   // One signer: the registry's replay floors (answers) and the announcer's seqs are one sequence.

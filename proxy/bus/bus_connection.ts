@@ -3,6 +3,11 @@
  * background, re-connects with capped exponential backoff whenever RabbitMQ is down at
  * start or goes away later, and never throws into the caller: the API keeps answering
  * and `/ready` reports `connected === false` meanwhile.
+ *
+ * Given the nodes of a cluster, it is connected to one at a time and moves on to the next
+ * (round robin) when that one fails or is lost, so publishing resumes on another node within
+ * a backoff step (250 ms after a loss); exchanges and the setup's queues are declared again,
+ * idempotently, on every connect.
  */
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
 import { maskUrl, VIDEO_EXCHANGE } from "../../shared/mod.ts";
@@ -15,7 +20,9 @@ const log = logger("bus");
 /** Options of {@link BusConnection}; defaults in brackets. */
 export interface BusConnectionOptions {
   /** `amqp://user:pass@host:port/vhost`, or `amqps://` for TLS. */
-  url: string;
+  url?: string;
+  /** The nodes of a cluster, tried in turn (instead of `url`). */
+  urls?: string[];
   /** TLS socket options for amqps: CA certificates (PEM) instead of the system's, client certificate and key. */
   tls?: { ca?: string[]; cert?: string; key?: string };
   /** Where `tls.ca` came from, named in the log when a connection fails (e.g. a wrong CA). */
@@ -46,7 +53,12 @@ export function withHeartbeat(url: string): string {
 
 /** The connection; call `start()` once, `stop()` at shutdown. */
 export class BusConnection extends Emitter<BusEvents> {
-  readonly #o: Required<Omit<BusConnectionOptions, "setup" | "tls" | "caFile">> & Pick<BusConnectionOptions, "setup" | "tls" | "caFile">;
+  readonly #o: Required<Omit<BusConnectionOptions, "setup" | "tls" | "caFile" | "url" | "urls">> & Pick<BusConnectionOptions, "setup" | "tls" | "caFile">;
+  readonly #urls: string[];
+  /** Index in #urls of the node connected to, or tried next. */
+  #node = 0;
+  /** Connections made per node (index), for `vsb_bus_connections_total`. */
+  readonly connections: number[];
   #model?: ChannelModel;
   #channel?: ConfirmChannel;
   #attempt = 0;
@@ -55,7 +67,26 @@ export class BusConnection extends Emitter<BusEvents> {
 
   constructor(options: BusConnectionOptions) {
     super();
-    this.#o = { minBackoffMs: 250, maxBackoffMs: 2000, ...options };
+    const { url, urls, ...rest } = options;
+    this.#urls = urls?.length ? [...urls] : url ? [url] : [];
+    if (this.#urls.length === 0) throw new Error("BusConnection needs a url or urls");
+    this.connections = this.#urls.map(() => 0);
+    this.#o = { minBackoffMs: 250, maxBackoffMs: 2000, ...rest };
+  }
+
+  /** The URL of the node connected to (or tried next). */
+  get url(): string {
+    return this.#urls[this.#node]!;
+  }
+
+  /** Every node's URL, in the order they are tried. */
+  get urls(): readonly string[] {
+    return this.#urls;
+  }
+
+  /** The next node takes the following attempt. */
+  #nextNode(): void {
+    this.#node = (this.#node + 1) % this.#urls.length;
   }
 
   /** The confirm channel while connected. */
@@ -95,8 +126,9 @@ export class BusConnection extends Emitter<BusEvents> {
     if (this.#stopped) return;
     this.#attempt++;
     let model: ChannelModel | undefined;
+    const url = this.url;
     try {
-      model = await amqp.connect(withHeartbeat(this.#o.url), { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000, ...this.#o.tls });
+      model = await amqp.connect(withHeartbeat(url), { clientProperties: { connection_name: "vsb-proxy" }, timeout: 5000, ...this.#o.tls });
       if (!coalesceWrites(model)) log.debug("amqplib internals differ: each frame is its own socket write");
       model.on("error", (error: Error) => log.warn("bus connection errored", { error }));
       model.on("close", () => this.#lost(model!, undefined));
@@ -111,15 +143,17 @@ export class BusConnection extends Emitter<BusEvents> {
       }
       this.#model = model;
       this.#channel = channel;
-      log.info("bus connected", { url: maskUrl(this.#o.url), attempts: this.#attempt });
+      this.connections[this.#node]!++;
+      log.info("bus connected", { url: maskUrl(url), node: this.#node, attempts: this.#attempt });
       this.#attempt = 0;
       this.emit("up", channel);
     } catch (error) {
       if (model) await model.close().catch(() => undefined);
       // One line at the first failure and then every 30th, so an absent broker does not flood the log.
       if (this.#attempt === 1 || this.#attempt % 30 === 0) {
-        log.warn("bus connect failed", { url: maskUrl(this.#o.url), caFile: this.#o.caFile, attempt: this.#attempt, error });
+        log.warn("bus connect failed", { url: maskUrl(url), caFile: this.#o.caFile, attempt: this.#attempt, error });
       }
+      this.#nextNode();
       this.#retry();
     }
   }
@@ -138,7 +172,8 @@ export class BusConnection extends Emitter<BusEvents> {
     if (this.#model !== model) return;
     this.#model = undefined;
     this.#channel = undefined;
-    log.warn("bus disconnected", { url: maskUrl(this.#o.url) });
+    log.warn("bus disconnected", { url: maskUrl(this.url), node: this.#node });
+    this.#nextNode();
     model.close().catch(() => undefined);
     this.emit("down", { error });
     this.#retry();

@@ -229,6 +229,11 @@ export class Publisher {
       });
     metrics.gauge("vsb_bus_in_flight", "Messages written and not yet confirmed", (s) => s.set(undefined, this.#inFlight.size));
     metrics.gauge("vsb_bus_connected", "1 while the AMQP channel is open", (s) => s.set(undefined, this.bus.connected ? 1 : 0));
+    metrics.counter("vsb_bus_connections_total", "AMQP connections made per broker node (host:port); a cluster failover is a connection to another node",
+      (series) => {
+        series.clear();
+        this.bus.urls.forEach((url, i) => series.set({ node: new URL(url).host }, this.bus.connections[i] ?? 0));
+      });
     const latency = metrics.histogram("vsb_bus_confirm_seconds", "From publish() to the broker's confirm");
     const ok = latency.with({ outcome: "ok" });
     return (event) => {

@@ -24,7 +24,10 @@ export interface Config {
   db: string;
   /** `--ended-retention` in ms. */
   endedRetention: number;
+  /** The first of {@link amqpUrls} (the one named in messages). */
   amqpUrl: string;
+  /** Every --amqp-url: the nodes of a cluster, tried in turn. */
+  amqpUrls: string[];
   amqpCaFile?: string;
   amqpCertFile?: string;
   amqpKeyFile?: string;
@@ -223,6 +226,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     if (raw) out[spec.key] = validate(spec, raw);
   }
   const config = out as unknown as Config;
+  config.amqpUrls = out.amqpUrl as string[];
+  config.amqpUrl = config.amqpUrls[0]!;
   config.apiTokens ??= [];
   config.iceAddresses ??= [];
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
@@ -274,7 +279,8 @@ export function readListenTls(config: Pick<Config, "tlsCert" | "tlsKey">, readTe
 function readBrokerTls(config: Config, readText: ReadText): BrokerTls | undefined {
   const { amqpCaFile, amqpCertFile, amqpKeyFile } = config;
   if (!amqpCaFile && !amqpCertFile && !amqpKeyFile) return undefined;
-  if (!amqpUrlIsTls(config.amqpUrl)) throw new ConfigError(`--amqp-ca-file, --amqp-cert-file and --amqp-key-file need an amqps:// --amqp-url, not "${maskUrl(config.amqpUrl)}"`);
+  const plain = config.amqpUrls.find((url) => !amqpUrlIsTls(url));
+  if (plain) throw new ConfigError(`--amqp-ca-file, --amqp-cert-file and --amqp-key-file need an amqps:// --amqp-url, not "${maskUrl(plain)}"`);
   if (Boolean(amqpCertFile) !== Boolean(amqpKeyFile)) throw new ConfigError("--amqp-cert-file and --amqp-key-file must be given together");
   return {
     ca: amqpCaFile ? [readPem("--amqp-ca-file", amqpCaFile, "CERTIFICATE", readText)] : undefined,
@@ -291,7 +297,7 @@ function amqpUrlIsTls(url: string): boolean {
 export function shownConfig(config: Config): string {
   const masked = {
     ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined, listenTls: undefined,
-    amqpUrl: maskUrl(config.amqpUrl), mqttUrl: maskUrl(config.mqttUrl),
+    amqpUrl: maskUrl(config.amqpUrl), amqpUrls: config.amqpUrls.map(maskUrl), mqttUrl: maskUrl(config.mqttUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
   };
   return `${JSON.stringify(masked, null, 2)}\n`;

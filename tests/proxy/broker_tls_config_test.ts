@@ -41,7 +41,7 @@ describe("loadConfig() broker TLS", () => {
   });
 
   test("a bad URL's error never shows its password", () => {
-    expect(errorOf(() => load(["--amqp-url", "http://vsb:pw-secret@mec:5672"]))).toBe('flag --amqp-url "http://vsb:***@mec:5672": must be a URL with scheme amqp or amqps');
+    expect(errorOf(() => load(["--amqp-url", "http://vsb:pw-secret@mec:5672"]))).toBe('flag --amqp-url "http://vsb:***@mec:5672" (item 0): must be a URL with scheme amqp or amqps');
     expect(errorOf(() => load([], { VSB_MQTT_URL: "ftp://u:mq-secret@mec" }))).not.toContain("mq-secret");
   });
 

@@ -56,6 +56,10 @@ export interface Rabbit {
   dispose(): Promise<void>;
   /** The broker's recent output and log file, for failure messages. */
   log(): string;
+  /** Its Erlang node name. */
+  readonly node: string;
+  /** Runs `rabbitmqctl -n NODE args` against it; its output, or throws with it. */
+  ctl(args: string[]): Promise<string>;
 }
 
 /** Options of `startRabbit()`. */
@@ -70,6 +74,12 @@ export interface RabbitOptions {
    * for a certificate.
    */
   tls?: { caFile: string; certFile: string; keyFile: string };
+  /** Erlang node name; default "vsb@localhost" (another name starts from an empty data dir, no template). */
+  node?: string;
+  /** An epmd on this port that someone else runs (cluster members share one); default: its own. */
+  sharedEpmdPort?: number;
+  /** The Erlang cookie (written to $HOME/.erlang.cookie); cluster members need the same. Default: Erlang makes one. */
+  cookie?: string;
 }
 
 const NODE = "vsb@localhost";
@@ -113,12 +123,12 @@ export async function startRabbit(options: RabbitOptions = {}): Promise<Rabbit> 
   if (!script) throw new Error(`RabbitMQ is not installed: no "${LIB}/rabbitmq_server-*/sbin/rabbitmq-server" (run make setup)`);
   const dir = mkdtempSync(join(tmpdir(), "vsb-rabbitmq-"));
   const [amqpPort, mqttPort, epmdPort, distPort, amqpsPort, mqttsPort] = await freePorts(options.tls ? 6 : 4);
-  const ports: Ports = { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: epmdPort!, distPort: distPort! };
+  const ports: Ports = { amqpPort: amqpPort!, mqttPort: mqttPort!, epmdPort: options.sharedEpmdPort ?? epmdPort!, distPort: distPort! };
   if (options.tls) Object.assign(ports, { amqpsPort: amqpsPort!, mqttsPort: mqttsPort! });
   const instance = new Instance(script, dir, ports, options);
   onCleanup(() => instance.dispose(), () => rmSync(dir, { recursive: true, force: true }));
   try {
-    await seedFromTemplate(script, dir, { ...options, tls: undefined });
+    if ((options.node ?? NODE) === NODE) await seedFromTemplate(script, dir, { ...options, tls: undefined });
     await instance.start();
   } catch (error) {
     await instance.dispose();
@@ -144,8 +154,11 @@ class Instance implements Rabbit {
   #epmd: Proc | undefined;
   #disposed = false;
   #starting: Promise<void> | undefined;
+  /** Its Erlang node name. */
+  readonly node: string;
 
   constructor(private readonly script: string, readonly dir: string, private readonly ports: Ports, private readonly options: RabbitOptions) {
+    this.node = options.node ?? NODE;
     this.amqpPort = ports.amqpPort;
     this.mqttPort = ports.mqttPort;
     this.amqpUrl = `amqp://guest:guest@${LOOPBACK}:${ports.amqpPort}`;
@@ -158,6 +171,9 @@ class Instance implements Rabbit {
       this.mqttsUrl = `mqtts://${LOOPBACK}:${ports.mqttsPort}`;
     }
     writeConfig(dir, ports, options.tls);
+    if (options.cookie) {
+      writeFileSync(join(dir, ".erlang.cookie"), options.cookie, { mode: 0o400 });
+    }
   }
 
   pid(): number | undefined {
@@ -175,11 +191,11 @@ class Instance implements Rabbit {
     if (this.pid() !== undefined) return;
     const timeoutMs = this.options.timeoutMs ?? Number(process.env.VSB_RABBIT_TIMEOUT_MS ?? 90_000);
     const echo = this.options.echo;
-    if (!this.#epmd || this.#epmd.exitStatus()) {
+    if (this.options.sharedEpmdPort === undefined && (!this.#epmd || this.#epmd.exitStatus())) {
       this.#epmd = spawnTracked("epmd", ["-port", String(this.ports.epmdPort), "-address", LOOPBACK], { name: "epmd", echo, infrastructure: true });
       await waitForPort(this.ports.epmdPort, { proc: this.#epmd, timeoutMs: 10_000 });
     }
-    const server = spawnTracked(this.script, [], { name: "rabbitmq", env: serverEnv(this.dir, this.ports), echo, infrastructure: true });
+    const server = spawnTracked(this.script, [], { name: `rabbitmq ${this.node}`, env: serverEnv(this.dir, this.ports, this.node), echo, infrastructure: true });
     this.#server = server;
     try {
       await waitForPort(this.amqpPort, { proc: server, timeoutMs, intervalMs: 100 });
@@ -197,13 +213,18 @@ class Instance implements Rabbit {
   }
 
   async addUser(name: string, password: string): Promise<void> {
+    await this.ctl(["add_user", name, password]);
+    await this.ctl(["set_permissions", "-p", "/", name, ".*", ".*", ".*"]);
+  }
+
+  /** Runs `rabbitmqctl -n NODE args` against this node; its output, or throws with it. */
+  async ctl(args: string[]): Promise<string> {
     const ctl = join(dirname(this.script), "rabbitmqctl");
-    const env = { ...serverEnv(this.dir, this.ports), RABBITMQ_NODENAME: NODE };
-    for (const args of [["add_user", name, password], ["set_permissions", "-p", "/", name, ".*", ".*", ".*"]]) {
-      const proc = spawnTracked(ctl, ["-n", NODE, ...args], { name: "rabbitmqctl", env, echo: this.options.echo });
-      const status = await proc.exited;
-      if (status.code !== 0) throw new Error(`rabbitmqctl ${args[0]} "${name}" failed (${status.code ?? status.signal}): ${proc.output()}`);
-    }
+    const env = serverEnv(this.dir, this.ports, this.node);
+    const proc = spawnTracked(ctl, ["-n", this.node, ...args], { name: "rabbitmqctl", env, echo: this.options.echo });
+    const status = await proc.exited;
+    if (status.code !== 0) throw new Error(`rabbitmqctl ${args.join(" ")} failed (${status.code ?? status.signal}): ${proc.output()}`);
+    return proc.output();
   }
 
   async stop(): Promise<void> {
@@ -232,7 +253,7 @@ class Instance implements Rabbit {
   }
 
   log(): string {
-    return [this.#server?.output() ?? "", readLogTail(this.dir)].join("\n").slice(-6000);
+    return [this.#server?.output() ?? "", readLogTail(this.dir, this.node)].join("\n").slice(-6000);
   }
 }
 
@@ -252,7 +273,7 @@ function writeConfig(dir: string, ports: Ports, tls?: RabbitOptions["tls"]) {
   ].join("\n"));
 }
 
-function serverEnv(dir: string, ports: Ports): Record<string, string | undefined> {
+function serverEnv(dir: string, ports: Ports, node = NODE): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   // Inherited RabbitMQ/Erlang settings would leak into this instance: drop them.
   for (const key of Object.keys(process.env)) {
@@ -266,7 +287,7 @@ function serverEnv(dir: string, ports: Ports): Record<string, string | undefined
     RABBITMQ_CONFIG_FILE: join(dir, "rabbitmq.conf"),
     RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, "advanced.config"),
     RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
-    RABBITMQ_NODENAME: NODE,
+    RABBITMQ_NODENAME: node,
     RABBITMQ_NODE_IP_ADDRESS: LOOPBACK,
     RABBITMQ_NODE_PORT: String(ports.amqpPort),
     RABBITMQ_DIST_PORT: String(ports.distPort),
@@ -280,9 +301,9 @@ function serverEnv(dir: string, ports: Ports): Record<string, string | undefined
   };
 }
 
-function readLogTail(dir: string): string {
+function readLogTail(dir: string, node = NODE): string {
   try {
-    return readFileSync(join(dir, "log", `${NODE}.log`), "utf8").slice(-3000);
+    return readFileSync(join(dir, "log", `${node}.log`), "utf8").slice(-3000);
   } catch {
     return ""; // No log file yet: the broker did not get far enough to write one.
   }
