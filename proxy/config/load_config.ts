@@ -45,6 +45,8 @@ export interface Config {
   iceServers: string[];
   icePorts?: { first: number; last: number };
   publishQueueSeconds: number;
+  maxAccessUnitBytes: number;
+  maxNackBurst: number;
   logLevel: LogLevel;
 }
 
