@@ -45,7 +45,7 @@ export interface JitterBufferOptions {
 export const DEFAULT_LOSS_WAIT_MS = 250;
 /** Default `maxNacks`. */
 export const DEFAULT_MAX_NACKS = 6;
-/** Default `maxNackBurst`: one RTCP NACK packet's worth (whip_session.ts sends up to 64). */
+/** Default `maxNackBurst`: one RTCP NACK packet's worth (proxy/ingest/nack_packets.ts puts 64 in each). */
 export const DEFAULT_MAX_NACK_BURST = 64;
 
 /** Receives what the buffer decides; called synchronously from `push` and `poll`. */
