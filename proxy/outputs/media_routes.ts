@@ -39,7 +39,7 @@ export type MediaParts = IngestParts & WhepParts & {
 };
 
 /** The bounds of `--max-access-unit-bytes` and `--max-nack-burst`, under `overrides` (tests). */
-function assemblerOptionsOf(config: MediaParts["config"], overrides: FrameAssemblerOptions = {}): FrameAssemblerOptions {
+export function assemblerOptionsOf(config: Partial<Pick<Config, "maxAccessUnitBytes" | "maxNackBurst">>, overrides: FrameAssemblerOptions = {}): FrameAssemblerOptions {
   return {
     maxAccessUnitBytes: config.maxAccessUnitBytes,
     ...overrides,
