@@ -53,6 +53,8 @@ export interface Config {
   iceServers: string[];
   icePorts?: { first: number; last: number };
   publishQueueSeconds: number;
+  maxAccessUnitBytes: number;
+  maxNackBurst: number;
   logLevel: LogLevel;
 }
 

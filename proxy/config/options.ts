@@ -182,6 +182,8 @@ export const OPTIONS = [
   { key: "iceServers", flag: "--ice-servers", env: "VSB_ICE_SERVERS", arg: "URLS", default: "", help: "STUN/TURN servers, comma list: stun:HOST[:PORT], turn:USER:CREDENTIAL@HOST[:PORT][?transport=tcp] (percent-encode : @ , in the credentials; give them in the env var, not in argv). None by default, and never a public STUN server: nothing leaves the MEC by itself", schema: list(iceServer) },
   { key: "icePorts", flag: "--ice-ports", env: "VSB_ICE_PORTS", arg: "FIRST-LAST", help: "UDP port range for WebRTC media [any]", schema: PortRangeSchema },
   { key: "publishQueueSeconds", flag: "--publish-queue-seconds", env: "VSB_PUBLISH_QUEUE_SECONDS", arg: "S", default: "2", help: "Video kept per stream while RabbitMQ is away, then dropped and counted", schema: num(0, 60) },
+  { key: "maxAccessUnitBytes", flag: "--max-access-unit-bytes", env: "VSB_MAX_ACCESS_UNIT_BYTES", arg: "N", default: "4194304", help: "Bytes one access unit may hold while it is assembled (packets of one timestamp without an end); a bigger one is dropped at once, a keyframe asked for, and counted in vsb_access_units_oversize_total", schema: int(65_536, 1_073_741_824) },
+  { key: "maxNackBurst", flag: "--max-nack-burst", env: "VSB_MAX_NACK_BURST", arg: "N", default: "64", help: "Widest RTP sequence gap that is NACKed; a wider one is given up at once and a keyframe asked for instead, counted in vsb_rtp_nack_bursts_capped_total", schema: int(1, 1024) },
   { key: "logLevel", flag: "--log-level", env: "VSB_LOG_LEVEL", arg: "LEVEL", default: "info", help: "debug, info, warn, error or silent", schema: z.enum(["debug", "info", "warn", "error", "silent"]) },
 ] as const satisfies readonly OptionSpec[];
 

@@ -7,18 +7,13 @@
  * mis-orders sequence numbers across the 16-bit wrap); the sink's jitter buffer decides.
  * werift unwraps RTX (RFC 4588 §4) before packets reach us.
  */
-import {
-  GenericNack,
-  type RTCPeerConnection,
-  type RTCRtpReceiver,
-  RtcpTransportLayerFeedback,
-  type RtpPacket,
-} from "werift";
+import type { GenericNack, RTCPeerConnection, RTCRtpReceiver, RtpPacket } from "werift";
 import { type Logger, logger } from "../log.ts";
 import { pinIngestFeedback } from "../webrtc/fast_receiver.ts";
 import { installWeriftFastPath } from "../webrtc/werift_fast_path.ts";
 import type { H264Choice } from "./h264_offer.ts";
 import { answerOffer } from "./ingest_peer.ts";
+import { nackPackets } from "./nack_packets.ts";
 import type { IngestFeedback, IngestIceOptions, SessionEndReason, SessionSink, SinkFactory } from "./ingest_types.ts";
 
 // Once per process, when the proxy loads its ingest: werift's per-packet hot spots are replaced
@@ -46,8 +41,6 @@ export interface SessionCounters {
 
 /** A PLI storm helps nobody: the encoder is already making a keyframe (RFC 4585 §3.5.3). */
 const PLI_MIN_INTERVAL_MS = 300;
-/** At most this many sequence numbers per NACK packet (a jitter buffer asks for a few). */
-const MAX_NACK_SEQS = 64;
 
 /** Options of {@link WhipSession.open}. */
 export interface OpenOptions {
@@ -196,16 +189,15 @@ export class WhipSession {
     return true;
   }
 
-  /** Sends one generic NACK (RFC 4585 §6.2.1) for up to 64 sequence numbers. */
+  /** Sends generic NACKs (RFC 4585 §6.2.1) for `seqs`, one RTCP packet per 64 of them. */
   sendNack(seqs: readonly number[]): void {
     const receiver = this.receiver;
     if (this.state === "closed" || !receiver || this.mediaSsrc === undefined) return;
-    const lost = seqs.slice(0, MAX_NACK_SEQS).map((s) => s & 0xffff);
-    const nack = new GenericNack({ senderSsrc: receiver.rtcpSsrc, mediaSourceSsrc: this.mediaSsrc, lost });
-    this.counters.nackedSeqs += lost.length;
-    this.counters.nackPackets++;
-    receiver.dtlsTransport.sendRtcp([new RtcpTransportLayerFeedback({ feedback: nack })])
-      .catch(() => this.counters.rtcpSendErrors++);
+    for (const packet of nackPackets(seqs, receiver.rtcpSsrc, this.mediaSsrc)) {
+      this.counters.nackedSeqs += (packet.feedback as GenericNack).lost.length;
+      this.counters.nackPackets++;
+      receiver.dtlsTransport.sendRtcp([packet]).catch(() => this.counters.rtcpSendErrors++);
+    }
   }
 
   /** Ms since the last RTP packet (or since the session began, before the first). */

@@ -61,10 +61,13 @@ export interface FrameAssemblerOptions {
   ssrc?: number;
   /** Consecutive packets of another SSRC that make it the stream's (when `ssrc` is unset). Default 16. */
   ssrcSwitchAfter?: number;
-  /** Jitter buffer tunables (capacity, lossWaitMs, nackIntervalMs, maxNacks, resyncAfter). */
+  /** Jitter buffer tunables (capacity, lossWaitMs, nackIntervalMs, maxNacks, maxNackBurst, resyncAfter). */
   jitter?: JitterBufferOptions;
   /** Minimum time between two PLIs. Default 500 ms. */
   pliIntervalMs?: number;
+  /** `--max-access-unit-bytes`: a unit growing past it is dropped as "oversize" and a keyframe
+   * is asked for (see h264_depacketizer.ts). Default 4 MiB. */
+  maxAccessUnitBytes?: number;
   /** Sequence numbers before the first packet that are NACKed when that packet is not the
    * head of an access unit (an SPS or an access unit delimiter): the stream's first packets
    * may have been lost, and nothing else would ever ask for them. Default 8. */
@@ -101,6 +104,8 @@ export interface AssemblerCounters {
   /** Sequence numbers given up on. */
   lost: number;
   nacks: number;
+  /** Gaps too large to NACK (over `jitter.maxNackBurst`): given up at once, keyframe asked for. */
+  nackBurstsCapped: number;
   plis: number;
   resyncs: number;
   packetsDropped: Record<PacketDropReason, number>;
@@ -120,7 +125,7 @@ const NO_DROPS: AssemblerOutput["drops"] = Object.freeze([]) as unknown as Assem
 export class FrameAssembler {
   readonly counters: AssemblerCounters = {
     packets: 0, bytes: 0, accepted: 0, delivered: 0, reordered: 0, recovered: 0, lost: 0, nacks: 0,
-    plis: 0, resyncs: 0, framesOut: 0, frameBytes: 0, outOfModePackets: 0,
+    nackBurstsCapped: 0, plis: 0, resyncs: 0, framesOut: 0, frameBytes: 0, outOfModePackets: 0,
     packetsDropped: Object.fromEntries(PACKET_DROP_REASONS.map((r) => [r, 0])) as Record<PacketDropReason, number>,
     framesDropped: Object.fromEntries(FRAME_DROP_REASONS.map((r) => [r, 0])) as Record<FrameDropReason, number>,
   };
@@ -170,7 +175,9 @@ export class FrameAssembler {
     this.ssrc = options.ssrc;
     this.singleNalMode = options.packetizationMode === 0;
     this.jitter = new JitterBuffer(options.jitter);
-    this.depacketizer = new H264Depacketizer({ pliIntervalMs: options.pliIntervalMs });
+    this.depacketizer = new H264Depacketizer({
+      pliIntervalMs: options.pliIntervalMs, maxUnitBytes: options.maxAccessUnitBytes,
+    });
   }
 
   /** Earliest time `poll()` has work to do (Infinity when none). */
@@ -244,6 +251,7 @@ export class FrameAssembler {
     const verdict = this.jitter.push(packet.sequenceNumber, packet, nowMs, this.jitterSink, leadIn);
     this.counters.resyncs = this.jitter.counters.resyncs;
     this.counters.recovered = this.jitter.counters.recovered;
+    this.counters.nackBurstsCapped = this.jitter.counters.nackBurstsCapped;
     if (verdict === "accepted" || verdict === "reordered") {
       this.counters.accepted++;
       if (verdict === "reordered") this.counters.reordered++;

@@ -20,6 +20,12 @@
 // the next IDR (a decoder could not use what follows anyway), asking for it with a PLI.
 // Keyframes come from the NAL types (IDR = 5), never from FU header bits alone.
 //
+// A unit is bounded (`maxUnitBytes`): packets of one timestamp without a marker, or an FU-A
+// without an end bit, would otherwise grow one frame without limit. When the next packet would
+// take it over the bound, the unit is dropped at once ("oversize": reported then, its buffers
+// freed, a keyframe asked for) and the rest of that timestamp is discarded unread until a new
+// timestamp opens the next unit.
+//
 // Frame numbers (`seq`) start at 0 with the first emitted keyframe and then count every access
 // unit seen, emitted or dropped, so a dropped frame leaves a jump a consumer can see. Only units
 // that are no frame at all are not numbered: those without a picture (parameter sets alone) and
@@ -49,13 +55,14 @@ export type FrameDropReason =
   | "first-slice-missing"
   | "no-picture"
   | "awaiting-keyframe"
-  | "missing-parameter-sets";
+  | "missing-parameter-sets"
+  | "oversize";
 
 /** Every `FrameDropReason`, for metrics that list all of them from the start. */
 export const FRAME_DROP_REASONS: readonly FrameDropReason[] = [
   "packet-lost", "fu-a-incomplete", "fu-a-without-start", "malformed", "unsupported-packet",
   "after-marker", "first-slice-missing", "no-picture", "awaiting-keyframe",
-  "missing-parameter-sets",
+  "missing-parameter-sets", "oversize",
 ];
 
 /** One whole access unit, Annex-B, SPS+PPS in front of every keyframe. */
@@ -87,10 +94,20 @@ export interface DepacketizerSink {
 /** Drops of units that are no frame: they take no frame number. */
 const UNNUMBERED: ReadonlySet<FrameDropReason> = new Set(["no-picture", "after-marker"]);
 
+/** Default `maxUnitBytes` (`--max-access-unit-bytes`): 4 MiB, several times a 4K keyframe. */
+export const DEFAULT_MAX_ACCESS_UNIT_BYTES = 4 * 1024 * 1024;
+
+/** What a unit is charged per packet and per NAL unit besides its payload: the views and the
+ * packet header they keep alive, so a flood of tiny packets or NAL units is bounded too. */
+const BOOKKEEPING_BYTES = 64;
+
 /** Tunables; each field documents its default. */
 export interface DepacketizerOptions {
   /** Minimum time between two keyframe requests. Default 500 ms. */
   pliIntervalMs?: number;
+  /** Bytes one access unit may hold while it is assembled (payload plus 64 per packet and per
+   * NAL unit); one that would grow past it is dropped as "oversize". Default 4 MiB. */
+  maxUnitBytes?: number;
 }
 
 /** Packets in (sequence order) → access units out; see the file comment. */
@@ -98,6 +115,9 @@ export class H264Depacketizer {
   /** Packets whose payload type RFC 6184 says to ignore (0, 30, 31). */
   ignoredPackets = 0;
   private readonly pliIntervalMs: number;
+  private readonly maxUnitBytes: number;
+  /** Bytes the open unit holds (see `maxUnitBytes`). */
+  private unitBytes = 0;
   private readonly unit: UnitDraft = {
     nals: [], timestamp: 0, arrivalMs: 0, hasIdr: false, hasSps: false, hasPps: false,
     hasVcl: false,
@@ -120,6 +140,7 @@ export class H264Depacketizer {
 
   constructor(options: DepacketizerOptions = {}) {
     this.pliIntervalMs = options.pliIntervalMs ?? 500;
+    this.maxUnitBytes = options.maxUnitBytes ?? DEFAULT_MAX_ACCESS_UNIT_BYTES;
   }
 
   /** Frame numbers used so far (the next unit's `seq`); 0 until the first keyframe is emitted. */
@@ -142,7 +163,7 @@ export class H264Depacketizer {
     if (this.open && rtp.timestamp !== this.unit.timestamp) this.close(sink);
     if (!this.open) this.openUnit(rtp.timestamp, rtp.arrivalMs);
     if (rtp.arrivalMs < this.unit.arrivalMs) this.unit.arrivalMs = rtp.arrivalMs;
-    if (!this.broken) this.addPayload(payload);
+    if (!this.broken) this.take(payload, sink);
     // RFC 6184 §5.1: the marker is set on the last packet of the access unit. File senders
     // (GStreamer's rtph264pay replaying a pre-encoded stream) also set it on a packet of
     // parameter sets alone sent ahead of the IDR at the same timestamp; H.264 §7.4.1.2.3 puts
@@ -210,11 +231,24 @@ export class H264Depacketizer {
     u.timestamp = timestamp;
     u.arrivalMs = arrivalMs;
     u.hasIdr = u.hasSps = u.hasPps = u.hasVcl = false;
+    this.unitBytes = 0;
     this.open = true;
     this.broken = this.lostBeforeNext
       ? "packet-lost"
       : timestamp === this.lastClosedTimestamp ? "after-marker" : undefined;
     this.lostBeforeNext = false;
+  }
+
+  /** Adds the payload to the open unit, or drops the unit when it would grow past the bound. */
+  private take(payload: Uint8Array, sink: DepacketizerSink): void {
+    this.unitBytes += payload.length + BOOKKEEPING_BYTES;
+    if (this.unitBytes <= this.maxUnitBytes) return this.addPayload(payload);
+    // Freed now, reported now (a sender that never changes its timestamp never closes the
+    // unit), and the rest of this timestamp is skipped by `push` since the unit is broken.
+    this.unit.nals.length = 0;
+    this.fu = undefined;
+    this.broken = "oversize";
+    this.drop("oversize", sink);
   }
 
   private addPayload(p: Uint8Array): void {
@@ -277,6 +311,7 @@ export class H264Depacketizer {
     }
     const u = this.unit;
     u.nals.push(nal);
+    this.unitBytes += BOOKKEEPING_BYTES;
     if (isVclType(type) && !u.hasVcl) {
       u.hasVcl = true;
       // The picture's first slice has first_mb_in_slice = 0, coded ue(v) "1" (§7.3.3): its first
@@ -301,6 +336,10 @@ export class H264Depacketizer {
     let why = this.broken ?? reason ?? (this.fu ? "fu-a-incomplete" : undefined);
     this.fu = undefined;
     this.broken = undefined;
+    if (why === "oversize") {
+      u.nals.length = 0;
+      return; // reported (and numbered) when it went over the bound
+    }
     if (!why) {
       this.rememberParameterSets();
       why = this.unusable();

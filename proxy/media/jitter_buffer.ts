@@ -10,6 +10,15 @@
 // never read from a clock, and there are no timers: the owner calls `poll()` when `wakeAtMs`
 // says so. Every packet that is not kept is counted by reason.
 //
+// A gap wider than `maxNackBurst` is not NACKed at all: it is given up at once (declared lost
+// as soon as the numbers before it are through) and the loss asks for a keyframe. Why not NACK
+// its newest numbers instead: any loss makes the depacketizer wait for the next IDR, so a
+// partly repaired gap is still a broken picture, while a retransmission burst of that size
+// lands on a path that just dropped ~that many packets (congestion, a stall) and the packets
+// behind the gap would wait `lossWaitMs` for nothing. A keyframe is one small request and
+// repairs everything; libwebrtc's NackRequester likewise clears its list and asks for a
+// keyframe when a gap outgrows it.
+//
 //        released ◄── nextSeq ........................ highest ◄── arrivals
 //   (history for dups)   [held | missing | held | held | missing]   (≤ capacity)
 
@@ -23,6 +32,9 @@ export interface JitterBufferOptions {
   nackIntervalMs?: number;
   /** NACKs sent per missing packet at most. Default 6. */
   maxNacks?: number;
+  /** Widest gap (missing numbers in one jump) that is NACKed; a wider one is given up at
+   * once (see the file comment). Default 64 (`--max-nack-burst`). */
+  maxNackBurst?: number;
   /** Consecutive in-order packets far outside the window that restart the buffer on them
    * (a sender that restarted its sequence). Default 4. */
   resyncAfter?: number;
@@ -33,6 +45,8 @@ export interface JitterBufferOptions {
 export const DEFAULT_LOSS_WAIT_MS = 250;
 /** Default `maxNacks`. */
 export const DEFAULT_MAX_NACKS = 6;
+/** Default `maxNackBurst`: one RTCP NACK packet's worth (proxy/ingest/nack_packets.ts puts 64 in each). */
+export const DEFAULT_MAX_NACK_BURST = 64;
 
 /** Receives what the buffer decides; called synchronously from `push` and `poll`. */
 export interface JitterSink<T> {
@@ -62,6 +76,8 @@ export interface JitterCounters {
   resyncs: number;
   /** Lead-in numbers NACKed at the start and given up: the sender never had them. */
   leadInUnused: number;
+  /** Gaps wider than `maxNackBurst`, given up without NACKs. */
+  nackBurstsCapped: number;
 }
 
 const MISSING = 0;
@@ -70,6 +86,8 @@ const RELEASED = 2;
 const LOST = 3;
 /** A lead-in number before the stream's first packet: awaited like MISSING, given up quietly. */
 const LEAD = 4;
+/** Inside a gap too wide to NACK: declared lost as soon as the drain reaches it. */
+const ABANDONED = 5;
 /** Extended numbers start here so early reordering never goes below zero. */
 const EXT_BASE = 1 << 20;
 
@@ -77,12 +95,13 @@ const EXT_BASE = 1 << 20;
 export class JitterBuffer<T> {
   readonly counters: JitterCounters = {
     accepted: 0, reordered: 0, recovered: 0, duplicates: 0, late: 0, outOfWindow: 0,
-    released: 0, lost: 0, nacks: 0, resyncs: 0, leadInUnused: 0,
+    released: 0, lost: 0, nacks: 0, resyncs: 0, leadInUnused: 0, nackBurstsCapped: 0,
   };
   private readonly capacity: number;
   private readonly lossWaitMs: number;
   private readonly nackIntervalMs: number;
   private readonly maxNacks: number;
+  private readonly maxNackBurst: number;
   private readonly resyncAfter: number;
   private readonly items: (T | undefined)[];
   private readonly seqs: Float64Array;
@@ -105,6 +124,7 @@ export class JitterBuffer<T> {
     this.lossWaitMs = options.lossWaitMs ?? DEFAULT_LOSS_WAIT_MS;
     this.nackIntervalMs = options.nackIntervalMs ?? 40;
     this.maxNacks = options.maxNacks ?? DEFAULT_MAX_NACKS;
+    this.maxNackBurst = options.maxNackBurst ?? DEFAULT_MAX_NACK_BURST;
     this.resyncAfter = options.resyncAfter ?? 4;
     this.items = new Array(this.capacity).fill(undefined);
     this.seqs = new Float64Array(this.capacity).fill(-1);
@@ -151,13 +171,18 @@ export class JitterBuffer<T> {
     const slot = ext % this.capacity;
     let verdict: JitterVerdict = "accepted";
     if (ext > this.highest) {
-      for (let s = this.highest + 1; s < ext; s++) this.markMissing(s, nowMs, sink);
+      const tooWide = this.maxNacks > 0 && ext - this.highest - 1 > this.maxNackBurst;
+      if (tooWide) this.counters.nackBurstsCapped++;
+      for (let s = this.highest + 1; s < ext; s++) {
+        if (tooWide) this.abandon(s);
+        else this.markMissing(s, nowMs, sink);
+      }
       this.highest = ext;
     } else if (this.states[slot] === HELD && this.seqs[slot] === ext) {
       this.counters.duplicates++;
       return "duplicate";
     } else {
-      this.missing--;
+      if (this.states[slot] !== ABANDONED) this.missing--;
       this.counters.reordered++;
       if (this.nackCounts[slot]! > 0) this.counters.recovered++;
       verdict = "reordered";
@@ -258,6 +283,15 @@ export class JitterBuffer<T> {
     }
   }
 
+  /** A number of a gap too wide to NACK: not awaited, lost when the drain gets to it. */
+  private abandon(ext: number): void {
+    const slot = ext % this.capacity;
+    this.items[slot] = undefined;
+    this.seqs[slot] = ext;
+    this.states[slot] = ABANDONED;
+    this.nackCounts[slot] = 0;
+  }
+
   private hold(slot: number, ext: number, item: T, nowMs: number): void {
     this.items[slot] = item;
     this.seqs[slot] = ext;
@@ -288,8 +322,9 @@ export class JitterBuffer<T> {
         sink.release(item, ext, this.times[slot]!);
         continue;
       }
-      if (ext >= limit && nowMs - this.times[slot]! < this.lossWaitMs) break;
-      if (known) this.missing--;
+      const abandoned = known && this.states[slot] === ABANDONED;
+      if (!abandoned && ext >= limit && nowMs - this.times[slot]! < this.lossWaitMs) break;
+      if (known && !abandoned) this.missing--;
       // Before anything was released the sender may never have had it; after, it is a loss.
       const leadIn = known && this.states[slot] === LEAD && this.counters.released === this.releasedAtStart;
       this.seqs[slot] = ext;

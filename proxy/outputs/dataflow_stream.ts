@@ -17,6 +17,7 @@ import type { IngestFeedback, IngestRtpPacket, SessionEndReason, SessionInfo, Se
 import type { Logger } from "../log.ts";
 import { type AccessUnit, type AssemblerCounters, FrameAssembler, type FrameAssemblerOptions } from "../media/frame_assembler.ts";
 import { droppedTotal, type FrameOutput, type StreamContext } from "./frame_output.ts";
+import { OversizeWarning } from "./oversize_warning.ts";
 import type { PacketOutput } from "./udp_forward_output.ts";
 
 /** Where a dataflow's stream is in its life. */
@@ -74,11 +75,14 @@ export class DataflowStream {
   private rate = { bitrateBps: 0, fps: 0, atMs: 0 };
   /** Output exceptions (each output is isolated from the others). */
   outputErrors = 0;
+  private readonly oversize: OversizeWarning;
 
   constructor(
     readonly dataflowId: number,
     private readonly options: StreamOptions,
-  ) {}
+  ) {
+    this.oversize = new OversizeWarning(options.log, dataflowId, options.assembler?.maxAccessUnitBytes);
+  }
 
   /** The context of the current session, if one is attached. */
   get current(): StreamContext | undefined {
@@ -173,6 +177,7 @@ export class DataflowStream {
     const before = assembler.counters.bytes;
     const out = assembler.push(packet, arrivalMs);
     this.measure(arrivalMs, assembler.counters.bytes - before, out.frames.length);
+    if (out.drops.length > 0) this.oversize.note(out.drops, arrivalMs, ctx.sessionId);
     return this.feedback(ctx, out);
   }
 

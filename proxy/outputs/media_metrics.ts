@@ -44,12 +44,14 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
     const bus = streams.busTotals().dropped;
     for (const reason of BUS_DROP_REASONS) s.set({ stage: "bus", reason }, bus[reason] ?? 0);
   });
+  metrics.counter("vsb_access_units_oversize_total", "Access units dropped for growing past --max-access-unit-bytes (a keyframe was asked for)", (s) => s.set(undefined, streams.assemblerTotals()?.framesDropped.oversize ?? 0));
   metrics.gauge("vsb_publish_queue_frames", "Frames waiting in the dataflows' publish queues", (s) => s.set(undefined, streams.busTotals().depth));
   metrics.counter("vsb_rtp_packets_dropped_total", "RTP packets the jitter buffer did not accept, by reason", (s) => {
     const dropped = streams.assemblerTotals()?.packetsDropped;
     for (const reason of PACKET_DROP_REASONS) s.set({ reason }, dropped?.[reason] ?? 0);
   });
   metrics.counter("vsb_rtp_packets_lost_total", "RTP packets given up on after NACKs", (s) => s.set(undefined, streams.assemblerTotals()?.lost ?? 0));
+  metrics.counter("vsb_rtp_nack_bursts_capped_total", "RTP sequence gaps wider than --max-nack-burst: given up without NACKs, a keyframe asked for", (s) => s.set(undefined, streams.assemblerTotals()?.nackBurstsCapped ?? 0));
   metrics.counter("vsb_rtp_packets_out_of_mode_total", "STAP-A/FU-A packets in packetization-mode 0 sessions (single NAL units only, RFC 6184 §6.2), assembled anyway", (s) => s.set(undefined, streams.assemblerTotals()?.outOfModePackets ?? 0));
   metrics.counter("vsb_rtp_packets_recovered_total", "RTP packets that arrived after being NACKed and filled their gap (retransmitted, or late)", (s) => s.set(undefined, streams.assemblerTotals()?.recovered ?? 0));
   metrics.counter("vsb_frame_output_errors_total", "Exceptions thrown by frame outputs (isolated)", (s) => {

@@ -10,6 +10,7 @@
  */
 import type { RouteModule } from "../api/create_app.ts";
 import type { BusConnection } from "../bus/bus_connection.ts";
+import type { Config } from "../config/load_config.ts";
 import type { IngestParts, WhipIngest } from "../ingest/whip_ingest.ts";
 import { whipRoutesFor } from "../ingest/whip_ingest.ts";
 import { logger } from "../log.ts";
@@ -31,7 +32,20 @@ export interface MediaRoutesOptions {
 }
 
 /** What the media path needs of a running proxy (a subset of `RunningProxy`). */
-export type MediaParts = IngestParts & WhepParts & { bus: BusConnection; events: DataflowEvents };
+export type MediaParts = IngestParts & WhepParts & {
+  bus: BusConnection;
+  events: DataflowEvents;
+  config: Partial<Pick<Config, "maxAccessUnitBytes" | "maxNackBurst">>;
+};
+
+/** The bounds of `--max-access-unit-bytes` and `--max-nack-burst`, under `overrides` (tests). */
+export function assemblerOptionsOf(config: Partial<Pick<Config, "maxAccessUnitBytes" | "maxNackBurst">>, overrides: FrameAssemblerOptions = {}): FrameAssemblerOptions {
+  return {
+    maxAccessUnitBytes: config.maxAccessUnitBytes,
+    ...overrides,
+    jitter: { maxNackBurst: config.maxNackBurst, ...overrides.jitter },
+  };
+}
 
 function registerForwardMetrics(metrics: Metrics, totals: ForwardTotals): void {
   metrics.counter("vsb_udp_forward_packets_total", "RTP packets re-sent over UDP", (s) => s.set(undefined, totals.packets));
@@ -59,7 +73,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       publisher: parts.publisher,
       queueSeconds: parts.config.publishQueueSeconds,
       log: logger("media"),
-      assembler: options.assembler,
+      assembler: assemblerOptionsOf(parts.config, options.assembler),
       receiveToConfirm: receiveToConfirmHistogram(parts.metrics),
       forwardTarget: forwardTarget(parts.registry),
     });

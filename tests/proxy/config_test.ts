@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { helpText, optionsMarkdown } from "../../proxy/config/help.ts";
 import { ConfigError, loadConfig, requireAuthOffLoopback } from "../../proxy/config/load_config.ts";
 import { OPTIONS } from "../../proxy/config/options.ts";
+import { errorOf } from "../support/error_of.ts";
 
 const noFiles = (path: string): string => {
   throw new Error(`no file "${path}" in this test`);
@@ -119,6 +120,13 @@ describe("loadConfig()", () => {
   test("--help and --help-markdown are recognised", () => {
     expect(loadConfig(["--help"], {}, noFiles).kind).toBe("help");
     expect(loadConfig(["--help-markdown"], {}, noFiles).kind).toBe("help-markdown");
+  });
+
+  test("--max-access-unit-bytes and --max-nack-burst: defaults 4 MiB and 64, env, and one line naming the flag when out of range", () => {
+    expect(run([])).toMatchObject({ maxAccessUnitBytes: 4_194_304, maxNackBurst: 64 });
+    expect(run(["--max-nack-burst", "16"], { VSB_MAX_ACCESS_UNIT_BYTES: "1048576" })).toMatchObject({ maxAccessUnitBytes: 1_048_576, maxNackBurst: 16 });
+    expect(errorOf(() => run(["--max-access-unit-bytes", "100"]), ConfigError)).toBe('flag --max-access-unit-bytes "100": must be at least 65536');
+    expect(errorOf(() => run([], { VSB_MAX_NACK_BURST: "0" }), ConfigError)).toBe('env VSB_MAX_NACK_BURST "0": must be at least 1');
   });
 });
 
