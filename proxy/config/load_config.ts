@@ -38,6 +38,8 @@ export interface Config {
   jwtRoleClaim: string;
   insecureOpen: boolean;
   maxDataflowsPerSensor: number;
+  maxWhepViewers: number;
+  maxWhepViewersPerDataflow: number;
   udpForward: "off" | "requested" | "all";
   udpForwardHost: string;
   udpPorts: { first: number; last: number };

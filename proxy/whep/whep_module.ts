@@ -20,7 +20,7 @@ export const WHEP_PREFIX = ROUTE.whep.slice(0, ROUTE.whep.indexOf(":"));
 
 /** The parts of a running proxy WHEP needs (a subset of `RunningProxy`). */
 export interface WhepParts {
-  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">;
+  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts"> & Partial<Pick<Config, "maxWhepViewers" | "maxWhepViewersPerDataflow">>;
   registry: Registry;
   metrics: Metrics;
 }
@@ -38,6 +38,8 @@ export interface Whep {
 /** Builds the playback and its route module. */
 export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOptions = {}): Whep {
   const playback = new WhepPlayback({
+    maxViewers: parts.config.maxWhepViewers,
+    maxViewersPerDataflow: parts.config.maxWhepViewersPerDataflow,
     ...options,
     registry: parts.registry,
     source,
@@ -63,6 +65,9 @@ export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOp
 
 function registerMetrics(metrics: Metrics, playback: WhepPlayback): void {
   metrics.gauge("vsb_whep_viewers", "WHEP viewers connected or connecting now", (s) => s.set(undefined, playback.viewerCount()));
+  metrics.counter("vsb_whep_rejected_total", "WHEP viewers refused with 503, by reason (total_limit: --max-whep-viewers; per_dataflow_limit: --max-whep-viewers-per-dataflow)", (s) => {
+    for (const [reason, n] of Object.entries(playback.caps.rejected)) s.set({ reason }, n);
+  });
   metrics.gauge("vsb_whep_demand_leases", "Demand leases held for WHEP viewers", (s) => s.set(undefined, playback.demand.size));
   metrics.counter("vsb_whep_viewers_ended_total", "WHEP viewers ended, by reason", (s) => {
     for (const [reason, n] of Object.entries(playback.ended)) s.set({ reason }, n);

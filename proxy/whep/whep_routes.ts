@@ -10,7 +10,8 @@
  * dataflow, 503 + Retry-After while the dataflow is registered or idle but not live (a
  * demand lease is placed so an on-demand sensor starts; the player retries), 400/406 for an
  * unusable offer, 415 for a wrong content type, 503 without Retry-After when the proxy
- * serves its maximum of viewers. Bodies are JSON `{error, details}` like the
+ * (`--max-whep-viewers`) or the dataflow (`--max-whep-viewers-per-dataflow`) serves its maximum
+ * of viewers, counted with those being negotiated. Bodies are JSON `{error, details}` like the
  * rest of the API, with CORS headers so a player on another origin can read them.
  */
 import { Hono, type MiddlewareHandler } from "hono";
@@ -18,7 +19,8 @@ import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
 import { NotFoundError } from "../registry/errors.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
-import { NotLiveError, TooManyViewersError, type WhepPlayback } from "./whep_playback.ts";
+import { TooManyViewersError } from "./viewer_caps.ts";
+import { NotLiveError, type WhepPlayback } from "./whep_playback.ts";
 import { OfferError } from "./whep_offer.ts";
 
 /** Seconds a player should wait before retrying a dataflow that is not live yet. */
@@ -86,7 +88,7 @@ async function post(deps: WhepRouteDeps, idText: string, type: string, offer: st
   } catch (e) {
     if (e instanceof NotFoundError) return error(404, e.message);
     if (e instanceof NotLiveError) return error(503, e.message, { state: e.state }, { "retry-after": String(NOT_LIVE_RETRY_SECONDS) });
-    if (e instanceof TooManyViewersError) return error(503, e.message, { limit: e.limit });
+    if (e instanceof TooManyViewersError) return error(503, e.message, { reason: e.reason, limit: e.limit });
     if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
     return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
   }
