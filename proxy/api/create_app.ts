@@ -65,6 +65,10 @@ export interface AppDeps {
   jwt?: JwtAuthOptions;
   /** Active dataflows one sensor identity may hold [16]. */
   maxDataflowsPerSensor?: number;
+  /** Live demand leases one client identity may hold [64]; operators are not limited. */
+  maxLeasesPerClient?: number;
+  /** Live demand leases of all clients together, WHEP viewers' included [10000]. */
+  maxLeases?: number;
   /** Named readiness checks for `/ready`, e.g. `{ store: () => store.ping(), bus: () => bus.connected }`. */
   readiness: Record<string, () => boolean>;
   /** Extra route modules, mounted after the registration API. */

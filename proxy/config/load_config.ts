@@ -39,6 +39,8 @@ export interface Config {
   insecureOpen: boolean;
   maxDataflowsPerSensor: number;
   maxWhepViewers: number;
+  maxLeasesPerClient: number;
+  maxLeases: number;
   maxWhepViewersPerDataflow: number;
   udpForward: "off" | "requested" | "all";
   udpForwardHost: string;
