@@ -39,6 +39,7 @@ export interface Config {
   insecureOpen: boolean;
   maxDataflowsPerSensor: number;
   maxWhepViewers: number;
+  maxSdpBytes: number;
   maxLeasesPerClient: number;
   maxLeases: number;
   maxWhepViewersPerDataflow: number;
