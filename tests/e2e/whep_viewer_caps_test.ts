@@ -1,8 +1,9 @@
 // Issue #12's bar for WHEP viewer caps, on the real proxy (real RabbitMQ, a gst test pattern
 // pushed live over WHIP): 1000 parallel WHEP POSTs against `--max-whep-viewers 5` open at most
-// 5 viewers (the POSTs come from another process, as real players'); the rest get a JSON 503 counted in vsb_whep_rejected_total{reason="total_limit"}.
-// The cap is a reservation taken before werift's await: a check before the await alone lets
-// nearly every one of the parallel POSTs through.
+// 5 viewers; the rest get a JSON 503 counted in vsb_whep_rejected_total{reason="total_limit"}.
+// The POSTs come from another process, all at once, and the proxy runs full ICE against a local
+// STUN server, so the answers overlap. The cap is a reservation taken before werift's await: a
+// check before the await alone let all 1000 through (measured: 1000 viewers).
 import { afterAll, describe, expect } from "bun:test";
 import { RTCPeerConnection } from "werift";
 import { writeFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { PATH } from "../../shared/mod.ts";
 import { hasElements, skipUnless } from "../support/gst.ts";
 import { spawnTracked } from "../support/procs.ts";
 import { hasRabbit } from "../support/rabbitmq.ts";
+import { startStunResponder } from "../support/stun_responder.ts";
 import { tempDir } from "../support/temp_dir.ts";
 import { GST_ELEMENTS } from "./whip_harness.ts";
 import { pushLiveFlow, startMediaProxy } from "./whep_harness.ts";
@@ -31,7 +33,12 @@ async function recvonlyOffer(): Promise<string> {
 
 describe("--max-whep-viewers", () => {
   it("1000 parallel WHEP POSTs on the real proxy open at most the cap (5) of viewers", async () => {
-    const media = await startMediaProxy({ argv: ["--max-whep-viewers", "5"] });
+    // Full ICE against a local STUN server (a MEC behind NAT): gathering waits on a UDP round
+    // trip, so many answers are under way at once. With ICE-lite werift answers without
+    // yielding to the event loop and parallel HTTP requests never overlap.
+    const stun = await startStunResponder();
+    cleanups.push(() => stun.close());
+    const media = await startMediaProxy({ argv: ["--max-whep-viewers", "5", "--ice-servers", `stun:127.0.0.1:${stun.port}`] });
     cleanups.push(() => media.stop());
     const flow = await pushLiveFlow(media);
     cleanups.push(() => flow.stop());
@@ -48,6 +55,7 @@ describe("--max-whep-viewers", () => {
     clearInterval(watch);
     const burst = JSON.parse(client.output("stdout").trim().split("\n").at(-1)!);
     console.log(JSON.stringify({ ...burst, mostSeen: most, viewers: media.whep.playback.viewerCount() }));
+    expect(stun.answered).toBeGreaterThanOrEqual(5);
     expect(burst.statuses).toEqual({ 201: 5, 503: 995 });
     expect(burst.reasons).toEqual({ total_limit: 995 });
     expect(media.whep.playback.viewerCount()).toBe(5);
