@@ -65,6 +65,10 @@ export interface AppDeps {
   jwt?: JwtAuthOptions;
   /** Active dataflows one sensor identity may hold [16]. */
   maxDataflowsPerSensor?: number;
+  /** Live demand leases one client identity may hold [64]; operators are not limited. */
+  maxLeasesPerClient?: number;
+  /** Live demand leases of all clients together, WHEP viewers' included [10000]. */
+  maxLeases?: number;
   /** Named readiness checks for `/ready`, e.g. `{ store: () => store.ping(), bus: () => bus.connected }`. */
   readiness: Record<string, () => boolean>;
   /** Extra route modules, mounted after the registration API. */
@@ -92,7 +96,12 @@ export function createApp(deps: AppDeps): App {
   const publicPaths = new Set<string>([ROUTE.health, ROUTE.ready, ...(deps.routes ?? []).flatMap((r) => r.publicPaths ?? [])]);
   const publicPrefixes = (deps.routes ?? []).flatMap((r) => r.publicPrefixes ?? []);
   const isPublic = (path: string) => publicPaths.has(path) || publicPrefixes.some((p) => path.startsWith(p));
-  app.onError(errorResponse);
+  // Request bodies refused for their size (413), by route pattern: the JSON body limit and SDP offers.
+  const tooLarge = deps.metrics.counter("vsb_requests_too_large_total", "Requests refused with 413 because their body was over its limit, by route");
+  app.onError((error, c) => {
+    if (error instanceof HttpError && error.status === 413) tooLarge.inc({ route: c.req.routePath });
+    return errorResponse(error, c);
+  });
   app.notFound((c) => errorResponse(new HttpError(404, `route "${c.req.method} ${c.req.path}" does not exist`), c));
   const auth = { tokens: deps.apiTokens, jwt: deps.jwt };
   const authenticate = authenticator(auth);

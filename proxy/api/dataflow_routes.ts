@@ -2,13 +2,15 @@
  * `POST/GET/PUT/DELETE /dataflows`: registration, listing, keep-alive, end (steps 3–6).
  * A sensor keeps alive, updates and deletes only the dataflows it registered (403 otherwise),
  * and holds at most `maxDataflowsPerSensor` active ones (429); an operator is not limited.
+ * A registration (or a keep-alive that turns the UDP forward on) that finds every UDP forward
+ * port taken is 503, counted by its own reason.
  */
 import type { Context } from "hono";
 import {
   DATAFLOW_PAGE_MAX, DataflowMetadataSchema, DataflowQuerySchema, type DataflowRecord, PATH, ROUTE,
 } from "../../shared/mod.ts";
 import type { Registry } from "../registry/registry.ts";
-import { NotFoundError } from "../registry/errors.ts";
+import { CapacityError, NotFoundError } from "../registry/errors.ts";
 import type { App, AppDeps } from "./create_app.ts";
 import { HttpError } from "./http_error.ts";
 import { dataflowId } from "./params.ts";
@@ -36,8 +38,10 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
   const keepalives = metrics.counter("vsb_keepalives_total", "Keep-alives answered, by result");
   const keepaliveOk = keepalives.with({ result: "ok" });
   const keepaliveGone = keepalives.with({ result: "not_found" });
-  const overLimit = metrics.counter("vsb_registrations_rejected_total", "Registrations refused, by reason")
-    .with({ reason: "per_sensor_limit" });
+  const keepaliveNoPort = keepalives.with({ result: "ports_exhausted" });
+  const rejected = metrics.counter("vsb_registrations_rejected_total", "Registrations refused, by reason");
+  const overLimit = rejected.with({ reason: "per_sensor_limit" });
+  const noPort = rejected.with({ reason: "ports_exhausted" });
 
   app.post(ROUTE.dataflows, async (c) => {
     const metadata = parseWith(DataflowMetadataSchema, await readJson(c.req.raw), "dataflow metadata");
@@ -47,7 +51,13 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
       overLimit.inc();
       throw new HttpError(429, `"${identity.name}" holds ${limit} active dataflows, the most --max-dataflows-per-sensor allows`);
     }
-    const registration = registry.register(metadata, identity.name);
+    let registration;
+    try {
+      registration = registry.register(metadata, identity.name);
+    } catch (err) {
+      if (err instanceof CapacityError) noPort.inc();
+      throw err;
+    }
     registrations.inc();
     return c.json(registration, 201, { Location: PATH.dataflow(registration.id) });
   });
@@ -81,6 +91,7 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
       return c.json(answer);
     } catch (err) {
       if (err instanceof NotFoundError) keepaliveGone.inc();
+      if (err instanceof CapacityError) keepaliveNoPort.inc();
       throw err;
     }
   });

@@ -48,7 +48,7 @@ function mediaPaths(dataflowId: Json, auth: Json, missing: Json): Json {
       parameters: [dataflowId],
       post: { summary: "WHIP: push H.264 for a dataflow (Bearer = the ingest token from registration)", security: [{ ingest: [] }], requestBody: offer,
         responses: { 201: { ...sdp("answer (ICE-lite, candidates included)"), headers: location }, 400: badOffer, 401: ingestAuth, 404: missing,
-          406: error("no H.264 packetization-mode 1 or 0 in the offer"), 409: error("the dataflow is live from another session"), 415: error("not application/sdp") } },
+          406: error("no H.264 packetization-mode 1 or 0 in the offer"), 409: error("the dataflow is live from another session"), 413: error("offer over --max-sdp-bytes"), 415: error("not application/sdp") } },
     },
     [oa(ROUTE.whipSession)]: {
       parameters: [dataflowId, sessionParam],
@@ -59,7 +59,8 @@ function mediaPaths(dataflowId: Json, auth: Json, missing: Json): Json {
       parameters: [dataflowId],
       post: { summary: "WHEP: watch a live dataflow (holds a demand lease while connected)", requestBody: offer,
         responses: { 201: { ...sdp("answer"), headers: location }, 400: badOffer, 401: auth, 404: missing,
-          415: error("not application/sdp"), 503: error("not live yet (Retry-After), or the viewer limit is reached") } },
+          413: error("offer over --max-sdp-bytes"), 415: error("not application/sdp"),
+          503: error("not live yet (Retry-After), or --max-whep-viewers / --max-whep-viewers-per-dataflow is reached") } },
     },
     [oa(ROUTE.whepSession)]: {
       parameters: [dataflowId, sessionParam],
@@ -86,12 +87,14 @@ function paths(): Json {
       parameters: [dataflowIdParam],
       get: { summary: "One dataflow", responses: { 200: { description: "the dataflow", ...json("DataflowRecord") }, 404: missing, 401: auth } },
       put: { summary: "Keep-alive, optionally with updated metadata", requestBody: { required: false, ...json("DataflowMetadata") },
-        responses: { 200: { description: "alive; send says whether to stream", ...json("Keepalive") }, 400: bad, 401: auth, 404: missing, 503: store } },
+        responses: { 200: { description: "alive; send says whether to stream", ...json("Keepalive") }, 400: bad, 401: auth, 404: missing,
+          503: error("the metadata turned the UDP forward on and no port is left, or the registration store could not be written (Retry-After)") } },
       delete: { summary: "End a dataflow (publishes terminatedataflow)", responses: { 204: { description: "ended" }, 401: auth, 404: missing, 503: store } },
     },
     [oa(ROUTE.demands)]: {
       post: { summary: "Lease demand for dataflows (by id, quadkey prefix, data type)", requestBody: { required: true, ...json("DemandRequest") },
-        responses: { 201: { description: "lease", ...json("DemandLease") }, 400: bad, 401: auth, 404: missing } },
+        responses: { 201: { description: "lease", ...json("DemandLease") }, 400: bad, 401: auth, 404: missing,
+          429: error("this client holds --max-leases-per-client leases, or the proxy --max-leases") } },
       get: { summary: "Live leases", responses: { 200: { description: "leases", content: { "application/json": { schema: { type: "array", items: ref("DemandLease") } } } }, 401: auth } },
     },
     [oa(ROUTE.demand)]: {

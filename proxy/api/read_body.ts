@@ -14,10 +14,15 @@ const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-async function readLimited(req: Request): Promise<Uint8Array> {
+/**
+ * The body of `req`, at most `limit` bytes: 413 (HttpError) before reading when Content-Length
+ * says more, and as soon as the bytes read pass `limit` when it lies or is absent (chunked);
+ * the rest is never read.
+ */
+export async function readLimited(req: Request, limit = BODY_LIMIT): Promise<Uint8Array> {
   const length = req.headers.get("content-length");
-  if (length !== null && Number(length) > BODY_LIMIT) {
-    throw new HttpError(413, `request body of "${length}" bytes is over the limit of ${BODY_LIMIT}`);
+  if (length !== null && Number(length) > limit) {
+    throw new HttpError(413, `request body of "${length}" bytes is over the limit of ${limit}`);
   }
   if (!req.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
@@ -27,9 +32,9 @@ async function readLimited(req: Request): Promise<Uint8Array> {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > BODY_LIMIT) {
+    if (total > limit) {
       await reader.cancel().catch(() => undefined);
-      throw new HttpError(413, `request body is over the limit of ${BODY_LIMIT} bytes`);
+      throw new HttpError(413, `request body is over the limit of ${limit} bytes`);
     }
     chunks.push(value);
   }

@@ -46,6 +46,11 @@ export interface Config {
   jwtRoleClaim: string;
   insecureOpen: boolean;
   maxDataflowsPerSensor: number;
+  maxWhepViewers: number;
+  maxSdpBytes: number;
+  maxLeasesPerClient: number;
+  maxLeases: number;
+  maxWhepViewersPerDataflow: number;
   udpForward: "off" | "requested" | "all";
   udpForwardHost: string;
   udpPorts: { first: number; last: number };

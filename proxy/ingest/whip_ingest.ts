@@ -9,6 +9,7 @@ import type { Announcer } from "../bus/announcer.ts";
 import type { Publisher } from "../bus/publisher.ts";
 import type { Config } from "../config/load_config.ts";
 import { parseIceServer } from "../config/options.ts";
+import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
@@ -26,6 +27,8 @@ export interface WhipIngestOptions {
   /** Announces (`terminatedataflow`) sessions that end for a reason other than the dataflow's own
    * end or a takeover; closed with the ingest. Default: no announcements. */
   ends?: SessionEndAnnouncer;
+  /** Reads offers within `--max-sdp-bytes`. Default: 64 KiB. */
+  offers?: OfferLimit;
   /** Timeouts of the session registry (takeover, media, connect). */
   timeouts?: Pick<RegistryOptions, "takeoverAfterMs" | "mediaTimeoutMs" | "connectTimeoutMs">;
 }
@@ -68,13 +71,14 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
     if (verdict === "unknown") return "not-found";
     return verdict === "ok" && token ? "ok" : "unauthorized";
   };
-  if (options.metrics) registerMetrics(options.metrics, sessions);
+  const offers = options.offers ?? new OfferLimit();
+  if (options.metrics) registerMetrics(options.metrics, sessions, offers);
   return {
     sessions,
     module: {
       publicPrefixes: [WHIP_PREFIX],
       mount: (app) => {
-        app.route("/", whipRoutes({ authenticate, registry: sessions }));
+        app.route("/", whipRoutes({ authenticate, registry: sessions, offers }));
       },
     },
     close: () => {
@@ -85,7 +89,10 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   };
 }
 
-function registerMetrics(metrics: Metrics, sessions: SessionRegistry): void {
+function registerMetrics(metrics: Metrics, sessions: SessionRegistry, offers: OfferLimit): void {
+  metrics.counter("vsb_whip_rejected_total", "WHIP offers refused before a session, by reason (offer_too_large: 413, over --max-sdp-bytes)", (s) => {
+    s.set({ reason: "offer_too_large" }, offers.tooLarge);
+  });
   metrics.gauge("vsb_whip_sessions", "WHIP sessions open now", (s) => s.set(undefined, sessions.list().length));
   metrics.counter("vsb_whip_sessions_ended_total", "WHIP sessions ended, by reason", (s) => {
     for (const [reason, n] of Object.entries(sessions.ended)) s.set({ reason }, n);
@@ -124,7 +131,7 @@ export function iceOptionsOf(config: Pick<Config, "iceAddresses" | "iceServers" 
 
 /** The parts of a running proxy the ingest needs (a subset of `RunningProxy`). */
 export interface IngestParts {
-  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts" | "publishQueueSeconds">;
+  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts" | "publishQueueSeconds"> & Partial<Pick<Config, "maxSdpBytes">>;
   registry: Registry;
   announcer: Announcer;
   publisher: Publisher;
@@ -164,6 +171,7 @@ export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, op
       sinks: makeSinks(parts),
       ice: iceOptionsOf(parts.config),
       metrics: parts.metrics,
+      offers: new OfferLimit(parts.config.maxSdpBytes),
       ends,
     });
     options.onIngest?.(ingest);

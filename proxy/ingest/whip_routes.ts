@@ -11,6 +11,8 @@
  */
 import { Hono } from "hono";
 import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
+import { HttpError } from "../api/http_error.ts";
+import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
 import { chooseH264, OfferError } from "./h264_offer.ts";
 import { SessionConflictError, type SessionRegistry } from "./session_registry.ts";
@@ -23,9 +25,9 @@ export interface WhipDeps {
   /** Checks `token` (undefined when absent) against dataflow `dataflowId`'s ingest token. */
   authenticate(dataflowId: number, token: string | undefined): IngestAuth | Promise<IngestAuth>;
   registry: SessionRegistry;
+  /** Reads offers within `--max-sdp-bytes` (413 beyond). Default: 64 KiB. */
+  offers?: OfferLimit;
 }
-
-const MAX_OFFER_BYTES = 64 * 1024;
 
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
@@ -71,14 +73,15 @@ export function sessionPath(dataflowId: number, sessionId: string): string {
 /** The WHIP routes, to mount on the proxy's hono app. */
 export function whipRoutes(deps: WhipDeps): Hono {
   const app = new Hono();
+  const offers = deps.offers ?? new OfferLimit();
 
   app.post(ROUTE.whip, async (c) => {
     const id = await authorize(deps, c.req.param("id"), c.req.header("authorization"));
     if (id instanceof Response) return id;
     const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
     if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
-    const offer = await c.req.text();
-    if (offer.length > MAX_OFFER_BYTES) return error(413, `offer exceeds ${MAX_OFFER_BYTES} bytes`);
+    const offer = await offers.read(c.req.raw);
+    if (offer instanceof HttpError) return error(offer.status, offer.message);
     let opened: { sessionId: string; answer: string };
     try {
       opened = await deps.registry.open(id, chooseH264(offer, { singleNalMode: true }));

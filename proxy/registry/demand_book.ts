@@ -173,6 +173,13 @@ export class DemandBook {
     return this.#get(id, now).owner;
   }
 
+  /** How many leases are live (only `owner`'s when given). */
+  count(now: number, owner?: string): number {
+    let n = 0;
+    for (const l of this.#leases.values()) if (l.expiresAt > now && (owner === undefined || l.owner === owner)) n++;
+    return n;
+  }
+
   /** Live leases, oldest first (only `owner`'s when given). */
   list(now: number, owner?: string): DemandLease[] {
     return [...this.#leases.values()].filter((l) => l.expiresAt > now && (owner === undefined || l.owner === owner)).map(toLease);

@@ -393,6 +393,11 @@ export class Registry extends Emitter<RegistryEvents> {
     return this.#demands.list(this.#now(), owner);
   }
 
+  /** How many leases are live (only those `owner` took, when given). */
+  demandCount(owner?: string): number {
+    return this.#demands.count(this.#now(), owner);
+  }
+
   /** Who took live lease `id` (null: unknown); NotFoundError when it is not live. */
   ownerOfDemand(id: string): string | null {
     return this.#demands.ownerOf(id, this.#now());

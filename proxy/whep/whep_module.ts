@@ -12,6 +12,7 @@ import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
 import { ROUTE } from "../../shared/mod.ts";
+import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { type PlaybackOptions, type UnitSource, WhepPlayback } from "./whep_playback.ts";
 import { whepRoutes } from "./whep_routes.ts";
 
@@ -20,7 +21,7 @@ export const WHEP_PREFIX = ROUTE.whep.slice(0, ROUTE.whep.indexOf(":"));
 
 /** The parts of a running proxy WHEP needs (a subset of `RunningProxy`). */
 export interface WhepParts {
-  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts">;
+  config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts"> & Partial<Pick<Config, "maxWhepViewers" | "maxWhepViewersPerDataflow" | "maxSdpBytes">>;
   registry: Registry;
   metrics: Metrics;
 }
@@ -38,19 +39,22 @@ export interface Whep {
 /** Builds the playback and its route module. */
 export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOptions = {}): Whep {
   const playback = new WhepPlayback({
+    maxViewers: parts.config.maxWhepViewers,
+    maxViewersPerDataflow: parts.config.maxWhepViewersPerDataflow,
     ...options,
     registry: parts.registry,
     source,
     ice: options.ice ?? iceOptionsOf(parts.config),
     log: logger("whep"),
   });
-  registerMetrics(parts.metrics, playback);
+  const offers = new OfferLimit(parts.config.maxSdpBytes);
+  registerMetrics(parts.metrics, playback, offers);
   return {
     playback,
     module: {
       publicPrefixes: [WHEP_PREFIX],
       mount: (app, ctx) => {
-        app.route("/", whepRoutes({ playback, requireRoles: ctx.requireRoles(WHEP_ACCESS) }));
+        app.route("/", whepRoutes({ playback, requireRoles: ctx.requireRoles(WHEP_ACCESS), offers }));
       },
       close: () => playback.close(),
       flowStats: (id) => {
@@ -61,8 +65,12 @@ export function createWhep(parts: WhepParts, source: UnitSource, options: WhepOp
   };
 }
 
-function registerMetrics(metrics: Metrics, playback: WhepPlayback): void {
+function registerMetrics(metrics: Metrics, playback: WhepPlayback, offers: OfferLimit): void {
   metrics.gauge("vsb_whep_viewers", "WHEP viewers connected or connecting now", (s) => s.set(undefined, playback.viewerCount()));
+  metrics.counter("vsb_whep_rejected_total", "WHEP viewers refused, by reason (503 total_limit: --max-whep-viewers; 503 per_dataflow_limit: --max-whep-viewers-per-dataflow; 413 offer_too_large: --max-sdp-bytes)", (s) => {
+    for (const [reason, n] of Object.entries(playback.caps.rejected)) s.set({ reason }, n);
+    s.set({ reason: "offer_too_large" }, offers.tooLarge);
+  });
   metrics.gauge("vsb_whep_demand_leases", "Demand leases held for WHEP viewers", (s) => s.set(undefined, playback.demand.size));
   metrics.counter("vsb_whep_viewers_ended_total", "WHEP viewers ended, by reason", (s) => {
     for (const [reason, n] of Object.entries(playback.ended)) s.set({ reason }, n);

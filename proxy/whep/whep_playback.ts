@@ -14,9 +14,10 @@ import type { Registry } from "../registry/registry.ts";
 import { type GopCacheOptions, ViewerHub } from "./viewer_hub.ts";
 import { VIEWER_DROP_REASONS, type ViewerDropReason } from "./viewer_queue.ts";
 import type { ViewerCounters, ViewerStreamOptions } from "./viewer_stream.ts";
+import { ViewerCaps } from "./viewer_caps.ts";
 import { ViewerDemand } from "./viewer_demand.ts";
 import { chooseViewerH264 } from "./whep_offer.ts";
-import { answerViewer } from "./whep_peer.ts";
+import { answerViewer, type WhepPeer } from "./whep_peer.ts";
 import { VIEWER_END_REASONS, type ViewerEndReason, WhepViewer } from "./whep_viewer.ts";
 
 /** Where viewers get a dataflow's access units: the per-dataflow streams (proxy/outputs). */
@@ -35,18 +36,12 @@ export class NotLiveError extends Error {
   }
 }
 
-/** The proxy has as many viewers as it takes (HTTP 503). */
-export class TooManyViewersError extends Error {
-  constructor(readonly limit: number) {
-    super(`this proxy already serves ${limit} WHEP viewers, its limit`);
-    this.name = "TooManyViewersError";
-  }
-}
-
 /** Options of {@link WhepPlayback}; each field documents its default. */
 export interface PlaybackOptions {
-  /** Viewers at most, over all dataflows (each costs an encryption per packet). Default 64. */
+  /** Viewers at most, over all dataflows (each costs an encryption per packet). Default 64 (`--max-whep-viewers`). */
   maxViewers?: number;
+  /** Viewers at most of one dataflow. Default 32 (`--max-whep-viewers-per-dataflow`). */
+  maxViewersPerDataflow?: number;
   registry: Registry;
   source: UnitSource;
   ice: IngestIceOptions;
@@ -96,6 +91,8 @@ function addViewer(into: Totals, viewer: WhepViewer): void {
 /** The WHEP viewers of one proxy. */
 export class WhepPlayback {
   readonly demand: ViewerDemand;
+  /** The viewer caps, with their refusals by reason. */
+  readonly caps: ViewerCaps;
   /** Viewers ended, by reason. */
   readonly ended = Object.fromEntries(VIEWER_END_REASONS.map((r) => [r, 0])) as Record<ViewerEndReason, number>;
   /** Viewers that started with the cached GOP at once, and those that waited for a keyframe. */
@@ -108,6 +105,7 @@ export class WhepPlayback {
 
   constructor(private readonly options: PlaybackOptions) {
     this.now = options.now ?? Date.now;
+    this.caps = new ViewerCaps((id) => this.viewerCount(id), { total: options.maxViewers, perDataflow: options.maxViewersPerDataflow });
     this.demand = new ViewerDemand(options.registry, options.log, { ttlSeconds: options.demandTtlSeconds, now: this.now });
     this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 500);
     (this.timer as { unref?: () => void }).unref?.();
@@ -122,20 +120,38 @@ export class WhepPlayback {
 
   /**
    * Opens a viewer of `dataflowId` for the player's SDP `offer`; returns its id and the answer.
-   * Throws NotFoundError (unknown or ended dataflow), {@link NotLiveError}, {@link TooManyViewersError}, OfferError, or
+   * Throws NotFoundError (unknown or ended dataflow), {@link NotLiveError}, TooManyViewersError, OfferError, or
    * werift's error when it cannot answer.
    */
   async open(dataflowId: number, offer: string): Promise<{ viewerId: string; answer: string }> {
+    this.requireLive(dataflowId);
+    // Taken before the await and held until the viewer counts itself: parallel POSTs cannot pass the caps.
+    const release = this.caps.reserve(dataflowId);
+    try {
+      const choice = chooseViewerH264(offer);
+      const peer = await answerViewer(choice, this.options.ice);
+      try {
+        this.requireLive(dataflowId); // it may have ended while werift answered
+      } catch (e) {
+        void peer.pc.close();
+        throw e;
+      }
+      return this.start(dataflowId, peer);
+    } finally {
+      release();
+    }
+  }
+
+  private requireLive(dataflowId: number): void {
     const { state } = this.options.registry.get(dataflowId);
     if (state === "expired") this.options.registry.requireActive(dataflowId); // throws "has ended"
     if (state !== "live") {
       this.demand.wake(dataflowId);
       throw new NotLiveError(dataflowId, state);
     }
-    const limit = this.options.maxViewers ?? 64;
-    if (this.viewerCount() >= limit) throw new TooManyViewersError(limit);
-    const choice = chooseViewerH264(offer);
-    const peer = await answerViewer(choice, this.options.ice);
+  }
+
+  private start(dataflowId: number, peer: WhepPeer): { viewerId: string; answer: string } {
     const viewerId = randomUUID();
     const watched = this.watch(dataflowId);
     const viewer = new WhepViewer(peer, {

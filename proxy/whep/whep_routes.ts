@@ -10,27 +10,31 @@
  * dataflow, 503 + Retry-After while the dataflow is registered or idle but not live (a
  * demand lease is placed so an on-demand sensor starts; the player retries), 400/406 for an
  * unusable offer, 415 for a wrong content type, 503 without Retry-After when the proxy
- * serves its maximum of viewers. Bodies are JSON `{error, details}` like the
+ * (`--max-whep-viewers`) or the dataflow (`--max-whep-viewers-per-dataflow`) serves its maximum
+ * of viewers, counted with those being negotiated. Bodies are JSON `{error, details}` like the
  * rest of the API, with CORS headers so a player on another origin can read them.
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
 import { NotFoundError } from "../registry/errors.ts";
+import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
-import { NotLiveError, TooManyViewersError, type WhepPlayback } from "./whep_playback.ts";
+import { TooManyViewersError } from "./viewer_caps.ts";
+import { NotLiveError, type WhepPlayback } from "./whep_playback.ts";
 import { OfferError } from "./whep_offer.ts";
 
 /** Seconds a player should wait before retrying a dataflow that is not live yet. */
 export const NOT_LIVE_RETRY_SECONDS = 2;
 
-const MAX_OFFER_BYTES = 64 * 1024;
 
 /** What the WHEP routes need. */
 export interface WhepRouteDeps {
   playback: WhepPlayback;
   /** Authenticates and checks the role (lets everything through when no auth is configured). */
   requireRoles: MiddlewareHandler;
+  /** Reads offers within `--max-sdp-bytes` (413 beyond). Default: 64 KiB. */
+  offers?: OfferLimit;
 }
 
 const CORS: Record<string, string> = {
@@ -72,11 +76,13 @@ function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandl
   };
 }
 
-async function post(deps: WhepRouteDeps, idText: string, type: string, offer: string): Promise<Response> {
+async function post(deps: WhepRouteDeps, offers: OfferLimit, idText: string, req: Request): Promise<Response> {
   const id = parseId(idText);
   if (id === undefined) return error(404, `unknown dataflow "${idText}"`);
+  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
-  if (offer.length > MAX_OFFER_BYTES) return error(413, `offer exceeds ${MAX_OFFER_BYTES} bytes`);
+  const offer = await offers.read(req);
+  if (offer instanceof HttpError) return error(offer.status, offer.message);
   try {
     const opened = await deps.playback.open(id, offer);
     return new Response(opened.answer, {
@@ -86,7 +92,7 @@ async function post(deps: WhepRouteDeps, idText: string, type: string, offer: st
   } catch (e) {
     if (e instanceof NotFoundError) return error(404, e.message);
     if (e instanceof NotLiveError) return error(503, e.message, { state: e.state }, { "retry-after": String(NOT_LIVE_RETRY_SECONDS) });
-    if (e instanceof TooManyViewersError) return error(503, e.message, { limit: e.limit });
+    if (e instanceof TooManyViewersError) return error(503, e.message, { reason: e.reason, limit: e.limit });
     if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
     return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
   }
@@ -95,11 +101,9 @@ async function post(deps: WhepRouteDeps, idText: string, type: string, offer: st
 /** The WHEP routes, to mount on the proxy's hono app. */
 export function whepRoutes(deps: WhepRouteDeps): Hono {
   const app = new Hono();
+  const offers = deps.offers ?? new OfferLimit();
 
-  app.post(ROUTE.whep, authorized(deps, async (c) => {
-    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    return post(deps, c.req.param("id")!, type, await c.req.text());
-  }));
+  app.post(ROUTE.whep, authorized(deps, (c) => post(deps, offers, c.req.param("id")!, c.req.raw)));
 
   app.delete(ROUTE.whepSession, authorized(deps, async (c) => {
     const id = parseId(c.req.param("id")!);

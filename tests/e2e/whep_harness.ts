@@ -32,11 +32,12 @@ export interface MediaProxy {
 }
 
 /** Starts the proxy on 127.0.0.1 (ICE on 127.0.0.1 only) and waits for RabbitMQ. */
-export async function startMediaProxy(options: { apiToken?: string; whep?: WhepOptions } = {}): Promise<MediaProxy> {
+export async function startMediaProxy(options: { apiToken?: string; whep?: WhepOptions; argv?: string[] } = {}): Promise<MediaProxy> {
   configureLog({ level: (process.env.VSB_TEST_LOG ?? "silent") as LogLevel });
   const rabbit = await getRabbit();
   const dir = tempDir("vsb-whep-");
   const argv = ["--listen", "127.0.0.1:0", "--db", `${dir.path}/p.db`, "--amqp-url", rabbit.amqpUrl, "--ice-address", "127.0.0.1"];
+  argv.push(...(options.argv ?? []));
   if (options.apiToken) argv.push("--api-token", `operator:${options.apiToken}`); // the dashboard is the operator's
   const config = loadConfig(argv, {}, readText);
   if (config.kind !== "run") throw new Error("expected a run config");

@@ -42,12 +42,14 @@ describe("POST /dataflows", () => {
   });
 
   test("malformed JSON is 400, wrong content type 415, over 64 KiB 413", async () => {
-    const { json, app } = harness();
+    const { json, app, metrics } = harness();
     expect((await json("POST", "/dataflows", "{not json")).status).toBe(400);
     expect((await app.request("/dataflows", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify(sensor2022()) })).status).toBe(415);
     const huge = { ...sensor2022(), pad: "x".repeat(70_000) };
     expect((await json("POST", "/dataflows", huge)).status).toBe(413);
     expect((await json("POST", "/dataflows")).status).toBe(400);
+    // Counted by route (and only the 413).
+    expect(metrics.render()).toContain('vsb_requests_too_large_total{route="/dataflows"} 1');
   });
 });
 

@@ -17,6 +17,8 @@ export interface HarnessOptions {
   tokens?: (string | ApiToken)[];
   jwt?: JwtAuthOptions;
   maxDataflowsPerSensor?: number;
+  maxLeasesPerClient?: number;
+  maxLeases?: number;
   sendPolicy?: "demand" | "always";
   keepaliveSeconds?: number;
   ports?: { first: number; last: number };
@@ -50,6 +52,8 @@ export function harness(options: HarnessOptions = {}) {
   const app = createApp({
     registry, metrics, apiTokens: (options.tokens ?? []).map(apiToken), jwt: options.jwt,
     maxDataflowsPerSensor: options.maxDataflowsPerSensor,
+    maxLeasesPerClient: options.maxLeasesPerClient,
+    maxLeases: options.maxLeases,
     discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrl: "mqtt://broker.test:1883" },
     readiness: { store: () => store.ping(), bus: options.busUp ?? (() => true) },
     routes: options.routes,

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { RTCPeerConnection } from "werift";
 import type { RouteModule } from "../../../proxy/api/create_app.ts";
 import type { UnitSource } from "../../../proxy/whep/whep_playback.ts";
-import { createWhep, WHEP_PREFIX, type Whep, type WhepParts } from "../../../proxy/whep/whep_module.ts";
+import { createWhep, WHEP_PREFIX, type Whep, type WhepOptions, type WhepParts } from "../../../proxy/whep/whep_module.ts";
 import { PATH, SDP_CONTENT_TYPE } from "../../../shared/mod.ts";
 import { LOOPBACK_ICE } from "../../e2e/whip_harness.ts";
 import { whepPlayerConfig } from "../../e2e/whep_player.ts";
@@ -27,13 +27,13 @@ function idleSource(): UnitSource & { keyframeRequests: number } {
 }
 
 /** Mounts WHEP with the app's own registry and metrics (built lazily in mount). */
-function whepModule(source: UnitSource, hold: { whep?: Whep }, maxViewers?: number): RouteModule {
+function whepModule(source: UnitSource, hold: { whep?: Whep }, options: WhepOptions = {}): RouteModule {
   return {
     publicPrefixes: [WHEP_PREFIX],
     flowStats: (id) => hold.whep?.module.flowStats?.(id),
     mount(app, ctx) {
       const config: WhepParts["config"] = { iceAddresses: ["127.0.0.1"], iceServers: [] };
-      hold.whep = createWhep({ config, registry: ctx.registry, metrics: ctx.metrics }, source, { ice: LOOPBACK_ICE, maxViewers });
+      hold.whep = createWhep({ config, registry: ctx.registry, metrics: ctx.metrics }, source, { ice: LOOPBACK_ICE, ...options });
       cleanups.push(() => hold.whep!.playback.close());
       hold.whep.module.mount(app, ctx);
     },
@@ -48,10 +48,10 @@ async function recvonlyOffer(): Promise<string> {
   return pc.localDescription!.sdp;
 }
 
-function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`], maxViewers?: number) {
+function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`], options?: WhepOptions) {
   const source = idleSource();
   const hold: { whep?: Whep } = {};
-  const h = harness({ tokens, routes: [whepModule(source, hold, maxViewers)] });
+  const h = harness({ tokens, routes: [whepModule(source, hold, options)] });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const register = async () => (await (await h.json("POST", "/dataflows", agentBody(), auth)).json()).id as number;
   const post = (id: number | string, sdp: string, headers: Record<string, string> = auth) =>
@@ -158,14 +158,33 @@ describe("WHEP routes", () => {
   });
 
   test("503 without Retry-After once the proxy serves its maximum of viewers", async () => {
-    const s = setup([], 1);
+    const s = setup([], { maxViewers: 1 });
     const id = await s.register();
     s.registry.setMediaState(id, "live");
     expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201);
     const res = await s.post(id, await recvonlyOffer(), {});
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBeNull();
-    expect((await res.json()).details).toEqual({ limit: 1 });
+    expect(await res.json()).toMatchObject({ error: expect.stringContaining("--max-whep-viewers"), details: { reason: "total_limit", limit: 1 } });
+  });
+
+  test("parallel POSTs: the per-dataflow cap counts viewers still negotiating; a failed offer frees its slot", async () => {
+    const s = setup([], { maxViewers: 10, maxViewersPerDataflow: 3 });
+    const a = await s.register();
+    const b = await s.register();
+    s.registry.setMediaState(a, "live");
+    s.registry.setMediaState(b, "live");
+    expect((await s.post(a, "v=0\r\n", {})).status).toBe(400); // failed after its reservation
+    const offer = await recvonlyOffer();
+    const statuses = await Promise.all(Array.from({ length: 40 }, async () => (await s.post(a, offer, {})).status));
+    expect(statuses.filter((x) => x === 201).length).toBe(3);
+    expect(statuses.filter((x) => x === 503).length).toBe(37);
+    expect(s.whep().playback.viewerCount(a)).toBe(3);
+    expect(s.whep().playback.caps.negotiating()).toBe(0);
+    expect((await s.post(b, offer, {})).status).toBe(201); // another dataflow still has room
+    const metrics = await (await s.app.request("/metrics")).text();
+    expect(metrics).toContain('vsb_whep_rejected_total{reason="per_dataflow_limit"} 37');
+    expect(metrics).toContain('vsb_whep_rejected_total{reason="total_limit"} 0');
   });
 
   test("a player that never connects (no ICE) is ended as ice-failed and its lease released", async () => {
