@@ -130,13 +130,13 @@ export function agentPorts(
     metadata: (f) => dataflowMetadata({ ...config, videoSize: videoSize.current }, f, new Date()),
     openControl: (reg, endpoints, handlers) => {
       if (config.noMqtt) return undefined;
-      if (!endpoints.mqttUrl) {
+      if (endpoints.mqttUrls.length === 0) {
         log.warn("no message broker known: demand comes from keep-alives only");
         return undefined;
       }
       const metadata = dataflowMetadata(config, fix!, new Date());
       return new ControlChannel({
-        url: endpoints.mqttUrl,
+        urls: endpoints.mqttUrls,
         username: config.mqttUser,
         password: config.mqttPassword,
         ca: config.mqttCaFile ? readFileSync(config.mqttCaFile, "utf8") : undefined,

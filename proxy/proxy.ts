@@ -131,7 +131,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const app = createApp({
     registry, metrics, apiTokens: config.apiTokens, jwt, maxDataflowsPerSensor: config.maxDataflowsPerSensor,
     maxLeasesPerClient: config.maxLeasesPerClient, maxLeases: config.maxLeases,
-    discovery: { mecId: config.mecId, publicUrl, mqttUrl: config.mqttUrl },
+    discovery: { mecId: config.mecId, publicUrl, mqttUrls: config.mqttUrls },
     // The store is ready while its last write succeeded (a full or read-only disk says 503 here).
     readiness: { store: () => registry.storeHealthy && store.ping(), bus: () => bus.connected },
     routes,

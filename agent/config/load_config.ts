@@ -89,7 +89,7 @@ export function readEnv(env: Readonly<Record<string, string>>): Map<OptionKey, R
   if (!out.has("mqttUrl") && env.AMQP_IP) {
     // 5GMETA's AMQP_PORT is the broker's AMQP port; the agent speaks MQTT, on MQTT's port.
     const host = env.AMQP_IP.includes(":") && !env.AMQP_IP.startsWith("[") ? `[${env.AMQP_IP}]` : env.AMQP_IP;
-    out.set("mqttUrl", { value: `mqtt://${host}:${MQTT_PORT}`, origin: "env AMQP_IP" });
+    out.set("mqttUrl", { value: [`mqtt://${host}:${MQTT_PORT}`], origin: "env AMQP_IP" });
   }
   return out;
 }
@@ -150,9 +150,12 @@ export function loadConfig(inputs: ConfigInputs): AgentConfig {
     const raw = merged.get(key);
     const result = OPTIONS[key].schema.safeParse(raw?.value);
     if (!result.success) {
-      const message = result.error.issues[0]?.message ?? "is invalid";
+      const issue = result.error.issues[0];
+      const message = issue?.message ?? "is invalid";
       const where = raw?.origin ?? OPTIONS[key].flag;
-      throw new ConfigError(`invalid ${where} "${describe(raw?.value)}": ${maskUrl(message)}`);
+      // In a list, the item that is wrong (e.g. one of several --mqtt-url).
+      const item = Array.isArray(raw?.value) && typeof issue?.path[0] === "number" ? (raw!.value as unknown[])[issue.path[0]] : raw?.value;
+      throw new ConfigError(`invalid ${where} "${describe(item)}": ${maskUrl(message)}`);
     }
     config[key] = result.data;
   }

@@ -20,7 +20,8 @@ import { ControlCounters, ControlVerifier } from "./control_verifier.ts";
 
 /** Options of {@link ControlChannel}. */
 export interface ControlChannelOptions {
-  url: string;
+  /** The broker's nodes: one, or a cluster's, tried in turn (mqtt.js `servers`) when one is lost. */
+  urls: string[];
   username?: string;
   password?: string;
   /** PEM CA certificate(s) an mqtts:// broker must chain to, instead of the system CAs. */
@@ -72,6 +73,14 @@ function clientIdOf(id: number): string {
   return `vsb-agent-${id}-${Math.random().toString(16).slice(2, 10)}`;
 }
 
+/** A broker node as mqtt.js's `servers` takes it (credentials come from the options). */
+function serverOf(url: string): { host: string; port: number; protocol: "mqtt" | "mqtts" | "ws" | "wss" } {
+  const u = new URL(url);
+  const protocol = u.protocol.replace(":", "").replace(/^tcp$/, "mqtt").replace(/^ssl$/, "mqtts") as "mqtt" | "mqtts" | "ws" | "wss";
+  const port = Number(u.port) || (protocol === "mqtts" ? 8883 : protocol === "wss" ? 443 : protocol === "ws" ? 80 : 1883);
+  return { host: u.hostname.replace(/^\[|\]$/g, ""), port, protocol };
+}
+
 /** One MQTT session for one registered dataflow. */
 export class ControlChannel {
   #o: ControlChannelOptions;
@@ -91,7 +100,8 @@ export class ControlChannel {
       options.log.warn("no control key in the registration answer", { id: options.id, hint: "MQTT control is ignored; send comes from keep-alive answers only" });
     }
     const will = JSON.stringify({ ...options.event, reason: "connection lost" });
-    this.#client = mqtt.connect(options.url, {
+    this.#client = mqtt.connect(options.urls[0]!, {
+      ...(options.urls.length > 1 ? { servers: options.urls.map(serverOf) } : {}),
       protocolVersion: 4,
       clientId: clientIdOf(options.id),
       clean: true,
@@ -110,7 +120,7 @@ export class ControlChannel {
     this.#client.on("connect", () => this.#onConnect());
     this.#client.on("message", (_topic, payload) => this.#onMessage(payload));
     // The URL may carry a password (mqtt://user:pass@host): logs get it masked.
-    const url = maskUrl(options.url);
+    const url = options.urls.map(maskUrl).join(",");
     const caFile = options.caFile;
     this.#client.on("offline", () => {
       if (this.#wasConnected) options.log.warn("mqtt disconnected", { url });
@@ -136,7 +146,10 @@ export class ControlChannel {
   #onConnect(): void {
     this.#wasConnected = true;
     const topic = controlTopic(this.#o.id);
-    this.#o.log.info("mqtt connected", { url: maskUrl(this.#o.url), topic, failedAttempts: this.#failures });
+    // The node mqtt.js connected to (with several, it moves through them on each reconnect).
+    const { host, port } = this.#client.options;
+    const url = this.#o.urls.find((u) => serverOf(u).host === host && serverOf(u).port === port) ?? this.#o.urls[0]!;
+    this.#o.log.info("mqtt connected", { url: maskUrl(url), topic, failedAttempts: this.#failures });
     this.#failures = 0;
     this.#client.subscribe(topic, { qos: 1 }, (error) => {
       if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });

@@ -11,8 +11,8 @@ import { DiscoverySchema, PATH, portNumber, SERVICE, type Service } from "../../
 /** Where the MEC's services are. */
 export interface Endpoints {
   registrationUrl: string;
-  /** MQTT 3.1.1 broker; undefined when none is known. */
-  mqttUrl?: string;
+  /** MQTT 3.1.1 broker nodes (several: a cluster, tried in turn); empty when none is known. */
+  mqttUrls: string[];
   /** WHIP endpoint override; else the registration answer's `ingest.whipUrl`. */
   whipUrl?: string;
   mecId?: string | number;
@@ -22,7 +22,8 @@ export interface Endpoints {
 export interface DiscoveryOptions {
   discoveryUrl?: string;
   registrationUrl?: string;
-  mqttUrl?: string;
+  /** Static broker nodes (`--mqtt-url`); empty: from discovery. */
+  mqttUrl?: string[];
   whipUrl?: string;
   apiToken?: string;
   fetch?: typeof fetch;
@@ -45,7 +46,7 @@ function serviceUrl(service: Service | undefined, scheme: string): string | unde
 export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Promise<Endpoints> {
   if (o.registrationUrl || !o.discoveryUrl) {
     if (!o.registrationUrl) throw new DiscoveryError("neither --discovery-url nor --registration-url is set");
-    return { registrationUrl: o.registrationUrl, mqttUrl: o.mqttUrl, whipUrl: o.whipUrl };
+    return { registrationUrl: o.registrationUrl, mqttUrls: o.mqttUrl ?? [], whipUrl: o.whipUrl };
   }
   const url = `${o.discoveryUrl.replace(/\/+$/, "")}${PATH.mecTile(tile)}`;
   const headers: Record<string, string> = o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {};
@@ -69,9 +70,11 @@ export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Prom
     const find = (name: string) => mec.sb_services.find((s) => s.service_name === name);
     const registrationUrl = serviceUrl(find(SERVICE.registrationApi), "http");
     if (!registrationUrl) continue;
+    // Every message-broker entry: the nodes of a cluster each have one.
+    const brokers = mec.sb_services.filter((s) => s.service_name === SERVICE.messageBroker).map((s) => serviceUrl(s, "mqtt")!);
     return {
       registrationUrl,
-      mqttUrl: o.mqttUrl ?? serviceUrl(find(SERVICE.messageBroker), "mqtt"),
+      mqttUrls: o.mqttUrl?.length ? o.mqttUrl : brokers,
       whipUrl: o.whipUrl,
       mecId: mec.mec_id ?? mec.id,
     };

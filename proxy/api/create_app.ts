@@ -25,7 +25,8 @@ export interface DiscoveryInfo {
   /** Base URL of this proxy (registration API and WHIP). */
   publicUrl: string;
   /** The message broker agents speak MQTT to. */
-  mqttUrl: string;
+  /** The broker nodes agents are told about, one message-broker entry each. */
+  mqttUrls: string[];
 }
 
 /** The app as route modules see it. */

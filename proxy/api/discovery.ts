@@ -28,7 +28,7 @@ export function discoveryAnswer(info: DiscoveryInfo): Discovery {
   return [{
     mec_id: info.mecId,
     sb_services: [
-      service(SERVICE.messageBroker, info.mqttUrl),
+      ...info.mqttUrls.map((url) => service(SERVICE.messageBroker, url)),
       service(SERVICE.registrationApi, base),
       service(SERVICE.videoBroker, base),
     ],

@@ -33,7 +33,10 @@ export interface Config {
   amqpKeyFile?: string;
   /** PEM texts read from the three files above (never printed). */
   amqpTls?: BrokerTls;
+  /** The first of {@link mqttUrls}. */
   mqttUrl: string;
+  /** Every --mqtt-url: the broker nodes discovery names. */
+  mqttUrls: string[];
   mecId: string;
   sendPolicy: "demand" | "always";
   keepaliveSeconds: number;
@@ -235,6 +238,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   const config = out as unknown as Config;
   config.amqpUrls = out.amqpUrl as string[];
   config.amqpUrl = config.amqpUrls[0]!;
+  config.mqttUrls = out.mqttUrl as string[];
+  config.mqttUrl = config.mqttUrls[0]!;
   config.apiTokens ??= [];
   config.iceAddresses ??= [];
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
@@ -304,7 +309,7 @@ function amqpUrlIsTls(url: string): boolean {
 export function shownConfig(config: Config): string {
   const masked = {
     ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined, listenTls: undefined,
-    amqpUrl: maskUrl(config.amqpUrl), amqpUrls: config.amqpUrls.map(maskUrl), mqttUrl: maskUrl(config.mqttUrl),
+    amqpUrl: maskUrl(config.amqpUrl), amqpUrls: config.amqpUrls.map(maskUrl), mqttUrl: maskUrl(config.mqttUrl), mqttUrls: config.mqttUrls.map(maskUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
   };
   return `${JSON.stringify(masked, null, 2)}\n`;

@@ -57,15 +57,15 @@ describe("loadConfig()", () => {
   test("5GMETA env names: VIDEO_SOURCE + VIDEO_PARAM, VIDEO_TTL, AMQP_*", () => {
     const c = load([], { VIDEO_SOURCE: "udp", VIDEO_PARAM: "7000", VIDEO_TTL: "60", AMQP_USER: "u", AMQP_PASS: "p", AMQP_IP: "10.0.0.5", AMQP_PORT: "1883" });
     expect(c.source).toEqual({ kind: "udp", port: 7000 });
-    expect([c.ttl, c.mqttUser, c.mqttPassword, c.mqttUrl]).toEqual([60, "u", "p", "mqtt://10.0.0.5:1883"]);
+    expect([c.ttl, c.mqttUser, c.mqttPassword, c.mqttUrl]).toEqual([60, "u", "p", ["mqtt://10.0.0.5:1883"]]);
   });
 
   test("AMQP_IP gives the MQTT host on port 1883: AMQP_PORT (the broker's AMQP port) is not used", () => {
-    expect(load([], { AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" }).mqttUrl).toBe("mqtt://10.0.0.5:1883");
-    expect(load([], { AMQP_IP: "10.0.0.5" }).mqttUrl).toBe("mqtt://10.0.0.5:1883");
-    expect(load([], { AMQP_IP: "fd00::5" }).mqttUrl).toBe("mqtt://[fd00::5]:1883");
-    expect(load([], { AMQP_IP: "10.0.0.5", VSB_MQTT_URL: "mqtt://broker:11883" }).mqttUrl).toBe("mqtt://broker:11883");
-    expect(load(["--mqtt-url", "mqtt://b:2883"], { AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" }).mqttUrl).toBe("mqtt://b:2883");
+    expect(load([], { AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" }).mqttUrl).toEqual(["mqtt://10.0.0.5:1883"]);
+    expect(load([], { AMQP_IP: "10.0.0.5" }).mqttUrl).toEqual(["mqtt://10.0.0.5:1883"]);
+    expect(load([], { AMQP_IP: "fd00::5" }).mqttUrl).toEqual(["mqtt://[fd00::5]:1883"]);
+    expect(load([], { AMQP_IP: "10.0.0.5", VSB_MQTT_URL: "mqtt://broker:11883" }).mqttUrl).toEqual(["mqtt://broker:11883"]);
+    expect(load(["--mqtt-url", "mqtt://b:2883"], { AMQP_IP: "10.0.0.5", AMQP_PORT: "5672" }).mqttUrl).toEqual(["mqtt://b:2883"]);
   });
 
   test("ignoredEnv() names AMQP_PORT when it is set, and nothing otherwise", () => {

@@ -94,7 +94,7 @@ function open(url: string, overrides: Partial<ControlChannelOptions> = {}): Open
   let now = 0;
   const counters = new ControlCounters();
   const channel = new ControlChannel({
-    url,
+    urls: [url],
     id,
     event: { id, sourceId: `control-test-${id}` },
     controlKey: KEY,

@@ -41,7 +41,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
     discover: (f) => {
       calls.push(`discover ${f.tile.slice(0, 4)}`);
       const mec = f.tile.startsWith("0313") ? "http://mec" : "http://mec-ny";
-      return Promise.resolve({ registrationUrl: mec, mqttUrl: "mqtt://mec" });
+      return Promise.resolve({ registrationUrl: mec, mqttUrls: ["mqtt://mec"] });
     },
     registry: (endpoints) => ({
       register: () => {

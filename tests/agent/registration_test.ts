@@ -99,13 +99,19 @@ describe("discoverEndpoints()", () => {
     const f = fakeFetch(() => Response.json(answer));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud/", fetch: f.fetch });
     expect(f.seen[0]!.url).toBe(`http://cloud${PATH.mecTile(FIX.tile)}`);
-    expect(e).toEqual({ registrationUrl: "https://mec12.example/api", mqttUrl: "mqtt://10.1.0.5:1883", whipUrl: undefined, mecId: 12 });
+    expect(e).toEqual({ registrationUrl: "https://mec12.example/api", mqttUrls: ["mqtt://10.1.0.5:1883"], whipUrl: undefined, mecId: 12 });
+  });
+
+  test("a cluster's message-broker entries all become broker nodes, in order", async () => {
+    const cluster = [{ ...answer[0]!, sb_services: [...answer[0]!.sb_services, { service_name: "message-broker", ip: "10.1.0.8", port: "1884" }] }];
+    const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: fakeFetch(() => Response.json(cluster)).fetch });
+    expect(e.mqttUrls).toEqual(["mqtt://10.1.0.5:1883", "mqtt://10.1.0.8:1884"]);
   });
 
   test("static --mqtt-url and --whip-url win over discovered ones; --registration-url skips discovery", async () => {
     const f = fakeFetch(() => Response.json(answer));
-    const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", mqttUrl: "mqtt://local:1883", whipUrl: "http://w/whip/1", fetch: f.fetch });
-    expect([e.mqttUrl, e.whipUrl]).toEqual(["mqtt://local:1883", "http://w/whip/1"]);
+    const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", mqttUrl: ["mqtt://local:1883"], whipUrl: "http://w/whip/1", fetch: f.fetch });
+    expect([e.mqttUrls, e.whipUrl]).toEqual([["mqtt://local:1883"], "http://w/whip/1"]);
     const s = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", registrationUrl: "http://mec", fetch: f.fetch });
     expect(s.registrationUrl).toBe("http://mec");
     expect(f.seen.length).toBe(1);
@@ -131,7 +137,7 @@ describe("discoverEndpoints()", () => {
   test("reads a 5GMETA answer with string ports as numbers, and its `id` as the MEC id", async () => {
     const f = fakeFetch(() => Response.json(fiveGMeta));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: f.fetch });
-    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", mqttUrl: "mqtt://10.0.20.92:5673", whipUrl: undefined, mecId: 1 });
+    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", mqttUrls: ["mqtt://10.0.20.92:5673"], whipUrl: undefined, mecId: 1 });
   });
 
   test("a non-numeric port string is a DiscoveryError naming the field and the value", async () => {

@@ -3,7 +3,8 @@
 // streaming a test pattern, and an AMQP consumer attached to n3. kill -9 of n1 mid-stream: the
 // proxy connects to another node and frames reach the consumer again within 5 s; every frame
 // missing at the consumer (a seq jump) is counted by the proxy as dropped, none silently lost.
-// n1 started again rejoins the cluster by itself while the stream goes on.
+// n1 started again rejoins the cluster by itself while the stream goes on. Then the agent on all
+// three MQTT nodes: kill -9 of its node, a demand withdrawn 2 s later still stops it within 2 s.
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import amqp from "amqplib";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern } from "../../shared/mod.ts";
@@ -11,7 +12,7 @@ import { hasElements, skipUnless } from "../support/gst.ts";
 import { waitUntil } from "../support/procs.ts";
 import { hasRabbit } from "../support/rabbitmq.ts";
 import { type RabbitCluster, startRabbitCluster } from "../support/rabbitmq_cluster.ts";
-import { agentArgs, demand, type ProxyUnderTest, proxyMetrics, registeredId, startAgent, startProxyUnderTest } from "./agent_e2e_harness.ts";
+import { agentArgs, demand, type ProxyUnderTest, proxyMetrics, registeredId, startAgent, startProxyUnderTest, withdraw } from "./agent_e2e_harness.ts";
 
 const run = skipUnless(hasRabbit() && hasElements("x264enc", "rtpstreampay", "clockoverlay"), "needs rabbitmq-server and GStreamer (x264enc, rtpstreampay, clockoverlay)");
 
@@ -89,4 +90,32 @@ describe("vsb-proxy on a 3-node RabbitMQ cluster", () => {
     expect((await agent.exited).code).toBe(0);
     await consumer.close();
   }, 180_000);
+
+  run("kill -9 of the agent's MQTT node: it moves to another node, and a demand withdrawn 2 s later stops it within 2 s", async () => {
+    const agent = startAgent(agentArgs(proxy, cluster.mqttUrls.join(",")), "agent-cluster-mqtt");
+    const id = await registeredId(agent, 30_000);
+    const connected = JSON.parse(await agent.waitForLine(/"msg":"mqtt connected"/, { timeoutMs: 15_000, stream: "stderr" }));
+    const node = cluster.nodes.find((n) => connected.url.endsWith(`:${n.mqttPort}`))!;
+    expect(node).toBeDefined();
+    const lease = await demand(proxy, id);
+    await agent.waitForLine(/"msg":"demand changed".*"send":true/, { timeoutMs: 10_000, stream: "stderr" });
+    const killedAt = performance.now();
+    await node.kill();
+    const moved = await waitUntil("mqtt connected to another node", () => {
+      const lines = agent.output("stderr").split("\n").filter((l) => l.includes('"msg":"mqtt connected"')).map((l) => JSON.parse(l));
+      return lines.length > 1 ? lines.at(-1) : undefined;
+    }, { timeoutMs: 15_000, proc: agent });
+    console.log(`agent's MQTT node killed -> connected to ${moved.url} after ${Math.round(performance.now() - killedAt)} ms`);
+    expect(moved.url).not.toBe(connected.url);
+    await new Promise((r) => setTimeout(r, Math.max(0, 2000 - (performance.now() - killedAt))));
+    const withdrawnAt = performance.now();
+    await withdraw(proxy, lease);
+    await waitUntil("the agent stops sending", () => /"msg":"demand changed"[^\n]*"send":false/.test(agent.output("stderr")), { timeoutMs: 5000, proc: agent });
+    const stopMs = Math.round(performance.now() - withdrawnAt);
+    console.log(`demand withdrawn -> agent stopped after ${stopMs} ms`);
+    expect(stopMs).toBeLessThan(2000);
+    await node.start();
+    agent.child.kill("SIGTERM");
+    expect((await agent.exited).code).toBe(0);
+  }, 120_000);
 });

@@ -141,7 +141,7 @@ describe("TLS to the brokers", () => {
   run("the agent's control channel over mqtts with its CA: newdataflow and terminatedataflow reach a subscriber", async () => {
     const heard = await tlsConsumer(EVENTS_EXCHANGE, [NEW_DATAFLOW, TERMINATE_DATAFLOW]);
     const channel = new ControlChannel({
-      url: mqttsUrl(), username: USER, password: SECRET, ca: pki.ca.certPem(), caFile: pki.ca.certFile,
+      urls: [mqttsUrl()], username: USER, password: SECRET, ca: pki.ca.certPem(), caFile: pki.ca.certFile,
       id: 4242, event: { id: 4242 }, log: createLogger({}, (line) => lines.push(line)), onSend: () => undefined,
     });
     cleanups.push(() => channel.close());
@@ -160,7 +160,7 @@ describe("TLS to the brokers", () => {
     const rogue = issueCert(pki.otherCa, pki.dir, "rogue-agent", { commonName: "vsb-agent" });
     const open = (cert: { certPem(): string; keyPem(): string }, id: number, sink: string[]) => {
       const channel = new ControlChannel({
-        url: mqttsUrl(), username: USER, password: SECRET, ca: pki.ca.certPem(), caFile: pki.ca.certFile, cert: cert.certPem(), key: cert.keyPem(),
+        urls: [mqttsUrl()], username: USER, password: SECRET, ca: pki.ca.certPem(), caFile: pki.ca.certFile, cert: cert.certPem(), key: cert.keyPem(),
         id, event: { id }, log: createLogger({}, (line) => sink.push(line)), onSend: () => undefined,
       });
       cleanups.push(() => channel.close());
@@ -180,7 +180,7 @@ describe("TLS to the brokers", () => {
     const own: string[] = [];
     setLogLevel("debug");
     const channel = new ControlChannel({
-      url: mqttsUrl(), username: USER, password: SECRET, ca: pki.otherCa.certPem(), caFile: pki.otherCa.certFile,
+      urls: [mqttsUrl()], username: USER, password: SECRET, ca: pki.otherCa.certPem(), caFile: pki.otherCa.certFile,
       id: 4243, event: { id: 4243 }, log: createLogger({}, (line) => own.push(line)), onSend: () => undefined,
       controlKey: "a2V5LW9mLXRoZS1icm9rZXItdGxzLXRlc3QtcGVlcg", // as registered: the only warning is the refusal
     });

@@ -11,7 +11,7 @@ const env = environment();
 const id = Number(env.PEER_ID);
 const log = createLogger({ peer: "deno" });
 const channel = new ControlChannel({
-  url: env.PEER_MQTT_URL!, username: env.PEER_MQTT_USER, password: env.PEER_MQTT_PASSWORD,
+  urls: [env.PEER_MQTT_URL!], username: env.PEER_MQTT_USER, password: env.PEER_MQTT_PASSWORD,
   ca: readFileSync(env.PEER_CA_FILE!, "utf8"), caFile: env.PEER_CA_FILE,
   id, event: { id }, log, onSend: () => undefined,
   controlKey: "a2V5LW9mLXRoZS1icm9rZXItdGxzLXRlc3QtcGVlcg", // as registered: no key warning

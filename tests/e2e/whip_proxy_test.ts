@@ -140,7 +140,7 @@ describe("WHIP ingest in the proxy", () => {
     // The agent's step 9: terminatedataflow over MQTT together with the WHIP DELETE.
     const a = await session();
     const control = new ControlChannel({
-      url: rabbit.mqttUrl, id: a.id, event: { ...agentBody(), id: a.id }, log: createLogger({}, () => {}), onSend: () => undefined,
+      urls: [rabbit.mqttUrl], id: a.id, event: { ...agentBody(), id: a.id }, log: createLogger({}, () => {}), onSend: () => undefined,
     });
     cleanups.push(() => control.close());
     expect(await waitFor(() => control.connected, 10_000)).toBe(true);

@@ -199,12 +199,12 @@ describe("service routes", () => {
     const viaApp = ((input: string | URL | Request, init?: RequestInit) => app.request(String(input), init)) as typeof fetch;
     const tile = "031333123201033303";
     const e = await discoverEndpoints(tile, { discoveryUrl: "http://mec.test:8080", fetch: viaApp });
-    expect(e).toEqual({ registrationUrl: "http://mec.test:8080", mqttUrl: "mqtt://broker.test:1883", whipUrl: undefined, mecId: "mec-1" });
+    expect(e).toEqual({ registrationUrl: "http://mec.test:8080", mqttUrls: ["mqtt://broker.test:1883"], whipUrl: undefined, mecId: "mec-1" });
     // Without vsb's `url`, the agent builds the address from ip and the string port.
     const bare = (await (await app.request(PATH.mecTile(tile))).json()) as { sb_services: { url?: string }[] }[];
     for (const s of bare[0]!.sb_services) delete s.url;
     const plain = await discoverEndpoints(tile, { discoveryUrl: "http://x", fetch: (async () => Response.json(bare)) as unknown as typeof fetch });
-    expect([plain.registrationUrl, plain.mqttUrl]).toEqual(["http://mec.test:8080", "mqtt://broker.test:1883"]);
+    expect([plain.registrationUrl, plain.mqttUrls]).toEqual(["http://mec.test:8080", ["mqtt://broker.test:1883"]]);
   });
 
   test("/health is 200, /ready reflects the bus", async () => {

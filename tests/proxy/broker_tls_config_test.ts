@@ -56,10 +56,13 @@ describe("loadConfig() broker TLS", () => {
 
 describe("discoveryAnswer()", () => {
   test("names the message broker without the credentials of --mqtt-url", () => {
-    const [mec] = discoveryAnswer({ mecId: "m", publicUrl: "https://mec:8443", mqttUrl: "mqtts://proxy:mq-secret@mec:8883" });
+    const [mec] = discoveryAnswer({ mecId: "m", publicUrl: "https://mec:8443", mqttUrls: ["mqtts://proxy:mq-secret@mec:8883"] });
     const broker = mec!.sb_services[0]!;
     expect(broker).toMatchObject({ ip: "mec", port: "8883", url: "mqtts://mec:8883" });
     expect(JSON.stringify(mec)).not.toContain("mq-secret");
-    expect(discoveryAnswer({ mecId: "m", publicUrl: "http://mec:8080", mqttUrl: "mqtt://mec:1883" })[0]!.sb_services[0]!.url).toBe("mqtt://mec:1883");
+    expect(discoveryAnswer({ mecId: "m", publicUrl: "http://mec:8080", mqttUrls: ["mqtt://mec:1883"] })[0]!.sb_services[0]!.url).toBe("mqtt://mec:1883");
+    // A cluster: one message-broker entry per node, in order.
+    const nodes = discoveryAnswer({ mecId: "m", publicUrl: "http://mec:8080", mqttUrls: ["mqtt://mq1:1883", "mqtt://mq2:1883"] })[0]!.sb_services;
+    expect(nodes.filter((s) => s.service_name === "message-broker").map((s) => s.url)).toEqual(["mqtt://mq1:1883", "mqtt://mq2:1883"]);
   });
 });

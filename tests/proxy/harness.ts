@@ -54,7 +54,7 @@ export function harness(options: HarnessOptions = {}) {
     maxDataflowsPerSensor: options.maxDataflowsPerSensor,
     maxLeasesPerClient: options.maxLeasesPerClient,
     maxLeases: options.maxLeases,
-    discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrl: "mqtt://broker.test:1883" },
+    discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrls: ["mqtt://broker.test:1883"] },
     readiness: { store: () => store.ping(), bus: options.busUp ?? (() => true) },
     routes: options.routes,
   });

@@ -59,7 +59,7 @@ async function setUp() {
   }, { timeoutMs: 15_000, intervalMs: 200 });
   const agent = async (id: number) => {
     const control = new ControlChannel({
-      url: rabbit.mqttUrl, id, event: { ...metadata, id }, log: createLogger({}, () => {}), onSend: () => undefined,
+      urls: [rabbit.mqttUrl], id, event: { ...metadata, id }, log: createLogger({}, () => {}), onSend: () => undefined,
     });
     cleanups.push(() => control.close());
     await waitUntil("agent on MQTT", () => control.connected, { timeoutMs: 10_000 });
