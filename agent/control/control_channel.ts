@@ -151,7 +151,12 @@ export class ControlChannel {
     const url = this.#o.urls.find((u) => serverOf(u).host === host && serverOf(u).port === port) ?? this.#o.urls[0]!;
     this.#o.log.info("mqtt connected", { url: maskUrl(url), topic, failedAttempts: this.#failures });
     this.#failures = 0;
-    this.#client.subscribe(topic, { qos: 1 }, (error) => {
+    // QoS 0: RabbitMQ 3.10's MQTT plugin keeps a QoS 1 subscription in a durable queue on the node
+    // the client first used; when that node dies no other node of the cluster can subscribe it
+    // again (NOT_FOUND, the connection is closed), while a QoS 0 one is transient and moves. A
+    // control message lost in a reconnect is made good by the keep-alive asked for on subscribe.
+    this.#client.subscribe(topic, { qos: 0 }, (error, granted) => {
+      if (!error && granted?.[0]?.qos === 128) error = new Error("the broker refused the subscription");
       if (error) this.#o.log.warn("mqtt subscribe failed", { topic, error });
       else this.#o.onSubscribed?.();
     });

@@ -23,7 +23,7 @@ export const CONSUME_OPTIONS: OptionSpec[] = [
   { flag: "api-url", env: "VSB_API_URL", arg: "URL", help: "registration API of the proxy (for the demand lease)", def: "http://127.0.0.1:8080" },
   { flag: "api-ca-file", env: "VSB_API_CA_FILE", arg: "FILE", help: "PEM CA certificate(s) an https:// --api-url must chain to (instead of the system CAs)" },
   { flag: "api-token", env: "VSB_API_TOKEN", arg: "TOKEN", help: "bearer token for the API (a consumer or operator token) when the proxy requires one" },
-  { flag: "amqp-url", env: "VSB_AMQP_URL", arg: "URL", help: "RabbitMQ to read frames from", def: "amqp://guest:guest@127.0.0.1:5672" },
+  { flag: "amqp-url", env: "VSB_AMQP_URL", arg: "URL", help: "RabbitMQ to read frames from; the nodes of a cluster as a comma list: when one is lost, it goes on on the next from each dataflow's next keyframe", def: "amqp://guest:guest@127.0.0.1:5672" },
   { flag: "amqp-ca-file", env: "VSB_AMQP_CA_FILE", arg: "FILE", help: "PEM CA certificate(s) an amqps:// broker's certificate must chain to (instead of the system CAs)" },
   { flag: "out", env: "VSB_OUT", arg: "FILE", help: "write Annex-B H.264 here, from each dataflow's first keyframe ({id} in the name gives one file per dataflow; - for stdout, which must then not be a terminal). Without it frames are written nowhere: statistics only" },
   { flag: "frames", arg: "N", help: "stop after N frames written (frames before the first keyframe do not count)" },
@@ -44,7 +44,8 @@ const ConsumeOptionsSchema = z
     apiUrl: z.url(),
     apiCaFile: z.string().min(1).optional(),
     apiToken: z.string().min(1).optional(),
-    amqpUrl: z.string().regex(/^amqps?:\/\//, "must start with amqp:// or amqps://"),
+    amqpUrl: z.string().transform((v) => v.split(",").map((u) => u.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^amqps?:\/\//, "must start with amqp:// or amqps://")).min(1, "needs a URL")),
     amqpCaFile: z.string().min(1).optional(),
     out: z.string().min(1).optional(),
     frames: positiveInt.optional(),

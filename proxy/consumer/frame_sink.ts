@@ -70,6 +70,14 @@ export class FrameSink {
     return true;
   }
 
+  /**
+   * Every dataflow waits for its next keyframe again (after frames were lost, e.g. a broker
+   * node died): what follows in its output still decodes, and the frames before are skipped.
+   */
+  resync(): void {
+    this.#started.clear();
+  }
+
   /** Flushes and closes the files (stdout is flushed, not closed). */
   async close(): Promise<void> {
     const files = [...this.#files.values()].map((f) => new Promise<void>((resolve) => f.end(resolve)));

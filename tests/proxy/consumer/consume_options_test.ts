@@ -7,7 +7,7 @@ describe("parseConsumeOptions()", () => {
     const o = parseConsumeOptions(["--dataflow", "7"], { VSB_API_URL: "http://10.0.0.1:9000", VSB_DATAFLOW: "3" })!;
     expect(o.dataflow).toBe(7);
     expect(o.apiUrl).toBe("http://10.0.0.1:9000");
-    expect(o.amqpUrl).toBe("amqp://guest:guest@127.0.0.1:5672");
+    expect(o.amqpUrl).toEqual(["amqp://guest:guest@127.0.0.1:5672"]);
     expect(o.leaseSeconds).toBe(10);
     expect(o.noDemand).toBe(false);
   });

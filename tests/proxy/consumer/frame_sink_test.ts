@@ -53,6 +53,19 @@ describe("FrameSink", () => {
     expect(stdout.text()).toBe("Kp");
   });
 
+  test("resync() (frames lost with a broker node): each dataflow goes on from its next keyframe", () => {
+    const stdout = bytes();
+    const sink = new FrameSink({ out: "-", stdout });
+    sink.write(1, f("K"), true);
+    sink.write(1, f("p"), false);
+    sink.resync();
+    expect(sink.write(1, f("x"), false)).toBe(false);
+    expect(sink.write(1, f("L"), true)).toBe(true);
+    expect(sink.write(1, f("q"), false)).toBe(true);
+    expect(stdout.text()).toBe("KpLq");
+    expect([sink.written, sink.skipped]).toEqual([4, 1]);
+  });
+
   test("{id} in --out gives one file per dataflow; without it a second dataflow is an error", async () => {
     const files = new Map<string, ReturnType<typeof bytes>>();
     const open = (path: string) => {
