@@ -2,15 +2,13 @@
  * The agent's one logger: one JSON object per line on stderr, messages are past-tense
  * events ("registered", "gst exited") with their fields beside them.
  */
-import { maskUrl } from "../shared/mod.ts";
+import { jsonLogLine, levelEnabled, type LogFields, type LogLevel as AnyLevel } from "../shared/runtime/json_log.ts";
 import { writeStderrLine } from "./runtime.ts";
 
-/** Severity, lowest first. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
-const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+export type { LogFields };
 
-/** Fields logged with an event. */
-export type LogFields = Record<string, unknown>;
+/** Severity, lowest first. */
+export type LogLevel = Exclude<AnyLevel, "silent">;
 
 /** A logger bound to some fields (e.g. the component). */
 export interface Logger {
@@ -42,13 +40,7 @@ export function errorText(error: unknown): string {
 /** Creates a logger writing JSON lines to `sink` (default stderr). */
 export function createLogger(bound: LogFields = {}, sink: LogSink = writeStderrLine): Logger {
   const write = (level: LogLevel, event: string, fields?: LogFields) => {
-    if (RANK[level] < RANK[threshold]) return;
-    const line: LogFields = { time: new Date().toISOString(), level, msg: event, ...bound };
-    for (const [key, value] of Object.entries(fields ?? {})) {
-      line[key] = value instanceof Error ? errorText(value) : value;
-    }
-    // Last line of defence: a URL password (RTSP source, broker, error text) never reaches the log.
-    sink(maskUrl(JSON.stringify(line)));
+    if (levelEnabled(level, threshold)) sink(jsonLogLine(level, event, { ...bound, ...fields }, { error: errorText }));
   };
   return {
     debug: (e, f) => write("debug", e, f),

@@ -19,7 +19,7 @@ import { readPositionFile } from "./location/position_file.ts";
 import { createLogger, errorText, type Logger, setLogLevel } from "./log.ts";
 import { environment, exitProcess, hostname, onSignal, programArgs, runtimeName, writeStderrLine, writeStdout } from "./runtime.ts";
 import { StatusReporter } from "./status.ts";
-import { startWatchdog } from "./watchdog.ts";
+import { startWatchdog } from "../shared/runtime/watchdog.ts";
 
 /** Longer than this without packets while streaming means the capture is wedged. */
 const CAPTURE_STALL_MS = 20_000;

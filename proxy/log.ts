@@ -3,24 +3,18 @@
  * ("registered", "bus connected"), fields beside it. Tests silence it or capture lines
  * with `configureLog()`.
  */
-import { maskUrl } from "../shared/mod.ts";
+import { jsonLogLine, levelEnabled, type LogFields, type LogLevel } from "../shared/runtime/json_log.ts";
 
-/** Severity, lowest first; `silent` writes nothing. */
-export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+export type { LogFields, LogLevel };
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
-
-/** Extra fields of one log line. */
-export type LogFields = Record<string, unknown>;
-
-let threshold = RANK.info;
+let threshold: LogLevel = "info";
 let sink: (line: string) => void = (line) => {
   process.stderr.write(line);
 };
 
 /** Sets the level and, for tests, where the lines go. */
 export function configureLog(options: { level?: LogLevel; sink?: (line: string) => void }): void {
-  if (options.level) threshold = RANK[options.level];
+  if (options.level) threshold = options.level;
   if (options.sink) sink = options.sink;
 }
 
@@ -34,17 +28,7 @@ function errorFields(value: unknown): unknown {
 }
 
 function write(level: LogLevel, msg: string, fields?: LogFields): void {
-  if (RANK[level] < threshold) return;
-  const record: LogFields = { time: new Date().toISOString(), level, msg };
-  if (fields) for (const [k, v] of Object.entries(fields)) record[k] = errorFields(v);
-  let line: string;
-  try {
-    line = JSON.stringify(record);
-  } catch (err) {
-    line = JSON.stringify({ time: record.time, level, msg, logError: String(err) });
-  }
-  // Last line of defence: a URL password (broker URL, error text) never reaches the log.
-  sink(`${maskUrl(line)}\n`);
+  if (levelEnabled(level, threshold)) sink(`${jsonLogLine(level, msg, fields, { error: errorFields })}\n`);
 }
 
 /** A component's view of the logger: every line carries `component`. */

@@ -1,7 +1,9 @@
 // The import graph and runtime seams of CONVENTIONS.md, checked on every .ts file in
-// agent/, proxy/ and shared/: agent/ and proxy/ never import each other (nor tests/); shared/
-// imports only zod and shared/; `Deno.*` only in agent/runtime.ts; `Bun.*`/`bun:*` only in
-// proxy/runtime.ts and proxy/store/.
+// agent/, proxy/ and shared/: agent/ and proxy/ never import each other (nor tests/); the
+// contract in shared/ imports only zod and shared/ contract files, never shared/runtime/;
+// shared/runtime/ (plumbing both programs share) imports only zod, `node:` modules and shared/;
+// agent/ and proxy/ may import both; `Deno.*` only in agent/runtime.ts; `Bun.*`/`bun:*` only
+// in proxy/runtime.ts and proxy/store/.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -79,9 +81,7 @@ function violations(file: string, source: string): string[] {
     if (area === "agent" && targetArea === "proxy") problems.push(`agent imports proxy: "${spec}"`);
     if (area === "proxy" && targetArea === "agent") problems.push(`proxy imports agent: "${spec}"`);
     if (targetArea === "tests") problems.push(`imports test code: "${spec}"`);
-    if (area === "shared" && (target ? targetArea !== "shared" : spec !== "zod" && !spec.startsWith("zod/"))) {
-      problems.push(`shared imports "${spec}" (only zod and shared/ allowed)`);
-    }
+    problems.push(...sharedProblems(file, spec, target));
     if (spec.startsWith("bun:") && !bunAllowed(file)) problems.push(`imports "${spec}" outside proxy/runtime.ts and proxy/store/`);
   }
   // Any reference counts (Deno.env, globalThis.Deno, typeof Bun), but not words in strings.
@@ -89,6 +89,23 @@ function violations(file: string, source: string): string[] {
   if (/(?<![\w$])Deno(?![\w$])/.test(bare) && file !== "agent/runtime.ts") problems.push("uses Deno outside agent/runtime.ts");
   if (/(?<![\w$])Bun(?![\w$])/.test(bare) && !bunAllowed(file)) problems.push("uses Bun outside proxy/runtime.ts and proxy/store/");
   return problems;
+}
+
+/** What the shared/ rules say of `file` importing `spec` (resolved to `target` when relative). */
+function sharedProblems(file: string, spec: string, target: string | undefined): string[] {
+  if (!file.startsWith("shared/")) return [];
+  const zod = spec === "zod" || spec.startsWith("zod/");
+  if (isSharedRuntime(file)) {
+    if (target ? target.startsWith("shared/") : zod || spec.startsWith("node:")) return [];
+    return [`shared/runtime imports "${spec}" (only zod, node: and shared/ allowed)`];
+  }
+  if (target && isSharedRuntime(target)) return [`the shared contract imports shared/runtime: "${spec}"`];
+  if (target ? target.startsWith("shared/") : zod) return [];
+  return [`shared imports "${spec}" (only zod and shared/ allowed)`];
+}
+
+function isSharedRuntime(file: string): boolean {
+  return file.startsWith("shared/runtime/");
 }
 
 function bunAllowed(file: string): boolean {
@@ -107,6 +124,28 @@ describe("violations() (the checker itself)", () => {
     expect(violations("shared/a.ts", 'import { z } from "zod";\nimport { b } from "./b.ts";')).toEqual([]);
     expect(violations("shared/a.ts", 'import { readFileSync } from "node:fs";')).toHaveLength(1);
     expect(violations("shared/a.ts", 'import type { X } from "../proxy/x.ts";')).toHaveLength(1);
+  });
+
+  test("lets shared/runtime/ import zod, node: and shared/, nothing else", () => {
+    const ok = 'import { z } from "zod";\nimport { spawn } from "node:child_process";\nimport { maskUrl } from "../mask_url.ts";\nimport { b } from "./b.ts";';
+    expect(violations("shared/runtime/a.ts", ok)).toEqual([]);
+    expect(violations("shared/runtime/a.ts", 'import { x } from "../../agent/runtime.ts";')).toHaveLength(1);
+    expect(violations("shared/runtime/a.ts", 'import { x } from "../../proxy/log.ts";')).toHaveLength(1);
+    expect(violations("shared/runtime/a.ts", 'import { Hono } from "hono";')).toHaveLength(1);
+    expect(violations("shared/runtime/a.ts", 'import { Database } from "bun:sqlite";')).toHaveLength(2);
+    expect(violations("shared/runtime/a.ts", "const e = Deno.env.get('X');")).toHaveLength(1);
+    expect(violations("shared/runtime/a.ts", "Bun.spawn(['true']);")).toHaveLength(1);
+  });
+
+  test("flags the shared contract importing shared/runtime/, static or re-exported", () => {
+    expect(violations("shared/mod.ts", 'export * from "./runtime/watchdog.ts";')).toHaveLength(1);
+    expect(violations("shared/names.ts", 'import { x } from "./runtime/json_log.ts";')).toHaveLength(1);
+    expect(violations("shared/names.ts", 'import { x } from "./quadkey.ts";')).toEqual([]);
+  });
+
+  test("lets agent/ and proxy/ import shared/runtime/", () => {
+    expect(violations("agent/main.ts", 'import { startWatchdog } from "../shared/runtime/watchdog.ts";')).toEqual([]);
+    expect(violations("proxy/webrtc/x.ts", 'import { keepCandidates } from "../../shared/runtime/sdp_candidates.ts";')).toEqual([]);
   });
 
   test("flags Deno.* and Bun.*/bun: outside their runtime files, ignoring comments", () => {
@@ -133,6 +172,10 @@ describe("the repository", () => {
   test("agent/, proxy/ and shared/ keep the import and runtime rules", () => {
     const found = files.flatMap((file) => violations(file, readFileSync(join(root, file), "utf8")).map((p) => `${file}: ${p}`));
     expect(found).toEqual([]);
+  });
+
+  test("shared/runtime/ holds the shared plumbing", () => {
+    expect(tsFiles("shared/runtime").length).toBeGreaterThan(0);
   });
 
   test("shared/mod.ts exists and re-exports only shared/ files", () => {

@@ -1,13 +1,12 @@
 /**
- * sd_notify for both programs, against a stand-in for systemd's notify socket (a unix datagram
+ * sd_notify for both programs (one shared/runtime/watchdog.ts), against a stand-in for systemd's notify socket (a unix datagram
  * socket served by tests/support/notify_listener.py): READY=1 at start, WATCHDOG=1 only while
  * healthy, STOPPING=1 at the end; and the real vsb-proxy process says READY=1 once it listens.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { startWatchdog as agentWatchdog } from "../agent/watchdog.ts";
-import { startWatchdog as proxyWatchdog } from "../proxy/watchdog.ts";
+import { startWatchdog } from "../shared/runtime/watchdog.ts";
 import { hasCommand, skipUnless } from "./support/gst.ts";
 import { freePort } from "./support/ports.ts";
 import { spawnTracked, type Proc } from "./support/procs.ts";
@@ -27,31 +26,29 @@ async function listener(): Promise<{ socket: string; proc: Proc; lines: () => st
 }
 
 describe("startWatchdog()", () => {
-  for (const [name, startWatchdog] of [["agent", agentWatchdog], ["proxy", proxyWatchdog]] as const) {
-    it(`${name}: READY=1, then WATCHDOG=1 only while healthy, STOPPING=1 at stop`, async () => {
-      const l = await listener();
-      let healthy = true;
-      const warnings: string[] = [];
-      const stop = startWatchdog({
-        env: { NOTIFY_SOCKET: l.socket, WATCHDOG_USEC: "1000000", PATH: process.env.PATH },
-        healthy: () => healthy,
-        warn: (msg) => warnings.push(msg),
-      });
-      await waitUntil("two pings", () => l.lines().filter((x) => x.includes("WATCHDOG=1")).length >= 2, { timeoutMs: 5000 });
-      expect(l.lines()[0]).toContain("READY=1");
-      healthy = false;
-      await Bun.sleep(200);
-      const before = l.lines().filter((x) => x.includes("WATCHDOG=1")).length;
-      await waitUntil("a withheld ping", () => warnings.length >= 2, { timeoutMs: 5000 });
-      expect(l.lines().filter((x) => x.includes("WATCHDOG=1")).length).toBe(before);
-      stop();
-      await waitUntil("STOPPING=1", () => l.lines().some((x) => x.includes("STOPPING=1")), { timeoutMs: 5000 });
-      await l.proc.stop();
-    }, 30_000);
-  }
+  it("READY=1, then WATCHDOG=1 only while healthy, STOPPING=1 at stop", async () => {
+    const l = await listener();
+    let healthy = true;
+    const warnings: string[] = [];
+    const stop = startWatchdog({
+      env: { NOTIFY_SOCKET: l.socket, WATCHDOG_USEC: "1000000", PATH: process.env.PATH },
+      healthy: () => healthy,
+      warn: (msg) => warnings.push(msg),
+    });
+    await waitUntil("two pings", () => l.lines().filter((x) => x.includes("WATCHDOG=1")).length >= 2, { timeoutMs: 5000 });
+    expect(l.lines()[0]).toContain("READY=1");
+    healthy = false;
+    await Bun.sleep(200);
+    const before = l.lines().filter((x) => x.includes("WATCHDOG=1")).length;
+    await waitUntil("a withheld ping", () => warnings.length >= 2, { timeoutMs: 5000 });
+    expect(l.lines().filter((x) => x.includes("WATCHDOG=1")).length).toBe(before);
+    stop();
+    await waitUntil("STOPPING=1", () => l.lines().some((x) => x.includes("STOPPING=1")), { timeoutMs: 5000 });
+    await l.proc.stop();
+  }, 30_000);
 
   test("does nothing outside systemd", () => {
-    const stop = proxyWatchdog({ env: {}, healthy: () => { throw new Error("must not be asked"); }, warn: () => {} });
+    const stop = startWatchdog({ env: {}, healthy: () => { throw new Error("must not be asked"); }, warn: () => {} });
     stop();
   });
 

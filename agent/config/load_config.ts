@@ -5,6 +5,7 @@
  * or config-file key the bad value came from.
  */
 import { maskUrl } from "../../shared/mod.ts";
+import { type PemKind, readPem as checkPem } from "../../shared/runtime/read_pem.ts";
 import { sourceFromLegacy } from "../capture/source_spec.ts";
 import { type AgentConfig, OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec } from "./options.ts";
 
@@ -200,14 +201,8 @@ function withMqttFiles(config: AgentConfig, read: (path: string) => string): Age
 }
 
 /** Checks that `path` is readable and holds a PEM block of `kind`; one line naming the flag and file if not. */
-function readPem(flag: string, path: string, kind: "CERTIFICATE" | "PRIVATE KEY", read: (path: string) => string): void {
-  let pem: string;
-  try {
-    pem = read(path);
-  } catch (error) {
-    throw new ConfigError(`${flag} "${path}" could not be read: ${(error as Error).message}`);
-  }
-  if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(pem)) throw new ConfigError(`${flag} "${path}" holds no PEM ${kind.toLowerCase()} (-----BEGIN ...${kind}-----)`);
+function readPem(flag: string, path: string, kind: PemKind, read: (path: string) => string): void {
+  checkPem(flag, path, { kind, read, error: (message) => new ConfigError(message) });
 }
 
 function checkCombinations(config: AgentConfig): AgentConfig {

@@ -16,7 +16,7 @@ import { GopCache } from "./gop_cache.ts";
 import { PublisherEvents } from "./publisher_events.ts";
 import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
 import { withoutPublicStun } from "./no_public_stun.ts";
-import { keepCandidates } from "./sdp_candidates.ts";
+import { keepCandidates } from "../../shared/runtime/sdp_candidates.ts";
 import { SourceSplice } from "./source_splice.ts";
 import { weriftPacket } from "./werift_packet.ts";
 import { deleteSession, postOffer } from "./whip_client.ts";

@@ -7,6 +7,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { z } from "zod";
 import { maskUrl } from "../../shared/mod.ts";
+import { type PemKind, readPem as readPemFile } from "../../shared/runtime/read_pem.ts";
 import type { LogLevel } from "../log.ts";
 import { type ApiToken, parseTokenFile } from "./api_tokens.ts";
 import { INFO_FLAGS, OPTIONS, type OptionSpec } from "./options.ts";
@@ -249,16 +250,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   return { kind: check ? "check" : "run", config };
 }
 
-function readPem(flag: string, path: string, kind: "CERTIFICATE" | "PRIVATE KEY", readText: ReadText): string {
-  let text: string;
-  try {
-    text = readText(path);
-  } catch (err) {
-    throw new ConfigError(`${flag} "${path}" could not be read: ${(err as Error).message}`);
-  }
-  const begin = new RegExp(`-----BEGIN [A-Z ]*${kind}-----`);
-  if (!begin.test(text)) throw new ConfigError(`${flag} "${path}" holds no PEM ${kind.toLowerCase()} (-----BEGIN ...${kind}-----)`);
-  return text;
+/** The text of the PEM file `path` given by `flag`; a ConfigError naming both when unreadable or not PEM. */
+function readPem(flag: string, path: string, kind: PemKind, readText: ReadText): string {
+  return readPemFile(flag, path, { kind, read: readText, error: (message) => new ConfigError(message) });
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from "werift";
 import type { H264Choice } from "../ingest/h264_offer.ts";
 import type { IngestIceOptions } from "../ingest/ingest_types.ts";
-import { keepCandidates } from "../ingest/sdp_candidates.ts";
+import { keepCandidates } from "../../shared/runtime/sdp_candidates.ts";
 
 /** Gathering is local only (host candidates), so it takes milliseconds; this is a safety net. */
 const GATHER_TIMEOUT_MS = 5_000;

@@ -1,10 +1,11 @@
 /**
- * systemd readiness and watchdog (sd_notify(3)) for vsb-proxy. The unit is `Type=notify`
- * with `WatchdogSec=`: READY=1 once the proxy listens, then WATCHDOG=1 every half period,
- * but only while the proxy is healthy (its store answers and its event loop runs), so a
- * wedged proxy is restarted. RabbitMQ being away is not unhealthy: a restart would not fix it.
+ * systemd readiness and watchdog (sd_notify(3)) for vsb-agent and vsb-proxy. The units are
+ * `Type=notify` with `WatchdogSec=`: READY=1 once the program is up, then WATCHDOG=1 every
+ * half period, but only while the caller's `healthy()` says so (the agent: its flow makes
+ * progress; the proxy: its store answers and its event loop runs), so a wedged program is
+ * restarted. A peer that is away (a MEC, RabbitMQ) is not unhealthy: a restart would not fix it.
  *
- * Neither Bun nor Node can send on a unix datagram socket, so the message goes through
+ * Neither Deno, Bun nor Node can portably send on a unix datagram socket, so the message goes through
  * `systemd-notify`, which (systemd ≥ 246) waits until the manager has read it. Outside
  * systemd (no NOTIFY_SOCKET) this does nothing.
  */
