@@ -8,9 +8,10 @@
 // legacy pipelines, fed the same packets in the same run); ratio = proxy CPU per stream ÷ gst CPU
 // per stream. The proxy runs with the tuning systemd/vsb-proxy.service gives it (Nice=, BUN_JSC_*).
 //
-// The proxy serves HTTPS with API tokens, as deployed; --plain runs it on plain HTTP without auth.
+// The proxy serves HTTPS with API tokens, as deployed; --plain runs it on plain HTTP without auth;
+// --cluster puts a 3-node RabbitMQ cluster under it (consumer on another node than the proxy's).
 //
-//   bun bench/proxy.ts [N ...] [--seconds S] [--plain] (defaults: 1 4 8 16 32, 10 s measured)
+//   bun bench/proxy.ts [N ...] [--seconds S] [--plain] [--cluster] (defaults: 1 4 8 16 32, 10 s measured)
 //   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
 //   VSB_BENCH_BUN_FLAGS=--smol bun bench/proxy.ts     (the proxy under other bun flags)
 import { readFileSync } from "node:fs";
@@ -19,7 +20,8 @@ import amqp from "amqplib";
 import { HEADER, VIDEO_EXCHANGE, videoBindingPattern } from "../shared/mod.ts";
 import { freePort, freeUdpPortRange } from "../tests/support/ports.ts";
 import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
-import { getRabbit, type Rabbit } from "../tests/support/rabbitmq.ts";
+import { getRabbit } from "../tests/support/rabbitmq.ts";
+import { startRabbitCluster } from "../tests/support/rabbitmq_cluster.ts";
 import { tempDir } from "../tests/support/temp_dir.ts";
 import { makeTestPki } from "../tests/support/test_ca.ts";
 import { waitUntil } from "../tests/support/wait.ts";
@@ -37,6 +39,17 @@ const MEASURE_MS = (secondsAt >= 0 ? Number(args.splice(secondsAt, 2)[1]) : 10) 
 // (the senders register with a sensor token); --plain for plain HTTP without auth.
 const plainAt = args.indexOf("--plain");
 const PLAIN = plainAt >= 0 && args.splice(plainAt, 1).length > 0;
+// --cluster: a 3-node RabbitMQ cluster under the proxy (given all three nodes, connected to the
+// first) and the counting consumer on node 3, so every frame crosses the cluster once.
+const clusterAt = args.indexOf("--cluster");
+const CLUSTER = clusterAt >= 0 && args.splice(clusterAt, 1).length > 0;
+
+/** Where the proxy publishes and the counter consumes, and the broker processes to measure. */
+interface Broker {
+  amqpUrls: string[];
+  consumerUrl: string;
+  pids(): number[];
+}
 const SENSOR_TOKEN = "bench-proxy-sensor-0123456789";
 const OPERATOR_TOKEN = "bench-proxy-operator-0123456789";
 
@@ -85,6 +98,10 @@ async function frameCounter(amqpUrl: string) {
   return { state, close: () => model.close().catch(() => undefined) };
 }
 
+function brokerTicks(broker: Broker): number {
+  return broker.pids().reduce((sum, pid) => sum + groupCpuTicks(pid), 0);
+}
+
 function gstTicks(gsts: { pid: number }[]): number {
   return gsts.reduce((sum, g) => sum + cpuTicks(g.pid), 0);
 }
@@ -93,8 +110,8 @@ function percentile(sorted: number[], q: number): number | null {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : null;
 }
 
-async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
-  const amqpUrl = rabbit.amqpUrl;
+async function runN(n: number, file: string, broker: Broker): Promise<void> {
+  const amqpUrl = broker.amqpUrls.join(",");
   const dir = tempDir("vsb-bench-proxy-");
   const port = await freePort();
   const pki = PLAIN ? undefined : makeTestPki("vsb-bench-proxy-pki-");
@@ -114,7 +131,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   const base = `${pki ? "https" : "http"}://127.0.0.1:${port}`;
   const init = (pki ? { tls: { ca: pki.ca.certPem() }, headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } } : {}) as RequestInit;
   await waitUntil("the proxy ready", async () => (await fetch(`${base}/ready`, init)).ok, { timeoutMs: 20_000, proc: proxy });
-  const counter = await frameCounter(amqpUrl);
+  const counter = await frameCounter(broker.consumerUrl);
   const sender = spawnTracked(process.execPath, [import.meta.path, "--sender", base, String(n), file], {
     name: "bench-sender", env: { ...process.env, ...(pki ? { VSB_BENCH_CA_FILE: pki.ca.certFile, VSB_BENCH_TOKEN: SENSOR_TOKEN } : {}) },
   });
@@ -123,7 +140,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   await sleep(WARMUP_MS);
   const metrics = async () => await (await fetch(`${base}/metrics`, init)).text();
   const m0 = await metrics();
-  const k0 = sysTicks(proxy.pid), p0 = cpuTicks(proxy.pid), s0 = cpuTicks(sender.pid), r0 = groupCpuTicks(rabbit.pid()!), c0 = machineTicks(), g0 = gstTicks(gsts);
+  const k0 = sysTicks(proxy.pid), p0 = cpuTicks(proxy.pid), s0 = cpuTicks(sender.pid), r0 = brokerTicks(broker), c0 = machineTicks(), g0 = gstTicks(gsts);
   counter.state.measuring = true;
   // RSS every 250 ms over the window: the end sample alone swings with where the GC is.
   const rssSamples: number[] = [];
@@ -131,7 +148,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   await sleep(MEASURE_MS);
   clearInterval(sampler);
   counter.state.measuring = false;
-  const k1 = sysTicks(proxy.pid), p1 = cpuTicks(proxy.pid), s1 = cpuTicks(sender.pid), r1 = groupCpuTicks(rabbit.pid()!), c1 = machineTicks(), g1 = gstTicks(gsts);
+  const k1 = sysTicks(proxy.pid), p1 = cpuTicks(proxy.pid), s1 = cpuTicks(sender.pid), r1 = brokerTicks(broker), c1 = machineTicks(), g1 = gstTicks(gsts);
   const m1 = await metrics();
   const rss = rssMb(proxy.pid);
   await sender.stop();
@@ -146,6 +163,7 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
   console.log(JSON.stringify({
     n,
     tlsAndAuth: !PLAIN,
+    brokerNodes: broker.amqpUrls.length,
     proxyCpuPct: Math.round(proxyCpu),
     proxyCpuPctPerStream: +(proxyCpu / n).toFixed(2),
     proxySysPct: Math.round((k1 - k0) / secs),
@@ -182,9 +200,16 @@ async function runN(n: number, file: string, rabbit: Rabbit): Promise<void> {
 async function main(): Promise<void> {
   const ns = args.length ? args.map(Number) : [1, 4, 8, 16, 32];
   const file = await ensureCapture();
-  const rabbit = await getRabbit();
+  let broker: Broker;
+  if (CLUSTER) {
+    const cluster = await startRabbitCluster(3);
+    broker = { amqpUrls: cluster.amqpUrls, consumerUrl: cluster.amqpUrls[2]!, pids: () => cluster.nodes.map((r) => r.pid()!) };
+  } else {
+    const rabbit = await getRabbit();
+    broker = { amqpUrls: [rabbit.amqpUrl], consumerUrl: rabbit.amqpUrl, pids: () => [rabbit.pid()!] };
+  }
   console.error(JSON.stringify({ capture: file, pictures: pictures(file).length, measureSeconds: MEASURE_MS / 1000, proxyEnv: PROXY_ENV, proxyNice: PROXY_NICE }));
-  for (const n of ns) await runN(n, file, rabbit);
+  for (const n of ns) await runN(n, file, broker);
 }
 
 if (args[0] === "--sender") await senderRole(args[1]!, Number(args[2]), args[3]!);
