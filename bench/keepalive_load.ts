@@ -35,32 +35,44 @@ let errors = 0;
 const latencies = new Float64Array(5_000_000);
 let measured = 0;
 
-/** One connection: send, wait for the whole answer (headers + Content-Length body), repeat. */
-function client(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
-    let buffered: Buffer = Buffer.alloc(0);
-    let started = 0;
-    let due = performance.now() + Math.random() * intervalMs;
-    const write = () => {
-      started = performance.now();
-      socket.write(requests[next++ % count]!);
-    };
-    const send = () => {
-      if (stop) {
-        socket.end();
-        return resolve();
-      }
-      if (intervalMs === 0) return write();
-      due += intervalMs;
-      const wait = due - performance.now();
-      if (wait <= 0) write();
-      else setTimeout(write, wait);
-    };
-    socket.on("connect", send);
-    socket.on("error", reject);
-    socket.on("data", (chunk: Buffer) => {
-      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+/** A connection's transport: write bytes, end it. */
+interface Wire {
+  write(bytes: Uint8Array): unknown;
+  end(): unknown;
+}
+
+/**
+ * The request/answer loop of one connection, whatever carries it: send, wait for the whole
+ * answer (headers + Content-Length body), record its latency, repeat (paced when RATE is set).
+ * `begin(wire)` once connected; `data(chunk)` for what arrives.
+ */
+function conversation(resolve: () => void) {
+  let wire: Wire | undefined;
+  let buffered: Buffer = Buffer.alloc(0);
+  let started = 0;
+  let due = performance.now() + Math.random() * intervalMs;
+  const write = () => {
+    started = performance.now();
+    wire!.write(requests[next++ % count]!);
+  };
+  const send = () => {
+    if (stop) {
+      wire!.end();
+      return resolve();
+    }
+    if (intervalMs === 0) return write();
+    due += intervalMs;
+    const wait = due - performance.now();
+    if (wait <= 0) write();
+    else setTimeout(write, wait);
+  };
+  return {
+    begin(w: Wire) {
+      wire = w;
+      send();
+    },
+    data(chunk: Uint8Array) {
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       const end = buffered.indexOf("\r\n\r\n");
       if (end < 0) return;
       const head = buffered.subarray(0, end).toString("latin1");
@@ -72,67 +84,44 @@ function client(): Promise<void> {
         if (!head.startsWith("HTTP/1.1 200")) errors++;
       }
       send();
-    });
+    },
+  };
+}
+
+/** One plain TCP connection. */
+function client(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const talk = conversation(resolve);
+    const socket: Socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
+    socket.on("connect", () => talk.begin(socket));
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => talk.data(chunk));
   });
 }
 
 /**
- * The same client over TLS with Bun's native socket (node:tls in Bun costs the client about as
- * much CPU as the proxy spends answering, and on 2 shared cores the bench then measures the client).
+ * One TLS connection with Bun's native socket (node:tls in Bun costs the client about as much
+ * CPU as the proxy spends answering, and on 2 shared cores the bench then measures the client).
  */
-function tlsClient(): Promise<void> {
-  const ca = readFileSync(process.env.VSB_BENCH_CA_FILE!, "utf8");
+function tlsClient(ca: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
-    let started = 0;
-    let due = performance.now() + Math.random() * intervalMs;
-    let sock: { write(b: Uint8Array): number; end(): void } | undefined;
-    const write = () => {
-      started = performance.now();
-      sock!.write(requests[next++ % count]!);
-    };
-    const send = () => {
-      if (stop) {
-        sock!.end();
-        return resolve();
-      }
-      if (intervalMs === 0) return write();
-      due += intervalMs;
-      const wait = due - performance.now();
-      if (wait <= 0) write();
-      else setTimeout(write, wait);
-    };
+    const talk = conversation(resolve);
     Bun.connect({
       hostname: url.hostname, port: Number(url.port), tls: { ca, serverName: url.hostname },
       socket: {
         handshake(socket, success, error) {
           if (!success) return reject(error);
-          sock = socket;
-          send();
+          talk.begin(socket);
         },
-        data(_socket, chunk) {
-          buffered = buffered.length ? Buffer.concat([buffered, chunk]) : Buffer.from(chunk);
-          const end = buffered.indexOf("\r\n\r\n");
-          if (end < 0) return;
-          const head = buffered.subarray(0, end).toString("latin1");
-          const length = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-          if (buffered.length < end + 4 + length) return;
-          buffered = buffered.subarray(end + 4 + length);
-          if (measuring) {
-            if (measured < latencies.length) latencies[measured++] = performance.now() - started;
-            if (!head.startsWith("HTTP/1.1 200")) errors++;
-          }
-          send();
-        },
-        error(_socket, error) {
-          reject(error);
-        },
+        data: (_socket, chunk) => talk.data(chunk),
+        error: (_socket, error) => reject(error),
       },
     }).catch(reject);
   });
 }
 
-const clients = Array.from({ length: concurrency }, () => (url.protocol === "https:" ? tlsClient() : client()));
+const ca = url.protocol === "https:" ? readFileSync(process.env.VSB_BENCH_CA_FILE!, "utf8") : undefined;
+const clients = Array.from({ length: concurrency }, () => (ca !== undefined ? tlsClient(ca) : client()));
 await new Promise((r) => setTimeout(r, 1000));
 measuring = true;
 const began = performance.now();
