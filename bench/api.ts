@@ -6,7 +6,9 @@
 // As a production MEC runs: sensor token and HTTPS (a certificate made by openssl for the run);
 // --plain measures plain HTTP instead, for comparison.
 //
-//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R] [--plain]
+// --profile DIR writes the proxy's CPU profile (Bun's --cpu-prof-md, a grep-friendly markdown) there.
+//
+//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R] [--plain] [--profile DIR]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +29,9 @@ const seconds = option("--seconds", 10);
 const concurrency = option("--concurrency", 64);
 const rate = option("--rate", 10_000);
 const tls = !process.argv.includes("--plain");
+const profileAt = process.argv.indexOf("--profile");
+const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
+const profileArgs = profileDir ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : [];
 const root = new URL("..", import.meta.url).pathname;
 // With a sensor token, as a production MEC runs: every keep-alive pays for the bearer check and
 // the owner check (one sensor identity holds them all, so the per-sensor limit is lifted).
@@ -73,7 +78,7 @@ try {
   const port = await freePort();
   const base = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
   const tlsArgs = pki ? ["--tls-cert", pki.server.certFile, "--tls-key", pki.server.keyFile] : [];
-  const proxy = spawnTracked(bun, [join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
+  const proxy = spawnTracked(bun, [...profileArgs, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
     "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", `sensor:${token}`,
     "--max-dataflows-per-sensor", String(dataflows), ...tlsArgs], { cwd: root, name: "vsb-proxy" });
   const fetchInit = pki ? { tls: { ca: pki.ca.certPem() } } : {};

@@ -76,6 +76,11 @@ describe("--max-sdp-bytes", () => {
       expect(cut.answer).toContain(`over the limit of ${LIMIT} bytes (--max-sdp-bytes)`);
       // The bound plus what the sockets' buffers held (4 MiB here), far below the 128 MiB offered.
       expect(cut.sent).toBeLessThan(32 * 1024 * 1024);
+      // A small Content-Length beside Transfer-Encoding does not count (RFC 9112 §6.3): still cut off.
+      const smuggled = await chunkedPost(media.proxy.server.port, path, { ...headers, "content-length": "100" });
+      console.log(JSON.stringify({ path, smuggled: smuggled.sent, status: smuggled.answer.split("\r\n")[0] }));
+      expect(smuggled.answer).toMatch(/^HTTP\/1\.1 4\d\d /);
+      expect(smuggled.sent).toBeLessThan(32 * 1024 * 1024);
     }
     // Under the bound the offer is read and judged as usual (400: it is no usable SDP).
     const small = await fetch(`${media.base}${whip.path}`, { method: "POST", headers: { ...whip.headers, "content-type": SDP_CONTENT_TYPE }, body: sdp(LIMIT - 200) });
