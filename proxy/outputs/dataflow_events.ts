@@ -108,10 +108,11 @@ export class DataflowEvents {
   private lost(channel: Channel): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
-    this.retryLater(); // the connection's loss is followed by "up" instead
+    this.retryLater(); // only the channel failed; when the connection went, its next "up" follows again
   }
 
   private cancelled(channel: Channel): void {
+    if (this.closed) return; // close() deleted the queue itself
     this.log.warn("dataflow event consumer cancelled", { queue: this.queue });
     channel.close().catch(() => undefined);
   }
