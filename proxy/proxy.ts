@@ -164,7 +164,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     }
     registry.stop();
     unfollow(); // ends still waiting for the agent's announcement are decided now
-    events.close();
+    await events.close(); // its queue is deleted: nobody will consume it again
     // Give queued events (terminatedataflow, control) a moment to reach the broker.
     for (let i = 0; i < 20 && bus.connected && (publisher.inFlight > 0 || publisher.stats().some((s) => s.depth > 0)); i++) {
       await new Promise((r) => setTimeout(r, 50));

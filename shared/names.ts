@@ -14,6 +14,14 @@ export const NEW_DATAFLOW = "newdataflow";
 /** Routing key announcing that a dataflow's session ended (5GMETA step 9). */
 export const TERMINATE_DATAFLOW = "terminatedataflow";
 
+/**
+ * The durable queue in which one proxy process follows the dataflow events: one per process
+ * (`instance` is unique), so that every replica hears every event.
+ */
+export function proxyEventQueue(instance: string): string {
+  return `vsb-proxy.events.${instance}`;
+}
+
 /** AMQP routing key on which the proxy announces `{id, send}` changes for one dataflow. */
 export function controlRoutingKey(id: number): string {
   return `control.${id}`;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -16,6 +16,18 @@ if (!canVerify) console.log("skip: systemd-analyze is not installed, unit verifi
 
 function read(unit: string): string {
   return readFileSync(join(import.meta.dir, "..", "systemd", unit), "utf8");
+}
+
+/** Every `key` RabbitMQ's installed config schemas (cuttlefish) map, as patterns: `$name` is one segment. */
+function rabbitSchemaKeys(): RegExp[] | undefined {
+  const lib = "/usr/lib/rabbitmq/lib";
+  const server = existsSync(lib) ? readdirSync(lib).filter((d) => d.startsWith("rabbitmq_server-")).sort().at(-1) : undefined;
+  if (!server) return undefined;
+  const plugins = join(lib, server, "plugins");
+  const files = readdirSync(plugins).flatMap((p) => [join(plugins, p, "priv", "schema"), join(plugins, p, "priv")])
+    .filter((d) => existsSync(d)).flatMap((d) => readdirSync(d).filter((f) => f.endsWith(".schema")).map((f) => join(d, f)));
+  const keys = files.flatMap((f) => [...readFileSync(f, "utf8").matchAll(/\{mapping,\s*"([^"]+)"/g)].map((m) => m[1]!));
+  return keys.map((k) => new RegExp(`^${k.split(".").map((part) => part.startsWith("$") ? "[^.]+" : part).join("\\.")}$`));
 }
 
 describe("systemd units", () => {
@@ -65,6 +77,17 @@ describe("systemd units", () => {
     expect(ok.stderr).toBe("");
     expect(ok.status).toBe(0);
     expect(run({ BUN_JSC_notAnOption: "1" }).status).not.toBe(0); // the check can fail
+  });
+
+  const schema = rabbitSchemaKeys();
+  test.skipIf(!schema)("every key of systemd/rabbitmq-vsb.conf, its commented TLS and CLUSTER blocks too, is one RabbitMQ's schema knows", () => {
+    const lines = read("rabbitmq-vsb.conf").split("\n");
+    // `key = value`, or `#key = value` (a line to uncomment); prose comments have a space after #.
+    const keys = lines.map((l) => /^#?([a-z][a-z0-9_.]*) = \S/.exec(l)?.[1]).filter((k): k is string => k !== undefined);
+    expect(keys).toContain("cluster_formation.classic_config.nodes.1");
+    expect(keys).toContain("distribution.listener.port_range.min");
+    expect(keys.filter((k) => !schema!.some((re) => re.test(k)))).toEqual([]);
+    expect(schema!.some((re) => re.test("cluster_formation.classic_config.nodez.1"))).toBe(false); // the check can fail
   });
 
   test("the agent unit reaches cameras, the proxy unit no devices", () => {

@@ -9,7 +9,7 @@
  * a backoff step (250 ms after a loss); exchanges and the setup's queues are declared again,
  * idempotently, on every connect.
  */
-import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from "amqplib";
 import { maskUrl, VIDEO_EXCHANGE } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
 import { Emitter } from "../registry/emitter.ts";
@@ -92,6 +92,14 @@ export class BusConnection extends Emitter<BusEvents> {
   /** The confirm channel while connected. */
   get channel(): ConfirmChannel | undefined {
     return this.#channel;
+  }
+
+  /**
+   * Another channel on the connection, for a consumer whose channel errors must not close the
+   * publishing channel; undefined while disconnected. It closes with the connection.
+   */
+  async openChannel(): Promise<Channel | undefined> {
+    return await this.#model?.createChannel();
   }
 
   /** True while the channel is open and the exchanges are declared. */

@@ -4,10 +4,17 @@
  * logged and remembered per dataflow, so an operator sees in `/metrics` and the log what the
  * bus said, next to what the registry and the media path know; the ingest asks it whether a
  * session's end was already announced before announcing one itself (`terminationsSince`).
+ *
+ * The events wait in this process's own quorum queue (`bus/event_queue.ts`), which outlives the
+ * loss of a cluster node and the proxy's reconnects: an event published while the proxy moves
+ * to another node is heard once it consumes again. It consumes on a channel of its own (a
+ * consumer error must not close the frames' publishing channel), with acknowledgements, so an
+ * event in flight when a connection dies is delivered again (at least once).
  */
-import type { ConfirmChannel, ConsumeMessage } from "amqplib";
+import type { Channel, ConsumeMessage } from "amqplib";
 import { DataflowEventSchema, EVENTS_EXCHANGE, NEW_DATAFLOW, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import type { BusConnection } from "../bus/bus_connection.ts";
+import { declareEventQueue, eventQueueName, type EventQueueOptions } from "../bus/event_queue.ts";
 import type { Logger } from "../log.ts";
 
 /** The last event heard for one dataflow. */
@@ -29,28 +36,93 @@ const MAX_REMEMBERED = 10_000;
 /** `terminatedataflow`s remembered per dataflow (a few sessions' worth). */
 const MAX_TERMINATIONS = 8;
 
+/** Unacknowledged events delivered at once. */
+const PREFETCH = 100;
+/** Delay before consuming again after the consumer's channel failed while the connection held. */
+const RETRY_MS = 1000;
+
+/** Options of {@link DataflowEvents}; defaults in brackets. */
+export interface DataflowEventsOptions extends EventQueueOptions {
+  /** Clock [Date.now]. */
+  now?: () => number;
+  /** The queue's name [eventQueueName(): host name and random digits]. */
+  queue?: string;
+}
+
 /** Follows the dataflow events on the bus; see the file comment. */
 export class DataflowEvents {
   /** Events heard, by routing key; `invalid` counts bodies that were not a dataflow event. */
   readonly counts: Record<string, number> = { [NEW_DATAFLOW]: 0, [TERMINATE_DATAFLOW]: 0, invalid: 0 };
   /** The last event per dataflow id. */
   readonly last = new Map<number, HeardEvent>();
+  /** This process's event queue. */
+  readonly queue: string;
   private readonly terminations = new Map<number, HeardTermination[]>();
   private readonly off: () => void;
+  private readonly now: () => number;
+  private channel?: Channel;
+  private following = false;
+  private closed = false;
+  private retryTimer?: ReturnType<typeof setTimeout>;
 
-  constructor(bus: BusConnection, private readonly log: Logger, private readonly now: () => number = Date.now) {
-    this.off = bus.on("up", (channel) => {
-      this.listen(channel).catch((error) => log.warn("dataflow event consumer failed", { error }));
-    });
+  constructor(private readonly bus: BusConnection, private readonly log: Logger, private readonly options: DataflowEventsOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.queue = options.queue ?? eventQueueName();
+    this.off = bus.on("up", () => void this.follow());
   }
 
-  /** Declares an exclusive queue bound to both keys and consumes it (after every reconnect). */
-  private async listen(channel: ConfirmChannel): Promise<void> {
-    const { queue } = await channel.assertQueue("", { exclusive: true, autoDelete: true, arguments: { "x-max-length": 10_000 } });
-    await channel.bindQueue(queue, EVENTS_EXCHANGE, NEW_DATAFLOW);
-    await channel.bindQueue(queue, EVENTS_EXCHANGE, TERMINATE_DATAFLOW);
-    await channel.consume(queue, (msg) => msg && this.heard(msg), { noAck: true });
-    this.log.info("dataflow events followed", { exchange: EVENTS_EXCHANGE, keys: [NEW_DATAFLOW, TERMINATE_DATAFLOW] });
+  /** Declares the queue (idempotent) and consumes it on a channel of its own; again after every reconnect. */
+  private async follow(): Promise<void> {
+    if (this.closed || this.following || this.channel) return;
+    this.following = true;
+    let channel: Channel | undefined;
+    try {
+      channel = await this.bus.openChannel();
+      if (!channel) return;
+      const mine = channel;
+      mine.on("error", (error: Error) => this.log.warn("dataflow event channel errored", { queue: this.queue, error }));
+      mine.on("close", () => this.lost(mine));
+      await declareEventQueue(mine, this.queue, this.options);
+      await mine.prefetch(PREFETCH);
+      await mine.consume(this.queue, (msg) => {
+        if (!msg) return void this.cancelled(mine); // the broker cancelled the consumer (queue deleted)
+        this.heard(msg);
+        try {
+          mine.ack(msg);
+        } catch (error) {
+          this.log.debug("dataflow event not acknowledged", { error }); // channel gone: it comes again
+        }
+      });
+      if (this.closed) return void mine.close().catch(() => undefined);
+      this.channel = mine;
+      this.log.info("dataflow events followed", { exchange: EVENTS_EXCHANGE, keys: [NEW_DATAFLOW, TERMINATE_DATAFLOW], queue: this.queue });
+    } catch (error) {
+      this.log.warn("dataflow event consumer failed", { queue: this.queue, error });
+      channel?.close().catch(() => undefined);
+      this.retryLater();
+    } finally {
+      this.following = false;
+    }
+  }
+
+  private lost(channel: Channel): void {
+    if (this.channel !== channel) return;
+    this.channel = undefined;
+    this.retryLater(); // only the channel failed; when the connection went, its next "up" follows again
+  }
+
+  private cancelled(channel: Channel): void {
+    if (this.closed) return; // close() deleted the queue itself
+    this.log.warn("dataflow event consumer cancelled", { queue: this.queue });
+    channel.close().catch(() => undefined);
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.bus.connected) void this.follow();
+    }, RETRY_MS);
   }
 
   private heard(msg: ConsumeMessage): void {
@@ -96,8 +168,19 @@ export class DataflowEvents {
     if (this.terminations.size > MAX_REMEMBERED) this.terminations.delete(this.terminations.keys().next().value!);
   }
 
-  /** Stops following (the consumer goes with the connection). */
-  close(): void {
+  /** Stops following and deletes the queue (nobody will consume it again; `x-expires` is for a proxy that could not say so). */
+  async close(): Promise<void> {
+    this.closed = true;
     this.off();
+    clearTimeout(this.retryTimer);
+    const channel = this.channel;
+    this.channel = undefined;
+    if (!channel) return;
+    try {
+      await channel.deleteQueue(this.queue);
+      await channel.close();
+    } catch (error) {
+      this.log.warn("dataflow event queue not deleted", { queue: this.queue, error });
+    }
   }
 }

@@ -5,15 +5,18 @@
 // missing at the consumer (a seq jump) is counted by the proxy as dropped, none silently lost.
 // n1 started again rejoins the cluster by itself while the stream goes on. Then the agent on all
 // three MQTT nodes: kill -9 of its node, a demand withdrawn 2 s later still stops it within 2 s.
-// Last vsb-consume on two nodes: kill -9 of its node, it goes on on the other from the next keyframe.
+// Then vsb-consume on two nodes: kill -9 of its node, it goes on on the other from the next keyframe.
+// Last the proxies' event queues (quorum): a second proxy, kill -9 of the node holding both its
+// connection and its queue's leader, events published right after and after the switch are
+// heard by both proxies (an exclusive queue died with the node: the first was lost).
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { join, resolve } from "node:path";
 import amqp from "amqplib";
-import { HEADER, VIDEO_EXCHANGE, videoBindingPattern } from "../../shared/mod.ts";
+import { EVENTS_EXCHANGE, HEADER, NEW_DATAFLOW, VIDEO_EXCHANGE, videoBindingPattern } from "../../shared/mod.ts";
 import { hasElements, skipUnless } from "../support/gst.ts";
-import { spawnTracked, waitUntil } from "../support/procs.ts";
+import { spawnTracked, waitForPort, waitUntil } from "../support/procs.ts";
 import { tempDir } from "../support/temp_dir.ts";
-import { hasRabbit } from "../support/rabbitmq.ts";
+import { hasRabbit, type Rabbit } from "../support/rabbitmq.ts";
 import { type RabbitCluster, startRabbitCluster } from "../support/rabbitmq_cluster.ts";
 import { agentArgs, demand, type ProxyUnderTest, proxyMetrics, registeredId, startAgent, startProxyUnderTest, withdraw } from "./agent_e2e_harness.ts";
 
@@ -36,6 +39,23 @@ async function consumeFrames(url: string) {
     frames.push({ id, seq: Number(msg.properties.headers?.[HEADER.seq]), at: performance.now() });
   }, { noAck: true });
   return { frames, close: () => conn.close().catch(() => undefined) };
+}
+
+/** True once `proxy` logged that it heard the event of dataflow `id`. */
+function heard(proxy: ProxyUnderTest, id: number): boolean {
+  return new RegExp(`"msg":"dataflow event heard"[^\\n]*"id":${id}[,}]`).test(proxy.proc.output("stderr"));
+}
+
+/** The "dataflow events followed" lines `proxy` logged (one per connect), with its queue's name. */
+function followedLines(proxy: ProxyUnderTest): { queue: string }[] {
+  return proxy.proc.output("stderr").split("\n").filter((l) => l.includes('"msg":"dataflow events followed"')).map((l) => JSON.parse(l) as { queue: string });
+}
+
+/** The leader node of `queue`, asked of `via` (undefined while it has none). */
+async function leaderOf(via: Rabbit, queue: string): Promise<string | undefined> {
+  const rows = JSON.parse(await via.ctl(["list_queues", "name", "type", "leader", "--formatter", "json"])) as { name: string; type: string; leader: string }[];
+  const row = rows.find((r) => r.name === queue);
+  return row?.type === "quorum" ? row.leader : undefined;
 }
 
 describe("vsb-proxy on a 3-node RabbitMQ cluster", () => {
@@ -155,4 +175,43 @@ describe("vsb-proxy on a 3-node RabbitMQ cluster", () => {
     agent.child.kill("SIGTERM");
     expect((await agent.exited).code).toBe(0);
   }, 150_000);
+
+  run("kill -9 of the node of a proxy's connection and event queue leader: events published right after and after the switch are heard by both proxies", async () => {
+    // The tests above started their nodes again: every node running first.
+    for (const n of cluster.nodes) await waitForPort(n.amqpPort, { timeoutMs: 90_000 });
+    await waitUntil("3 nodes running", async () => (await cluster.runningNodes(cluster.nodes[0]).catch(() => [])).length === 3, { timeoutMs: 90_000 });
+    // A second proxy (a replica) connected to n2 first: its queue's leader is n2 (client-local).
+    const [x, y, z] = [cluster.nodes[1]!, cluster.nodes[2]!, cluster.nodes[0]!];
+    const second = await startProxyUnderTest({ amqpUrl: [x, y, z].map((n) => n.amqpUrl).join(","), mqttUrl: cluster.mqttUrls[0]! }, 2);
+    const followed = () => followedLines(second);
+    const { queue } = await waitUntil("the second proxy follows the events", () => followed()[0], { timeoutMs: 15_000, proc: second.proc });
+    expect(await waitUntil("its queue's leader", () => leaderOf(y, queue), { timeoutMs: 15_000 })).toBe(x.node);
+    const conn = await amqp.connect(y.amqpUrl);
+    const channel = await conn.createConfirmChannel();
+    let nextId = 900_000 + Math.floor(Math.random() * 90_000);
+    const publish = async () => {
+      const id = nextId++;
+      channel.publish(EVENTS_EXCHANGE, NEW_DATAFLOW, Buffer.from(JSON.stringify({ id, reason: "cluster test" })));
+      await channel.waitForConfirms();
+      return id;
+    };
+    const both = (id: number) => heard(proxy, id) && heard(second, id);
+    const first = await publish();
+    await waitUntil("both replicas hear an event", () => both(first), { timeoutMs: 10_000, proc: second.proc });
+    const firstLeader = await leaderOf(y, followedLines(proxy).at(-1)?.queue ?? "");
+    console.log(`first proxy's event queue leader: ${firstLeader}, second's: ${x.node} (killed)`);
+
+    const killedAt = performance.now();
+    await x.kill();
+    const during = await publish(); // routed while the second proxy has no connection
+    const confirmedMs = Math.round(performance.now() - killedAt);
+    await waitUntil("the second proxy follows again on another node", () => followed().length > 1, { timeoutMs: 15_000, proc: second.proc });
+    const after = await publish();
+    await waitUntil("the event published during the switch is heard by both", () => both(during), { timeoutMs: 15_000, proc: second.proc });
+    console.log(`kill -9 of ${x.node}: event confirmed after ${confirmedMs} ms, heard by the second proxy ${Math.round(performance.now() - killedAt)} ms after the kill`);
+    await waitUntil("the event published after the switch is heard by both", () => both(after), { timeoutMs: 10_000, proc: second.proc });
+    expect(await leaderOf(y, queue)).not.toBe(x.node);
+    await conn.close().catch(() => undefined);
+    await second.stop();
+  }, 180_000);
 });
