@@ -53,6 +53,8 @@ export function agentPorts(
     },
     onPacket: (raw) => {
       const packet = stamper.stamp(raw, captureClock.now());
+      stats.captureStamped = stamper.counters.stamped;
+      stats.captureUnstampable = stamper.counters.unstampable;
       stats.count(packet);
       const size = videoSize.observe(packet);
       if (size) log.info("video size detected", { ...size, configured: { width: config.width, height: config.height } });
