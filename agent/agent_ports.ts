@@ -7,7 +7,7 @@ import { HEADER_ZOOM, quadkey, type Registration } from "../shared/mod.ts";
 import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
 import { pipelineArgv } from "./capture/pipeline.ts";
 import type { CaptureStats } from "./capture_stats.ts";
-import { systemClock } from "./clock.ts";
+import { offsetClock, systemClock } from "./clock.ts";
 import type { AgentConfig } from "./config/options.ts";
 import { ControlChannel } from "./control/control_channel.ts";
 import { ControlCounters } from "./control/control_verifier.ts";
@@ -16,6 +16,7 @@ import type { FlowPorts, PushEvents, PushPort } from "./flow_ports.ts";
 import { type LocationFix, locationFix } from "./location/location_fix.ts";
 import { readPositionFile, watchPositionFile } from "./location/position_file.ts";
 import type { Logger } from "./log.ts";
+import { CaptureStamper } from "./push/capture_stamp.ts";
 import { WhipPublisher } from "./push/whip_publisher.ts";
 import { RtpStreamReader } from "./push/rtp_stream_reader.ts";
 import { dataflowMetadata } from "./registration/dataflow_metadata.ts";
@@ -37,6 +38,9 @@ export function agentPorts(
   const videoSize = new VideoSizeWatch();
   // HTTPS to the proxy trusting --proxy-ca-file; undefined: the runtime's fetch and system CAs.
   const proxyFetch = config.proxyCaFile ? fetchTrusting(readFileSync(config.proxyCaFile, "utf8")) : undefined;
+  // Each picture's capture time, stamped as its first packet leaves gst (push/capture_stamp.ts).
+  const stamper = new CaptureStamper();
+  const captureClock = offsetClock(systemClock, config.clockOffsetMs);
 
   const capture = new CaptureSupervisor({
     command: config.gstLaunch,
@@ -47,7 +51,10 @@ export function agentPorts(
       const reader = new RtpStreamReader();
       return { push: (chunk) => reader.push(chunk).forEach(onPacket) };
     },
-    onPacket: (packet) => {
+    onPacket: (raw) => {
+      const packet = stamper.stamp(raw, captureClock.now());
+      stats.captureStamped = stamper.counters.stamped;
+      stats.captureUnstampable = stamper.counters.unstampable;
       stats.count(packet);
       const size = videoSize.observe(packet);
       if (size) log.info("video size detected", { ...size, configured: { width: config.width, height: config.height } });

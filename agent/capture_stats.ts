@@ -10,6 +10,10 @@ export class CaptureStats {
   unsent = 0;
   restarts = 0;
   plis = 0;
+  /** Pictures stamped with their capture time (abs-capture-time, push/capture_stamp.ts). */
+  captureStamped = 0;
+  /** Pictures left unstamped: their first packet already had an extension or CSRCs. */
+  captureUnstampable = 0;
   /** Packets sent by WHIP sessions that have ended. */
   sentByEnded = 0;
   /** Packets sent by the current WHIP session (set by whoever owns it). */

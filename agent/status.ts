@@ -25,6 +25,9 @@ export interface AgentStatus {
   frames: number;
   restarts: number;
   plis: number;
+  /** Pictures stamped with their capture time, and left unstamped (push/capture_stamp.ts). */
+  captureStamped: number;
+  captureUnstampable: number;
   /** Control messages obeyed (signed by the proxy, newer than the last). */
   controlAccepted: number;
   /** Control messages ignored: unsigned, forged, replayed, malformed or for another id. */
@@ -105,6 +108,8 @@ export class StatusReporter {
       frames: s.frames,
       restarts: s.restarts,
       plis: s.plis,
+      captureStamped: s.captureStamped,
+      captureUnstampable: s.captureUnstampable,
       controlAccepted: this.#o.control?.accepted ?? 0,
       controlIgnored: this.#o.control?.rejectedTotal ?? 0,
       controlIgnoredByReason: { ...this.#o.control?.rejected },

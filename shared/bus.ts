@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { DataflowMetadata } from "./dataflow.ts";
-import { HEADER, HEADER_ZOOM } from "./names.ts";
+import { CAPTURE_TIME_SOURCE, HEADER, HEADER_ZOOM } from "./names.ts";
 import { quadkey } from "./quadkey.ts";
 
 /** Headers of `newdataflow`/`terminatedataflow` (and the first six of every frame). */
@@ -18,13 +18,19 @@ export const EventHeadersSchema = z.object({
 });
 export type EventHeaders = z.infer<typeof EventHeadersSchema>;
 
-/** Headers of one frame message on the `video` exchange. */
+/**
+ * Headers of one frame message on the `video` exchange. `captureTime` is when the picture was
+ * taken on the sender's wall clock (ms since the epoch), `receiveTime` when its first RTP packet
+ * reached the proxy (the proxy's clock); `captureTimeSource` says which clock `captureTime` is.
+ */
 export const FrameHeadersSchema = EventHeadersSchema.extend({
   [HEADER.keyframe]: z.boolean(),
   [HEADER.seq]: z.number().int().nonnegative(),
   [HEADER.rtpTimestamp]: z.number().int().nonnegative(),
   [HEADER.captureTime]: z.number(),
   [HEADER.receiveTime]: z.number(),
+  /** Absent from proxies older than the capture-time mapping (their captureTime = receiveTime). */
+  [HEADER.captureTimeSource]: z.enum([CAPTURE_TIME_SOURCE.sender, CAPTURE_TIME_SOURCE.receive, CAPTURE_TIME_SOURCE.clamped]).optional(),
   [HEADER.width]: z.number().int().nonnegative(),
   [HEADER.height]: z.number().int().nonnegative(),
 });

@@ -11,3 +11,4 @@ export * from "./bus.ts";
 export * from "./errors.ts";
 export * from "./h264.ts";
 export * from "./mask_url.ts";
+export * from "./abs_capture_time.ts";

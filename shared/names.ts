@@ -70,8 +70,25 @@ export const HEADER = {
   rtpTimestamp: "rtpTimestamp",
   captureTime: "captureTime",
   receiveTime: "receiveTime",
+  captureTimeSource: "captureTimeSource",
   width: "width",
   height: "height",
+} as const;
+
+/**
+ * Values of the `captureTimeSource` frame header: where `captureTime` came from.
+ *   - sender: the sender's wall clock (its abs-capture-time stamp, see shared/abs_capture_time.ts);
+ *   - receive: the sender gave no capture time, so `captureTime` = `receiveTime` (the proxy's);
+ *   - clamped: the sender's time lay in the future beyond the tolerance (its clock is ahead):
+ *     `captureTime` = `receiveTime`, the latest the picture can have been taken.
+ */
+export const CAPTURE_TIME_SOURCE = { sender: "sender", receive: "receive", clamped: "clamped" } as const;
+export type CaptureTimeSource = (typeof CAPTURE_TIME_SOURCE)[keyof typeof CAPTURE_TIME_SOURCE];
+
+/** RTP header extension URIs (RFC 8285 `a=extmap`) that vsb negotiates. */
+export const RTP_EXTENSION = {
+  /** The picture's capture time on the sender's wall clock (shared/abs_capture_time.ts). */
+  absCaptureTime: "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
 } as const;
 
 /**

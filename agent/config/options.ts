@@ -128,6 +128,8 @@ export const OPTIONS = {
     help: "do not DELETE the dataflow on exit", schema: z.boolean().default(false) }),
   statusFile: opt({ group: "Run", flag: "--status-file", env: ["VSB_STATUS_FILE"], kind: "string", arg: "FILE",
     help: "write the status as JSON here (atomically) every 10 s and on state changes", schema: z.string().min(1).optional() }),
+  clockOffsetMs: opt({ group: "Run", flag: "--clock-offset-ms", env: ["VSB_CLOCK_OFFSET_MS"], kind: "number", arg: "MS", defaultText: "0",
+    help: "test/ops aid: add MS (negative: behind) to the wall clock that stamps each picture's capture time; keep the system clock right with NTP or GPS instead", schema: z.number().int().min(-86_400_000).max(86_400_000).default(0) }),
   logLevel: opt({ group: "Run", flag: "--log-level", env: ["VSB_LOG_LEVEL"], kind: "string", arg: "LEVEL", defaultText: "info",
     help: "debug | info | warn | error", schema: z.enum(["debug", "info", "warn", "error"]).default("info") }),
   config: opt({ group: "Run", flag: "--config", env: ["VSB_CONFIG"], kind: "string", arg: "FILE", inFile: false,

@@ -2,8 +2,10 @@
  * Options of the WHIP publisher and the werift configuration made from them. No STUN or
  * TURN server unless given: werift would otherwise fall back to a public Google server.
  */
-import { RTCRtpCodecParameters } from "werift";
+import { RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters } from "werift";
+import { RTP_EXTENSION } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
+import { CAPTURE_STAMP_ID } from "./capture_stamp.ts";
 
 /** A STUN/TURN server as RTCPeerConnection takes it. */
 export interface IceServer {
@@ -59,12 +61,25 @@ export function publisherCodecs(): RTCRtpCodecParameters[] {
   ];
 }
 
+/**
+ * abs-capture-time (RFC 8285 `a=extmap`), how each picture's capture time reaches the proxy.
+ * Chosen over RTCP sender reports: werift 0.25.2 sends its own SRs, pairing the RTP timestamp
+ * of the packet it last sent with its send time (not the capture time; a GOP replayed at
+ * connect would map to the wrong instant) on `performance.timeOrigin` (not the agent's clock),
+ * and writes the NTP fraction as the decimal digits of the milliseconds (`ntpTime()` in
+ * webrtc/src/utils.ts), so its SR times are off by up to a second. A stamp per picture needs no
+ * SR at all, is right from the first frame, and survives the GOP cache and source splices.
+ */
+export function publisherHeaderExtensions(): RTCRtpHeaderExtensionParameters[] {
+  return [new RTCRtpHeaderExtensionParameters({ id: CAPTURE_STAMP_ID, uri: RTP_EXTENSION.absCaptureTime })];
+}
+
 /** werift's PeerConfig for these options. */
 export function publisherConfig(options: WhipPublisherOptions) {
   const addresses = options.interfaceAddresses ?? [];
   return {
     codecs: { video: publisherCodecs(), audio: [] },
-    headerExtensions: { video: [], audio: [] },
+    headerExtensions: { video: publisherHeaderExtensions(), audio: [] },
     iceServers: options.iceServers ?? [],
     iceAdditionalHostAddresses: addresses.length ? [...addresses] : undefined,
     // Bind to the address only when there is one: werift binds every socket to it.

@@ -10,7 +10,8 @@
  * a session that connects mid-GOP starts on a keyframe, and an RTCP watchdog: a full-ICE agent only notices a dead
  * peer after 30 s of failed consent checks (RFC 7675), the receiver reports every ~1 s.
  */
-import { RTCPeerConnection, type RTCRtpSender, type RtcpPacket, RtcpPayloadSpecificFeedback } from "werift";
+import { RTCPeerConnection, type RTCRtpSender, type RTCRtpTransceiver, type RtcpPacket, RtcpPayloadSpecificFeedback } from "werift";
+import { RTP_EXTENSION } from "../../shared/mod.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { GopCache } from "./gop_cache.ts";
 import { PublisherEvents } from "./publisher_events.ts";
@@ -44,6 +45,8 @@ export interface PublisherCounters {
   sourceRestarts: number;
   /** Packets of a restarted source dropped before its first keyframe. */
   droppedAwaitingKeyframe: number;
+  /** Capture stamps (abs-capture-time) sent; 0 when the proxy did not negotiate it. */
+  captureStampsSent: number;
 }
 
 /** PSFB FMT of FIR (RFC 5104 §4.3.1.1); werift does not export its class. */
@@ -54,8 +57,10 @@ export class WhipPublisher extends PublisherEvents {
   state: PublisherState = "new";
   readonly counters: PublisherCounters = {
     packetsSent: 0, bytesSent: 0, droppedNotConnected: 0, replayed: 0, sendErrors: 0,
-    plis: 0, firs: 0, nacks: 0, sourceRestarts: 0, droppedAwaitingKeyframe: 0,
+    plis: 0, firs: 0, nacks: 0, sourceRestarts: 0, droppedAwaitingKeyframe: 0, captureStampsSent: 0,
   };
+  /** The negotiated abs-capture-time extension id (undefined: not negotiated, stamps dropped). */
+  captureStampId: number | undefined;
   /** Session URL once answered. */
   location: string | undefined;
   private pc: RTCPeerConnection | undefined;
@@ -101,8 +106,9 @@ export class WhipPublisher extends PublisherEvents {
       this.location = location;
       this.watchConnection(pc, transceiver.sender);
       await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      this.captureStampId = negotiatedId(transceiver, RTP_EXTENSION.absCaptureTime);
       this.state = "connecting";
-      this.log.info("whip answered", { location, candidates: offer.kept });
+      this.log.info("whip answered", { location, candidates: offer.kept, captureTimes: this.captureStampId !== undefined });
     } catch (error) {
       await this.close();
       throw error;
@@ -201,7 +207,8 @@ export class WhipPublisher extends PublisherEvents {
     if (this.counters.packetsSent === 0) this.lastRtcpAt = Date.now();
     this.counters.packetsSent++;
     this.counters.bytesSent += packet.length;
-    sender.sendRtp(weriftPacket(packet)).catch(() => this.counters.sendErrors++);
+    if (this.captureStampId !== undefined && packet[0]! & 0x10) this.counters.captureStampsSent++;
+    sender.sendRtp(weriftPacket(packet, this.captureStampId)).catch(() => this.counters.sendErrors++);
   }
 
   /** Ends the session: WHIP DELETE on the Location (errors logged), then closes the peer. */
@@ -219,6 +226,11 @@ export class WhipPublisher extends PublisherEvents {
     await this.pc?.close().catch((error) => this.log.warn("peer close failed", { error }));
     this.emit("closed", {});
   }
+}
+
+/** The id the answer gave header extension `uri`, if it kept it. */
+function negotiatedId(transceiver: RTCRtpTransceiver, uri: string): number | undefined {
+  return transceiver.headerExtensions.find((extension) => extension.uri === uri)?.id;
 }
 
 function waitGathered(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {

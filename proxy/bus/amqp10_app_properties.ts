@@ -46,6 +46,7 @@ export const AMQP10_TYPES: Readonly<Record<string, Amqp10Type>> = {
   [HEADER.rtpTimestamp]: "long",
   [HEADER.captureTime]: "long",
   [HEADER.receiveTime]: "long",
+  [HEADER.captureTimeSource]: "string",
   [HEADER.width]: "long",
   [HEADER.height]: "long",
 };

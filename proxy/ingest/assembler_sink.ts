@@ -25,7 +25,7 @@ export interface AssemblerSinkOptions {
 export function assemblerSinks(options: AssemblerSinkOptions): SinkFactory {
   return (info) => {
     const assembler = new FrameAssembler({
-      payloadType: info.payloadType, packetizationMode: info.packetizationMode, ...options.assembler,
+      payloadType: info.payloadType, packetizationMode: info.packetizationMode, absCaptureTimeId: info.absCaptureTimeId, ...options.assembler,
     });
     options.onOpen?.(info, assembler);
     const feedback = (out: AssemblerOutput): IngestFeedback => {

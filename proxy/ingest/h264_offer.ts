@@ -21,6 +21,8 @@
 // caps; mode 1 is preferred when both are offered. werift answers with the offered fmtp, so the
 // answer says mode 0 too. A WHEP viewer still needs mode 1: our packetizer sends FU-A.
 
+import { RTP_EXTENSION } from "../../shared/mod.ts";
+
 /** Why an offer cannot be answered; `status` is the HTTP answer (400, or 406 without H.264). */
 export class OfferError extends Error {
   constructor(message: string, readonly status: 400 | 406) {
@@ -41,6 +43,8 @@ export interface H264Choice {
   feedback: string[];
   /** RFC 6184 §8.1 packetization-mode of `payloadType`: 1, or 0 (single NAL units). */
   packetizationMode: 0 | 1;
+  /** The id the offer gives abs-capture-time (`a=extmap`, RFC 8285 §5), if it offers it. */
+  absCaptureTimeId?: number;
 }
 
 /** What `chooseH264` may pick. */
@@ -203,5 +207,16 @@ export function chooseH264(sdp: string, options: ChooseOptions = {}): H264Choice
     profileLevelId: h264.fmtp.get("profile-level-id")?.toLowerCase(),
     feedback: h264.feedback.filter((f) => KEPT_FEEDBACK.has(f)),
     packetizationMode: modeOf(h264) === 1 ? 1 : 0,
+    absCaptureTimeId: extmapId(video, RTP_EXTENSION.absCaptureTime),
   };
+}
+
+/** RFC 8285 §5: `a=extmap:<id>[/<direction>] <uri> …`; ids 1-14 (one-byte) or up to 255 (two-byte). */
+function extmapId(m: string[], uri: string): number | undefined {
+  for (const line of m) {
+    const match = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(line);
+    const id = match ? Number(match[1]) : 0;
+    if (match?.[2] === uri && id >= 1 && id <= 255 && id !== 15) return id;
+  }
+  return undefined;
 }

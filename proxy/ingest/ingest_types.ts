@@ -55,6 +55,8 @@ export interface SessionInfo {
   rtxPayloadType?: number;
   /** RFC 6184 §8.1 packetization-mode negotiated (1 when unset). */
   packetizationMode?: 0 | 1;
+  /** abs-capture-time extension id negotiated (RFC 8285), when the sender offered it. */
+  absCaptureTimeId?: number;
 }
 
 /** Makes the sink of a new session. */

@@ -97,7 +97,7 @@ export class WhipSession {
     this.sink = this.options.sinks({
       dataflowId: this.dataflowId, sessionId: this.sessionId,
       payloadType: choice.payloadType, rtxPayloadType: choice.rtxPayloadType,
-      packetizationMode: choice.packetizationMode,
+      packetizationMode: choice.packetizationMode, absCaptureTimeId: choice.absCaptureTimeId,
     });
     // werift announced the remote track during setRemoteDescription, before we got here.
     const tracks = new Set(peer.transceiver.receiver.tracks);

@@ -21,6 +21,7 @@ import {
   H264Depacketizer,
 } from "./h264_depacketizer.ts";
 import { parseRtpPacket, type RtpPacket } from "./rtp_packet.ts";
+import { CaptureClock, stampOf } from "./capture_clock.ts";
 import { NalType, nalType } from "../../shared/mod.ts";
 
 export type { AccessUnit, FrameDropReason };
@@ -49,6 +50,8 @@ export interface RtpPacketLike {
     timestamp: number;
     ssrc: number;
     paddingSize?: number;
+    /** RFC 8285 elements, as werift parses them. */
+    extensions?: { id: number; payload: Uint8Array }[];
   };
   payload: Uint8Array;
 }
@@ -75,6 +78,9 @@ export interface FrameAssemblerOptions {
   /** RFC 6184 §8.1 packetization-mode negotiated; in mode 0 STAP-A/FU-A packets are still
    * taken but counted (`outOfModePackets`). Default 1. */
   packetizationMode?: 0 | 1;
+  /** Negotiated id of the abs-capture-time header extension (RFC 8285): units then get the
+   * sender's `captureTimeMs` (proxy/media/capture_clock.ts). Default: none. */
+  absCaptureTimeId?: number;
 }
 
 /** What one `push`/`poll` produced. Arrays may be shared empty constants: do not mutate. */
@@ -133,6 +139,8 @@ export class FrameAssembler {
   private readonly jitter: JitterBuffer<RtpPacket>;
   private readonly depacketizer: H264Depacketizer;
   private readonly singleNalMode: boolean;
+  /** The sender's capture times of this stream's pictures. */
+  readonly captureClock = new CaptureClock();
   private ssrc: number | undefined;
   private otherSsrc = -1;
   private otherSsrcRun = 0;
@@ -158,6 +166,7 @@ export class FrameAssembler {
   };
   private readonly unitSink: DepacketizerSink = {
     unit: (unit) => {
+      if (this.options.absCaptureTimeId !== undefined) unit.captureTimeMs = this.captureClock.captureTimeOf(unit.rtpTimestamp);
       if (this.out.frames === NO_FRAMES) this.out.frames = [];
       this.out.frames.push(unit);
       this.counters.framesOut++;
@@ -200,7 +209,7 @@ export class FrameAssembler {
     this.begin(nowMs);
     this.counters.packets++;
     const parsed = this.parse(packet);
-    if (parsed) this.accept(parsed, nowMs);
+    if (parsed) this.accept(parsed, nowMs, packet);
     return this.finish();
   }
 
@@ -242,11 +251,15 @@ export class FrameAssembler {
     return packet;
   }
 
-  private accept(packet: RtpPacket, nowMs: number): void {
+  private accept(packet: RtpPacket, nowMs: number, original: Uint8Array | RtpPacket | RtpPacketLike): void {
     if (this.options.payloadType !== undefined && packet.payloadType !== this.options.payloadType) {
       return void this.dropPacket("foreign-payload-type");
     }
     if (!this.ownSsrc(packet.ssrc)) return void this.dropPacket("foreign-ssrc");
+    if (this.options.absCaptureTimeId !== undefined) {
+      const stamp = stampOf(packet, original, this.options.absCaptureTimeId);
+      if (stamp) this.captureClock.noteStamp(packet.timestamp, stamp, nowMs);
+    }
     const leadIn = this.jitter.started || startsAccessUnit(packet.payload) ? 0 : this.options.leadIn ?? 8;
     const verdict = this.jitter.push(packet.sequenceNumber, packet, nowMs, this.jitterSink, leadIn);
     this.counters.resyncs = this.jitter.counters.resyncs;
@@ -274,6 +287,7 @@ export class FrameAssembler {
     // A new sender (restart, simulcast switch): everything held belongs to the old stream.
     this.jitter.reset(this.jitterSink);
     this.depacketizer.reset(this.unitSink);
+    this.captureClock.reset();
     this.ssrc = ssrc;
     this.otherSsrcRun = 0;
     return true;

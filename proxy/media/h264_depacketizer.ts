@@ -79,6 +79,9 @@ export interface AccessUnit {
   seq: number;
   /** Earliest arrival among the unit's packets (the caller's clock, ms). */
   firstPacketArrivalMs: number;
+  /** When the picture was captured, on the sender's wall clock (ms since the epoch), when the
+   * sender told (abs-capture-time; set by the FrameAssembler); undefined when it did not. */
+  captureTimeMs?: number;
   /** Picture size from the SPS in force, when one has been seen. */
   width?: number;
   height?: number;

@@ -2,7 +2,8 @@
  * The RabbitMQ output of one dataflow (DESIGN.md "Message bus"): one message per access unit
  * on exchange `video`, routing key `video.{dataSubType}.{id}`, body Annex-B (SPS/PPS before
  * every keyframe), the five event headers plus `body_size`, `keyframe`, `seq`, `rtpTimestamp`,
- * `captureTime`, `receiveTime`, `width`, `height`; publisher confirms on. The same fields ride
+ * `captureTime`, `receiveTime`, `captureTimeSource`, `width`, `height` (capture time: see
+ * capture_time.ts); publisher confirms on. The same fields ride
  * along as AMQP 1.0 application properties, with an AMQP 1.0 properties section (RabbitMQ's
  * `x-amqp-1.0-*` headers, proxy/bus/amqp10_app_properties.ts), for AMQP 1.0 receivers.
  *
@@ -16,7 +17,7 @@
  * Frames already written behind a single nacked one cannot be called back; a connection loss
  * fails every unconfirmed frame at once, so none of those reaches a consumer.
  */
-import { AMQP10_HEADER, type EventHeaders, eventHeaders, type FrameHeaders, HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
+import { AMQP10_HEADER, CAPTURE_TIME_SOURCE, type CaptureTimeSource, type EventHeaders, eventHeaders, type FrameHeaders, HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
 import type { DataflowMetadata } from "../../shared/mod.ts";
 import { AppPropertiesWriter } from "../bus/amqp10_app_properties.ts";
 import { PropertiesWriter } from "../bus/amqp10_properties.ts";
@@ -24,6 +25,7 @@ import type { DropReason, Lane, OutMessage } from "../bus/lane.ts";
 import type { Publisher } from "../bus/publisher.ts";
 import type { HistogramChild } from "../metrics.ts";
 import type { AccessUnit } from "../media/frame_assembler.ts";
+import { frameCaptureTime, LatencyWindow } from "./capture_time.ts";
 import type { FrameOutput, StreamContext } from "./frame_output.ts";
 
 /**
@@ -42,7 +44,8 @@ export const FRAME_CONTENT_TYPE = "video/h264";
 
 /** The frame headers that change per frame, in the order the AMQP 1.0 map carries them. */
 const PER_FRAME_KEYS = [
-  HEADER.bodySize, HEADER.keyframe, HEADER.seq, HEADER.rtpTimestamp, HEADER.captureTime, HEADER.receiveTime, HEADER.width, HEADER.height,
+  HEADER.bodySize, HEADER.keyframe, HEADER.seq, HEADER.rtpTimestamp, HEADER.captureTime, HEADER.receiveTime,
+  HEADER.captureTimeSource, HEADER.width, HEADER.height,
 ] as const;
 
 /** Lane bound in bytes per second of video: 8 Mbit/s, twice a 4 Mbit/s 720p stream. */
@@ -62,6 +65,8 @@ export interface BusFrameOutputOptions {
   queueSeconds: number;
   /** Observes first-packet-arrival → broker confirm, in seconds. */
   receiveToConfirm?: HistogramChild;
+  /** Observes capture (sender's clock) → broker confirm, in seconds, of frames with a sender capture time. */
+  glassToBus?: HistogramChild;
   /** Wall clock in ms (for the latency above). Default `Date.now`. */
   now?: () => number;
 }
@@ -76,6 +81,10 @@ export class BusFrameOutput implements FrameOutput {
   confirmed = 0;
   /** Body bytes the broker confirmed. */
   confirmedBytes = 0;
+  /** Frames whose sender capture time lay in the future (clamped, see capture_time.ts). */
+  captureInFuture = 0;
+  /** Glass-to-bus ms of the last confirmed frames with a sender capture time. */
+  readonly glassToBusWindow = new LatencyWindow();
   /** Frames are dropped until the next keyframe, counted as this reason (undefined: publishing). */
   private awaiting: "after-queue-full" | "after-loss" | undefined;
   /** A keyframe was asked for since `awaiting` was set. */
@@ -117,13 +126,15 @@ export class BusFrameOutput implements FrameOutput {
     if (!this.lane) this.sessionStarted();
     const base = this.baseOf(metadata);
     const state = { queued: false };
+    const capture = frameCaptureTime(unit);
+    if (capture.source === CAPTURE_TIME_SOURCE.clamped) this.captureInFuture++;
     const ok = this.options.publisher.publish(this.lane!, {
       exchange: VIDEO_EXCHANGE,
       routingKey: base.routingKey,
       body: unit.data,
-      headers: withAmqp10(base, frameHeaders(base.headers, metadata, unit)),
+      headers: withAmqp10(base, frameHeaders(base.headers, metadata, unit, capture)),
       contentType: FRAME_CONTENT_TYPE,
-      onSettled: (confirmed, reason) => this.settled(unit, confirmed, state.queued, reason),
+      onSettled: (confirmed, reason) => this.settled(unit, confirmed, state.queued, reason, capture),
     });
     if (ok) {
       state.queued = true;
@@ -142,11 +153,16 @@ export class BusFrameOutput implements FrameOutput {
     return this.base;
   }
 
-  private settled(unit: AccessUnit, ok: boolean, queued: boolean, reason: DropReason | undefined): void {
+  private settled(unit: AccessUnit, ok: boolean, queued: boolean, reason: DropReason | undefined, capture: FrameCapture): void {
     if (ok) {
       this.confirmed++;
       this.confirmedBytes += unit.data.length;
-      this.options.receiveToConfirm?.observe((this.now() - unit.firstPacketArrivalMs) / 1000);
+      const now = this.now();
+      this.options.receiveToConfirm?.observe((now - unit.firstPacketArrivalMs) / 1000);
+      if (capture.source === CAPTURE_TIME_SOURCE.sender) {
+        this.options.glassToBus?.observe((now - capture.ms) / 1000);
+        this.glassToBusWindow.add(now - capture.ms);
+      }
       return;
     }
     if (!queued) return; // refused by a full lane: counted by push()
@@ -181,6 +197,9 @@ export class BusFrameOutput implements FrameOutput {
     this.lane = undefined;
   }
 }
+
+/** A frame's `captureTime` and its source. */
+type FrameCapture = { ms: number; source: CaptureTimeSource };
 
 /** What only changes with a dataflow's metadata: its headers, routing key and AMQP 1.0 prefixes. */
 interface FrameBase {
@@ -219,16 +238,16 @@ function isKeyframe(msg: OutMessage): boolean {
  * The headers of one frame message (shared FrameHeadersSchema). `base` = `eventHeaders(id,
  * metadata, 0)`, computed once per metadata (a zoom-25 quadkey per frame would cost CPU for nothing).
  */
-export function frameHeaders(base: EventHeaders, metadata: DataflowMetadata, unit: AccessUnit): FrameHeaders {
+export function frameHeaders(base: EventHeaders, metadata: DataflowMetadata, unit: AccessUnit, capture = frameCaptureTime(unit)): FrameHeaders {
   return {
     ...base,
     [HEADER.bodySize]: unit.data.length,
     [HEADER.keyframe]: unit.keyframe,
     [HEADER.seq]: unit.seq,
     [HEADER.rtpTimestamp]: unit.rtpTimestamp,
-    // No sender clock mapping (RTCP SR) yet: capture time is the first packet's arrival.
-    [HEADER.captureTime]: unit.firstPacketArrivalMs,
+    [HEADER.captureTime]: capture.ms,
     [HEADER.receiveTime]: unit.firstPacketArrivalMs,
+    [HEADER.captureTimeSource]: capture.source,
     [HEADER.width]: unit.width ?? metadata.videoInfo?.width ?? 0,
     [HEADER.height]: unit.height ?? metadata.videoInfo?.height ?? 0,
   };

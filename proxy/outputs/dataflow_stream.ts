@@ -40,6 +40,9 @@ export interface StreamStats {
   packets: number;
   width: number;
   height: number;
+  /** Glass-to-bus latency (capture on the sender's clock → RabbitMQ confirm) of the last frames, ms (MediaStreams adds them). */
+  glassToBusP50Ms?: number;
+  glassToBusP95Ms?: number;
 }
 
 /** Options of {@link DataflowStream}. */
@@ -94,7 +97,7 @@ export class DataflowStream {
     if (this.session) this.detach(this.session.sessionId, "takeover");
     const ctx: StreamContext = { dataflowId: this.dataflowId, sessionId: info.sessionId };
     this.session = ctx;
-    this.assembler = new FrameAssembler({ payloadType: info.payloadType, packetizationMode: info.packetizationMode, ...this.options.assembler });
+    this.assembler = new FrameAssembler({ payloadType: info.payloadType, packetizationMode: info.packetizationMode, absCaptureTimeId: info.absCaptureTimeId, ...this.options.assembler });
     this.seqBase = this.nextSeq;
     this.keyframeWanted = false;
     this.state = "starting";

@@ -1,7 +1,8 @@
 /**
  * The media path's series on `/metrics` (Prometheus text): streams by state, frames assembled,
  * published (confirmed by RabbitMQ) and dropped by stage and reason, packets dropped and lost,
- * the publish queue depth, and each frame's first-packet → broker-confirm latency. Sessions,
+ * the publish queue depth, each frame's first-packet → broker-confirm latency, and its
+ * glass-to-bus latency (sender's capture time → broker confirm). Sessions,
  * packets, bytes, NACKs and PLIs are the WHIP ingest's series (`vsb_whip_*`); per-lane queues
  * and publish → confirm latency are the publisher's (`vsb_bus_*`).
  */
@@ -27,6 +28,22 @@ export function receiveToConfirmHistogram(metrics: Metrics): HistogramChild {
   ).with();
 }
 
+/** Buckets of the glass-to-bus histogram, in seconds (5 ms … 10 s: encode, uplink and bus). */
+const GLASS_TO_BUS_BUCKETS = [0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
+
+/**
+ * The histogram child of capture → broker confirm: from the sender's capture time
+ * (abs-capture-time, on the sender's clock) to RabbitMQ confirming the frame, for frames with a
+ * sender capture time. The two clocks' difference is in it: the operator keeps them in step.
+ */
+export function glassToBusHistogram(metrics: Metrics): HistogramChild {
+  return metrics.histogram(
+    "vsb_glass_to_bus_seconds",
+    "From a frame's capture (the sender's clock, abs-capture-time) to RabbitMQ confirming its message",
+    GLASS_TO_BUS_BUCKETS,
+  ).with();
+}
+
 /** Registers the series of `streams` (and of the bus events follower when given). */
 export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, events?: DataflowEvents): void {
   metrics.gauge("vsb_media_streams", "Dataflow streams by state (idle, starting, live, closing)", (s) => {
@@ -45,6 +62,7 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
     for (const reason of BUS_DROP_REASONS) s.set({ stage: "bus", reason }, bus[reason] ?? 0);
   });
   metrics.counter("vsb_access_units_oversize_total", "Access units dropped for growing past --max-access-unit-bytes (a keyframe was asked for)", (s) => s.set(undefined, streams.assemblerTotals()?.framesDropped.oversize ?? 0));
+  metrics.counter("vsb_frames_capture_in_future_total", "Frames whose sender capture time lay over 100 ms after their arrival (sender clock ahead): captureTime clamped to receiveTime", (s) => s.set(undefined, streams.busTotals().captureInFuture));
   metrics.gauge("vsb_publish_queue_frames", "Frames waiting in the dataflows' publish queues", (s) => s.set(undefined, streams.busTotals().depth));
   metrics.counter("vsb_rtp_packets_dropped_total", "RTP packets the jitter buffer did not accept, by reason", (s) => {
     const dropped = streams.assemblerTotals()?.packetsDropped;

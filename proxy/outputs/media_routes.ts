@@ -18,7 +18,7 @@ import type { Metrics } from "../metrics.ts";
 import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
 import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../whep/whep_module.ts";
 import type { DataflowEvents } from "./dataflow_events.ts";
-import { receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./media_metrics.ts";
+import { glassToBusHistogram, receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./media_metrics.ts";
 import { MediaStreams } from "./media_streams.ts";
 import type { ForwardTotals } from "./udp_forward_output.ts";
 
@@ -75,6 +75,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       log: logger("media"),
       assembler: assemblerOptionsOf(parts.config, options.assembler),
       receiveToConfirm: receiveToConfirmHistogram(parts.metrics),
+      glassToBus: glassToBusHistogram(parts.metrics),
       forwardTarget: forwardTarget(parts.registry),
     });
     const events = parts.events;

@@ -28,6 +28,8 @@ export interface MediaStreamsOptions {
   forwardTarget?: (id: number) => { host: string; port: number } | undefined;
   /** First-packet → broker-confirm latency of every frame, in seconds. */
   receiveToConfirm?: HistogramChild;
+  /** Capture (sender's clock) → broker-confirm latency of frames with a sender capture time, in seconds. */
+  glassToBus?: HistogramChild;
   now?: () => number;
 }
 
@@ -46,8 +48,8 @@ export class MediaStreams {
   readonly streams = new Map<number, DataflowStream>();
   readonly bus = new Map<number, BusFrameOutput>();
   /** Final counters of ended sessions, summed (for process-wide metrics). */
-  readonly retired: { assembler: AssemblerCounters | undefined; busDropped: Record<string, number>; confirmed: number; confirmedBytes: number } = {
-    assembler: undefined, busDropped: {}, confirmed: 0, confirmedBytes: 0,
+  readonly retired: { assembler: AssemblerCounters | undefined; busDropped: Record<string, number>; confirmed: number; confirmedBytes: number; captureInFuture: number } = {
+    assembler: undefined, busDropped: {}, confirmed: 0, confirmedBytes: 0, captureInFuture: 0,
   };
   /** UDP forward counters over every dataflow. */
   readonly forwardTotals: ForwardTotals = { packets: 0, bytes: 0, errors: 0, sessionsWithoutPort: 0, dropped: 0 };
@@ -86,9 +88,15 @@ export class MediaStreams {
     return this.streams.get(dataflowId)?.requestKeyframe() ?? false;
   }
 
-  /** Live figures of `dataflowId`, or undefined when it never streamed since the proxy started. */
+  /**
+   * Live figures of `dataflowId`, or undefined when it never streamed since the proxy started;
+   * with the glass-to-bus p50/p95 (ms) of its last 300 frames once it has sender capture times.
+   */
   statsOf(dataflowId: number): StreamStats | undefined {
-    return this.streams.get(dataflowId)?.stats(this.now());
+    const stats = this.streams.get(dataflowId)?.stats(this.now());
+    const window = this.bus.get(dataflowId)?.glassToBusWindow;
+    if (!stats || !window?.count) return stats;
+    return { ...stats, glassToBusP50Ms: Math.round(window.quantile(0.5)!), glassToBusP95Ms: Math.round(window.quantile(0.95)!) };
   }
 
   /** The stream of `dataflowId`, made idle with its bus output when new. */
@@ -100,6 +108,7 @@ export class MediaStreams {
       metadata: () => this.options.registry.metadataOf(dataflowId),
       queueSeconds: this.options.queueSeconds,
       receiveToConfirm: this.options.receiveToConfirm,
+      glassToBus: this.options.glassToBus,
       now: this.now,
     });
     stream = new DataflowStream(dataflowId, {
@@ -129,8 +138,9 @@ export class MediaStreams {
   }
 
   /** Bus output totals over every dataflow, ended and current. */
-  busTotals(): { queued: number; confirmed: number; confirmedBytes: number; depth: number; dropped: Record<string, number> } {
+  busTotals(): { queued: number; confirmed: number; confirmedBytes: number; depth: number; dropped: Record<string, number>; captureInFuture: number } {
     const dropped = { ...this.retired.busDropped };
+    let captureInFuture = this.retired.captureInFuture;
     let confirmed = this.retired.confirmed;
     let confirmedBytes = this.retired.confirmedBytes;
     let depth = 0;
@@ -140,9 +150,10 @@ export class MediaStreams {
       confirmedBytes += b.confirmedBytes;
       depth += b.depth;
       queued += b.queued;
+      captureInFuture += b.captureInFuture;
       for (const [k, v] of Object.entries(b.dropped)) dropped[k] = (dropped[k] ?? 0) + v;
     }
-    return { queued, confirmed, confirmedBytes, depth, dropped };
+    return { queued, confirmed, confirmedBytes, depth, dropped, captureInFuture };
   }
 
   /** Stops following the registry and drops every stream. */
@@ -160,6 +171,7 @@ export class MediaStreams {
     if (bus) {
       this.retired.confirmed += bus.confirmed;
       this.retired.confirmedBytes += bus.confirmedBytes;
+      this.retired.captureInFuture += bus.captureInFuture;
       for (const [k, v] of Object.entries(bus.dropped)) this.retired.busDropped[k] = (this.retired.busDropped[k] ?? 0) + v;
     }
     this.bus.delete(id);

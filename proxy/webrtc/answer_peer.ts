@@ -12,8 +12,10 @@
 import {
   RTCPeerConnection,
   RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
   type RTCRtpTransceiver,
 } from "werift";
+import { RTP_EXTENSION } from "../../shared/mod.ts";
 import type { H264Choice } from "../ingest/h264_offer.ts";
 import type { IngestIceOptions } from "../ingest/ingest_types.ts";
 import { keepCandidates } from "../../shared/runtime/sdp_candidates.ts";
@@ -55,12 +57,17 @@ export interface AnswerPeerOptions {
   afterGathering?(pc: RTCPeerConnection): void;
 }
 
-/** werift's RTCPeerConnection config for `ice` (exported for tests). */
-export function peerConfig(ice: IngestIceOptions) {
+/**
+ * werift's RTCPeerConnection config for `ice` (exported for tests). A receiving peer (the WHIP
+ * ingest) takes abs-capture-time, each picture's capture time on the sender's clock; werift
+ * answers with the offer's id for it (proxy/media/capture_clock.ts reads it).
+ */
+export function peerConfig(ice: IngestIceOptions, direction: AnswerPeerOptions["direction"] = "sendonly") {
   const lite = ice.lite ?? true;
+  const video = direction === "recvonly" ? [new RTCRtpHeaderExtensionParameters({ uri: RTP_EXTENSION.absCaptureTime })] : [];
   return {
     codecs: { video: videoCodecs(), audio: [] },
-    headerExtensions: { video: [], audio: [] },
+    headerExtensions: { video, audio: [] },
     iceLite: lite,
     // Explicit, so werift never falls back to its built-in public STUN server.
     iceServers: lite ? [] : (ice.servers ?? []),
@@ -132,7 +139,7 @@ export function liteAtSessionLevel(sdp: string): string {
  * peer and rethrows if werift rejects the offer or no announced candidate is left.
  */
 export async function answerPeer(choice: H264Choice, ice: IngestIceOptions, options: AnswerPeerOptions): Promise<AnswerPeer> {
-  const pc = new RTCPeerConnection(peerConfig(ice));
+  const pc = new RTCPeerConnection(peerConfig(ice, options.direction));
   try {
     await pc.setRemoteDescription({ type: "offer", sdp: choice.sdp });
     const transceiver = pc.getTransceivers().find((t) => t.kind === "video");

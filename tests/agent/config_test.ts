@@ -37,6 +37,14 @@ describe("loadConfig()", () => {
     expect(c.noMqtt).toBe(false);
   });
 
+  test("--clock-offset-ms (VSB_CLOCK_OFFSET_MS): 0 by default, negative allowed, a fraction or over a day refused", () => {
+    expect(load([]).clockOffsetMs).toBe(0);
+    expect(load(["--clock-offset-ms", "-200"]).clockOffsetMs).toBe(-200);
+    expect(load([], { VSB_CLOCK_OFFSET_MS: "150" }).clockOffsetMs).toBe(150);
+    expect(errorOf(() => load(["--clock-offset-ms", "1.5"]))).toContain("--clock-offset-ms");
+    expect(errorOf(() => load(["--clock-offset-ms", "90000000"]))).toContain("--clock-offset-ms");
+  });
+
   test("keyint follows --fps unless given", () => {
     expect(load(["--fps", "15"]).keyint).toBe(15);
     expect(load(["--fps", "15", "--keyint", "60"]).keyint).toBe(60);

@@ -72,7 +72,7 @@ describe("AMQP 1.0 consumers (Qpid Proton) of the real proxy's frames", () => {
       for (const m of msgs) {
         const a = m.appProperties;
         expect(Object.keys(a).sort()).toEqual([
-          "body_size", "captureTime", "dataSampleRate", "dataSubType", "dataType", "height", "keyframe", "locationQuadkey",
+          "body_size", "captureTime", "captureTimeSource", "dataSampleRate", "dataSubType", "dataType", "height", "keyframe", "locationQuadkey",
           "receiveTime", "rtpTimestamp", "seq", "sourceId", "width",
         ]);
         expect(a.sourceId).toEqual(["long", reg.id]);
@@ -82,6 +82,7 @@ describe("AMQP 1.0 consumers (Qpid Proton) of the real proxy's frames", () => {
         expect(a.locationQuadkey).toEqual(["string", base.locationQuadkey]);
         expect(a.body_size).toEqual(["string", String(m.bodySize)]);
         expect(a.keyframe![0]).toBe("boolean");
+        expect(a.captureTimeSource![0]).toBe("string");
         for (const k of ["seq", "rtpTimestamp", "captureTime", "receiveTime"]) expect(a[k]![0]).toBe("long");
         expect(a.width).toEqual(["long", 320]);
         expect(a.height).toEqual(["long", 240]);

@@ -104,6 +104,8 @@ describe("dashboard layout in Chromium", () => {
     await page.waitForFunction(() => (document.querySelector("video") as HTMLVideoElement).videoWidth > 0, undefined, { timeout: 15_000 });
     await page.waitForFunction((id) => document.querySelector(`tr[data-id="${id}"] .viewers`)?.textContent === "1 viewer", reg.id, { timeout: 5000 });
     await page.locator("#stats", { hasText: "decoded" }).waitFor({ timeout: 5000 });
+    // The pushed flow stamps capture times (as vsb-agent does): its glass-to-bus line is shown too.
+    await row.locator(".g2b").waitFor({ timeout: 10_000 });
 
     const wide = await page.evaluate(outside);
     console.log(JSON.stringify({ ...wide, shot: await shot(page, "dashboard-1280x720.png") }));
@@ -117,6 +119,7 @@ describe("dashboard layout in Chromium", () => {
     const liveCells = await cells(reg.id);
     expect(liveCells.id).toBe(`${reg.id}live${reg.routingKey}`);
     expect(liveCells.seen).toMatch(/^\d+ s agomedia \d+ s ago$/);
+    expect(liveCells.frames).toMatch(/^\d+\d+ droppedg→b \d+\/\d+ ms$/);
     expect(liveCells.video).toMatch(/^320×240 · \d+ fps\d+ kbit\/s|Mbit\/s$/);
     expect((await cells(longId)).seen).toMatch(/no media yet$/);
     // Long values are cut, and their cell's title carries them whole.

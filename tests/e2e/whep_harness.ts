@@ -5,6 +5,7 @@
 import { createLogger } from "../../agent/log.ts";
 import { readRtpStream } from "../../agent/push/rtp_stream_reader.ts";
 import { WhipPublisher } from "../../agent/push/whip_publisher.ts";
+import { CaptureStamper } from "../../agent/push/capture_stamp.ts";
 import { loadConfig } from "../../proxy/config/load_config.ts";
 import { dashboardRoutes } from "../../proxy/dashboard/dashboard_routes.ts";
 import type { WhipIngest } from "../../proxy/ingest/whip_ingest.ts";
@@ -83,7 +84,9 @@ export async function pushFlow(media: MediaProxy, reg: Registration, options: { 
     await gst.stop();
     await pub.close();
   };
-  void readRtpStream(gst.child.stdout!, (p) => pub.sendRtp(p));
+  // Each picture stamped with its capture time as the agent does (agent/agent_ports.ts).
+  const stamper = new CaptureStamper();
+  void readRtpStream(gst.child.stdout!, (p) => pub.sendRtp(stamper.stamp(p, Date.now())));
   await pub.start();
   if (!(await waitFor(() => media.ingest.sessions.get(reg.id)?.state === "live", 10_000))) {
     await stop();
