@@ -11,7 +11,8 @@
  *
  * vsb differs where 5GMETA is not idempotent: a MEC is known by its `name` (vsb-proxy's
  * `--mec-id`), so a second POST /mec with the same name updates that MEC (same id) instead of
- * adding another, and its `geolocation`, when given, becomes the MEC's whole tile list.
+ * adding another, and its `geolocation`, when given, becomes the MEC's whole tile list; with
+ * `ttlSeconds` its registration lapses unless renewed.
  */
 import { z } from "zod";
 import { ServiceSchema } from "./discovery.ts";
@@ -52,6 +53,11 @@ export const MecCreationSchema = z.object({
   sb_services: z.array(RegisteredServiceSchema).min(1).max(64),
   props: z.record(z.string(), z.unknown()).optional(),
   geolocation: z.array(GeolocationTileSchema).max(MAX_MEC_TILES).optional(),
+  /**
+   * vsb: the registration lapses this many seconds after this POST unless the MEC posts again
+   * (a MEC that died without deregistering stops being named); absent: it never lapses, as in 5GMETA.
+   */
+  ttlSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
 });
 export type MecCreation = z.infer<typeof MecCreationSchema>;
 
@@ -74,4 +80,6 @@ export interface MecInstance {
   props?: Record<string, unknown>;
   sb_services: RegisteredService[];
   geolocation: Required<GeolocationTile>[];
+  /** vsb: when the registration lapses (ms since the epoch), for a MEC registered with `ttlSeconds`. */
+  expiresAt?: number;
 }

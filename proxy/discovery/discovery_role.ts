@@ -32,7 +32,8 @@ type Options = Pick<Config, "discovery" | "discoveryRegisterUrl" | "discoveryReg
 export function discoveryRole(config: Options, store: Store, metrics: Metrics, mecStore?: MecStore): DiscoveryRole {
   const lookups = metrics.counter("vsb_discovery_lookups_total", "GET /mec/tile/QUADKEY answered by the discovery service (--discovery), by result: found (at least one MEC) or none");
   const attempts = metrics.counter("vsb_discovery_registrations_total", "POST /mec of this MEC at --discovery-register-url, by result: ok or failed (retried with backoff)");
-  const routes = config.discovery ? [discoveryRoutes(mecStore ?? sqliteMecStore(store.database), { lookups })] : [];
+  const lapsed = metrics.counter("vsb_discovery_lapsed_skipped_total", "MECs left out of GET /mec/tile/QUADKEY answers because their registration's ttlSeconds lapsed (the MEC stopped registering again)");
+  const routes = config.discovery ? [discoveryRoutes(mecStore ?? sqliteMecStore(store.database), { lookups, lapsed })] : [];
   let registrar: MecRegistrar | undefined;
   return {
     routes,

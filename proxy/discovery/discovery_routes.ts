@@ -40,6 +40,7 @@ export function mecInstance(m: MecRecord): MecInstance {
   return {
     id: m.id, mec_id: m.name, name: m.name, ...m.info, sb_services: m.services,
     geolocation: m.tiles.map((tile) => ({ "tile-id": tile, "zoom-level": tile.length })),
+    ...(m.expiresAt === null ? {} : { expiresAt: m.expiresAt }),
   };
 }
 
@@ -55,6 +56,8 @@ const tileOf = (c: Context) => parseWith(TileSchema, c.req.param("tile"), "tile"
 export interface DiscoveryRoutesOptions {
   /** Lookups by result (`found`, `none`), e.g. the `vsb_discovery_lookups_total` series. */
   lookups?: Series;
+  /** MECs left out of lookups because their registration lapsed, e.g. `vsb_discovery_lapsed_skipped_total`. */
+  lapsed?: Series;
   now?: () => number;
 }
 
@@ -67,7 +70,12 @@ export function discoveryRoutes(store: MecStore, options: DiscoveryRoutesOptions
       app.get(ROUTE.mecTile, async (c) => {
         const quadkey = parseWith(QuadkeySchema, c.req.param("quadkey"), "quadkey");
         const ranked = rankMecs(quadkey, await store.tileMatches(quadkey));
-        const byId = new Map((await store.mecs(ranked)).map((m) => [m.id, m]));
+        const at = now();
+        const found = await store.mecs(ranked);
+        // A MEC registered with ttlSeconds that did not register again is no longer named.
+        const live = found.filter((m) => m.expiresAt === null || m.expiresAt > at);
+        if (live.length < found.length) options.lapsed?.inc(undefined, found.length - live.length);
+        const byId = new Map(live.map((m) => [m.id, m]));
         const answer = ranked.flatMap((id) => (byId.has(id) ? [mecInstance(byId.get(id)!)] : []));
         options.lookups?.inc({ result: answer.length > 0 ? "found" : "none" });
         // 5GMETA answers an empty list (not 404) when no MEC serves the tile; so do we.
@@ -85,9 +93,11 @@ export function discoveryRoutes(store: MecStore, options: DiscoveryRoutesOptions
 
       app.post(ROUTE.mecs, async (c) => {
         const body = parseWith(MecCreationSchema, await readJson(c.req.raw), "MEC");
-        const { name, sb_services, geolocation, ...info } = body;
+        const { name, sb_services, geolocation, ttlSeconds, ...info } = body;
         const tiles = geolocation ? [...new Set(geolocation.map((g) => g["tile-id"]))] : undefined;
-        const { id, created } = await store.upsertMec({ name, info, services: sb_services, tiles, owner: identityOf(c).name, now: now() });
+        const at = now();
+        const expiresAt = ttlSeconds === undefined ? null : at + ttlSeconds * 1000;
+        const { id, created } = await store.upsertMec({ name, info, services: sb_services, tiles, owner: identityOf(c).name, now: at, expiresAt });
         const answer: MecCreated = { mec_id: String(id) };
         return c.json(answer, 200, created ? { Location: PATH.mec(id) } : {});
       });

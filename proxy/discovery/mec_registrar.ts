@@ -12,7 +12,8 @@
  * Re-registering is idempotent because the discovery service knows a MEC by its name: the
  * same POST updates the same row, and its tile list becomes exactly `--mec-tiles`, so a
  * discovery service that lost its database, or a MEC whose tiles changed, is right again
- * within one interval.
+ * within one interval. Each POST carries `ttlSeconds` = 3 intervals: a MEC that dies without
+ * deregistering is no longer named once three rounds are missed.
  */
 import { type MecCreation, MecCreatedSchema, PATH, type RegisteredService } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
@@ -79,7 +80,11 @@ export class MecRegistrar {
 
   /** The body of every `POST /mec`. */
   body(): MecCreation {
-    return { name: this.#o.name, sb_services: this.#o.services, geolocation: this.#o.tiles.map((tile) => ({ "tile-id": tile })) };
+    return {
+      name: this.#o.name, sb_services: this.#o.services, geolocation: this.#o.tiles.map((tile) => ({ "tile-id": tile })),
+      // Three missed rounds and discovery stops naming this MEC (it died without deregistering).
+      ttlSeconds: Math.min(7 * 86_400, Math.ceil((3 * this.#o.intervalMs) / 1000)),
+    };
   }
 
   /** Registers now, then keeps registering (see the file comment). */

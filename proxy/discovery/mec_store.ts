@@ -26,6 +26,8 @@ export interface MecRecord {
   owner: string | null;
   registeredAt: number;
   updatedAt: number;
+  /** When the registration lapses unless renewed (ms); null: it never does. */
+  expiresAt: number | null;
 }
 
 /** A `POST /mec`: created, or updated when a MEC of that name exists. */
@@ -37,6 +39,8 @@ export interface MecUpsert {
   tiles?: string[];
   owner: string | null;
   now: number;
+  /** Lapses at this time unless registered again (ms); null: never. */
+  expiresAt: number | null;
 }
 
 /** A tile row: MEC `mecId` serves `tile`. */

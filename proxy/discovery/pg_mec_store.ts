@@ -18,6 +18,7 @@ interface Row {
   owner: string | null;
   registered_at: number;
   updated_at: number;
+  expires_at: number | null;
 }
 
 /** The PostgreSQL {@link MecStore} on `sql` (a PgStore's pool). */
@@ -33,10 +34,10 @@ export function pgMecStore(sql: Sql): MecStore {
       const info = JSON.stringify(m.info);
       const services = JSON.stringify(m.services);
       // xmax = 0 only on a row this statement inserted (PostgreSQL's way to tell insert from update).
-      const [row] = await tx`INSERT INTO mecs (name, info, sb_services, owner, registered_at, updated_at)
-        VALUES (${m.name}, ${info}, ${services}, ${m.owner}, ${m.now}, ${m.now})
+      const [row] = await tx`INSERT INTO mecs (name, info, sb_services, owner, registered_at, updated_at, expires_at)
+        VALUES (${m.name}, ${info}, ${services}, ${m.owner}, ${m.now}, ${m.now}, ${m.expiresAt})
         ON CONFLICT (name) DO UPDATE SET info = EXCLUDED.info, sb_services = EXCLUDED.sb_services,
-          owner = EXCLUDED.owner, updated_at = EXCLUDED.updated_at
+          owner = EXCLUDED.owner, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at
         RETURNING id, (xmax = 0) AS created`;
       const { id, created } = row as unknown as { id: number; created: boolean };
       if (m.tiles) {

@@ -29,13 +29,14 @@ interface MecRow {
   owner: string | null;
   registered_at: number;
   updated_at: number;
+  expires_at: number | null;
 }
 
 /** A {@link MecRecord} from its row and its tiles. */
 export function mecRecord(row: MecRow, tiles: string[]): MecRecord {
   return {
     id: row.id, name: row.name, info: JSON.parse(row.info) as MecInfo, services: JSON.parse(row.sb_services),
-    tiles, owner: row.owner, registeredAt: row.registered_at, updatedAt: row.updated_at,
+    tiles, owner: row.owner, registeredAt: row.registered_at, updatedAt: row.updated_at, expiresAt: row.expires_at ?? null,
   };
 }
 
@@ -43,9 +44,9 @@ export function mecRecord(row: MecRow, tiles: string[]): MecRecord {
 export function sqliteMecStore(db: SqliteDatabase): MecStore {
   const q = {
     byName: db.prepare("SELECT id FROM mecs WHERE name = ?"),
-    insert: db.prepare(`INSERT INTO mecs (name, info, sb_services, owner, registered_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
-    update: db.prepare("UPDATE mecs SET info = ?, sb_services = ?, owner = ?, updated_at = ? WHERE id = ?"),
+    insert: db.prepare(`INSERT INTO mecs (name, info, sb_services, owner, registered_at, updated_at, expires_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+    update: db.prepare("UPDATE mecs SET info = ?, sb_services = ?, owner = ?, updated_at = ?, expires_at = ? WHERE id = ?"),
     exists: db.prepare("SELECT 1 AS one FROM mecs WHERE id = ?"),
     all: db.prepare("SELECT * FROM mecs ORDER BY id"),
     one: db.prepare("SELECT * FROM mecs WHERE id = ?"),
@@ -69,9 +70,9 @@ export function sqliteMecStore(db: SqliteDatabase): MecStore {
       let id: number;
       if (found) {
         id = found.id;
-        q.update.run(info, services, m.owner, m.now, id);
+        q.update.run(info, services, m.owner, m.now, m.expiresAt, id);
       } else {
-        id = (q.insert.get(m.name, info, services, m.owner, m.now, m.now) as { id: number }).id;
+        id = (q.insert.get(m.name, info, services, m.owner, m.now, m.now, m.expiresAt) as { id: number }).id;
       }
       if (m.tiles) {
         q.clearTiles.run(id);

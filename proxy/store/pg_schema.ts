@@ -61,7 +61,8 @@ export const PG_MIGRATIONS: readonly (readonly string[])[] = [
       sb_services   text   NOT NULL,
       owner         text,
       registered_at bigint NOT NULL,
-      updated_at    bigint NOT NULL
+      updated_at    bigint NOT NULL,
+      expires_at    bigint
     )`,
     `CREATE TABLE mec_tiles (
       mec_id bigint NOT NULL REFERENCES mecs (id) ON DELETE CASCADE,

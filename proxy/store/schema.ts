@@ -26,7 +26,8 @@ export const MIGRATION_DISCOVERY_TABLES = [
   sb_services   TEXT    NOT NULL,                   -- JSON array
   owner         TEXT,
   registered_at INTEGER NOT NULL,
-  updated_at    INTEGER NOT NULL
+  updated_at    INTEGER NOT NULL,
+  expires_at    INTEGER                             -- ms, NULL: registered without ttlSeconds (never lapses)
 )`,
   `CREATE TABLE IF NOT EXISTS mec_tiles (
   mec_id INTEGER NOT NULL REFERENCES mecs (id) ON DELETE CASCADE,

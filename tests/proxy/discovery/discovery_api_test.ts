@@ -7,6 +7,7 @@ import { discoveryRoutes } from "../../../proxy/discovery/discovery_routes.ts";
 import { sqliteMecStore } from "../../../proxy/discovery/sqlite_mec_store.ts";
 import { Store } from "../../../proxy/store/store.ts";
 import { DiscoverySchema } from "../../../shared/mod.ts";
+import { Metrics } from "../../../proxy/metrics.ts";
 import { harness } from "../harness.ts";
 
 const OPERATOR = "operator-token-0123456789";
@@ -15,13 +16,15 @@ const AUTH = { authorization: `Bearer ${OPERATOR}` };
 
 function setup() {
   const store = new Store(":memory:", { first: 5000, last: 5999 });
+  const clock = { now: 1_700_000_000_000 };
+  const lapsed = new Metrics().counter("vsb_discovery_lapsed_skipped_total", "test");
   const h = harness({
     tokens: [`operator:${OPERATOR}`, `sensor:${SENSOR}`], discoveryService: true,
-    routes: [discoveryRoutes(sqliteMecStore(store.database))],
+    routes: [discoveryRoutes(sqliteMecStore(store.database), { now: () => clock.now, lapsed })],
   });
-  const register = async (name: string, tiles: string[], port = 8080) => {
+  const register = async (name: string, tiles: string[], port = 8080, extra: Record<string, unknown> = {}) => {
     const res = await h.json("POST", "/mec", {
-      name, organization: "vsb",
+      name, organization: "vsb", ...extra,
       sb_services: [
         { service_name: "message-broker", ip: "127.0.0.1", port: "1883", description: "Message Broker" },
         { service_name: "registration-api", ip: "127.0.0.1", port: String(port), url: `http://127.0.0.1:${port}` },
@@ -36,7 +39,7 @@ function setup() {
     expect(res.status).toBe(200);
     return (await res.json()) as { id: number; mec_id: string; name: string; geolocation: { "tile-id": string }[] }[];
   };
-  return { ...h, register, lookup };
+  return { ...h, register, lookup, clock, lapsed };
 }
 
 describe("the discovery service", () => {
@@ -133,6 +136,21 @@ describe("the discovery service", () => {
       expect(text).not.toContain("\n");
     }
     expect((await s.lookup("0313")).map((m) => m.name)).toEqual(["mec-a"]);
+  });
+
+  test("a MEC registered with ttlSeconds is no longer named once it lapses, and is again when it registers again", async () => {
+    const s = setup();
+    await s.register("steady", ["0313"]);
+    await s.register("mortal", ["031312"], 8080, { ttlSeconds: 15 });
+    expect((await s.lookup("0313120")).map((m) => m.name)).toEqual(["mortal", "steady"]);
+    s.clock.now += 15_000;
+    expect((await s.lookup("0313120")).map((m) => m.name)).toEqual(["steady"]);
+    expect(s.lapsed.with().get()).toBe(1);
+    // Still listed for the operator, with the time it lapsed.
+    const all = (await (await s.app.request("/mec", { headers: AUTH })).json()) as { name: string; expiresAt?: number }[];
+    expect(all.map((m) => [m.name, m.expiresAt])).toEqual([["steady", undefined], ["mortal", 1_700_000_015_000]]);
+    await s.register("mortal", ["031312"], 8080, { ttlSeconds: 15 });
+    expect((await s.lookup("0313120")).map((m) => m.name)).toEqual(["mortal", "steady"]);
   });
 
   test("writes are the operator's: a sensor may look up but not register", async () => {

@@ -80,6 +80,10 @@ describe("MecRegistrar", () => {
     await until(() => registrar.mecId === 1);
     expect(lines.at(-1)!.msg).toBe("registered at discovery");
     expect((await mecs.mecs()).map((m) => [m.name, m.tiles])).toEqual([["mec-b", ["0313", "0320"]]]);
+    // Three intervals of 60 s: a MEC that dies without deregistering lapses after 180 s.
+    expect(registrar.body().ttlSeconds).toBe(180);
+    const [stored] = await mecs.mecs();
+    expect(stored!.expiresAt! - stored!.updatedAt).toBe(180_000);
     await until(() => timers.pending.length === 1);
     expect(timers.pending[0]!.ms).toBe(60_000);
 

@@ -41,7 +41,7 @@ const BACKENDS: { name: string; available: boolean; open(): Promise<MecStore> }[
 
 const mec = (name: string, tiles?: string[], now = 1_700_000_000_000): MecUpsert => ({
   name, info: { organization: "vsb", resources: { cpu: "4" } }, services: [{ service_name: "registration-api", ip: "10.0.0.1", port: "8080" }],
-  tiles, owner: "token:op", now,
+  tiles, owner: "token:op", now, expiresAt: null,
 });
 
 for (const backend of BACKENDS) {
@@ -59,6 +59,11 @@ for (const backend of BACKENDS) {
       expect(a!.services).toEqual([{ service_name: "registration-api", ip: "10.0.0.1", port: "8080" }]);
       expect(b).toMatchObject({ id: 2, name: "b", tiles: ["1"], info: { organization: "vsb", resources: { cpu: "4" } } });
       expect((await s.mecs([2, 9])).map((m) => m.name)).toEqual(["b"]);
+      expect(a!.expiresAt).toBeNull();
+      await s.upsertMec({ ...mec("b"), expiresAt: 1_700_000_030_000 });
+      expect((await s.mecs([2]))[0]!.expiresAt).toBe(1_700_000_030_000);
+      await s.upsertMec(mec("b"));
+      expect((await s.mecs([2]))[0]!.expiresAt).toBeNull();
       expect(await s.mecs([])).toEqual([]);
     });
 
