@@ -200,13 +200,14 @@ export class SensorFlow {
   /**
    * Steps 1–2 again when the tile changed: a vehicle that left its MEC's area hands over to
    * the MEC that serves the new tile. True when it does (the keep-alive is then skipped).
+   * A failed discovery leaves the tile unsettled, so the next keep-alive asks again.
    */
   async #handover(): Promise<boolean> {
     const fix = this.#p.currentFix();
     if (fix.tile === this.#tile) return false;
-    this.#tile = fix.tile;
     try {
       const endpoints = await this.#p.discover(fix);
+      this.#tile = fix.tile;
       if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) return false;
       this.#p.log.info("serving MEC changed", { tile: fix.tile, from: this.#endpoints && maskUrl(this.#endpoints.registrationUrl), to: maskUrl(endpoints.registrationUrl) });
     } catch (error) {

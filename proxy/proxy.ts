@@ -11,6 +11,7 @@ import { Publisher } from "./bus/publisher.ts";
 import { type Config, ConfigError, type ListenTls, readListenTls } from "./config/load_config.ts";
 import { logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { type DiscoveryRole, discoveryRole } from "./discovery/discovery_role.ts";
 import { DataflowEvents } from "./outputs/dataflow_events.ts";
 import { type Clock, systemClock } from "./registry/clock.ts";
 import { Registry } from "./registry/registry.ts";
@@ -33,6 +34,8 @@ export interface RunningProxy {
   /** newdataflow/terminatedataflow as heard on the bus, whoever sent them. */
   events: DataflowEvents;
   metrics: Metrics;
+  /** The discovery routes (`--discovery`) and this MEC's registration at a discovery service. */
+  discovery: DiscoveryRole;
   /** The HTTP app (for in-memory requests and its route list in tests). */
   app: App;
   /**
@@ -78,7 +81,7 @@ function attempt<T>(what: string, run: () => T, exitCode: 1 | 2 = 1): T {
 export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
-  routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app" | "reloadTls">) => RouteModule[];
+  routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app" | "reloadTls" | "discovery">) => RouteModule[];
   /** Opens the store [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
   openStore?: (path: string, ports: Config["udpPorts"]) => Store;
 }
@@ -120,7 +123,8 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const unfollow = announcer.follow(registry, { heard: events });
   registerRegistryMetrics(registry, metrics);
   const parts = { config, publicUrl, store, registry, bus, publisher, announcer, events, metrics };
-  const routes = options.routes?.(parts) ?? [];
+  const discovery = discoveryRole(config, store, metrics);
+  const routes = [...discovery.routes, ...options.routes?.(parts) ?? []];
   const jwtLog = logger("auth");
   const jwt = config.jwksUrl && config.jwtIssuer && config.jwtAudience
     ? {
@@ -131,7 +135,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const app = createApp({
     registry, metrics, apiTokens: config.apiTokens, jwt, maxDataflowsPerSensor: config.maxDataflowsPerSensor,
     maxLeasesPerClient: config.maxLeasesPerClient, maxLeases: config.maxLeases,
-    discovery: { mecId: config.mecId, publicUrl, mqttUrls: config.mqttUrls },
+    discovery: { mecId: config.mecId, publicUrl, mqttUrls: config.mqttUrls, service: config.discovery },
     // The store is ready while its last write succeeded (a full or read-only disk says 503 here).
     readiness: { store: () => registry.storeHealthy && store.ping(), bus: () => bus.connected },
     routes,
@@ -139,6 +143,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   handler = app.fetch;
   registry.start();
   bus.start();
+  discovery.start({ mecId: config.mecId, publicUrl, mqttUrls: config.mqttUrls });
   if (config.apiTokens.length === 0 && !jwt) log.warn("api opened without auth", { hint: "set --api-token ROLE:TOKEN, --api-token-file or --jwks-url" });
   if (config.listenTls && config.publicUrl?.startsWith("http:")) {
     log.warn("public url is http but the listener serves https", { publicUrl, hint: "sensors would fail to reach the whipUrl; use https:// in --public-url" });
@@ -158,6 +163,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     return tls;
   };
   const stop = async () => {
+    await discovery.stop(); // while the server still answers: it may be its own discovery service
     await server.stop();
     for (const module of routes) {
       await Promise.resolve(module.close?.()).catch((error) => log.error("route module close failed", { error }));
@@ -173,5 +179,5 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     store.close();
     log.info("proxy stopped");
   };
-  return { ...parts, server, app, reloadTls, stop };
+  return { ...parts, discovery, server, app, reloadTls, stop };
 }

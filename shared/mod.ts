@@ -7,6 +7,7 @@ export * from "./quadkey.ts";
 export * from "./dataflow.ts";
 export * from "./demand.ts";
 export * from "./discovery.ts";
+export * from "./mec_registration.ts";
 export * from "./bus.ts";
 export * from "./errors.ts";
 export * from "./h264.ts";

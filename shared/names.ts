@@ -128,6 +128,12 @@ export const ROUTE = {
   metrics: "/metrics",
   openapi: "/openapi.json",
   mecTile: "/mec/tile/:quadkey",
+  /** Discovery service (`--discovery`): register a MEC (POST) and list them (GET). */
+  mecs: "/mec",
+  /** Discovery service: one MEC by its numeric id (GET, DELETE). */
+  mec: "/mec/:mecId",
+  /** Discovery service: a tile served by a MEC (POST, DELETE). */
+  mecServedTile: "/mec/:mecId/tile/:tile",
   dataflows: "/dataflows",
   dataflow: "/dataflows/:id",
   demands: "/demands",
@@ -144,6 +150,9 @@ export const ROUTE = {
 /** Concrete paths for clients (agent, consumer CLI, tests). */
 export const PATH = {
   mecTile: (quadkey: string) => `/mec/tile/${encodeURIComponent(quadkey)}`,
+  mecs: "/mec",
+  mec: (id: number | string) => `/mec/${encodeURIComponent(String(id))}`,
+  mecServedTile: (id: number | string, tile: string) => `/mec/${encodeURIComponent(String(id))}/tile/${encodeURIComponent(tile)}`,
   dataflow: (id: number) => `/dataflows/${id}`,
   demand: (id: string) => `/demands/${encodeURIComponent(id)}`,
   whip: (id: number) => `/whip/${id}`,

@@ -27,6 +27,8 @@ export interface DiscoveryInfo {
   /** The message broker agents speak MQTT to. */
   /** The broker nodes agents are told about, one message-broker entry each. */
   mqttUrls: string[];
+  /** True with `--discovery`: the discovery service answers `GET /mec/tile/:quadkey` from the store instead. */
+  service?: boolean;
 }
 
 /** The app as route modules see it. */

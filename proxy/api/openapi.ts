@@ -8,6 +8,8 @@ import {
   DataflowMetadataSchema, DataflowQuerySchema, DataflowRecordSchema, DemandLeaseSchema,
   DemandRenewSchema, DemandRequestSchema, DiscoverySchema, ErrorBodySchema, KeepaliveSchema, RegistrationSchema, ROUTE,
 } from "../../shared/mod.ts";
+import { discoveryPaths, mecCreationSchema } from "../discovery/discovery_openapi.ts";
+import { DISCOVERY_ACCESS } from "../discovery/discovery_routes.ts";
 import { accessKey, CORE_ACCESS, DEFAULT_ACCESS, WHEP_ACCESS } from "./access_policy.ts";
 
 type Json = Record<string, unknown>;
@@ -105,10 +107,11 @@ function paths(): Json {
       delete: { summary: "End a lease", responses: { 204: { description: "ended" }, 401: auth, 404: missing } },
     },
     [oa(ROUTE.mecTile)]: {
-      get: { summary: "Discovery: this MEC's services (answers for every tile)",
+      get: { summary: "Discovery: this MEC's services (answers for every tile); with --discovery the MECs serving the tile, most specific first (5GMETA MECInstance list)",
         parameters: [{ name: "quadkey", in: "path", required: true, schema: { type: "string", pattern: "^[0-3]{1,31}$" } }],
         responses: { 200: { description: "MECs serving the tile", ...json("Discovery") }, 400: bad } },
     },
+    ...discoveryPaths(bad, auth),
     ...mediaPaths(dataflowIdParam, auth, missing),
     [oa(ROUTE.dashboard)]: { get: { summary: "Operator dashboard (HTML; asks for the API token in the page)", security: [],
       responses: { 200: { description: "the page", content: { "text/html": {} } } } } },
@@ -128,7 +131,8 @@ function withRoles(paths: Json): Json {
     for (const method of ["get", "post", "put", "delete"]) {
       const op = item?.[method];
       if (!op || op.security) continue; // public, or the ingest token
-      const access = CORE_ACCESS[accessKey(method.toUpperCase(), route)] ?? (route.startsWith(ROUTE.whep) ? WHEP_ACCESS : DEFAULT_ACCESS);
+      const key = accessKey(method.toUpperCase(), route);
+      const access = CORE_ACCESS[key] ?? DISCOVERY_ACCESS[key] ?? (route.startsWith(ROUTE.whep) ? WHEP_ACCESS : DEFAULT_ACCESS);
       op["x-vsb-roles"] = access;
       (op.responses as Json)[403] = forbidden;
     }
@@ -159,6 +163,7 @@ export function openapiDocument(serverUrl: string): Json {
         DemandRenew: schema(DemandRenewSchema, "input"),
         DemandLease: schema(DemandLeaseSchema, "output"),
         Discovery: schema(DiscoverySchema, "output"),
+        MecCreation: mecCreationSchema(),
         Error: schema(ErrorBodySchema, "output"),
       },
     },

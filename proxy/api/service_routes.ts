@@ -1,4 +1,4 @@
-/** `/health`, `/ready`, `/metrics`, `/openapi.json` and the local discovery endpoint. */
+/** `/health`, `/ready`, `/metrics`, `/openapi.json` and the local discovery endpoint (without `--discovery`). */
 import { QuadkeySchema, ROUTE } from "../../shared/mod.ts";
 import { METRICS_CONTENT_TYPE } from "../metrics.ts";
 import type { App, AppDeps } from "./create_app.ts";
@@ -33,6 +33,8 @@ export function mountServiceRoutes(app: App, deps: AppDeps): void {
     return c.body(openapi, 200, { "Content-Type": "application/json" });
   });
 
+  // This MEC alone; with --discovery the discovery routes (proxy/discovery/) answer instead.
+  if (deps.discovery.service) return;
   app.get(ROUTE.mecTile, (c) => {
     parseWith(QuadkeySchema, c.req.param("quadkey"), "quadkey");
     return c.json(discoveryAnswer(deps.discovery));

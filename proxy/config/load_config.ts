@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { maskUrl } from "../../shared/mod.ts";
 import type { LogLevel } from "../log.ts";
 import { type ApiToken, parseTokenFile } from "./api_tokens.ts";
+import { checkDiscovery } from "./check_discovery.ts";
 import { ConfigError } from "./config_error.ts";
 import { INFO_FLAGS, OPTIONS, type OptionSpec } from "./options.ts";
 import { type BrokerTls, type ListenTls, readBrokerTls, readListenTls } from "./tls_files.ts";
@@ -42,6 +43,14 @@ export interface Config {
   /** Every --mqtt-url: the broker nodes discovery names. */
   mqttUrls: string[];
   mecId: string;
+  /** `--discovery`: serve the Discovery API for many MECs. */
+  discovery: boolean;
+  discoveryRegisterUrl?: string;
+  /** Operator token at the discovery service (never printed). */
+  discoveryRegisterToken?: string;
+  /** `--discovery-register-interval` in ms. */
+  discoveryRegisterInterval: number;
+  mecTiles?: string[];
   sendPolicy: "demand" | "always";
   keepaliveSeconds: number;
   /** From --api-token, VSB_API_TOKENS and the token file, merged. */
@@ -78,7 +87,7 @@ export type ReadText = (path: string) => string;
 
 type Raw = { value: unknown; where: string };
 
-const SECRET_KEYS = new Set(["apiTokens"]);
+const SECRET_KEYS = new Set(["apiTokens", "discoveryRegisterToken"]);
 
 /** `turn:USER:CREDENTIAL@HOST` with the credential masked (anywhere in a list or JSON). */
 function maskIceCredentials(text: string): string {
@@ -223,6 +232,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   config.iceAddresses ??= [];
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
   checkAuth(config);
+  checkDiscovery(config);
   config.amqpTls = readBrokerTls(config, readText);
   config.listenTls = readListenTls(config, readText);
   return { kind: check ? "check" : "run", config };
@@ -234,6 +244,7 @@ export function shownConfig(config: Config): string {
     ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined, listenTls: undefined,
     amqpUrl: maskUrl(config.amqpUrl), amqpUrls: config.amqpUrls.map(maskUrl), mqttUrl: maskUrl(config.mqttUrl), mqttUrls: config.mqttUrls.map(maskUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
+    discoveryRegisterToken: config.discoveryRegisterToken === undefined ? undefined : "***",
   };
   return `${JSON.stringify(masked, null, 2)}\n`;
 }

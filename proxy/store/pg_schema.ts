@@ -52,6 +52,26 @@ export const PG_MIGRATIONS: readonly (readonly string[])[] = [
       owner       text
     )`,
   ],
+  // 2: the discovery service's tables (`--discovery`, proxy/discovery/pg_mec_store.ts), as SQLite schema 6.
+  [
+    `CREATE TABLE mecs (
+      id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      name          text   NOT NULL UNIQUE,
+      info          text   NOT NULL,
+      sb_services   text   NOT NULL,
+      owner         text,
+      registered_at bigint NOT NULL,
+      updated_at    bigint NOT NULL,
+      expires_at    bigint
+    )`,
+    `CREATE TABLE mec_tiles (
+      mec_id bigint NOT NULL REFERENCES mecs (id) ON DELETE CASCADE,
+      tile   text   NOT NULL,
+      seq    bigint GENERATED ALWAYS AS IDENTITY,
+      PRIMARY KEY (mec_id, tile)
+    )`,
+    `CREATE INDEX mec_tiles_tile ON mec_tiles (tile)`,
+  ],
 ];
 
 /** The version a database has after every migration above. */

@@ -5,7 +5,7 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /**
  * Ended-dataflow retention and paged lists (store12): the zoom-25 position key becomes a column,
@@ -13,6 +13,29 @@ export const SCHEMA_VERSION = 5;
  * (NULL = not computed yet; the registry fills it at open; '' = no usable position).
  */
 export const MIGRATION_POSITION_QUADKEY = "ALTER TABLE dataflows ADD COLUMN position_quadkey TEXT";
+
+/**
+ * The discovery service's tables (`--discovery`, proxy/discovery/): MECs and the tiles they
+ * serve. Created on every store, used only with the role on; v6.
+ */
+export const MIGRATION_DISCOVERY_TABLES = [
+  `CREATE TABLE IF NOT EXISTS mecs (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  name          TEXT    NOT NULL UNIQUE,            -- the MEC's --mec-id: re-registering updates, never duplicates
+  info          TEXT    NOT NULL,                   -- lat, lng, organization, resources, props as sent, JSON
+  sb_services   TEXT    NOT NULL,                   -- JSON array
+  owner         TEXT,
+  registered_at INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  expires_at    INTEGER                             -- ms, NULL: registered without ttlSeconds (never lapses)
+)`,
+  `CREATE TABLE IF NOT EXISTS mec_tiles (
+  mec_id INTEGER NOT NULL REFERENCES mecs (id) ON DELETE CASCADE,
+  tile   TEXT    NOT NULL,
+  PRIMARY KEY (mec_id, tile)
+)`,
+  "CREATE INDEX IF NOT EXISTS mec_tiles_tile ON mec_tiles (tile)",
+];
 
 /**
  * Statements that take a database of version `n` to `n + 1`, run in order at open. Each entry
@@ -26,6 +49,7 @@ export const MIGRATIONS: Record<number, string[]> = {
   // got none at registration, so their control messages stay unsigned).
   3: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
   4: [MIGRATION_POSITION_QUADKEY],
+  5: MIGRATION_DISCOVERY_TABLES,
 };
 
 /**
@@ -83,4 +107,5 @@ CREATE TABLE IF NOT EXISTS demands (
   expires_at  INTEGER NOT NULL,
   owner       TEXT                                -- identity that took it (v3)
 );
+${MIGRATION_DISCOVERY_TABLES.join(";\n")};
 `;

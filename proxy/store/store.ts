@@ -296,6 +296,11 @@ export class Store {
     return this.#pool.list();
   }
 
+  /** The open database, for the tables another part keeps in the same store (discovery, proxy/discovery/). */
+  get database(): Database {
+    return this.#db;
+  }
+
   /** True when the database answers a trivial query. */
   ping(): boolean {
     try {

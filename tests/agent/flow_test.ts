@@ -18,13 +18,14 @@ function registration(id: number, send = false): Registration {
 }
 
 /** Fake ports that record every call, with knobs to make them fail. */
-function harness(options: { registerFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number; capture?: CapturePort } = {}) {
+function harness(options: { registerFailures?: number; discoverFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number; capture?: CapturePort } = {}) {
   const clock = new FakeClock();
   const calls: string[] = [];
   const lines: string[] = [];
   let nextId = 1;
   let fix = FIX;
   let registerFailures = options.registerFailures ?? 0;
+  let discoverFailures = options.discoverFailures ?? 0;
   const keepaliveAnswers: Array<boolean | "gone" | "down"> = [];
   /** Replay floors the flow handed to its control channel (keep-alive answers' controlSeq). */
   const floors: number[] = [];
@@ -40,6 +41,7 @@ function harness(options: { registerFailures?: number; sendOnRegister?: boolean;
     currentFix: () => fix,
     discover: (f) => {
       calls.push(`discover ${f.tile.slice(0, 4)}`);
+      if (f.tile.startsWith("0320") && discoverFailures-- > 0) return Promise.reject(new Error("discovery down"));
       const mec = f.tile.startsWith("0313") ? "http://mec" : "http://mec-ny";
       return Promise.resolve({ registrationUrl: mec, mqttUrls: ["mqtt://mec"] });
     },
@@ -276,6 +278,22 @@ describe("SensorFlow", () => {
     expect(tail).toContain("register http://mec-ny");
     expect(h.flow.dataflowId).toBe(2);
     expect(h.calls).toContain("whip post 2");
+  });
+
+  test("discovery down when the vehicle moves: the next keep-alive asks again and hands over", async () => {
+    const h = harness({ sendOnRegister: true, discoverFailures: 1 });
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.move(FAR);
+    await h.clock.advance(5000);
+    expect(h.calls.filter((c) => c === "discover 0320").length).toBe(1);
+    expect(h.flow.dataflowId).toBe(1); // still at the old MEC, keep-alive sent
+    await h.clock.advance(5000);
+    expect(h.calls.filter((c) => c === "discover 0320").length).toBeGreaterThanOrEqual(2);
+    expect(h.calls).toContain("register http://mec-ny");
+    expect(h.flow.dataflowId).toBe(2);
   });
 
   test("registration API down at start → retried with backoff, never gives up", async () => {

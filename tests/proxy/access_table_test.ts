@@ -43,7 +43,14 @@ const TABLE: Record<string, Row> = {
   "GET /ready": all(503), // public; 503 because no broker listens in this test
   "GET /metrics": [401, 401, 403, 403, 403, 403, 200],
   "GET /openapi.json": [401, 401, 200, 200, 200, 200, 200],
+  // Discovery (--discovery is on here): every role reads, the operator writes; `:mecId` is a MEC serving 0313.
   "GET /mec/tile/:quadkey": [401, 401, 200, 200, 200, 200, 200],
+  "GET /mec": [401, 401, 200, 200, 200, 200, 200],
+  "GET /mec/:mecId": [401, 401, 200, 200, 200, 200, 200],
+  "POST /mec": [401, 401, 403, 403, 403, 403, 200],
+  "DELETE /mec/:mecId": [401, 401, 403, 403, 403, 403, 200],
+  "POST /mec/:mecId/tile/:tile": [401, 401, 403, 403, 403, 403, 200],
+  "DELETE /mec/:mecId/tile/:tile": [401, 401, 403, 403, 403, 403, 200],
   "POST /dataflows": [401, 401, 201, 201, 403, 403, 201],
   "GET /dataflows": [401, 401, 403, 403, 200, 200, 200],
   "GET /dataflows/:id": [401, 401, 403, 403, 200, 200, 200],
@@ -74,10 +81,11 @@ const TABLE: Record<string, Row> = {
 let proxy: RunningProxy;
 const dir = tempDir("vsb-access-");
 const metadata = DataflowMetadataSchema.parse(agentBody());
+const MEC = { name: "mec-1", sb_services: [{ service_name: "registration-api", ip: "127.0.0.1", port: "8080" }], geolocation: [{ "tile-id": "0313" }] };
 
 beforeAll(async () => {
   const amqp = `amqp://guest:guest@127.0.0.1:${await freePort()}`; // nothing listens: the API serves anyway
-  const config = loadConfig(["--listen", "127.0.0.1:0", "--db", `${dir.path}/p.db`, "--amqp-url", amqp, "--ice-address", "127.0.0.1", ...ARGS], {}, readText);
+  const config = loadConfig(["--listen", "127.0.0.1:0", "--db", `${dir.path}/p.db`, "--amqp-url", amqp, "--ice-address", "127.0.0.1", "--discovery", ...ARGS], {}, readText);
   if (config.kind !== "run") throw new Error("expected a run config");
   proxy = await startProxy(config.config, { routes: (parts) => [...mediaRoutesFor()(parts), dashboardRoutes()] });
 });
@@ -93,6 +101,7 @@ function appRoutes(): string[] {
 function body(key: string): { headers: Record<string, string>; body?: string } {
   if (key === "POST /dataflows" || key === "PUT /dataflows/:id") return { headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) };
   if (key === "POST /demands") return { headers: { "content-type": "application/json" }, body: JSON.stringify({ dataType: "video", ttlSeconds: 30 }) };
+  if (key === "POST /mec") return { headers: { "content-type": "application/json" }, body: JSON.stringify(MEC) };
   if (key === "PUT /demands/:id") return { headers: { "content-type": "application/json" }, body: JSON.stringify({ ttlSeconds: 30 }) };
   if (key.startsWith("POST /wh")) return { headers: { "content-type": SDP_CONTENT_TYPE }, body: "v=0\r\n" };
   return { headers: {} };
@@ -106,7 +115,10 @@ async function call(key: string, caller: Caller): Promise<Response> {
   const flow = proxy.registry.register(metadata, ownerOf("sensorA"));
   const lease = proxy.registry.createDemand({ dataflowId: flow.id, ttlSeconds: 60 }, ownerOf("consumerA"));
   const id = route.startsWith("/demands/") ? lease.id : String(flow.id);
-  const path = route.replace(":id", id).replace(":quadkey", "0").replace(":session", "x");
+  // A MEC with tile 0313 exists for every request (re-registered by name: the same id until a DELETE).
+  const mec = await proxy.app.request("/mec", { method: "POST", headers: { authorization: `Bearer ${TOKENS.operator}`, "content-type": "application/json" }, body: JSON.stringify(MEC) });
+  const { mec_id: mecId } = await mec.json() as { mec_id: string };
+  const path = route.replace(":id", id).replace(":quadkey", "0").replace(":session", "x").replace(":mecId", mecId).replace(":tile", "0313");
   const { headers, body: payload } = body(key);
   if (caller !== "none") headers.authorization = `Bearer ${TOKENS[caller]}`;
   const res = await proxy.app.request(path, { method, headers, body: payload });

@@ -25,6 +25,8 @@ export interface HarnessOptions {
   /** The proxy's `--udp-forward` [requested]. */
   udpForward?: "off" | "requested" | "all";
   routes?: RouteModule[];
+  /** `--discovery`: the discovery routes among `routes` answer GET /mec/tile. */
+  discoveryService?: boolean;
   clock?: FakeClock;
   busUp?: () => boolean;
 }
@@ -54,7 +56,7 @@ export function harness(options: HarnessOptions = {}) {
     maxDataflowsPerSensor: options.maxDataflowsPerSensor,
     maxLeasesPerClient: options.maxLeasesPerClient,
     maxLeases: options.maxLeases,
-    discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrls: ["mqtt://broker.test:1883"] },
+    discovery: { mecId: "mec-1", publicUrl: "http://mec.test:8080", mqttUrls: ["mqtt://broker.test:1883"], service: options.discoveryService },
     readiness: { store: () => store.ping(), bus: options.busUp ?? (() => true) },
     routes: options.routes,
   });
