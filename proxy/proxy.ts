@@ -17,6 +17,7 @@ import { Registry } from "./registry/registry.ts";
 import { registerRegistryMetrics } from "./registry/registry_metrics.ts";
 import { readText, serve, type Server } from "./runtime.ts";
 import { Store } from "./store/store.ts";
+import { type DataflowStore, sqliteDataflowStore } from "./store/store_api.ts";
 
 const log = logger("proxy");
 
@@ -25,7 +26,8 @@ export interface RunningProxy {
   config: Config;
   publicUrl: string;
   server: Server;
-  store: Store;
+  /** The registration store (SQLite, or PostgreSQL with `--db postgres://…`). */
+  store: DataflowStore;
   registry: Registry;
   bus: BusConnection;
   publisher: Publisher;
@@ -70,8 +72,12 @@ function attempt<T>(what: string, run: () => T, exitCode: 1 | 2 = 1): T {
   try {
     return run();
   } catch (cause) {
-    throw new StartError(`${what}: ${((cause as Error).message ?? String(cause)).split("\n")[0]}`, { cause, exitCode });
+    throw new StartError(`${what}: ${firstLine(cause)}`, { cause, exitCode });
   }
+}
+
+function firstLine(cause: unknown): string {
+  return ((cause as Error).message ?? String(cause)).split("\n")[0]!;
 }
 
 /** Options of {@link startProxy}. */
@@ -85,7 +91,8 @@ export interface StartOptions {
 
 /** Starts vsb-proxy with `config`. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
-  const store = attempt(`--db "${config.db}": the store could not be opened`, () => (options.openStore ?? ((path, ports) => new Store(path, ports)))(config.db, config.udpPorts), 2);
+  const store = sqliteDataflowStore(attempt(`--db "${config.db}": the store could not be opened`,
+    () => (options.openStore ?? ((path, ports) => new Store(path, ports)))(config.db, config.udpPorts), 2));
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
   const listen = `${config.listen.host}:${config.listen.port}`;
@@ -93,7 +100,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   try {
     server = serve({ hostname: config.listen.host, port: config.listen.port, tls: config.listenTls, fetch: (req) => handler(req) });
   } catch (cause) {
-    store.close();
+    await store.close();
     throw new StartError(`--listen "${listen}": could not listen: ${(cause as Error).message}`, { cause });
   }
   const publicUrl = derivePublicUrl(config, server.port);
@@ -106,15 +113,15 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const announcer = new Announcer(publisher, { userId: amqpUserOf(config.amqpUrl), signer });
   let registry: Registry;
   try {
-    registry = attempt(`--db "${config.db}": the store could not be read`, () => new Registry({
+    registry = await Registry.open({
       controlSeq: () => signer.nextSeq(), store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy,
       keepaliveSeconds: config.keepaliveSeconds, publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward,
       endedRetentionMs: config.endedRetention,
-    }), 2);
-  } catch (error) {
+    });
+  } catch (cause) {
     await server.stop();
-    store.close();
-    throw error;
+    await store.close();
+    throw new StartError(`--db "${config.db}": the store could not be read: ${firstLine(cause)}`, { cause, exitCode: 2 });
   }
   const events = new DataflowEvents(bus, logger("events"));
   const unfollow = announcer.follow(registry, { heard: events });
@@ -133,7 +140,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     maxLeasesPerClient: config.maxLeasesPerClient, maxLeases: config.maxLeases,
     discovery: { mecId: config.mecId, publicUrl, mqttUrls: config.mqttUrls },
     // The store is ready while its last write succeeded (a full or read-only disk says 503 here).
-    readiness: { store: () => registry.storeHealthy && store.ping(), bus: () => bus.connected },
+    readiness: { store: () => registry.storeHealthy, bus: () => bus.connected },
     routes,
   });
   handler = app.fetch;
@@ -162,7 +169,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     for (const module of routes) {
       await Promise.resolve(module.close?.()).catch((error) => log.error("route module close failed", { error }));
     }
-    registry.stop();
+    await registry.stop();
     unfollow(); // ends still waiting for the agent's announcement are decided now
     events.close();
     // Give queued events (terminatedataflow, control) a moment to reach the broker.
@@ -170,7 +177,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
       await new Promise((r) => setTimeout(r, 50));
     }
     await bus.stop();
-    store.close();
+    await store.close();
     log.info("proxy stopped");
   };
   return { ...parts, server, app, reloadTls, stop };

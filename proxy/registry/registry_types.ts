@@ -1,6 +1,6 @@
 /** Types of the registry's public interface: events, options, filters. */
 import { DATAFLOW_PAGE_MAX, type DataflowMetadata } from "../../shared/mod.ts";
-import type { Store } from "../store/store.ts";
+import type { DataflowStore } from "../store/store_api.ts";
 import type { StoreWrites } from "./store_writes.ts";
 import type { Clock } from "./clock.ts";
 import type { EndReason, MediaState } from "./flow.ts";
@@ -24,7 +24,8 @@ export type IngestCheck = "ok" | "unknown" | "denied";
 
 /** Options of {@link Registry}; defaults in brackets. */
 export interface RegistryOptions {
-  store: Store;
+  /** The store written through (SQLite via `sqliteDataflowStore`, or PostgreSQL). */
+  store: DataflowStore;
   clock: Clock;
   /** `always`: every active dataflow sends; `demand`: only while a lease matches. */
   sendPolicy: "demand" | "always";

@@ -158,6 +158,17 @@ export class PgStore implements DataflowStore {
     return result.count;
   }
 
+  async rowsWithoutPosition(limit: number): Promise<{ id: number; metadata: string }[]> {
+    return [...await this.sql`SELECT id, metadata FROM dataflows WHERE position_quadkey IS NULL LIMIT ${limit}`] as { id: number; metadata: string }[];
+  }
+
+  async setPositions(batch: Iterable<[id: number, positionQuadkey: string]>): Promise<void> {
+    const rows = [...batch];
+    if (rows.length === 0) return;
+    await this.sql`UPDATE dataflows d SET position_quadkey = v.key FROM (VALUES ${this.sql(rows as never)}) AS v (id, key)
+      WHERE d.id = v.id::bigint`;
+  }
+
   async insertDemand(d: DemandRow): Promise<void> {
     await this.sql`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at, expires_at, owner)
       VALUES (${d.id}, ${d.dataflow_id}, ${d.quadkey}, ${d.data_type}, ${d.ttl_seconds}, ${d.created_at}, ${d.expires_at}, ${d.owner ?? null})`;

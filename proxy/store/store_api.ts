@@ -22,6 +22,10 @@ export interface DataflowStore {
   touchMany(batch: Iterable<Touch>): Promise<void>;
   endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia?: number | null): Promise<void>;
   pruneEnded(endedBefore: number, max: number): Promise<number>;
+  /** Up to `limit` rows whose position key was never computed (rows from before it existed). */
+  rowsWithoutPosition(limit: number): Promise<{ id: number; metadata: string }[]>;
+  /** Stores computed position keys ('' for none) in one transaction. */
+  setPositions(batch: Iterable<[id: number, positionQuadkey: string]>): Promise<void>;
   insertDemand(d: DemandRow): Promise<void>;
   renewDemand(id: string, ttlSeconds: number, expiresAt: number): Promise<void>;
   deleteDemand(id: string): Promise<void>;
@@ -44,6 +48,8 @@ export function sqliteDataflowStore(store: Store): DataflowStore {
     touchMany: async (batch) => store.touchMany(batch),
     endDataflow: async (id, reason, now, lastSeen, lastMedia) => store.endDataflow(id, reason, now, lastSeen, lastMedia ?? null),
     pruneEnded: async (before, max) => store.pruneEnded(before, max),
+    rowsWithoutPosition: async (limit) => store.rowsWithoutPosition(limit),
+    setPositions: async (batch) => store.setPositions(batch),
     insertDemand: async (d) => store.insertDemand(d),
     renewDemand: async (id, ttl, expiresAt) => store.renewDemand(id, ttl, expiresAt),
     deleteDemand: async (id) => store.deleteDemand(id),
