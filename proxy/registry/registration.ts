@@ -3,6 +3,7 @@
  * (and its UDP forward port under the `--udp-forward` policy), the registration answer, and a
  * metadata change that may move the sensor and take or release its port.
  */
+import { createHash } from "node:crypto";
 import type { DataflowMetadata, Registration } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { PortsExhaustedError } from "../store/store.ts";
@@ -14,6 +15,11 @@ import type { StoreWrites } from "./store_writes.ts";
 type Settings = Pick<Required<RegistryOptions>, "store" | "keepaliveSeconds" | "publicUrl" | "udpForwardHost" | "controlSeq"> & {
   udpForward: UdpForwardPolicy;
 };
+
+/** SHA-256 of `text`: ingest tokens are stored and compared as hashes. */
+export function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
 
 /** Whether `metadata`'s dataflow gets a UDP forward port under the `udpForward` policy. */
 function forwards(policy: UdpForwardPolicy, metadata: DataflowMetadata): boolean {

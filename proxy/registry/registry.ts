@@ -16,59 +16,44 @@
  * Keep-alives, media presence and media state are flushed in batches, so live streams go on
  * while the store is down. Ended dataflows are pruned after `endedRetentionMs`.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { DataflowMetadata, DataflowRecord, DemandLease, DemandRequest, Keepalive, Registration } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
-import type { DataflowRow } from "../store/store.ts";
-import type { Cancel } from "./clock.ts";
 import { DemandBook } from "./demand_book.ts";
 import { Emitter, type Unsubscribe } from "./emitter.ts";
-import { NotFoundError, StoreUnavailableError } from "./errors.ts";
-import { type EndReason, type Flow, type MediaState, presentAt, recordOfFlow, recordOfRow } from "./flow.ts";
+import { NotFoundError } from "./errors.ts";
+import { type EndReason, type Flow, type MediaState, recordOfFlow, recordOfRow } from "./flow.ts";
+import { FlowTable } from "./flow_table.ts";
 import { ControlSigner } from "../bus/control_signer.ts";
 import { backfillPositions, loadFlows } from "./load_flows.ts";
-import { newFlow, registrationOf, withMetadata } from "./registration.ts";
-import { listRecords } from "./registry_queries.ts";
+import { newFlow, registrationOf, sha256, withMetadata } from "./registration.ts";
+import { countFlows, type FlowCounts, listRecords } from "./registry_queries.ts";
 import type { IngestCheck, ListFilter, RegistryEvents, RegistryOptions } from "./registry_types.ts";
-import { exclusive, flushTouches, pruneEnded } from "./registry_upkeep.ts";
+import { Upkeep } from "./registry_upkeep.ts";
 import { StoreWrites } from "./store_writes.ts";
 
 const log = logger("registry");
 const DAY_MS = 86_400_000;
-/** Control keys of ended dataflows kept for their last `send: false` (the oldest go first). */
-const ENDED_KEYS = 4096;
 
 type Options = Required<Omit<RegistryOptions, "writes">>;
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
-}
 
 /** The registry; one per proxy. Built by {@link Registry.open}. */
 export class Registry extends Emitter<RegistryEvents> {
   readonly #o: Options;
+  readonly #table: FlowTable;
   readonly #flows: Map<number, Flow>;
-  readonly #dirty = new Set<number>();
   readonly #demands: DemandBook;
   readonly #writes: StoreWrites;
-  /** Ends whose write is in flight: a second end of the same flow waits for the first. */
-  readonly #ending = new Map<number, Promise<void>>();
-  readonly #endedKeys = new Map<number, string | null>();
-  /** Registrations whose write is in flight, by owner ('' for none): they count against limits. */
-  readonly #registering = new Map<string, number>();
-  #flushing: Promise<void> = Promise.resolve();
-  #timers: Cancel[] = [];
-  #lastPrune = -Infinity;
-  #reachable = true;
-  /** Ended dataflows deleted by retention since start. */
-  pruned = 0;
+  readonly #upkeep: Upkeep;
 
   private constructor(o: Options, writes: StoreWrites, flows: Map<number, Flow>, demands: DemandBook) {
     super();
     this.#o = o;
     this.#writes = writes;
+    this.#table = new FlowTable({ store: o.store, writes, expiryFactor: o.expiryFactor, log, onEnded: (flow, reason) => this.#ended(flow, reason) }, flows);
     this.#flows = flows;
     this.#demands = demands;
+    this.#upkeep = new Upkeep({ ...o, writes, log, sweep: () => this.sweep(), flush: () => this.flush() });
     const now = this.#now();
     for (const flow of this.#flows.values()) flow.send = this.#wants(flow, now);
   }
@@ -84,7 +69,7 @@ export class Registry extends Emitter<RegistryEvents> {
     await backfillPositions(o.store);
     const { flows, restated } = await loadFlows(o.store, o.clock.now(), log);
     const registry = new Registry(o, writes, flows, await DemandBook.load(o.store, writes));
-    for (const id of restated) registry.#dirty.add(id);
+    for (const id of restated) registry.#table.dirty.add(id);
     return registry;
   }
 
@@ -105,40 +90,28 @@ export class Registry extends Emitter<RegistryEvents> {
    * `send` of every active dataflow (after a restart, leases may have run out meanwhile).
    */
   start(): void {
-    for (const cancel of this.#timers) cancel();
     for (const flow of this.#flows.values()) this.emit("send", { id: flow.id, send: flow.send });
-    this.#timers = [
-      this.#o.clock.every(this.#o.sweepMs, exclusive(() => this.#tick(), log, "sweep")),
-      this.#o.clock.every(this.#o.flushMs, exclusive(() => this.flush(), log, "flush")),
-    ];
-  }
-
-  /** The sweep timer: expiry, retention, and a probe of a store that failed. */
-  async #tick(): Promise<void> {
-    await this.sweep();
-    const now = this.#now();
-    if (now - this.#lastPrune >= this.#o.pruneMs) await this.prune();
-    if (!this.#writes.healthy) await this.#writes.attempt("probe", () => this.#o.store.probe(now));
-    this.#reachable = await this.#o.store.ping();
+    this.#upkeep.start();
   }
 
   /** Deletes ended dataflows older than the retention (a bounded number per call); returns how many. */
-  async prune(): Promise<number> {
-    const now = this.#now();
-    this.#lastPrune = now;
-    const deleted = await pruneEnded(this.#o.store, this.#writes, now - this.#o.endedRetentionMs, log, this.#o.endedRetentionMs);
-    this.pruned += deleted;
-    return deleted;
+  prune(): Promise<number> {
+    return this.#upkeep.prune();
+  }
+
+  /** Ended dataflows deleted by retention since start. */
+  get pruned(): number {
+    return this.#upkeep.pruned;
   }
 
   /** False while the store's last write failed or its last ping did not answer (for `/ready`). */
   get storeHealthy(): boolean {
-    return this.#writes.healthy && this.#reachable;
+    return this.#writes.healthy && this.#upkeep.reachable;
   }
 
   /** False while the store's last ping did not answer (for the watchdog: a full disk is not a hang). */
   get storeReachable(): boolean {
-    return this.#reachable;
+    return this.#upkeep.reachable;
   }
 
   /** Failed store operations by name since start (for `vsb_store_errors_total`). */
@@ -148,8 +121,7 @@ export class Registry extends Emitter<RegistryEvents> {
 
   /** Stops the timers and flushes last-seen times. */
   async stop(): Promise<void> {
-    for (const cancel of this.#timers) cancel();
-    this.#timers = [];
+    this.#upkeep.stop();
     await this.flush();
   }
 
@@ -162,15 +134,12 @@ export class Registry extends Emitter<RegistryEvents> {
     const tokenHash = sha256(token).toString("hex");
     // Signs this dataflow's control messages; handed to the sensor once, in this answer.
     const controlKey = randomBytes(32).toString("base64url");
-    const key = owner ?? "";
-    this.#registering.set(key, (this.#registering.get(key) ?? 0) + 1);
+    const release = this.#table.reserve(owner);
     let flow: Flow;
     try {
       flow = await newFlow(this.#o, this.#writes, { metadata, owner, tokenHash, controlKey, now });
     } finally {
-      const n = this.#registering.get(key)! - 1;
-      if (n === 0) this.#registering.delete(key);
-      else this.#registering.set(key, n);
+      release();
     }
     flow.send = this.#wants(flow, now);
     this.#flows.set(flow.id, flow);
@@ -182,28 +151,6 @@ export class Registry extends Emitter<RegistryEvents> {
     return registrationOf(flow, token, this.#o);
   }
 
-  /** The active flow `id` (expiring it first if its keep-alives ran out), or its stored row. */
-  async #find(id: number, now: number): Promise<{ flow?: Flow; row?: DataflowRow }> {
-    const flow = this.#flows.get(id);
-    if (flow && !this.#isDue(flow, now)) return { flow };
-    if (flow) await this.#end(flow, "expired", now);
-    else await this.#ending.get(id)?.catch(() => undefined);
-    return { row: await this.#writes.read("dataflow_get", () => this.#o.store.getDataflow(id)) };
-  }
-
-  /** The active flow `id`, expiring it first if its keep-alives ran out; else NotFoundError. */
-  async #active(id: number, now: number): Promise<Flow> {
-    const { flow, row } = await this.#find(id, now);
-    if (flow) return flow;
-    if (row) throw new NotFoundError(`dataflow "${id}" has ended (${row.end_reason ?? "expired"}); register again`);
-    throw new NotFoundError(`dataflow "${id}" does not exist`);
-  }
-
-  /** Missed keep-alives and no media for `expiryFactor` periods: media is presence too. */
-  #isDue(flow: Flow, now: number): boolean {
-    return now - presentAt(flow) > flow.keepaliveSeconds * this.#o.expiryFactor * 1000;
-  }
-
   /**
    * Keep-alive (steps 5–6): refreshes `id`, optionally replaces its metadata, answers `send`.
    * Without metadata it is a map lookup (flushed in batches). The keep-alive is presence even
@@ -213,10 +160,9 @@ export class Registry extends Emitter<RegistryEvents> {
   async keepalive(id: number, metadata?: DataflowMetadata): Promise<Keepalive> {
     const now = this.#now();
     if (this.#demands.expire(now)) this.#refreshSend(now);
-    const cached = this.#flows.get(id);
-    const flow = cached && !this.#isDue(cached, now) ? cached : await this.#active(id, now);
+    const flow = this.#table.live(id, now) ?? await this.#table.active(id, now);
     flow.lastSeen = now;
-    this.#dirty.add(id);
+    this.#table.dirty.add(id);
     if (metadata) {
       await withMetadata(flow, metadata, now, this.#o, this.#writes, log);
       this.#refreshSend(now, [flow]);
@@ -233,60 +179,41 @@ export class Registry extends Emitter<RegistryEvents> {
     const flow = this.#flows.get(id);
     if (!flow || at <= (flow.lastMediaAt ?? -Infinity)) return;
     flow.lastMediaAt = at;
-    this.#dirty.add(id);
+    this.#table.dirty.add(id);
   }
 
   /** Who registered active dataflow `id` (null: unknown, before roles); NotFoundError when it is not active. */
   async ownerOf(id: number): Promise<string | null> {
-    return (await this.#active(id, this.#now())).owner;
+    return (await this.#table.active(id, this.#now())).owner;
   }
 
   /** How many active dataflows `owner` registered, those being registered included and those
    * whose keep-alives ran out (ended by the next sweep) not. */
   activeCountOf(owner: string): number {
-    const now = this.#now();
-    let n = this.#registering.get(owner) ?? 0;
-    for (const flow of this.#flows.values()) if (flow.owner === owner && !this.#isDue(flow, now)) n++;
-    return n;
+    return this.#table.countOf(owner, this.#now());
   }
 
   /** Rejects with NotFoundError unless dataflow `id` is active. */
   async requireActive(id: number): Promise<void> {
-    await this.#active(id, this.#now());
+    await this.#table.active(id, this.#now());
   }
 
   /** Ends dataflow `id` at the sensor's or an operator's request. */
   async remove(id: number): Promise<void> {
     const now = this.#now();
-    await this.#end(await this.#active(id, now), "deleted", now);
+    await this.#table.end(await this.#table.active(id, now), "deleted", now);
   }
 
-  /** Ends `flow`: stored first, so a failed write (StoreUnavailableError) leaves it active to retry. */
-  #end(flow: Flow, reason: EndReason, now: number): Promise<void> {
-    const pending = this.#ending.get(flow.id);
-    if (pending) return pending;
-    const ending = (async () => {
-      try {
-        await this.#writes.run("dataflow_end", () => this.#o.store.endDataflow(flow.id, reason, now, flow.lastSeen, flow.lastMediaAt ?? null));
-      } finally {
-        this.#ending.delete(flow.id);
-      }
-      if (this.#flows.get(flow.id) !== flow) return;
-      this.#flows.delete(flow.id);
-      this.#dirty.delete(flow.id);
-      this.#endedKeys.set(flow.id, flow.controlKey);
-      if (this.#endedKeys.size > ENDED_KEYS) this.#endedKeys.delete(this.#endedKeys.keys().next().value!);
-      log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen, lastMediaAt: flow.lastMediaAt });
-      if (flow.send) this.emit("send", { id: flow.id, send: false });
-      this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state });
-    })();
-    this.#ending.set(flow.id, ending);
-    return ending;
+  /** `flow` has ended (its end is stored): announce it. */
+  #ended(flow: Flow, reason: EndReason): void {
+    log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen, lastMediaAt: flow.lastMediaAt });
+    if (flow.send) this.emit("send", { id: flow.id, send: false });
+    this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state });
   }
 
   /** Dataflow `id`, active or ended. */
   async get(id: number): Promise<DataflowRecord> {
-    const { flow, row } = await this.#find(id, this.#now());
+    const { flow, row } = await this.#table.find(id, this.#now());
     if (flow) return recordOfFlow(flow, this.#ctx());
     if (row) return recordOfRow(row, this.#ctx());
     throw new NotFoundError(`dataflow "${id}" does not exist`);
@@ -309,8 +236,7 @@ export class Registry extends Emitter<RegistryEvents> {
    * `send: false` is signed too); null when it has none (registered before keys existed).
    */
   controlKeyOf(id: number): string | null {
-    const flow = this.#flows.get(id);
-    return flow ? flow.controlKey : (this.#endedKeys.get(id) ?? null);
+    return this.#table.controlKeyOf(id);
   }
 
   /** The metadata of active dataflow `id` (for event headers), or undefined. */
@@ -322,7 +248,7 @@ export class Registry extends Emitter<RegistryEvents> {
   async checkIngestToken(id: number, token: string): Promise<IngestCheck> {
     let flow: Flow;
     try {
-      flow = await this.#active(id, this.#now());
+      flow = await this.#table.active(id, this.#now());
     } catch (err) {
       if (err instanceof NotFoundError) return "unknown";
       throw err; // the store failed while ending it: 503, not 404
@@ -336,7 +262,7 @@ export class Registry extends Emitter<RegistryEvents> {
     const flow = this.#flows.get(id);
     if (!flow || flow.state === state) return;
     flow.state = state;
-    this.#dirty.add(id);
+    this.#table.dirty.add(id);
     log.info("dataflow state changed", { id, state });
     this.emit("state", { id, state });
   }
@@ -399,32 +325,19 @@ export class Registry extends Emitter<RegistryEvents> {
    * cannot be stored stays active (and streaming) and is tried again on the next sweep. */
   async sweep(): Promise<void> {
     const now = this.#now();
-    const due = [...this.#flows.values()].filter((flow) => this.#isDue(flow, now));
-    await Promise.all(due.map((flow) => this.#end(flow, "expired", now).catch((error) => {
-      if (!(error instanceof StoreUnavailableError)) log.error("expiry failed", { id: flow.id, error });
-    })));
+    await this.#table.expireDue(now);
     if (this.#demands.expire(now)) this.#refreshSend(now);
   }
 
   /** Writes pending last-seen/last-media times and media states to the store in one batch;
    * a failed batch stays pending for the next flush. Flushes run one after another. */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(() => flushTouches(this.#flows, this.#dirty, this.#o.store, this.#writes))
-      .catch((error) => log.error("flush failed", { error }));
-    return this.#flushing;
+    return this.#table.flush();
   }
 
   /** Counts for metrics and `/ready`. */
-  counts(): { active: number; live: number; sending: number; forwarding: number; demands: number } {
-    let live = 0;
-    let sending = 0;
-    let forwarding = 0;
-    for (const f of this.#flows.values()) {
-      if (f.state === "live") live++;
-      if (f.send) sending++;
-      if (f.port !== null) forwarding++;
-    }
-    return { active: this.#flows.size, live, sending, forwarding, demands: this.listDemands().length };
+  counts(): FlowCounts {
+    return countFlows(this.#flows.values(), this.listDemands().length);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Read-only views over the registry's active flows and the store's ended rows: the paged
- * `GET /dataflows` list.
+ * `GET /dataflows` list and the counts behind the dataflow gauges.
  */
 import type { DataflowRecord } from "../../shared/mod.ts";
 import type { DataflowStore } from "../store/store_api.ts";
@@ -29,4 +29,25 @@ export async function listRecords(
   if (ended.length === 0) return active;
   if (active.length === 0) return ended;
   return [...active, ...ended].sort((a, b) => a.id - b.id).slice(-limit);
+}
+
+/** Active dataflows: all, live (media), sending, holding a UDP forward port; and live leases. */
+export interface FlowCounts {
+  active: number;
+  live: number;
+  sending: number;
+  forwarding: number;
+  demands: number;
+}
+
+/** The {@link FlowCounts} of `flows`, with `demands` leases. */
+export function countFlows(flows: Iterable<Flow>, demands: number): FlowCounts {
+  const c: FlowCounts = { active: 0, live: 0, sending: 0, forwarding: 0, demands };
+  for (const f of flows) {
+    c.active++;
+    if (f.state === "live") c.live++;
+    if (f.send) c.sending++;
+    if (f.port !== null) c.forwarding++;
+  }
+  return c;
 }

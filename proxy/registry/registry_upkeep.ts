@@ -1,10 +1,11 @@
 /**
- * The registry's periodic store work that needs no decision of its own: the batched flush of
- * last-seen/last-media times and media states, and the retention prune of ended dataflows.
- * Both run on timers, so they never throw: a failed batch stays pending, a failed prune waits
- * for its next period.
+ * The registry's timers and the periodic store work that needs no decision of its own: the
+ * batched flush of last-seen/last-media times and media states, the retention prune of ended
+ * dataflows, the probe of a store that failed and the ping that tells whether it answers. They
+ * never throw: a failed batch stays pending, a failed prune waits for its next period.
  */
 import type { Logger } from "../log.ts";
+import type { Cancel, Clock } from "./clock.ts";
 import type { DataflowStore } from "../store/store_api.ts";
 import type { Touch } from "../store/store.ts";
 import type { Flow } from "./flow.ts";
@@ -55,4 +56,68 @@ export function exclusive(work: () => Promise<void>, log: Logger, what: string):
       running = false;
     });
   };
+}
+
+/** Options of {@link Upkeep}. */
+export interface UpkeepOptions {
+  store: DataflowStore;
+  writes: StoreWrites;
+  clock: Clock;
+  log: Logger;
+  sweepMs: number;
+  flushMs: number;
+  pruneMs: number;
+  endedRetentionMs: number;
+  /** The registry's expiry sweep, run first on each sweep tick. */
+  sweep(): Promise<void>;
+  /** The registry's flush of touches. */
+  flush(): Promise<void>;
+}
+
+/** The sweep and flush timers of one registry. */
+export class Upkeep {
+  #timers: Cancel[] = [];
+  #lastPrune = -Infinity;
+  #reachable = true;
+  /** Ended dataflows deleted by retention since start. */
+  pruned = 0;
+
+  constructor(private readonly o: UpkeepOptions) {}
+
+  /** (Re)starts the timers; a tick still running when the next falls due is skipped. */
+  start(): void {
+    this.stop();
+    this.#timers = [
+      this.o.clock.every(this.o.sweepMs, exclusive(() => this.#tick(), this.o.log, "sweep")),
+      this.o.clock.every(this.o.flushMs, exclusive(() => this.o.flush(), this.o.log, "flush")),
+    ];
+  }
+
+  /** Stops the timers. */
+  stop(): void {
+    for (const cancel of this.#timers) cancel();
+    this.#timers = [];
+  }
+
+  /** False while the store's last ping did not answer. */
+  get reachable(): boolean {
+    return this.#reachable;
+  }
+
+  async #tick(): Promise<void> {
+    await this.o.sweep();
+    const now = this.o.clock.now();
+    if (now - this.#lastPrune >= this.o.pruneMs) await this.prune();
+    if (!this.o.writes.healthy) await this.o.writes.attempt("probe", () => this.o.store.probe(now));
+    this.#reachable = await this.o.store.ping();
+  }
+
+  /** Deletes ended dataflows older than the retention (a bounded number per call); returns how many. */
+  async prune(): Promise<number> {
+    const now = this.o.clock.now();
+    this.#lastPrune = now;
+    const deleted = await pruneEnded(this.o.store, this.o.writes, now - this.o.endedRetentionMs, this.o.log, this.o.endedRetentionMs);
+    this.pruned += deleted;
+    return deleted;
+  }
 }
