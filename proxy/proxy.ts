@@ -16,8 +16,10 @@ import { type Clock, systemClock } from "./registry/clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { registerRegistryMetrics } from "./registry/registry_metrics.ts";
 import { readText, serve, type Server } from "./runtime.ts";
-import { Store } from "./store/store.ts";
-import { type DataflowStore, sqliteDataflowStore } from "./store/store_api.ts";
+import { openDataflowStore } from "./store/open_store.ts";
+import type { Store } from "./store/store.ts";
+import type { DataflowStore } from "./store/store_api.ts";
+import { maskUrl } from "../shared/mod.ts";
 
 const log = logger("proxy");
 
@@ -68,14 +70,6 @@ export class StartError extends Error {
   readonly exitCode: 1 | 2;
 }
 
-function attempt<T>(what: string, run: () => T, exitCode: 1 | 2 = 1): T {
-  try {
-    return run();
-  } catch (cause) {
-    throw new StartError(`${what}: ${firstLine(cause)}`, { cause, exitCode });
-  }
-}
-
 function firstLine(cause: unknown): string {
   return ((cause as Error).message ?? String(cause)).split("\n")[0]!;
 }
@@ -85,14 +79,19 @@ export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
   routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app" | "reloadTls">) => RouteModule[];
-  /** Opens the store [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
+  /** Opens a SQLite `--db` [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
   openStore?: (path: string, ports: Config["udpPorts"]) => Store;
 }
 
 /** Starts vsb-proxy with `config`. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
-  const store = sqliteDataflowStore(attempt(`--db "${config.db}": the store could not be opened`,
-    () => (options.openStore ?? ((path, ports) => new Store(path, ports)))(config.db, config.udpPorts), 2));
+  const db = maskUrl(config.db);
+  let store: DataflowStore;
+  try {
+    store = await openDataflowStore(config.db, config.udpPorts, { password: config.dbPassword, openSqlite: options.openStore });
+  } catch (cause) {
+    throw new StartError(`--db "${db}": the store could not be opened: ${firstLine(cause)}`, { cause, exitCode: 2 });
+  }
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
   const listen = `${config.listen.host}:${config.listen.port}`;
@@ -121,7 +120,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   } catch (cause) {
     await server.stop();
     await store.close();
-    throw new StartError(`--db "${config.db}": the store could not be read: ${firstLine(cause)}`, { cause, exitCode: 2 });
+    throw new StartError(`--db "${db}": the store could not be read: ${firstLine(cause)}`, { cause, exitCode: 2 });
   }
   const events = new DataflowEvents(bus, logger("events"));
   const unfollow = announcer.follow(registry, { heard: events });
@@ -154,7 +153,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     log.warn("public url derived from loopback", { publicUrl, hint: "set --public-url so remote sensors get a reachable whipUrl" });
   }
   log.info("proxy started", {
-    listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy,
+    listen: `${server.hostname}:${server.port}`, publicUrl, db, store: store.kind, sendPolicy: config.sendPolicy,
     tls: config.listenTls ? { subject: config.listenTls.subject, validTo: config.listenTls.validTo } : undefined,
     auth: { tokens: config.apiTokens.map((t) => `${t.role}:${t.name}`), oidc: jwt ? { jwksUrl: jwt.jwksUrl, issuer: jwt.issuer } : undefined },
   });
