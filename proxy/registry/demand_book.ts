@@ -157,6 +157,19 @@ export class DemandBook {
     this.#recomputeNextExpiry();
   }
 
+  /** Reads lease `id` again after another replica changed it; true when that changed this book. */
+  async reload(id: string): Promise<boolean> {
+    const row = await this.store.getDemand(id);
+    if (!row) {
+      const had = this.#leases.delete(id);
+      this.#recomputeNextExpiry();
+      return had;
+    }
+    this.#leases.set(id, fromRow(row));
+    this.#recomputeNextExpiry();
+    return true;
+  }
+
   /** The lease `id` if it is live. */
   get(id: string, now: number): DemandLease {
     return toLease(this.#get(id, now));

@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import type { DataflowStore } from "../store/store_api.ts";
 import type { DataflowRow } from "../store/store.ts";
 import { NotFoundError, StoreUnavailableError } from "./errors.ts";
-import { type EndReason, type Flow, presentAt } from "./flow.ts";
+import { type EndReason, type Flow, flowFromRow, presentAt } from "./flow.ts";
 import { flushTouches } from "./registry_upkeep.ts";
 import type { StoreWrites } from "./store_writes.ts";
 
@@ -22,8 +22,10 @@ export interface FlowTableOptions {
   /** Missed keep-alive periods before a flow expires. */
   expiryFactor: number;
   log: Logger;
-  /** Called once per ended flow, after its end was stored and it left the table. */
-  onEnded(flow: Flow, reason: EndReason): void;
+  /** Called once per ended flow, after it left the table; `remote` when another replica ended it. */
+  onEnded(flow: Flow, reason: EndReason, remote: boolean): void;
+  /** Called for a flow another replica registered, before it is used (decide its `send`). */
+  onAdopted(flow: Flow): void;
 }
 
 /** Active flows by id; one per registry. */
@@ -53,13 +55,66 @@ export class FlowTable {
     return flow && !this.isDue(flow, now) ? flow : undefined;
   }
 
-  /** The active flow `id` (ending it first if its keep-alives ran out), or else its stored row. */
+  /**
+   * The active flow `id` (ending it first if its keep-alives ran out), or else its stored row. A
+   * flow active in the store but not here (another replica registered it) is adopted.
+   */
   async find(id: number, now: number): Promise<{ flow?: Flow; row?: DataflowRow }> {
     const flow = this.flows.get(id);
     if (flow && !this.isDue(flow, now)) return { flow };
     if (flow) await this.end(flow, "expired", now);
     else await this.#ending.get(id)?.catch(() => undefined);
-    return { row: await this.o.writes.read("dataflow_get", () => this.o.store.getDataflow(id)) };
+    const kept = this.flows.get(id);
+    if (kept && !this.isDue(kept, now)) return { flow: kept }; // another replica kept it alive
+    const row = await this.o.writes.read("dataflow_get", () => this.o.store.getDataflow(id));
+    if (row?.active === 1 && !kept) return { flow: this.#adopt(row) };
+    return { row };
+  }
+
+  /** Takes in an active row another replica wrote (its keep-alive window as stored). */
+  #adopt(row: DataflowRow): Flow {
+    const existing = this.flows.get(row.id);
+    if (existing) return existing;
+    const flow = flowFromRow(row);
+    this.o.onAdopted(flow);
+    this.flows.set(flow.id, flow);
+    return flow;
+  }
+
+  /**
+   * Reads dataflow `id` again after another replica changed it: adopts it, takes its metadata and
+   * presence, or drops it when it ended there. Returns the flow when it is (still) active here.
+   */
+  async reload(id: number): Promise<Flow | undefined> {
+    const row = await this.o.store.getDataflow(id);
+    const flow = this.flows.get(id);
+    if (!row || row.active !== 1) {
+      if (flow && !this.#ending.has(id)) this.#drop(flow, (row?.end_reason as EndReason | null) ?? "expired", true);
+      return undefined;
+    }
+    if (!flow) return this.#adopt(row);
+    const stored = flowFromRow(row);
+    Object.assign(flow, {
+      metadata: stored.metadata, dataType: stored.dataType, dataSubType: stored.dataSubType, quadkey: stored.quadkey,
+      positionQuadkey: stored.positionQuadkey, port: stored.port,
+    });
+    this.#present(flow, row);
+    return flow;
+  }
+
+  /** Takes the stored presence of `row` when it is newer than ours (another replica's keep-alives). */
+  #present(flow: Flow, row: DataflowRow): void {
+    flow.lastSeen = Math.max(flow.lastSeen, row.last_seen_at);
+    if (row.last_media_at !== null && row.last_media_at > (flow.lastMediaAt ?? -Infinity)) flow.lastMediaAt = row.last_media_at;
+  }
+
+  #drop(flow: Flow, reason: EndReason, remote: boolean): void {
+    if (this.flows.get(flow.id) !== flow) return;
+    this.flows.delete(flow.id);
+    this.dirty.delete(flow.id);
+    this.#endedKeys.set(flow.id, flow.controlKey);
+    if (this.#endedKeys.size > ENDED_KEYS) this.#endedKeys.delete(this.#endedKeys.keys().next().value!);
+    this.o.onEnded(flow, reason, remote);
   }
 
   /** The active flow `id`, ending it first if its keep-alives ran out; else NotFoundError. */
@@ -70,22 +125,28 @@ export class FlowTable {
     throw new NotFoundError(`dataflow "${id}" does not exist`);
   }
 
-  /** Ends `flow`: stored first, so a failed write (StoreUnavailableError) leaves it active to retry. */
+  /**
+   * Ends `flow`: stored first, so a failed write (StoreUnavailableError) leaves it active to retry.
+   * The store's end is a claim: an expiry holds only while the stored presence is old too (another
+   * replica may have kept it alive: then its presence is taken and it stays), and of replicas
+   * racing for one end, only the one whose claim won announces it (the others drop it quietly).
+   */
   end(flow: Flow, reason: EndReason, now: number): Promise<void> {
     const pending = this.#ending.get(flow.id);
     if (pending) return pending;
+    const window = flow.keepaliveSeconds * this.o.expiryFactor * 1000;
     const ending = (async () => {
+      let claimed: boolean;
+      let row: DataflowRow | undefined;
       try {
-        await this.o.writes.run("dataflow_end", () => this.o.store.endDataflow(flow.id, reason, now, flow.lastSeen, flow.lastMediaAt ?? null));
+        claimed = await this.o.writes.run("dataflow_end", () => this.o.store.endDataflow(flow.id, reason, now, flow.lastSeen,
+          flow.lastMediaAt ?? null, reason === "expired" ? now - window : undefined));
+        if (!claimed) row = await this.o.writes.read("dataflow_get", () => this.o.store.getDataflow(flow.id));
       } finally {
         this.#ending.delete(flow.id);
       }
-      if (this.flows.get(flow.id) !== flow) return;
-      this.flows.delete(flow.id);
-      this.dirty.delete(flow.id);
-      this.#endedKeys.set(flow.id, flow.controlKey);
-      if (this.#endedKeys.size > ENDED_KEYS) this.#endedKeys.delete(this.#endedKeys.keys().next().value!);
-      this.o.onEnded(flow, reason);
+      if (!claimed && row?.active === 1) return this.#present(flow, row);
+      this.#drop(flow, claimed ? reason : ((row?.end_reason as EndReason | null) ?? reason), !claimed);
     })();
     this.#ending.set(flow.id, ending);
     return ending;

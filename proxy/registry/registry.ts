@@ -19,6 +19,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { DataflowMetadata, DataflowRecord, DemandLease, DemandRequest, Keepalive, Registration } from "../../shared/mod.ts";
 import { logger } from "../log.ts";
+import type { StoreChange } from "../store/store_api.ts";
 import { DemandBook } from "./demand_book.ts";
 import { Emitter, type Unsubscribe } from "./emitter.ts";
 import { NotFoundError } from "./errors.ts";
@@ -50,7 +51,10 @@ export class Registry extends Emitter<RegistryEvents> {
     super();
     this.#o = o;
     this.#writes = writes;
-    this.#table = new FlowTable({ store: o.store, writes, expiryFactor: o.expiryFactor, log, onEnded: (flow, reason) => this.#ended(flow, reason) }, flows);
+    this.#table = new FlowTable({
+      store: o.store, writes, expiryFactor: o.expiryFactor, log, onEnded: (flow, reason, remote) => this.#ended(flow, reason, remote),
+      onAdopted: (flow) => void (flow.send = this.#wants(flow, this.#now())),
+    }, flows);
     this.#flows = flows;
     this.#demands = demands;
     this.#upkeep = new Upkeep({ ...o, writes, log, sweep: () => this.sweep(), flush: () => this.flush() });
@@ -70,6 +74,8 @@ export class Registry extends Emitter<RegistryEvents> {
     const { flows, restated } = await loadFlows(o.store, o.clock.now(), log);
     const registry = new Registry(o, writes, flows, await DemandBook.load(o.store, writes));
     for (const id of restated) registry.#table.dirty.add(id);
+    // Several proxies on one store: hear the others' writes (closed with the store).
+    await o.store.listen?.((change) => registry.#heard(change));
     return registry;
   }
 
@@ -204,11 +210,21 @@ export class Registry extends Emitter<RegistryEvents> {
     await this.#table.end(await this.#table.active(id, now), "deleted", now);
   }
 
-  /** `flow` has ended (its end is stored): announce it. */
-  #ended(flow: Flow, reason: EndReason): void {
-    log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen, lastMediaAt: flow.lastMediaAt });
-    if (flow.send) this.emit("send", { id: flow.id, send: false });
-    this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state });
+  /** `flow` has ended (its end is stored; by another replica when `remote`, which announces it). */
+  #ended(flow: Flow, reason: EndReason, remote: boolean): void {
+    log.info(reason === "deleted" ? "dataflow deleted" : "dataflow expired", { id: flow.id, lastSeen: flow.lastSeen, lastMediaAt: flow.lastMediaAt, remote });
+    const by = remote ? { remote: true as const } : {};
+    if (flow.send) this.emit("send", { id: flow.id, send: false, ...by });
+    this.emit("ended", { id: flow.id, reason, metadata: flow.metadata, state: flow.state, ...by });
+  }
+
+  /** Another replica changed a row: read it again; `send` changes it causes are not announced here. */
+  #heard(change: StoreChange): void {
+    const now = this.#now();
+    const apply = "dataflow" in change
+      ? this.#table.reload(change.dataflow).then((flow) => flow && this.#refreshSend(now, [flow], true))
+      : this.#demands.reload(change.demand).then((changed) => changed && this.#refreshSend(now, undefined, true));
+    apply.catch((error) => log.warn("change of another replica not applied", { change, error }));
   }
 
   /** Dataflow `id`, active or ended. */
@@ -311,13 +327,14 @@ export class Registry extends Emitter<RegistryEvents> {
     return this.#demands.ownerOf(id, this.#now());
   }
 
-  #refreshSend(now: number, flows: Iterable<Flow> = this.#flows.values()): void {
+  /** Recomputes `send`; a change caused by another replica's write is `remote` (it announced it). */
+  #refreshSend(now: number, flows: Iterable<Flow> = this.#flows.values(), remote = false): void {
     for (const flow of flows) {
       const send = this.#wants(flow, now);
       if (send === flow.send) continue;
       flow.send = send;
-      log.info("send changed", { id: flow.id, send });
-      this.emit("send", { id: flow.id, send });
+      log.info("send changed", { id: flow.id, send, remote });
+      this.emit("send", remote ? { id: flow.id, send, remote } : { id: flow.id, send });
     }
   }
 

@@ -8,10 +8,12 @@ import type { EndReason, MediaState } from "./flow.ts";
 /** What subscribers (bus announcer, ingest, metrics) hear about. */
 export interface RegistryEvents {
   registered: { id: number; metadata: DataflowMetadata };
-  /** `send` of dataflow `id` is now `send` (also emitted once at registration). */
-  send: { id: number; send: boolean };
-  /** The dataflow is gone: tear down its media session and announce `terminatedataflow`. */
-  ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState };
+  /** `send` of dataflow `id` is now `send` (also emitted once at registration); `remote`: another
+   * replica's write changed it, and that replica announces it. */
+  send: { id: number; send: boolean; remote?: true };
+  /** The dataflow is gone: tear down its media session and announce `terminatedataflow` (unless
+   * `remote`: another replica ended it and announces it). */
+  ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState; remote?: true };
   /** The ingest reported a media state change. */
   state: { id: number; state: MediaState };
 }

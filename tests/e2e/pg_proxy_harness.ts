@@ -41,7 +41,8 @@ export async function startPgProxy(pg: Postgres, db: string, amqpUrl: string, op
   writeFileSync(pwFile, `${pg.password}\n`, { mode: 0o600 });
   const proc = spawnTracked(process.execPath, [
     join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", db, "--amqp-url", amqpUrl,
-    "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udpBase}-${udpBase + 3}`, "--keepalive-seconds", "60",
+    "--udp-forward-host", "127.0.0.1", "--udp-ports", `${udpBase}-${udpBase + 3}`,
+    ...(options.extra?.includes("--keepalive-seconds") ? [] : ["--keepalive-seconds", "60"]),
     "--log-level", "info", ...(via === "file" ? ["--db-password-file", pwFile] : []), ...(options.extra ?? []),
   ], { cwd: dir.path, name: `vsb-proxy:${port}`, env: { PGPASSWORD: via === "env" ? pg.password : undefined }, keepLines: 5000 });
   const base = `http://127.0.0.1:${port}`;
