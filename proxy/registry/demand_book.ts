@@ -42,6 +42,8 @@ interface Lease {
   createdAt: number;
   expiresAt: number;
   owner: string | null;
+  /** Past its TTL, and its row could not be deleted yet: it matches nothing. */
+  lapsed?: boolean;
 }
 
 /** True when `lease` names `flow` by every selector it has. */
@@ -86,14 +88,17 @@ export class DemandBook {
   readonly #expiring = new Set<string>();
   #nextExpiry = Infinity;
 
-  private constructor(private readonly store: DataflowStore, private readonly writes: StoreWrites, rows: DemandRow[]) {
+  private constructor(
+    private readonly store: DataflowStore, private readonly writes: StoreWrites, rows: DemandRow[],
+    private readonly onExpired: (remote: boolean) => void,
+  ) {
     for (const row of rows) this.#leases.set(row.id, fromRow(row));
     this.#recomputeNextExpiry();
   }
 
-  /** The leases stored in `store`; throws when it cannot be read. */
-  static async load(store: DataflowStore, writes: StoreWrites): Promise<DemandBook> {
-    return new DemandBook(store, writes, await store.allDemands());
+  /** The leases stored in `store`; throws when it cannot be read. `onExpired`: see {@link expire}. */
+  static async load(store: DataflowStore, writes: StoreWrites, onExpired: (remote: boolean) => void): Promise<DemandBook> {
+    return new DemandBook(store, writes, await store.allDemands(), onExpired);
   }
 
   #recomputeNextExpiry(): void {
@@ -176,33 +181,43 @@ export class DemandBook {
   }
 
   /**
-   * Notices leases that ran out: true when any did (`send` must be recomputed), and their rows
-   * are deleted in the background. An expired lease matches nothing at once, so `send` does not
-   * wait for the store; a row that cannot be deleted now is tried again on the next call.
-   * Cheap when none is due.
+   * Ends leases that ran out, by claiming their rows: `onExpired(false)` when this book deleted
+   * one (its `send` changes are announced here), `onExpired(true)` when another replica had
+   * (that one announced them). A lease keeps matching until its claim resolved, so replicas flip
+   * `send` on the claim, not on their clocks. A row that cannot be deleted now lapses (it matches
+   * nothing, announced here) and is tried again next time. Resolves when the claims did;
+   * undefined (no await) when none is due.
    */
-  expire(now: number): boolean {
-    if (this.#nextExpiry > now) return false;
-    let changed = false;
+  expire(now: number): Promise<void> | undefined {
+    if (this.#nextExpiry > now) return undefined;
+    const claims: Promise<void>[] = [];
     for (const lease of this.#leases.values()) {
       if (lease.expiresAt > now || this.#expiring.has(lease.id)) continue;
-      changed = true;
       this.#expiring.add(lease.id);
-      void this.writes.attempt("demand_expire", () => this.store.deleteDemand(lease.id)).then((deleted) => {
-        this.#expiring.delete(lease.id);
-        // A renewal may have raced the delete: only a lease still expired is dropped.
-        if (deleted && this.#leases.get(lease.id) === lease && lease.expiresAt <= now) this.#leases.delete(lease.id);
-        this.#recomputeNextExpiry();
-      });
+      claims.push(this.#claim(lease));
     }
     this.#recomputeNextExpiry(); // those being deleted wait for their write
-    return changed;
+    return claims.length === 0 ? undefined : Promise.all(claims).then(() => undefined);
   }
 
-  /** True when a live lease matches `flow`. */
-  wants(flow: Matchable, now: number): boolean {
+  async #claim(lease: Lease): Promise<void> {
+    let claimed: boolean | undefined;
+    try {
+      claimed = await this.writes.run("demand_expire", () => this.store.deleteDemand(lease.id));
+    } catch {
+      claimed = undefined; // counted and logged by writes
+    }
+    this.#expiring.delete(lease.id);
+    if (claimed === undefined) lease.lapsed = true;
+    else if (this.#leases.get(lease.id) === lease) this.#leases.delete(lease.id);
+    this.#recomputeNextExpiry();
+    this.onExpired(claimed === false);
+  }
+
+  /** True when a lease not yet ended by {@link expire} matches `flow`. */
+  wants(flow: Matchable): boolean {
     for (const lease of this.#leases.values()) {
-      if (lease.expiresAt > now && leaseMatches(lease, flow)) return true;
+      if (!lease.lapsed && leaseMatches(lease, flow)) return true;
     }
     return false;
   }

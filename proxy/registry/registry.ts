@@ -72,7 +72,11 @@ export class Registry extends Emitter<RegistryEvents> {
     const writes = options.writes ?? new StoreWrites(log);
     await backfillPositions(o.store);
     const { flows, restated } = await loadFlows(o.store, o.clock.now(), log);
-    const registry = new Registry(o, writes, flows, await DemandBook.load(o.store, writes));
+    let registry: Registry | undefined;
+    const demands = await DemandBook.load(o.store, writes, (remote) => {
+      if (registry) registry.#refreshSend(o.clock.now(), undefined, remote);
+    });
+    registry = new Registry(o, writes, flows, demands);
     for (const id of restated) registry.#table.dirty.add(id);
     // Several proxies on one store: hear the others' writes (closed with the store).
     await o.store.listen?.((change) => registry.#heard(change));
@@ -88,7 +92,7 @@ export class Registry extends Emitter<RegistryEvents> {
   }
 
   #wants(flow: Flow, now: number): boolean {
-    return this.#o.sendPolicy === "always" || this.#demands.wants(flow, now);
+    return this.#o.sendPolicy === "always" || this.#demands.wants(flow);
   }
 
   /**
@@ -165,7 +169,8 @@ export class Registry extends Emitter<RegistryEvents> {
    */
   async keepalive(id: number, metadata?: DataflowMetadata): Promise<Keepalive> {
     const now = this.#now();
-    if (this.#demands.expire(now)) this.#refreshSend(now);
+    const expiring = this.#demands.expire(now);
+    if (expiring) await expiring; // only when a lease just ran out: the lookup stays synchronous
     const flow = this.#table.live(id, now) ?? await this.#table.active(id, now);
     flow.lastSeen = now;
     this.#table.dirty.add(id);
@@ -294,7 +299,7 @@ export class Registry extends Emitter<RegistryEvents> {
   /** Renews lease `id` for `ttlSeconds`. */
   async renewDemand(id: string, ttlSeconds: number): Promise<DemandLease> {
     const now = this.#now();
-    if (this.#demands.expire(now)) this.#refreshSend(now);
+    await this.#demands.expire(now);
     const lease = await this.#demands.renew(id, ttlSeconds, now);
     this.#refreshSend(this.#now());
     return lease;
@@ -343,7 +348,7 @@ export class Registry extends Emitter<RegistryEvents> {
   async sweep(): Promise<void> {
     const now = this.#now();
     await this.#table.expireDue(now);
-    if (this.#demands.expire(now)) this.#refreshSend(now);
+    await this.#demands.expire(now);
   }
 
   /** Writes pending last-seen/last-media times and media states to the store in one batch;

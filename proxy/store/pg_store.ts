@@ -222,11 +222,13 @@ export class PgStore implements DataflowStore {
     });
   }
 
-  async deleteDemand(id: string): Promise<void> {
-    await this.sql.begin(async (tx) => {
-      await tx`DELETE FROM demands WHERE id = ${id}`;
+  async deleteDemand(id: string): Promise<boolean> {
+    return await this.sql.begin(async (tx) => {
+      const deleted = await tx`DELETE FROM demands WHERE id = ${id} RETURNING id`;
+      if (deleted.count === 0) return false;
       await this.#notify(tx, { demand: id });
-    });
+      return true;
+    }) as boolean;
   }
 
   async getDemand(id: string): Promise<DemandRow | undefined> {

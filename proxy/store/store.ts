@@ -283,8 +283,8 @@ export class Store {
   }
 
   /** Removes a lease (deleted or expired). */
-  deleteDemand(id: string): void {
-    this.#q.deleteDemand!.run(id);
+  deleteDemand(id: string): boolean {
+    return this.#q.deleteDemand!.run(id).changes > 0;
   }
 
   /** Lease `id`, or undefined. */

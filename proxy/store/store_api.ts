@@ -33,7 +33,8 @@ export interface DataflowStore {
   setPositions(batch: Iterable<[id: number, positionQuadkey: string]>): Promise<void>;
   insertDemand(d: DemandRow): Promise<void>;
   renewDemand(id: string, ttlSeconds: number, expiresAt: number): Promise<void>;
-  deleteDemand(id: string): Promise<void>;
+  /** Deletes lease `id`: true only for the call that deleted it (a claim; replicas race for expiries). */
+  deleteDemand(id: string): Promise<boolean>;
   allDemands(): Promise<DemandRow[]>;
   getDemand(id: string): Promise<DemandRow | undefined>;
   /**

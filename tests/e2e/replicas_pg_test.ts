@@ -113,6 +113,27 @@ describe.skipIf(!ready)("two proxies on one PostgreSQL", () => {
     expect(afterTrue).toEqual([false]);
   }, 120_000);
 
+  test("a lease that runs out with both replicas running is claimed once: one send:false, and both say send false", async () => {
+    const { a, b, rabbit } = await twoReplicas(`rep_${process.pid}_d`);
+    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, agentBody()));
+    const control = await consumeKey(rabbit.amqpUrl, EVENTS_EXCHANGE, controlRoutingKey(id));
+    cleanups.push(control.close);
+    const stopA = keepAlive(a, id);
+    const stopB = keepAlive(b, id);
+    cleanups.push(stopA, stopB);
+    expect((await b.call("POST", ROUTE.demands, { dataflowId: id, ttlSeconds: 2 })).status).toBe(201);
+    expect(await msUntil(async () => (await json(a.call("GET", PATH.dataflow(id)))).send === true, 1000)).toBeLessThan(1000);
+    const sends = () => control.got.map((g) => (JSON.parse(g.body.toString()) as { send: boolean }).send);
+    await waitUntil("send false on A and B", async () =>
+      ((await json(a.call("GET", PATH.dataflow(id)))).send === false && (await json(b.call("GET", PATH.dataflow(id)))).send === false) || undefined,
+    { timeoutMs: 10_000, intervalMs: 50 });
+    await waitUntil("control send:false", () => sends().lastIndexOf(false) > sends().indexOf(true) || undefined, { timeoutMs: 5000 });
+    await sleep(2000); // both sweeps ran twice more: a second announcement would be here
+    expect(sends().slice(sends().indexOf(true) + 1)).toEqual([false]);
+    await stopA();
+    await stopB();
+  }, 120_000);
+
   test("1000 concurrent keep-alives across A and B: every one answered 200 and counted, last-seen in the database", async () => {
     const { a, b, sql } = await twoReplicas(`rep_${process.pid}_c`);
     const ids: number[] = [];
