@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     exit(error instanceof StartError ? error.exitCode : 1);
   }
   const running = proxy;
-  const stopWatchdog = startWatchdog({ env: env(), healthy: () => running.store.ping(), warn: (msg, fields) => log.warn(msg, fields) });
+  const stopWatchdog = startWatchdog({ env: env(), healthy: () => running.registry.storeReachable, warn: (msg, fields) => log.warn(msg, fields) });
   onReload(() => {
     try {
       const tls = running.reloadTls();

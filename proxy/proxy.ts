@@ -17,7 +17,10 @@ import { type Clock, systemClock } from "./registry/clock.ts";
 import { Registry } from "./registry/registry.ts";
 import { registerRegistryMetrics } from "./registry/registry_metrics.ts";
 import { readText, serve, type Server } from "./runtime.ts";
-import { Store } from "./store/store.ts";
+import { openDataflowStore } from "./store/open_store.ts";
+import type { Store } from "./store/store.ts";
+import type { DataflowStore } from "./store/store_api.ts";
+import { maskUrl } from "../shared/mod.ts";
 
 const log = logger("proxy");
 
@@ -26,7 +29,8 @@ export interface RunningProxy {
   config: Config;
   publicUrl: string;
   server: Server;
-  store: Store;
+  /** The registration store (SQLite, or PostgreSQL with `--db postgres://…`). */
+  store: DataflowStore;
   registry: Registry;
   bus: BusConnection;
   publisher: Publisher;
@@ -69,12 +73,8 @@ export class StartError extends Error {
   readonly exitCode: 1 | 2;
 }
 
-function attempt<T>(what: string, run: () => T, exitCode: 1 | 2 = 1): T {
-  try {
-    return run();
-  } catch (cause) {
-    throw new StartError(`${what}: ${((cause as Error).message ?? String(cause)).split("\n")[0]}`, { cause, exitCode });
-  }
+function firstLine(cause: unknown): string {
+  return ((cause as Error).message ?? String(cause)).split("\n")[0]!;
 }
 
 /** Options of {@link startProxy}. */
@@ -82,13 +82,19 @@ export interface StartOptions {
   clock?: Clock;
   /** Route modules of the media side (WHIP/WHEP, dashboard), given the running parts. */
   routes?: (parts: Omit<RunningProxy, "stop" | "server" | "app" | "reloadTls" | "discovery">) => RouteModule[];
-  /** Opens the store [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
+  /** Opens a SQLite `--db` [new Store(path, ports)]; tests give a Store subclass whose writes fail. */
   openStore?: (path: string, ports: Config["udpPorts"]) => Store;
 }
 
 /** Starts vsb-proxy with `config`. */
 export async function startProxy(config: Config, options: StartOptions = {}): Promise<RunningProxy> {
-  const store = attempt(`--db "${config.db}": the store could not be opened`, () => (options.openStore ?? ((path, ports) => new Store(path, ports)))(config.db, config.udpPorts), 2);
+  const db = maskUrl(config.db);
+  let store: DataflowStore;
+  try {
+    store = await openDataflowStore(config.db, config.udpPorts, { password: config.dbPassword, openSqlite: options.openStore });
+  } catch (cause) {
+    throw new StartError(`--db "${db}": the store could not be opened: ${firstLine(cause)}`, { cause, exitCode: 2 });
+  }
   let handler: (request: Request) => Response | Promise<Response> = () =>
     new Response(JSON.stringify({ error: "starting" }), { status: 503, headers: { "content-type": "application/json" } });
   const listen = `${config.listen.host}:${config.listen.port}`;
@@ -96,7 +102,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   try {
     server = serve({ hostname: config.listen.host, port: config.listen.port, tls: config.listenTls, fetch: (req) => handler(req) });
   } catch (cause) {
-    store.close();
+    await store.close();
     throw new StartError(`--listen "${listen}": could not listen: ${(cause as Error).message}`, { cause });
   }
   const publicUrl = derivePublicUrl(config, server.port);
@@ -109,15 +115,15 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
   const announcer = new Announcer(publisher, { userId: amqpUserOf(config.amqpUrl), signer });
   let registry: Registry;
   try {
-    registry = attempt(`--db "${config.db}": the store could not be read`, () => new Registry({
+    registry = await Registry.open({
       controlSeq: () => signer.nextSeq(), store, clock: options.clock ?? systemClock, sendPolicy: config.sendPolicy,
       keepaliveSeconds: config.keepaliveSeconds, publicUrl, udpForwardHost: config.udpForwardHost, udpForward: config.udpForward,
       endedRetentionMs: config.endedRetention,
-    }), 2);
-  } catch (error) {
+    });
+  } catch (cause) {
     await server.stop();
-    store.close();
-    throw error;
+    await store.close();
+    throw new StartError(`--db "${db}": the store could not be read: ${firstLine(cause)}`, { cause, exitCode: 2 });
   }
   const events = new DataflowEvents(bus, logger("events"));
   const unfollow = announcer.follow(registry, { heard: events });
@@ -137,7 +143,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     maxLeasesPerClient: config.maxLeasesPerClient, maxLeases: config.maxLeases,
     discovery: { mecId: config.mecId, publicUrl, mqttUrls: config.mqttUrls, service: config.discovery },
     // The store is ready while its last write succeeded (a full or read-only disk says 503 here).
-    readiness: { store: () => registry.storeHealthy && store.ping(), bus: () => bus.connected },
+    readiness: { store: () => registry.storeHealthy, bus: () => bus.connected },
     routes,
   });
   handler = app.fetch;
@@ -152,7 +158,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     log.warn("public url derived from loopback", { publicUrl, hint: "set --public-url so remote sensors get a reachable whipUrl" });
   }
   log.info("proxy started", {
-    listen: `${server.hostname}:${server.port}`, publicUrl, db: config.db, sendPolicy: config.sendPolicy,
+    listen: `${server.hostname}:${server.port}`, publicUrl, db, store: store.kind, sendPolicy: config.sendPolicy,
     tls: config.listenTls ? { subject: config.listenTls.subject, validTo: config.listenTls.validTo } : undefined,
     auth: { tokens: config.apiTokens.map((t) => `${t.role}:${t.name}`), oidc: jwt ? { jwksUrl: jwt.jwksUrl, issuer: jwt.issuer } : undefined },
   });
@@ -168,7 +174,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
     for (const module of routes) {
       await Promise.resolve(module.close?.()).catch((error) => log.error("route module close failed", { error }));
     }
-    registry.stop();
+    await registry.stop();
     unfollow(); // ends still waiting for the agent's announcement are decided now
     await events.close(); // its queue is deleted: nobody will consume it again
     // Give queued events (terminatedataflow, control) a moment to reach the broker.
@@ -176,7 +182,7 @@ export async function startProxy(config: Config, options: StartOptions = {}): Pr
       await new Promise((r) => setTimeout(r, 50));
     }
     await bus.stop();
-    store.close();
+    await store.close();
     log.info("proxy stopped");
   };
   return { ...parts, discovery, server, app, reloadTls, stop };

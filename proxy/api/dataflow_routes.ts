@@ -21,10 +21,10 @@ import { identityOf, owns } from "./roles.ts";
 export const MAX_DATAFLOWS_PER_SENSOR = 16;
 
 /** 403 unless the caller registered active dataflow `id` (or is an operator); 404 when it is not active. */
-function requireOwner(c: Context, registry: Registry, id: number): void {
+async function requireOwner(c: Context, registry: Registry, id: number): Promise<void> {
   const identity = identityOf(c);
   if (identity.roles.has("operator")) return;
-  if (!owns(identity, registry.ownerOf(id))) throw new HttpError(403, `dataflow "${id}" was not registered by "${identity.name}"`);
+  if (!owns(identity, await registry.ownerOf(id))) throw new HttpError(403, `dataflow "${id}" was not registered by "${identity.name}"`);
 }
 
 /** Mounts the dataflow routes. */
@@ -46,14 +46,14 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
   app.post(ROUTE.dataflows, async (c) => {
     const metadata = parseWith(DataflowMetadataSchema, await readJson(c.req.raw), "dataflow metadata");
     const identity = identityOf(c);
-    // No await between the count and the registration: parallel POSTs cannot pass the limit.
+    // A registration counts from its call on (before its write resolves): parallel POSTs cannot pass the limit.
     if (!identity.roles.has("operator") && registry.activeCountOf(identity.name) >= limit) {
       overLimit.inc();
       throw new HttpError(429, `"${identity.name}" holds ${limit} active dataflows, the most --max-dataflows-per-sensor allows`);
     }
     let registration;
     try {
-      registration = registry.register(metadata, identity.name);
+      registration = await registry.register(metadata, identity.name);
     } catch (err) {
       if (err instanceof CapacityError) noPort.inc();
       throw err;
@@ -64,10 +64,10 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
 
   // Paged: the newest `limit` (default and most DATAFLOW_PAGE_MAX); a full page links to the
   // next, older one (RFC 8288 Link rel="next", with `before` = the lowest id of this page).
-  app.get(ROUTE.dataflows, (c) => {
+  app.get(ROUTE.dataflows, async (c) => {
     const raw = c.req.query();
     const query = parseWith(DataflowQuerySchema, raw, "query");
-    const records = registry.list(query);
+    const records = await registry.list(query);
     const headers: Record<string, string> = {};
     if (records.length > 0 && records.length === (query.limit ?? DATAFLOW_PAGE_MAX)) {
       const next = new URLSearchParams({ ...raw, before: String(records[0]!.id) });
@@ -76,17 +76,17 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
     return c.json(records.map(withStats), 200, headers);
   });
 
-  app.get(ROUTE.dataflow, (c) => c.json(withStats(registry.get(dataflowId(c.req.param("id"))))));
+  app.get(ROUTE.dataflow, async (c) => c.json(withStats(await registry.get(dataflowId(c.req.param("id"))))));
 
   // The hot path (every sensor, every few seconds): no body in the common case, and the
-  // registry answers from memory.
+  // registry answers from memory (its touch is flushed in batches).
   app.put(ROUTE.dataflow, async (c) => {
     const id = dataflowId(c.req.param("id"));
     const body = await readJson(c.req.raw, { optional: true });
     const metadata = body === undefined ? undefined : parseWith(DataflowMetadataSchema, body, "dataflow metadata");
     try {
-      requireOwner(c, registry, id);
-      const answer = registry.keepalive(id, metadata);
+      await requireOwner(c, registry, id);
+      const answer = await registry.keepalive(id, metadata);
       keepaliveOk.inc();
       return c.json(answer);
     } catch (err) {
@@ -96,10 +96,10 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, ma
     }
   });
 
-  app.delete(ROUTE.dataflow, (c) => {
+  app.delete(ROUTE.dataflow, async (c) => {
     const id = dataflowId(c.req.param("id"));
-    requireOwner(c, registry, id);
-    registry.remove(id);
+    await requireOwner(c, registry, id);
+    await registry.remove(id);
     return c.body(null, 204);
   });
 }

@@ -38,9 +38,9 @@ export function mountDemandRoutes(app: App, { registry, metrics, maxLeasesPerCli
   app.post(ROUTE.demands, async (c) => {
     const request = parseWith(DemandRequestSchema, await readJson(c.req.raw), "demand");
     // A lease on a dataflow id that is not active could never match: say so now.
-    if (request.dataflowId !== undefined) registry.requireActive(request.dataflowId);
+    if (request.dataflowId !== undefined) await registry.requireActive(request.dataflowId);
     const identity = identityOf(c);
-    // No await between the counts and the lease: parallel POSTs cannot pass the limits.
+    // No await between the counts and the lease's call (it counts from then on): parallel POSTs cannot pass the limits.
     if (registry.demandCount() >= total) {
       overTotal.inc();
       throw new HttpError(429, `the proxy holds ${total} demand leases, the most --max-leases allows`);
@@ -49,7 +49,7 @@ export function mountDemandRoutes(app: App, { registry, metrics, maxLeasesPerCli
       overClient.inc();
       throw new HttpError(429, `"${identity.name}" holds ${perClient} demand leases, the most --max-leases-per-client allows`);
     }
-    const lease = registry.createDemand(request, identity.name);
+    const lease = await registry.createDemand(request, identity.name);
     created.inc();
     return c.json(lease, 201, { Location: PATH.demand(lease.id) });
   });
@@ -65,11 +65,11 @@ export function mountDemandRoutes(app: App, { registry, metrics, maxLeasesPerCli
     const id = ownedLease(c, registry);
     const body = await readJson(c.req.raw, { optional: true });
     const { ttlSeconds } = parseWith(DemandRenewSchema, body ?? {}, "demand renewal");
-    return c.json(registry.renewDemand(id, ttlSeconds));
+    return c.json(await registry.renewDemand(id, ttlSeconds));
   });
 
-  app.delete(ROUTE.demand, (c) => {
-    registry.deleteDemand(ownedLease(c, registry));
+  app.delete(ROUTE.demand, async (c) => {
+    await registry.deleteDemand(ownedLease(c, registry));
     return c.body(null, 204);
   });
 }

@@ -114,8 +114,10 @@ export class Announcer {
       this.dataflowEvent(TERMINATE_DATAFLOW, id, metadata, reason);
     };
     const offs = [
-      registry.on("send", ({ id, send }) => this.control(id, send, registry.controlKeyOf(id))),
-      registry.on("ended", ({ id, metadata, reason }) => {
+      // Another replica's change is announced by that replica: once per change, not once per proxy.
+      registry.on("send", ({ id, send, remote }) => void (remote || this.control(id, send, registry.controlKeyOf(id)))),
+      registry.on("ended", ({ id, metadata, reason, remote }) => {
+        if (remote) return;
         if (graceMs <= 0) return decide(id, metadata, reason);
         const timer = setTimeout(() => pending.get(timer)?.(), graceMs);
         pending.set(timer, () => {

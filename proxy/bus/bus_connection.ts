@@ -195,6 +195,24 @@ export class BusConnection extends Emitter<BusEvents> {
     const model = this.#model;
     this.#model = undefined;
     this.#channel = undefined;
-    if (model) await model.close().catch(() => undefined);
+    if (model) await closeWithin(model, STOP_TIMEOUT_MS);
+  }
+}
+
+/** How long stop() waits for the broker's close-ok before it drops the socket. */
+const STOP_TIMEOUT_MS = 2000;
+
+/**
+ * Closes `model`, or destroys its socket when the broker does not answer in `ms` (a node that
+ * died under an open connection): a proxy's stop must not hang on it.
+ */
+async function closeWithin(model: ChannelModel, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
+  const outcome = await Promise.race([model.close().then(() => "closed" as const, () => "closed" as const), late]);
+  clearTimeout(timer);
+  if (outcome === "late") {
+    (model as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+    log.warn("broker connection dropped: no close-ok in time", { ms });
   }
 }

@@ -9,6 +9,7 @@ import { maskUrl } from "../../shared/mod.ts";
 import type { LogLevel } from "../log.ts";
 import { type ApiToken, parseTokenFile } from "./api_tokens.ts";
 import { checkDiscovery } from "./check_discovery.ts";
+import { checkPostgresUrl, dbPassword, isPostgresUrl } from "./db_target.ts";
 import { ConfigError } from "./config_error.ts";
 import { INFO_FLAGS, OPTIONS, type OptionSpec } from "./options.ts";
 import { type BrokerTls, type ListenTls, readBrokerTls, readListenTls } from "./tls_files.ts";
@@ -27,6 +28,9 @@ export interface Config {
   /** PEM texts of --tls-cert/--tls-key (never printed); undefined: plain HTTP. */
   listenTls?: ListenTls;
   db: string;
+  dbPasswordFile?: string;
+  /** The PostgreSQL password from --db-password-file or PGPASSWORD (never printed). */
+  dbPassword?: string;
   /** `--ended-retention` in ms. */
   endedRetention: number;
   /** The first of {@link amqpUrls} (the one named in messages). */
@@ -233,6 +237,10 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (config.apiTokenFile) config.apiTokens = [...config.apiTokens, ...readTokenFile(config.apiTokenFile, readText)];
   checkAuth(config);
   checkDiscovery(config);
+  if (isPostgresUrl(config.db)) {
+    checkPostgresUrl(config.db);
+    config.dbPassword = dbPassword(config.dbPasswordFile, env, readText);
+  }
   config.amqpTls = readBrokerTls(config, readText);
   config.listenTls = readListenTls(config, readText);
   return { kind: check ? "check" : "run", config };
@@ -242,6 +250,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 export function shownConfig(config: Config): string {
   const masked = {
     ...config, apiTokens: config.apiTokens.map((t) => `${t.role}:*** (${t.name})`), amqpTls: undefined, listenTls: undefined,
+    db: maskUrl(config.db), dbPassword: config.dbPassword === undefined ? undefined : "***",
     amqpUrl: maskUrl(config.amqpUrl), amqpUrls: config.amqpUrls.map(maskUrl), mqttUrl: maskUrl(config.mqttUrl), mqttUrls: config.mqttUrls.map(maskUrl),
     iceServers: config.iceServers.map(maskIceCredentials),
     discoveryRegisterToken: config.discoveryRegisterToken === undefined ? undefined : "***",

@@ -9,10 +9,12 @@ import { discoveryAnswer } from "../api/discovery.ts";
 import type { Config } from "../config/load_config.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import type { Store } from "../store/store.ts";
+import { PgStore } from "../store/pg_store.ts";
+import type { DataflowStore } from "../store/store_api.ts";
 import { discoveryRoutes } from "./discovery_routes.ts";
 import type { MecStore } from "./mec_store.ts";
 import { MecRegistrar } from "./mec_registrar.ts";
+import { pgMecStore } from "./pg_mec_store.ts";
 import { sqliteMecStore } from "./sqlite_mec_store.ts";
 
 /** The discovery side of a running proxy. */
@@ -28,12 +30,19 @@ export interface DiscoveryRole {
 
 type Options = Pick<Config, "discovery" | "discoveryRegisterUrl" | "discoveryRegisterToken" | "discoveryRegisterInterval" | "mecTiles" | "mecId">;
 
-/** Builds the discovery role of a proxy from its config; `mecStore` defaults to the SQLite tables of `store`. */
-export function discoveryRole(config: Options, store: Store, metrics: Metrics, mecStore?: MecStore): DiscoveryRole {
+/** The discovery tables on the registration store: the same SQLite file or PostgreSQL database. */
+function mecStoreOf(store: DataflowStore): MecStore {
+  if (store instanceof PgStore) return pgMecStore(store.sql);
+  if (store.sqlite) return sqliteMecStore(store.sqlite.database);
+  throw new Error(`the ${store.kind} store has no discovery tables`);
+}
+
+/** Builds the discovery role of a proxy from its config; `mecStore` defaults to the discovery tables of `store`. */
+export function discoveryRole(config: Options, store: DataflowStore, metrics: Metrics, mecStore?: MecStore): DiscoveryRole {
   const lookups = metrics.counter("vsb_discovery_lookups_total", "GET /mec/tile/QUADKEY answered by the discovery service (--discovery), by result: found (at least one MEC) or none");
   const attempts = metrics.counter("vsb_discovery_registrations_total", "POST /mec of this MEC at --discovery-register-url, by result: ok or failed (retried with backoff)");
   const lapsed = metrics.counter("vsb_discovery_lapsed_skipped_total", "MECs left out of GET /mec/tile/QUADKEY answers because their registration's ttlSeconds lapsed (the MEC stopped registering again)");
-  const routes = config.discovery ? [discoveryRoutes(mecStore ?? sqliteMecStore(store.database), { lookups, lapsed })] : [];
+  const routes = config.discovery ? [discoveryRoutes(mecStore ?? mecStoreOf(store), { lookups, lapsed })] : [];
   let registrar: MecRegistrar | undefined;
   return {
     routes,

@@ -66,8 +66,8 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   const unsubscribe = registry.on("ended", ({ id }) => {
     sessions.end(id, "dataflow-expired");
   });
-  const authenticate = (id: number, token: string | undefined): IngestAuth => {
-    const verdict = registry.checkIngestToken(id, token ?? "");
+  const authenticate = async (id: number, token: string | undefined): Promise<IngestAuth> => {
+    const verdict = await registry.checkIngestToken(id, token ?? "");
     if (verdict === "unknown") return "not-found";
     return verdict === "ok" && token ? "ok" : "unauthorized";
   };

@@ -39,6 +39,8 @@ const MAX_TERMINATIONS = 8;
 /** Unacknowledged events delivered at once. */
 const PREFETCH = 100;
 /** Delay before consuming again after the consumer's channel failed while the connection held. */
+/** How long close() waits for the broker to delete the queue. */
+const CLOSE_TIMEOUT_MS = 2000;
 const RETRY_MS = 1000;
 
 /** Options of {@link DataflowEvents}; defaults in brackets. */
@@ -176,11 +178,21 @@ export class DataflowEvents {
     const channel = this.channel;
     this.channel = undefined;
     if (!channel) return;
+    // Bounded: a broker that is gone or does not answer must not hold up the proxy's stop
+    // (the queue's x-expires removes it then).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the broker in ${CLOSE_TIMEOUT_MS} ms`)), CLOSE_TIMEOUT_MS);
+    });
     try {
-      await channel.deleteQueue(this.queue);
-      await channel.close();
+      await Promise.race([(async () => {
+        await channel.deleteQueue(this.queue);
+        await channel.close();
+      })(), late]);
     } catch (error) {
       this.log.warn("dataflow event queue not deleted", { queue: this.queue, error });
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -56,13 +56,7 @@ function registerForwardMetrics(metrics: Metrics, totals: ForwardTotals): void {
 
 /** The forward port of dataflow `id` from the registry (undefined when it has none). */
 function forwardTarget(registry: MediaParts["registry"]) {
-  return (id: number) => {
-    try {
-      return registry.get(id).udpForward ?? undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  return (id: number) => registry.peek(id)?.udpForward ?? undefined;
 }
 
 /** WHIP ingest, one stream per dataflow feeding RabbitMQ, UDP forward and WHEP; see the file comment. */

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { DemandLease, DemandRequest } from "../../shared/mod.ts";
-import type { DemandRow, Store } from "../store/store.ts";
+import type { DemandRow } from "../store/store.ts";
+import type { DataflowStore } from "../store/store_api.ts";
 import { NotFoundError } from "./errors.ts";
 import type { StoreWrites } from "./store_writes.ts";
 
@@ -41,6 +42,8 @@ interface Lease {
   createdAt: number;
   expiresAt: number;
   owner: string | null;
+  /** Past its TTL, and its row could not be deleted yet: it matches nothing. */
+  lapsed?: boolean;
 }
 
 /** True when `lease` names `flow` by every selector it has. */
@@ -74,26 +77,38 @@ function toLease(lease: Lease): DemandLease {
 
 /**
  * Demand leases with expiry; the caller recomputes `send` when a method says it changed them.
- * Each change is written to the store first and made in memory only once the write succeeded
- * (a failed write throws StoreUnavailableError from `writes` and changes nothing).
+ * Each change is written to the store first and made in memory only once the write resolved
+ * (a failed write rejects with StoreUnavailableError from `writes` and changes nothing).
  */
 export class DemandBook {
   readonly #leases = new Map<string, Lease>();
+  /** Leases being created (their write is in flight), by owner ('' for none): counted as live. */
+  readonly #creating = new Map<string, number>();
+  /** Expired leases whose row is being deleted. */
+  readonly #expiring = new Set<string>();
   #nextExpiry = Infinity;
 
-  constructor(private readonly store: Store, private readonly writes: StoreWrites) {
-    for (const row of store.allDemands()) this.#leases.set(row.id, fromRow(row));
+  private constructor(
+    private readonly store: DataflowStore, private readonly writes: StoreWrites, rows: DemandRow[],
+    private readonly onExpired: (remote: boolean) => void,
+  ) {
+    for (const row of rows) this.#leases.set(row.id, fromRow(row));
     this.#recomputeNextExpiry();
+  }
+
+  /** The leases stored in `store`; throws when it cannot be read. `onExpired`: see {@link expire}. */
+  static async load(store: DataflowStore, writes: StoreWrites, onExpired: (remote: boolean) => void): Promise<DemandBook> {
+    return new DemandBook(store, writes, await store.allDemands(), onExpired);
   }
 
   #recomputeNextExpiry(): void {
     let next = Infinity;
-    for (const lease of this.#leases.values()) next = Math.min(next, lease.expiresAt);
+    for (const lease of this.#leases.values()) if (!this.#expiring.has(lease.id)) next = Math.min(next, lease.expiresAt);
     this.#nextExpiry = next;
   }
 
-  /** Takes a new lease. */
-  create(request: DemandRequest, now: number, owner?: string): DemandLease {
+  /** Takes a new lease; it counts in {@link count} from this call on, so limits hold across awaits. */
+  async create(request: DemandRequest, now: number, owner?: string): Promise<DemandLease> {
     const lease: Lease = {
       id: randomUUID(),
       dataflowId: request.dataflowId,
@@ -104,11 +119,19 @@ export class DemandBook {
       expiresAt: now + request.ttlSeconds * 1000,
       owner: owner ?? null,
     };
-    this.writes.run("demand_insert", () => this.store.insertDemand({
-      id: lease.id, dataflow_id: lease.dataflowId ?? null, quadkey: lease.quadkey ?? null,
-      data_type: lease.dataType ?? null, ttl_seconds: lease.ttlSeconds, created_at: now, expires_at: lease.expiresAt,
-      owner: lease.owner,
-    }));
+    const key = owner ?? "";
+    this.#creating.set(key, (this.#creating.get(key) ?? 0) + 1);
+    try {
+      await this.writes.run("demand_insert", () => this.store.insertDemand({
+        id: lease.id, dataflow_id: lease.dataflowId ?? null, quadkey: lease.quadkey ?? null,
+        data_type: lease.dataType ?? null, ttl_seconds: lease.ttlSeconds, created_at: now, expires_at: lease.expiresAt,
+        owner: lease.owner,
+      }));
+    } finally {
+      const n = this.#creating.get(key)! - 1;
+      if (n === 0) this.#creating.delete(key);
+      else this.#creating.set(key, n);
+    }
     this.#leases.set(lease.id, lease);
     this.#nextExpiry = Math.min(this.#nextExpiry, lease.expiresAt);
     return toLease(lease);
@@ -121,10 +144,10 @@ export class DemandBook {
   }
 
   /** Extends lease `id` by `ttlSeconds` from now. */
-  renew(id: string, ttlSeconds: number, now: number): DemandLease {
+  async renew(id: string, ttlSeconds: number, now: number): Promise<DemandLease> {
     const lease = this.#get(id, now);
     const expiresAt = now + ttlSeconds * 1000;
-    this.writes.run("demand_renew", () => this.store.renewDemand(id, ttlSeconds, expiresAt));
+    await this.writes.run("demand_renew", () => this.store.renewDemand(id, ttlSeconds, expiresAt));
     lease.ttlSeconds = ttlSeconds;
     lease.expiresAt = expiresAt;
     this.#recomputeNextExpiry();
@@ -132,11 +155,24 @@ export class DemandBook {
   }
 
   /** Ends lease `id`. */
-  delete(id: string, now: number): void {
+  async delete(id: string, now: number): Promise<void> {
     this.#get(id, now);
-    this.writes.run("demand_delete", () => this.store.deleteDemand(id));
+    await this.writes.run("demand_delete", () => this.store.deleteDemand(id));
     this.#leases.delete(id);
     this.#recomputeNextExpiry();
+  }
+
+  /** Reads lease `id` again after another replica changed it; true when that changed this book. */
+  async reload(id: string): Promise<boolean> {
+    const row = await this.store.getDemand(id);
+    if (!row) {
+      const had = this.#leases.delete(id);
+      this.#recomputeNextExpiry();
+      return had;
+    }
+    this.#leases.set(id, fromRow(row));
+    this.#recomputeNextExpiry();
+    return true;
   }
 
   /** The lease `id` if it is live. */
@@ -145,25 +181,43 @@ export class DemandBook {
   }
 
   /**
-   * Drops leases that ran out; true when any did. Cheap when none is due. A lease whose row
-   * cannot be deleted now stays (it matches nothing once expired) and is tried again next time.
+   * Ends leases that ran out, by claiming their rows: `onExpired(false)` when this book deleted
+   * one (its `send` changes are announced here), `onExpired(true)` when another replica had
+   * (that one announced them). A lease keeps matching until its claim resolved, so replicas flip
+   * `send` on the claim, not on their clocks. A row that cannot be deleted now lapses (it matches
+   * nothing, announced here) and is tried again next time. Resolves when the claims did;
+   * undefined (no await) when none is due.
    */
-  expire(now: number): boolean {
-    if (this.#nextExpiry > now) return false;
-    let changed = false;
+  expire(now: number): Promise<void> | undefined {
+    if (this.#nextExpiry > now) return undefined;
+    const claims: Promise<void>[] = [];
     for (const lease of this.#leases.values()) {
-      if (lease.expiresAt > now) continue;
-      if (this.writes.attempt("demand_expire", () => this.store.deleteDemand(lease.id))) this.#leases.delete(lease.id);
-      changed = true;
+      if (lease.expiresAt > now || this.#expiring.has(lease.id)) continue;
+      this.#expiring.add(lease.id);
+      claims.push(this.#claim(lease));
     }
-    this.#recomputeNextExpiry();
-    return changed;
+    this.#recomputeNextExpiry(); // those being deleted wait for their write
+    return claims.length === 0 ? undefined : Promise.all(claims).then(() => undefined);
   }
 
-  /** True when a live lease matches `flow`. */
-  wants(flow: Matchable, now: number): boolean {
+  async #claim(lease: Lease): Promise<void> {
+    let claimed: boolean | undefined;
+    try {
+      claimed = await this.writes.run("demand_expire", () => this.store.deleteDemand(lease.id));
+    } catch {
+      claimed = undefined; // counted and logged by writes
+    }
+    this.#expiring.delete(lease.id);
+    if (claimed === undefined) lease.lapsed = true;
+    else if (this.#leases.get(lease.id) === lease) this.#leases.delete(lease.id);
+    this.#recomputeNextExpiry();
+    this.onExpired(claimed === false);
+  }
+
+  /** True when a lease not yet ended by {@link expire} matches `flow`. */
+  wants(flow: Matchable): boolean {
     for (const lease of this.#leases.values()) {
-      if (lease.expiresAt > now && leaseMatches(lease, flow)) return true;
+      if (!lease.lapsed && leaseMatches(lease, flow)) return true;
     }
     return false;
   }
@@ -173,9 +227,9 @@ export class DemandBook {
     return this.#get(id, now).owner;
   }
 
-  /** How many leases are live (only `owner`'s when given). */
+  /** How many leases are live or being created (only `owner`'s when given). */
   count(now: number, owner?: string): number {
-    let n = 0;
+    let n = owner === undefined ? [...this.#creating.values()].reduce((a, b) => a + b, 0) : this.#creating.get(owner) ?? 0;
     for (const l of this.#leases.values()) if (l.expiresAt > now && (owner === undefined || l.owner === owner)) n++;
     return n;
   }

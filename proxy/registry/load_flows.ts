@@ -5,7 +5,7 @@
  * Store errors here propagate; the proxy then exits 2 naming `--db`.
  */
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/store.ts";
+import type { DataflowStore } from "../store/store_api.ts";
 import { type Flow, flowFromRow, positionQuadkey } from "./flow.ts";
 
 const BATCH = 1000;
@@ -20,12 +20,12 @@ export function positionOfJson(json: string): string {
 }
 
 /** Fills `position_quadkey` of the rows that lack it, a batch per transaction. */
-export function backfillPositions(store: Store): number {
+export async function backfillPositions(store: DataflowStore): Promise<number> {
   let done = 0;
   for (;;) {
-    const rows = store.rowsWithoutPosition(BATCH);
+    const rows = await store.rowsWithoutPosition(BATCH);
     if (rows.length === 0) return done;
-    store.setPositions(rows.map((r) => [r.id, positionOfJson(r.metadata)] as [number, string]));
+    await store.setPositions(rows.map((r) => [r.id, positionOfJson(r.metadata)] as [number, string]));
     done += rows.length;
   }
 }
@@ -35,16 +35,16 @@ export function backfillPositions(store: Store): number {
  * down is not the sensor's fault). A `live` flow comes back `idle`: no media session survives a
  * restart; those ids are returned in `restated` for the registry to flush.
  */
-export function loadFlows(store: Store, now: number, log: Logger): { flows: Map<number, Flow>; restated: number[] } {
+export async function loadFlows(store: DataflowStore, now: number, log: Logger): Promise<{ flows: Map<number, Flow>; restated: number[] }> {
   const flows = new Map<number, Flow>();
   const restated: number[] = [];
-  for (const row of store.activeDataflows()) {
+  for (const row of await store.activeDataflows()) {
     let flow: Flow;
     try {
       flow = flowFromRow(row);
     } catch (error) {
       log.error("unreadable dataflow row ended", { id: row.id, error });
-      store.endDataflow(row.id, "expired", now, row.last_seen_at, row.last_media_at);
+      await store.endDataflow(row.id, "expired", now, row.last_seen_at, row.last_media_at);
       continue;
     }
     flow.lastSeen = Math.max(flow.lastSeen, now);

@@ -13,7 +13,7 @@ export function registerRegistryMetrics(registry: Registry, metrics: Metrics): v
   });
   metrics.gauge("vsb_demands", "Live demand leases", (series) => series.set(undefined, registry.counts().demands));
   const ended = metrics.counter("vsb_dataflows_ended_total", "Dataflows ended, by reason");
-  registry.on("ended", ({ reason }) => ended.inc({ reason }));
+  registry.on("ended", ({ reason, remote }) => void (remote || ended.inc({ reason })));
   metrics.counter("vsb_store_errors_total", "Store writes that failed (disk full, I/O error, read-only), by operation", (series) => {
     for (const [op, n] of registry.storeErrors()) series.set({ op }, n);
   });
@@ -22,5 +22,5 @@ export function registerRegistryMetrics(registry: Registry, metrics: Metrics): v
   metrics.counter("vsb_dataflows_pruned_total", "Ended dataflows deleted after --ended-retention", (series) =>
     series.set(undefined, registry.pruned));
   const sendChanges = metrics.counter("vsb_send_changes_total", "Changes of send announced on control topics").with();
-  registry.on("send", () => sendChanges.inc());
+  registry.on("send", ({ remote }) => void (remote || sendChanges.inc()));
 }

@@ -1,6 +1,6 @@
 /** Types of the registry's public interface: events, options, filters. */
 import { DATAFLOW_PAGE_MAX, type DataflowMetadata } from "../../shared/mod.ts";
-import type { Store } from "../store/store.ts";
+import type { DataflowStore } from "../store/store_api.ts";
 import type { StoreWrites } from "./store_writes.ts";
 import type { Clock } from "./clock.ts";
 import type { EndReason, MediaState } from "./flow.ts";
@@ -8,10 +8,12 @@ import type { EndReason, MediaState } from "./flow.ts";
 /** What subscribers (bus announcer, ingest, metrics) hear about. */
 export interface RegistryEvents {
   registered: { id: number; metadata: DataflowMetadata };
-  /** `send` of dataflow `id` is now `send` (also emitted once at registration). */
-  send: { id: number; send: boolean };
-  /** The dataflow is gone: tear down its media session and announce `terminatedataflow`. */
-  ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState };
+  /** `send` of dataflow `id` is now `send` (also emitted once at registration); `remote`: another
+   * replica's write changed it, and that replica announces it. */
+  send: { id: number; send: boolean; remote?: true };
+  /** The dataflow is gone: tear down its media session and announce `terminatedataflow` (unless
+   * `remote`: another replica ended it and announces it). */
+  ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState; remote?: true };
   /** The ingest reported a media state change. */
   state: { id: number; state: MediaState };
 }
@@ -24,7 +26,8 @@ export type IngestCheck = "ok" | "unknown" | "denied";
 
 /** Options of {@link Registry}; defaults in brackets. */
 export interface RegistryOptions {
-  store: Store;
+  /** The store written through (SQLite via `sqliteDataflowStore`, or PostgreSQL). */
+  store: DataflowStore;
   clock: Clock;
   /** `always`: every active dataflow sends; `demand`: only while a lease matches. */
   sendPolicy: "demand" | "always";

@@ -4,7 +4,9 @@
  * {@link StoreUnavailableError} for a request (answered 503) or a logged, counted miss for a
  * timer, so nothing throws out of the event loop and live streams go on. The store counts as
  * healthy while its last write succeeded; `/ready` says 503 otherwise, and the registry's
- * sweep probes it so that it recovers by itself when the disk does.
+ * sweep probes it so that it recovers by itself when the disk does. Writes are awaited (the
+ * store may be SQLite in this process or PostgreSQL over the network): the registry changes its
+ * memory only after the write resolved.
  */
 import type { Logger } from "../log.ts";
 import { PortsExhaustedError } from "../store/store.ts";
@@ -26,10 +28,10 @@ export class StoreWrites {
   }
 
   /** Runs write `op`; a failure is counted, logged once per outage and thrown as StoreUnavailableError. */
-  run<T>(op: string, write: () => T): T {
+  async run<T>(op: string, write: () => T | Promise<T>): Promise<T> {
     let out: T;
     try {
-      out = write();
+      out = await write();
     } catch (error) {
       if (error instanceof PortsExhaustedError) throw error; // a full range, not a broken store
       this.#failed(op, error);
@@ -39,10 +41,23 @@ export class StoreWrites {
     return out;
   }
 
-  /** Runs write `op` for a timer: true when it succeeded, false (counted and logged) when not. */
-  attempt(op: string, write: () => void): boolean {
+  /**
+   * Runs read `op`; a failure is counted and thrown as StoreUnavailableError (503), but a read
+   * that succeeds says nothing about writes, so it does not mark the store healthy again.
+   */
+  async read<T>(op: string, read: () => T | Promise<T>): Promise<T> {
     try {
-      this.run(op, write);
+      return await read();
+    } catch (error) {
+      this.errors.set(op, (this.errors.get(op) ?? 0) + 1);
+      throw new StoreUnavailableError(`the registration store could not be read (${op}): ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  /** Runs write `op` for a timer: true when it succeeded, false (counted and logged) when not. */
+  async attempt(op: string, write: () => unknown): Promise<boolean> {
+    try {
+      await this.run(op, write);
       return true;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) this.log.error("store write failed", { op, error });

@@ -10,10 +10,11 @@
  * a UDP forward port is chosen under an advisory transaction lock (no two dataflows get one
  * port, whichever replica registers them), and migrations run once under an advisory lock.
  */
+import { randomUUID } from "node:crypto";
 import postgres from "postgres";
 import { PortsExhaustedError, type PortRange } from "./port_pool.ts";
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION, PORT_LOCK } from "./pg_schema.ts";
-import type { DataflowStore } from "./store_api.ts";
+import type { DataflowStore, StoreChange } from "./store_api.ts";
 import type { DataflowRow, DemandRow, EndedQuery, MetadataUpdate, NewDataflow, Touch } from "./store.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -29,6 +30,12 @@ export interface PgStoreOptions {
   connectTimeoutSeconds?: number;
 }
 
+/** The LISTEN/NOTIFY channel on which replicas say which rows they changed. */
+export const CHANGES_CHANNEL = "vsb_changes";
+
+/** A notification: the writing store's `o`rigin and the changed row (a `d`ataflow id or a `l`ease id). */
+type Notice = { o: string; d?: number; l?: string };
+
 const SELECT_FLOW = `SELECT d.*, p.port AS port FROM dataflows d LEFT JOIN udp_ports p ON p.dataflow_id = d.id`;
 
 /** ms timestamps and ids are bigint in PostgreSQL; every one fits a Number exactly. */
@@ -37,6 +44,8 @@ const BIGINT_AS_NUMBER = { to: 20, from: [20], serialize: (x: number) => String(
 /** The PostgreSQL store; one pool per process. */
 export class PgStore implements DataflowStore {
   readonly kind = "postgres" as const;
+  /** Told apart from other replicas' notifications: a store ignores its own. */
+  readonly origin = randomUUID();
 
   private constructor(readonly sql: Sql, private readonly ports: PortRange) {}
 
@@ -58,6 +67,28 @@ export class PgStore implements DataflowStore {
     }
   }
 
+  /** Queues a notification of the change in `tx`: delivered to the listeners only if it commits. */
+  async #notify(tx: Tx, change: StoreChange): Promise<void> {
+    const notice: Notice = "dataflow" in change ? { o: this.origin, d: change.dataflow } : { o: this.origin, l: change.demand };
+    await tx`SELECT pg_notify(${CHANGES_CHANNEL}, ${JSON.stringify(notice)})`;
+  }
+
+  /** Listens on a dedicated connection (the driver re-listens after a reconnect); ignores its own notices. */
+  async listen(onChange: (change: StoreChange) => void): Promise<() => Promise<void>> {
+    const { unlisten } = await this.sql.listen(CHANGES_CHANNEL, (payload) => {
+      let notice: Notice;
+      try {
+        notice = JSON.parse(payload) as Notice;
+      } catch {
+        return; // not ours
+      }
+      if (notice.o === this.origin) return;
+      if (typeof notice.d === "number") onChange({ dataflow: notice.d });
+      else if (typeof notice.l === "string") onChange({ demand: notice.l });
+    });
+    return unlisten;
+  }
+
   async insertDataflow(flow: NewDataflow): Promise<{ id: number; port: number | null }> {
     return await this.sql.begin(async (tx) => {
       const [row] = await tx`INSERT INTO dataflows (metadata, data_type, data_sub_type, quadkey, position_quadkey,
@@ -67,6 +98,7 @@ export class PgStore implements DataflowStore {
         RETURNING id`;
       const id = (row as { id: number }).id;
       const port = flow.udpForward ? await this.#takePort(tx, id) : null;
+      await this.#notify(tx, { dataflow: id });
       return { id, port };
     }) as { id: number; port: number | null };
   }
@@ -98,6 +130,7 @@ export class PgStore implements DataflowStore {
         last_seen_at = ${update.now} WHERE id = ${id} AND active = 1`;
       const [held] = await tx`SELECT port FROM udp_ports WHERE dataflow_id = ${id}`;
       const current = held ? (held as { port: number }).port : null;
+      await this.#notify(tx, { dataflow: id });
       if (udpForward === true && current === null) return await this.#takePort(tx, id);
       if (udpForward === false && current !== null) {
         await tx`DELETE FROM udp_ports WHERE dataflow_id = ${id}`;
@@ -144,12 +177,17 @@ export class PgStore implements DataflowStore {
       WHERE d.id = v.id::bigint AND d.active = 1`;
   }
 
-  async endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia: number | null = null): Promise<void> {
-    await this.sql.begin(async (tx) => {
-      await tx`UPDATE dataflows SET active = 0, state = 'expired', ended_at = ${now}, end_reason = ${reason},
-        last_seen_at = ${lastSeen}, last_media_at = ${lastMedia} WHERE id = ${id} AND active = 1`;
+  /** A row claim: of replicas racing to expire one dataflow, exactly one gets true. */
+  async endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia: number | null = null, presentBefore?: number): Promise<boolean> {
+    return await this.sql.begin(async (tx) => {
+      const ended = await tx`UPDATE dataflows SET active = 0, state = 'expired', ended_at = ${now}, end_reason = ${reason},
+        last_seen_at = ${lastSeen}, last_media_at = ${lastMedia} WHERE id = ${id} AND active = 1
+        AND greatest(last_seen_at, coalesce(last_media_at, 0)) < ${presentBefore ?? Number.MAX_SAFE_INTEGER} RETURNING id`;
+      if (ended.count === 0) return false;
       await tx`DELETE FROM udp_ports WHERE dataflow_id = ${id}`;
-    });
+      await this.#notify(tx, { dataflow: id });
+      return true;
+    }) as boolean;
   }
 
   async pruneEnded(endedBefore: number, max: number): Promise<number> {
@@ -158,17 +196,44 @@ export class PgStore implements DataflowStore {
     return result.count;
   }
 
+  async rowsWithoutPosition(limit: number): Promise<{ id: number; metadata: string }[]> {
+    return [...await this.sql`SELECT id, metadata FROM dataflows WHERE position_quadkey IS NULL LIMIT ${limit}`] as { id: number; metadata: string }[];
+  }
+
+  async setPositions(batch: Iterable<[id: number, positionQuadkey: string]>): Promise<void> {
+    const rows = [...batch];
+    if (rows.length === 0) return;
+    await this.sql`UPDATE dataflows d SET position_quadkey = v.key FROM (VALUES ${this.sql(rows as never)}) AS v (id, key)
+      WHERE d.id = v.id::bigint`;
+  }
+
   async insertDemand(d: DemandRow): Promise<void> {
-    await this.sql`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at, expires_at, owner)
-      VALUES (${d.id}, ${d.dataflow_id}, ${d.quadkey}, ${d.data_type}, ${d.ttl_seconds}, ${d.created_at}, ${d.expires_at}, ${d.owner ?? null})`;
+    await this.sql.begin(async (tx) => {
+      await tx`INSERT INTO demands (id, dataflow_id, quadkey, data_type, ttl_seconds, created_at, expires_at, owner)
+        VALUES (${d.id}, ${d.dataflow_id}, ${d.quadkey}, ${d.data_type}, ${d.ttl_seconds}, ${d.created_at}, ${d.expires_at}, ${d.owner ?? null})`;
+      await this.#notify(tx, { demand: d.id });
+    });
   }
 
   async renewDemand(id: string, ttlSeconds: number, expiresAt: number): Promise<void> {
-    await this.sql`UPDATE demands SET ttl_seconds = ${ttlSeconds}, expires_at = ${expiresAt} WHERE id = ${id}`;
+    await this.sql.begin(async (tx) => {
+      await tx`UPDATE demands SET ttl_seconds = ${ttlSeconds}, expires_at = ${expiresAt} WHERE id = ${id}`;
+      await this.#notify(tx, { demand: id });
+    });
   }
 
-  async deleteDemand(id: string): Promise<void> {
-    await this.sql`DELETE FROM demands WHERE id = ${id}`;
+  async deleteDemand(id: string): Promise<boolean> {
+    return await this.sql.begin(async (tx) => {
+      const deleted = await tx`DELETE FROM demands WHERE id = ${id} RETURNING id`;
+      if (deleted.count === 0) return false;
+      await this.#notify(tx, { demand: id });
+      return true;
+    }) as boolean;
+  }
+
+  async getDemand(id: string): Promise<DemandRow | undefined> {
+    const [row] = await this.sql`SELECT * FROM demands WHERE id = ${id}`;
+    return row as DemandRow | undefined;
   }
 
   async allDemands(): Promise<DemandRow[]> {

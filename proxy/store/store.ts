@@ -140,7 +140,9 @@ export class Store {
       setMetadata: db.prepare(`UPDATE dataflows SET metadata = ?, data_type = ?, data_sub_type = ?, quadkey = ?,
         position_quadkey = ?, last_seen_at = ? WHERE id = ? AND active = 1`),
       endFlow: db.prepare(`UPDATE dataflows SET active = 0, state = 'expired', ended_at = ?, end_reason = ?,
-        last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1`),
+        last_seen_at = ?, last_media_at = ? WHERE id = ? AND active = 1
+        AND max(last_seen_at, coalesce(last_media_at, 0)) < ?`),
+      getDemand: db.prepare("SELECT * FROM demands WHERE id = ?"),
       prune: db.prepare(`DELETE FROM dataflows WHERE id IN
         (SELECT id FROM dataflows WHERE active = 0 AND ended_at < ? ORDER BY ended_at LIMIT ?)`),
       noPosition: db.prepare("SELECT id, metadata FROM dataflows WHERE position_quadkey IS NULL LIMIT ?"),
@@ -240,13 +242,17 @@ export class Store {
     })();
   }
 
-  /** Marks a dataflow inactive and releases its UDP port. */
-  endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia: number | null = null): void {
-    const released = this.#db.transaction(() => {
-      this.#q.endFlow!.run(now, reason, lastSeen, lastMedia, id);
-      return this.#q.deletePort!.all(id) as { port: number }[];
+  /**
+   * Marks a dataflow inactive and releases its UDP port: a claim, true only for the call that
+   * ended it. With `presentBefore`, only while its stored last presence is older (an expiry).
+   */
+  endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia: number | null = null, presentBefore = Infinity): boolean {
+    const { ended, released } = this.#db.transaction(() => {
+      const ended = this.#q.endFlow!.run(now, reason, lastSeen, lastMedia, id, presentBefore).changes > 0;
+      return { ended, released: ended ? this.#q.deletePort!.all(id) as { port: number }[] : [] };
     })();
     for (const { port } of released) this.#pool.release(port);
+    return ended;
   }
 
   /** Deletes at most `max` dataflows that ended before `endedBefore` (oldest first); returns how many. */
@@ -277,8 +283,13 @@ export class Store {
   }
 
   /** Removes a lease (deleted or expired). */
-  deleteDemand(id: string): void {
-    this.#q.deleteDemand!.run(id);
+  deleteDemand(id: string): boolean {
+    return this.#q.deleteDemand!.run(id).changes > 0;
+  }
+
+  /** Lease `id`, or undefined. */
+  getDemand(id: string): DemandRow | undefined {
+    return (this.#q.getDemand!.get(id) as DemandRow | null) ?? undefined;
   }
 
   /** Every stored lease, live or not yet swept. */

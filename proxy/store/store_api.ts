@@ -10,22 +10,40 @@
 import type { DataflowRow, DemandRow, EndedQuery, MetadataUpdate, NewDataflow, Touch } from "./store.ts";
 import type { Store } from "./store.ts";
 
+/** A row another replica changed, to be read again: a dataflow by id, or a lease by id. */
+export type StoreChange = { dataflow: number } | { demand: string };
+
 /** What the registry needs from a store; every write is one transaction and throws on failure. */
 export interface DataflowStore {
   /** "sqlite" or "postgres", for logs and metrics. */
   readonly kind: "sqlite" | "postgres";
+  /** The SQLite store underneath (for other tables on the same file, e.g. discovery's). */
+  readonly sqlite?: Store;
   insertDataflow(flow: NewDataflow): Promise<{ id: number; port: number | null }>;
   updateDataflow(id: number, update: MetadataUpdate, udpForward?: boolean): Promise<number | null>;
   getDataflow(id: number): Promise<DataflowRow | undefined>;
   activeDataflows(): Promise<DataflowRow[]>;
   endedDataflows(query: EndedQuery): Promise<DataflowRow[]>;
   touchMany(batch: Iterable<Touch>): Promise<void>;
-  endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia?: number | null): Promise<void>;
+  /** Ends active dataflow `id`: true only for the call that ended it (a claim; replicas race for
+   * expiries). With `presentBefore`, only while its stored last presence is older than that. */
+  endDataflow(id: number, reason: string, now: number, lastSeen: number, lastMedia?: number | null, presentBefore?: number): Promise<boolean>;
   pruneEnded(endedBefore: number, max: number): Promise<number>;
+  /** Up to `limit` rows whose position key was never computed (rows from before it existed). */
+  rowsWithoutPosition(limit: number): Promise<{ id: number; metadata: string }[]>;
+  /** Stores computed position keys ('' for none) in one transaction. */
+  setPositions(batch: Iterable<[id: number, positionQuadkey: string]>): Promise<void>;
   insertDemand(d: DemandRow): Promise<void>;
   renewDemand(id: string, ttlSeconds: number, expiresAt: number): Promise<void>;
-  deleteDemand(id: string): Promise<void>;
+  /** Deletes lease `id`: true only for the call that deleted it (a claim; replicas race for expiries). */
+  deleteDemand(id: string): Promise<boolean>;
   allDemands(): Promise<DemandRow[]>;
+  getDemand(id: string): Promise<DemandRow | undefined>;
+  /**
+   * Calls `onChange` for every change another store instance (another replica) made to a dataflow
+   * or a lease; resolves with the function that stops listening. Absent: no other writer exists.
+   */
+  listen?(onChange: (change: StoreChange) => void): Promise<() => Promise<void>>;
   probe(now: number): Promise<void>;
   allocatedPorts(): Promise<number[]>;
   ping(): Promise<boolean>;
@@ -36,18 +54,22 @@ export interface DataflowStore {
 export function sqliteDataflowStore(store: Store): DataflowStore {
   return {
     kind: "sqlite",
+    sqlite: store,
     insertDataflow: async (flow) => store.insertDataflow(flow),
     updateDataflow: async (id, update, udpForward) => store.updateDataflow(id, update, udpForward),
     getDataflow: async (id) => store.getDataflow(id),
     activeDataflows: async () => store.activeDataflows(),
     endedDataflows: async (query) => store.endedDataflows(query),
     touchMany: async (batch) => store.touchMany(batch),
-    endDataflow: async (id, reason, now, lastSeen, lastMedia) => store.endDataflow(id, reason, now, lastSeen, lastMedia ?? null),
+    endDataflow: async (id, reason, now, lastSeen, lastMedia, presentBefore) => store.endDataflow(id, reason, now, lastSeen, lastMedia ?? null, presentBefore),
     pruneEnded: async (before, max) => store.pruneEnded(before, max),
+    rowsWithoutPosition: async (limit) => store.rowsWithoutPosition(limit),
+    setPositions: async (batch) => store.setPositions(batch),
     insertDemand: async (d) => store.insertDemand(d),
     renewDemand: async (id, ttl, expiresAt) => store.renewDemand(id, ttl, expiresAt),
     deleteDemand: async (id) => store.deleteDemand(id),
     allDemands: async () => store.allDemands(),
+    getDemand: async (id) => store.getDemand(id),
     probe: async (now) => store.probe(now),
     allocatedPorts: async () => store.allocatedPorts(),
     ping: async () => store.ping(),

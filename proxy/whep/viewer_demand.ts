@@ -4,12 +4,17 @@
  * an on-demand sensor keeps (or starts) sending. A player that asks for a dataflow that is
  * not live yet "wakes" it: a lease for `ttlSeconds`, so the sensor starts while the player
  * retries. Leases are renewed by {@link ViewerDemand.tick} and deleted when no longer wanted.
+ * The registry's lease calls are awaited in the background: a viewer never waits for the store,
+ * and a lease given up while it was still being taken is deleted once it exists.
  */
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";
 
 interface Held {
-  leaseId: string;
+  /** Set once the lease exists. */
+  leaseId?: string;
+  /** Resolves when the lease was taken (or could not be). */
+  taken: Promise<void>;
   viewing: boolean;
   wakeUntil: number;
   renewedAt: number;
@@ -25,6 +30,7 @@ export interface ViewerDemandOptions {
 /** The demand leases held for viewers, one per dataflow. */
 export class ViewerDemand {
   private readonly held = new Map<number, Held>();
+  private readonly inflight = new Set<Promise<void>>();
   private readonly ttlSeconds: number;
   private readonly now: () => number;
 
@@ -62,11 +68,13 @@ export class ViewerDemand {
     for (const [dataflowId, entry] of this.held) {
       if (!entry.viewing && now >= entry.wakeUntil) {
         this.held.delete(dataflowId);
-        this.call("demand release failed", dataflowId, () => this.registry.deleteDemand(entry.leaseId));
-      } else if (now - entry.renewedAt >= (this.ttlSeconds * 1000) / 3) {
+        this.release(dataflowId, entry);
+      } else if (entry.leaseId !== undefined && now - entry.renewedAt >= (this.ttlSeconds * 1000) / 3) {
         entry.renewedAt = now;
-        const renewed = this.call("demand renew failed", dataflowId, () => this.registry.renewDemand(entry.leaseId, this.ttlSeconds));
-        if (!renewed) this.held.delete(dataflowId); // the next ensure() takes a new one
+        const leaseId = entry.leaseId;
+        this.track(this.call("demand renew failed", dataflowId, () => this.registry.renewDemand(leaseId, this.ttlSeconds)).then((renewed) => {
+          if (!renewed && this.held.get(dataflowId) === entry) this.held.delete(dataflowId); // the next ensure() takes a new one
+        }));
       }
     }
   }
@@ -76,27 +84,49 @@ export class ViewerDemand {
     const entry = this.held.get(dataflowId);
     if (!entry) return;
     this.held.delete(dataflowId);
-    this.call("demand release failed", dataflowId, () => this.registry.deleteDemand(entry.leaseId));
+    this.release(dataflowId, entry);
   }
 
-  /** Deletes every lease (the proxy stops). */
-  close(): void {
+  /** Deletes every lease (the proxy stops); resolves when the registry has answered. */
+  async close(): Promise<void> {
     for (const dataflowId of [...this.held.keys()]) this.drop(dataflowId);
+    await this.settled();
+  }
+
+  /** Resolves when every lease call made so far has been answered (for close and tests). */
+  async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+  }
+
+  private release(dataflowId: number, entry: Held): void {
+    this.track(entry.taken.then(async () => {
+      const leaseId = entry.leaseId;
+      if (leaseId !== undefined) await this.call("demand release failed", dataflowId, () => this.registry.deleteDemand(leaseId));
+    }));
   }
 
   private ensure(dataflowId: number, create: boolean): Held | undefined {
     const existing = this.held.get(dataflowId);
     if (existing || !create) return existing;
-    const lease = this.call("demand create failed", dataflowId, () => this.registry.createDemand({ dataflowId, ttlSeconds: this.ttlSeconds }));
-    if (!lease) return undefined;
-    const entry: Held = { leaseId: lease.id, viewing: false, wakeUntil: 0, renewedAt: this.now() };
+    const entry: Held = { viewing: false, wakeUntil: 0, renewedAt: this.now(), taken: Promise.resolve() };
+    entry.taken = this.track(this.call("demand create failed", dataflowId, () => this.registry.createDemand({ dataflowId, ttlSeconds: this.ttlSeconds }))
+      .then((lease) => {
+        if (lease) entry.leaseId = lease.id;
+        else if (this.held.get(dataflowId) === entry) this.held.delete(dataflowId); // the next want tries again
+      }));
     this.held.set(dataflowId, entry);
     return entry;
   }
 
-  private call<T>(message: string, dataflowId: number, fn: () => T): T | undefined {
+  private track(work: Promise<void>): Promise<void> {
+    this.inflight.add(work);
+    void work.finally(() => this.inflight.delete(work));
+    return work;
+  }
+
+  private async call<T>(message: string, dataflowId: number, fn: () => Promise<T>): Promise<T | undefined> {
     try {
-      return fn();
+      return await fn();
     } catch (error) {
       this.log.warn(message, { dataflowId, error });
       return undefined;

@@ -124,14 +124,14 @@ export class WhepPlayback {
    * werift's error when it cannot answer.
    */
   async open(dataflowId: number, offer: string): Promise<{ viewerId: string; answer: string }> {
-    this.requireLive(dataflowId);
+    await this.requireLive(dataflowId);
     // Taken before the await and held until the viewer counts itself: parallel POSTs cannot pass the caps.
     const release = this.caps.reserve(dataflowId);
     try {
       const choice = chooseViewerH264(offer);
       const peer = await answerViewer(choice, this.options.ice);
       try {
-        this.requireLive(dataflowId); // it may have ended while werift answered
+        await this.requireLive(dataflowId); // it may have ended while werift answered
       } catch (e) {
         void peer.pc.close();
         throw e;
@@ -142,9 +142,9 @@ export class WhepPlayback {
     }
   }
 
-  private requireLive(dataflowId: number): void {
-    const { state } = this.options.registry.get(dataflowId);
-    if (state === "expired") this.options.registry.requireActive(dataflowId); // throws "has ended"
+  private async requireLive(dataflowId: number): Promise<void> {
+    const { state } = await this.options.registry.get(dataflowId);
+    if (state === "expired") await this.options.registry.requireActive(dataflowId); // throws "has ended"
     if (state !== "live") {
       this.demand.wake(dataflowId);
       throw new NotLiveError(dataflowId, state);
@@ -209,11 +209,7 @@ export class WhepPlayback {
   }
 
   private isLive(dataflowId: number): boolean {
-    try {
-      return this.options.registry.get(dataflowId).state === "live";
-    } catch {
-      return false; // unknown: not live
-    }
+    return this.options.registry.peek(dataflowId)?.state === "live"; // unknown or ended: not live
   }
 
   /** Ends viewer `viewerId` of `dataflowId`; false when there is none. */
@@ -266,11 +262,16 @@ export class WhepPlayback {
     this.demand.tick();
   }
 
-  /** Ends every viewer, deletes the leases, stops the timer. */
-  close(): void {
+  /** Resolves when the viewers' lease calls made so far have been answered (they run in the background). */
+  demandSettled(): Promise<void> {
+    return this.demand.settled();
+  }
+
+  /** Ends every viewer, deletes the leases (resolves when the registry answered), stops the timer. */
+  close(): Promise<void> {
     clearInterval(this.timer);
     for (const unsubscribe of this.unsubscribes) unsubscribe();
     for (const id of [...this.watched.keys()]) this.endDataflow(id, "shutdown");
-    this.demand.close();
+    return this.demand.close();
   }
 }

@@ -130,7 +130,7 @@ describe("dashboard live preview in Chromium", () => {
     await row.locator("button.preview").click();
     await page.locator("#stats", { hasText: "waiting for dataflow" }).waitFor({ timeout: 5000 });
     // The 503 placed a demand lease: the sensor is told to send (as an on-demand agent would hear).
-    expect(await waitFor(() => media.proxy.registry.get(reg.id).send, 3000)).toBe(true);
+    expect(await waitFor(() => media.proxy.registry.peek(reg.id)?.send === true, 3000)).toBe(true);
     let flow: LiveFlow | undefined;
     cleanups.push(() => flow?.stop());
     flow = await pushFlow(media, reg);

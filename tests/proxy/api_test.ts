@@ -6,7 +6,7 @@ import { agentBody, sensor2022 } from "./sensor_body.ts";
 
 describe("POST /dataflows", () => {
   test("accepts a 2022 5GMETA body and answers id, topic (5GMETA's: the lower-case dataType), routingKey, send, ingest", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     const res = await json("POST", "/dataflows", sensor2022());
     expect(res.status).toBe(201);
     const body = RegistrationSchema.parse(await res.json());
@@ -17,7 +17,7 @@ describe("POST /dataflows", () => {
   });
 
   test("stores both time field names and the typed videoInfo", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     await json("POST", "/dataflows", sensor2022());
     await json("POST", "/dataflows", { ...agentBody(), udpForward: true });
     const one = await (await json("GET", "/dataflows/1")).json();
@@ -29,7 +29,7 @@ describe("POST /dataflows", () => {
   });
 
   test("rejects schema violations with 400 and the zod paths", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     const body = sensor2022() as any;
     body.dataSourceInfo.sourceLocationInfo.locationLatitude = 123;
     delete body.dataTypeInfo;
@@ -42,7 +42,7 @@ describe("POST /dataflows", () => {
   });
 
   test("malformed JSON is 400, wrong content type 415, over 64 KiB 413", async () => {
-    const { json, app, metrics } = harness();
+    const { json, app, metrics } = await harness();
     expect((await json("POST", "/dataflows", "{not json")).status).toBe(400);
     expect((await app.request("/dataflows", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify(sensor2022()) })).status).toBe(415);
     const huge = { ...sensor2022(), pad: "x".repeat(70_000) };
@@ -55,7 +55,7 @@ describe("POST /dataflows", () => {
 
 describe("GET /dataflows", () => {
   test("filters by quadkey prefix, dataType and active", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     await json("POST", "/dataflows", sensor2022()); // 0313...
     await json("POST", "/dataflows", agentBody("032010110301111112", "video"));
     await json("POST", "/dataflows", agentBody("032010110301111113", "lidar"));
@@ -75,7 +75,7 @@ describe("GET /dataflows", () => {
   });
 
   test("?limit=N keeps the newest N matches; ended records say when and why they ended", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     for (let i = 0; i < 5; i++) await json("POST", "/dataflows", agentBody());
     await json("DELETE", "/dataflows/2");
     await json("DELETE", "/dataflows/4");
@@ -91,7 +91,7 @@ describe("GET /dataflows", () => {
   });
 
   test("unknown id is 404, malformed id 400", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     expect((await json("GET", "/dataflows/77")).status).toBe(404);
     expect((await json("GET", "/dataflows/abc")).status).toBe(400);
     expect((await json("PUT", "/dataflows/0")).status).toBe(400);
@@ -100,7 +100,7 @@ describe("GET /dataflows", () => {
 
 describe("PUT /dataflows/{id}", () => {
   test("keeps alive without a body and answers {id, send}", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     await json("POST", "/dataflows", sensor2022());
     const res = await json("PUT", "/dataflows/1");
     expect(res.status).toBe(200);
@@ -108,7 +108,7 @@ describe("PUT /dataflows/{id}", () => {
   });
 
   test("accepts updated metadata, and rejects bad metadata with 400", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     await json("POST", "/dataflows", sensor2022());
     const moved = agentBody("0313331232010333");
     expect((await json("PUT", "/dataflows/1", moved)).status).toBe(200);
@@ -117,9 +117,9 @@ describe("PUT /dataflows/{id}", () => {
   });
 
   test("answers 404 once the dataflow expired, so the agent re-registers", async () => {
-    const { json, clock } = harness();
+    const { json, clock } = await harness();
     await json("POST", "/dataflows", sensor2022());
-    clock.advance(15_001);
+    await clock.advance(15_001);
     const res = await json("PUT", "/dataflows/1");
     expect(res.status).toBe(404);
     expect((await res.json()).error).toMatch(/dataflow "1" has ended/);
@@ -128,7 +128,7 @@ describe("PUT /dataflows/{id}", () => {
 
 describe("DELETE /dataflows/{id}", () => {
   test("ends the dataflow, frees its port, and a second DELETE is 404", async () => {
-    const { json, store, events } = harness();
+    const { json, store, events } = await harness();
     await json("POST", "/dataflows", { ...sensor2022(), udpForward: true });
     expect(store.allocatedPorts()).toEqual([5000]);
     expect((await json("DELETE", "/dataflows/1")).status).toBe(204);
@@ -142,7 +142,7 @@ describe("DELETE /dataflows/{id}", () => {
 
 describe("/demands", () => {
   test("a lease makes send true on the next keep-alive; deleting it makes it false", async () => {
-    const { json, events } = harness();
+    const { json, events } = await harness();
     await json("POST", "/dataflows", sensor2022());
     const res = await json("POST", "/demands", { quadkey: "0313", ttlSeconds: 60 });
     expect(res.status).toBe(201);
@@ -160,7 +160,7 @@ describe("/demands", () => {
 
   test("POST /demands with a zoom-22 or zoom-25 prefix sends a zoom-18 registration with lat/lon; a neighbour does not", async () => {
     for (const [quadkey, send] of [["0313331232010333031221", true], ["0313331232010333031221303", true], ["0313331232010333031221302", false]] as const) {
-      const { json } = harness();
+      const { json } = await harness();
       await json("POST", "/dataflows", sensor2022());
       expect((await json("POST", "/demands", { quadkey, ttlSeconds: 60 })).status).toBe(201);
       expect((await (await json("PUT", "/dataflows/1")).json()).send).toBe(send);
@@ -168,7 +168,7 @@ describe("/demands", () => {
   });
 
   test("rejects leases without selector (400), for unknown dataflows (404), unknown ids (404)", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     expect((await json("POST", "/demands", { ttlSeconds: 5 })).status).toBe(400);
     expect((await json("POST", "/demands", { dataflowId: 9 })).status).toBe(404);
     expect((await json("POST", "/demands", { quadkey: "0313", ttlSeconds: 99999 })).status).toBe(400);
@@ -181,7 +181,7 @@ describe("/demands", () => {
 
 describe("service routes", () => {
   test("GET /mec/tile/{quadkey} answers this MEC's three services for any tile", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     const res = await json("GET", "/mec/tile/031333123201033303");
     const answer = DiscoverySchema.parse(await res.json());
     expect(answer[0]!.mec_id).toBe("mec-1");
@@ -195,7 +195,7 @@ describe("service routes", () => {
   });
 
   test("GET /mec/tile/{quadkey} round-trips through the agent's discoverEndpoints()", async () => {
-    const { app } = harness();
+    const { app } = await harness();
     const viaApp = ((input: string | URL | Request, init?: RequestInit) => app.request(String(input), init)) as typeof fetch;
     const tile = "031333123201033303";
     const e = await discoverEndpoints(tile, { discoveryUrl: "http://mec.test:8080", fetch: viaApp });
@@ -209,7 +209,7 @@ describe("service routes", () => {
 
   test("/health is 200, /ready reflects the bus", async () => {
     let up = false;
-    const { json } = harness({ busUp: () => up });
+    const { json } = await harness({ busUp: () => up });
     expect((await json("GET", "/health")).status).toBe(200);
     const notReady = await json("GET", "/ready");
     expect(notReady.status).toBe(503);
@@ -219,7 +219,7 @@ describe("service routes", () => {
   });
 
   test("/openapi.json documents every route with schemas from zod", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     const doc = await (await json("GET", "/openapi.json")).json();
     expect(doc.openapi).toBe("3.1.0");
     const documented = Object.values(ROUTE).filter((r) => r !== ROUTE.openapi).map((r) => r.replace(/:(\w+)/g, "{$1}"));
@@ -230,7 +230,7 @@ describe("service routes", () => {
   });
 
   test("/metrics counts registrations and keep-alives", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     await json("POST", "/dataflows", sensor2022());
     await json("PUT", "/dataflows/1");
     await json("PUT", "/dataflows/2");
@@ -241,7 +241,7 @@ describe("service routes", () => {
   });
 
   test("an unknown route is a JSON 404", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     const res = await json("GET", "/nope");
     expect(res.status).toBe(404);
     expect((await res.json()).error).toContain('"GET /nope"');
@@ -251,7 +251,7 @@ describe("service routes", () => {
 describe("API tokens", () => {
   const token = "s3cret-token-0123456789";
   test("every route but /health and /ready needs the bearer token (401 otherwise)", async () => {
-    const { json } = harness({ tokens: [`operator:${token}`, "consumer:another-token-abcdefgh"] });
+    const { json } = await harness({ tokens: [`operator:${token}`, "consumer:another-token-abcdefgh"] });
     expect((await json("GET", "/health")).status).toBe(200);
     expect((await json("GET", "/ready")).status).toBe(200);
     for (const [method, path] of [["GET", "/dataflows"], ["POST", "/dataflows"], ["GET", "/metrics"], ["GET", "/mec/tile/0"], ["GET", "/openapi.json"]]) {
@@ -265,12 +265,12 @@ describe("API tokens", () => {
   });
 
   test("route modules mount their own routes; their public prefixes skip API auth; requireRoles checks the role", async () => {
-    const { json } = harness({
+    const { json } = await harness({
       tokens: [`operator:${token}`, "sensor:sensor-token-abcdefgh"],
       routes: [{
         publicPrefixes: ["/whip/"],
         mount(app, ctx) {
-          app.post("/whip/:id", (c) => c.text(`whip ${c.req.param("id")} ${ctx.registry.checkIngestToken(Number(c.req.param("id")), "x")}`));
+          app.post("/whip/:id", async (c) => c.text(`whip ${c.req.param("id")} ${await ctx.registry.checkIngestToken(Number(c.req.param("id")), "x")}`));
           app.get("/whip/watch", ctx.requireRoles(["consumer", "operator"]), (c) => c.text("ok"));
         },
       }],
@@ -284,7 +284,7 @@ describe("API tokens", () => {
   });
 
   test("a module route without an access rule is the operator's alone (fail closed)", async () => {
-    const { json } = harness({
+    const { json } = await harness({
       tokens: [`operator:${token}`, "consumer:consumer-token-abcdefgh"],
       routes: [{ mount: (app) => app.get("/new-thing", (c) => c.text("ok")) }],
     });

@@ -112,8 +112,8 @@ describe("loadConfig()", () => {
     expect(error(["--config", "c.json"], {}, () => "{")).toStartWith('config file "c.json" is not JSON');
     expect(error(["--amqp-url", "http://x"])).toContain("must be a URL with scheme amqp or amqps");
     expect(error(["--frobnicate"])).toBe('unknown argument "--frobnicate" (see --help)');
-    expect(error(["--db"])).toBe('flag "--db" needs a value PATH');
-    expect(error(["--db", "--listen", "1.2.3.4:5"])).toBe('flag "--db" needs a value PATH');
+    expect(error(["--db"])).toBe('flag "--db" needs a value PATH|URL');
+    expect(error(["--db", "--listen", "1.2.3.4:5"])).toBe('flag "--db" needs a value PATH|URL');
     expect(error(["--api-token", "short"])).not.toContain("short");
   });
 
@@ -154,5 +154,33 @@ describe("helpText() and optionsMarkdown()", () => {
     }
     for (const o of OPTIONS) expect(readme).toContain(o.flag);
     for (const o of OPTIONS) expect(readme).toContain(o.env);
+  });
+});
+
+describe("loadConfig() --db postgres://", () => {
+  const url = "postgres://vsb@db.mec.local:5432/vsb";
+
+  test("the password comes from --db-password-file (first line), else PGPASSWORD; a SQLite path needs none", () => {
+    const read = (p: string) => (p === "/run/pg" ? "s3cret-from-file\nignored\n" : noFiles(p));
+    expect(run(["--db", url, "--db-password-file", "/run/pg"], { PGPASSWORD: "from-env" }, read).dbPassword).toBe("s3cret-from-file");
+    expect(run(["--db", url], { PGPASSWORD: "from-env" }).dbPassword).toBe("from-env");
+    expect(run(["--db", url]).dbPassword).toBeUndefined();
+    expect(run(["--db", "/var/lib/vsb/vsb.db"], { PGPASSWORD: "from-env" }).dbPassword).toBeUndefined();
+  });
+
+  test("a URL without host or database, or an unreadable or empty password file, is a ConfigError naming the flag", () => {
+    expect(errorOf(() => run(["--db", "postgres://vsb@db:5432"]), ConfigError))
+      .toBe('--db "postgres://vsb@db:5432": no database name; expected postgres://USER@HOST:PORT/DB');
+    expect(errorOf(() => run(["--db", url, "--db-password-file", "/none"]), ConfigError)).toStartWith('--db-password-file "/none" could not be read:');
+    expect(errorOf(() => run(["--db", url, "--db-password-file", "/empty"], {}, (p) => (p === "/empty" ? "\n" : noFiles(p))), ConfigError))
+      .toBe('--db-password-file "/empty" is empty: its first line is the password');
+  });
+
+  test("--check masks the password, in the URL and from the file", async () => {
+    const { shownConfig } = await import("../../proxy/config/load_config.ts");
+    const shown = shownConfig(run(["--db", "postgres://vsb:in-url-pw@db:5432/vsb"], { PGPASSWORD: "env-pw" }));
+    expect(shown).not.toContain("in-url-pw");
+    expect(shown).not.toContain("env-pw");
+    expect(shown).toContain('"db": "postgres://vsb:***@db:5432/vsb"');
   });
 });

@@ -29,7 +29,7 @@ function fakePublisher() {
 
 describe("control key", () => {
   test("POST /dataflows answers control.key (32 bytes); GET and keep-alive never show it", async () => {
-    const { json } = harness();
+    const { json } = await harness();
     const answer = RegistrationSchema.parse(await (await json("POST", "/dataflows", sensor2022())).json());
     expect(Buffer.from(answer.control!.key, "base64url").length).toBe(32);
     const second = RegistrationSchema.parse(await (await json("POST", "/dataflows", sensor2022())).json());
@@ -40,31 +40,31 @@ describe("control key", () => {
     expect(await (await json("PUT", `/dataflows/${answer.id}`)).text()).not.toContain(answer.control!.key);
   });
 
-  test("the key survives a proxy restart (store), so control after the restart still verifies", () => {
+  test("the key survives a proxy restart (store), so control after the restart still verifies", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vsb-control-key-"));
     dirs.push(dir);
     const db = join(dir, "proxy.db");
     const clock = new FakeClock();
-    const first = harness({ db, clock });
-    const reg = first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
-    first.registry.stop();
+    const first = await harness({ db, clock });
+    const reg = await first.registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    await first.registry.stop();
     first.store.close();
-    const second = harness({ db, clock });
+    const second = await harness({ db, clock });
     expect(second.registry.controlKeyOf(reg.id)).toBe(reg.control!.key);
-    second.registry.remove(reg.id);
+    await second.registry.remove(reg.id);
     expect(second.registry.controlKeyOf(reg.id)).toBe(reg.control!.key); // ended: its last send:false is signed too
     second.store.close();
   });
 
-  test("`Announcer.follow()` signs every send change with the dataflow's key and stamps the user-id", () => {
-    const { registry } = harness();
+  test("`Announcer.follow()` signs every send change with the dataflow's key and stamps the user-id", async () => {
+    const { registry } = await harness();
     const { publisher, sent } = fakePublisher();
     const announcer = new Announcer(publisher, { userId: "vsb-proxy", signer: new ControlSigner() });
     announcer.follow(registry);
-    const reg = registry.register(DataflowMetadataSchema.parse(sensor2022()));
-    const lease = registry.createDemand(DemandRequestSchema.parse({ dataflowId: reg.id, ttlSeconds: 60 }));
-    registry.deleteDemand(lease.id);
-    registry.remove(reg.id);
+    const reg = await registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    const lease = await registry.createDemand(DemandRequestSchema.parse({ dataflowId: reg.id, ttlSeconds: 60 }));
+    await registry.deleteDemand(lease.id);
+    await registry.remove(reg.id);
     const verifier = new ControlVerifier(reg.id, reg.control!.key);
     const controls = sent.filter((m) => m.routingKey === `control.${reg.id}`);
     expect(controls.map((m) => verifier.check(m.body))).toMatchObject([
@@ -73,23 +73,23 @@ describe("control key", () => {
     expect(sent.map((m) => m.userId)).toEqual(sent.map(() => "vsb-proxy")); // control and terminatedataflow
   });
 
-  test("registration and keep-alive answers carry a replay floor above every control message signed before them", () => {
-    const { registry } = harness();
+  test("registration and keep-alive answers carry a replay floor above every control message signed before them", async () => {
+    const { registry } = await harness();
     const { publisher, sent } = fakePublisher();
     // By default both take seqs from ControlSigner.shared (proxy.ts wires one signer the same way).
     new Announcer(publisher).follow(registry);
-    const reg = registry.register(DataflowMetadataSchema.parse(sensor2022()));
+    const reg = await registry.register(DataflowMetadataSchema.parse(sensor2022()));
     const seqs = () => sent.filter((m) => m.routingKey === `control.${reg.id}`).map((m) => JSON.parse(m.body.toString()).seq as number);
     expect(seqs()).toHaveLength(1); // the send:false of the registration
     expect(reg.control!.seq).toBeGreaterThan(seqs()[0]!);
-    const lease = registry.createDemand(DemandRequestSchema.parse({ dataflowId: reg.id, ttlSeconds: 60 }));
-    const answer = registry.keepalive(reg.id);
+    const lease = await registry.createDemand(DemandRequestSchema.parse({ dataflowId: reg.id, ttlSeconds: 60 }));
+    const answer = await registry.keepalive(reg.id);
     expect(answer.controlSeq!).toBeGreaterThan(Math.max(...seqs()));
-    registry.deleteDemand(lease.id);
+    await registry.deleteDemand(lease.id);
     expect(Math.max(...seqs())).toBeGreaterThan(answer.controlSeq!); // a later message is above it
   });
 
-  test("`amqpUserOf()` names the user amqplib logs in as", () => {
+  test("`amqpUserOf()` names the user amqplib logs in as", async () => {
     expect(amqpUserOf("amqp://127.0.0.1:5672")).toBe("guest");
     expect(amqpUserOf("amqps://vsb%2Dproxy:secret@mec:5671/vh")).toBe("vsb-proxy");
     expect(amqpUserOf("amqp://:secret@mec")).toBeUndefined();

@@ -12,7 +12,7 @@ const bearer = (spec: string) => ({ authorization: `Bearer ${spec.slice(spec.ind
 
 describe("POST /dataflows per sensor identity", () => {
   test("the N+1st active dataflow of one sensor is 429, counted; deleting one makes room; others are not limited", async () => {
-    const { json, metrics } = harness({ tokens: [A, B, OPS], maxDataflowsPerSensor: 2 });
+    const { json, metrics } = await harness({ tokens: [A, B, OPS], maxDataflowsPerSensor: 2 });
     const post = (spec: string) => json("POST", "/dataflows", agentBody(), bearer(spec));
     const first = await (await post(A)).json() as { id: number };
     expect((await post(A)).status).toBe(201);
@@ -29,7 +29,7 @@ describe("POST /dataflows per sensor identity", () => {
   });
 
   test("parallel registrations of one sensor cannot pass the limit", async () => {
-    const { json } = harness({ tokens: [A], maxDataflowsPerSensor: 3 });
+    const { json } = await harness({ tokens: [A], maxDataflowsPerSensor: 3 });
     const results = await Promise.all(Array.from({ length: 20 }, () => json("POST", "/dataflows", agentBody(), bearer(A))));
     expect(results.filter((r) => r.status === 201)).toHaveLength(3);
     expect(results.filter((r) => r.status === 429)).toHaveLength(17);

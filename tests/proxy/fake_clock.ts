@@ -1,5 +1,7 @@
 // A fake Clock for registry tests: time moves only when a test calls advance(), which
-// fires due repeating timers in order, so expiry is tested without real sleeps.
+// fires due repeating timers in order, so expiry is tested without real sleeps. The registry's
+// timers do asynchronous store work: advance() lets each fired timer's work settle (one turn
+// of the event loop, no wall-clock wait) before the next one falls due.
 import type { Cancel, Clock } from "../../proxy/registry/clock.ts";
 
 interface Timer {
@@ -30,8 +32,8 @@ export class FakeClock implements Clock {
     };
   }
 
-  /** Moves time forward by `ms`, firing every timer that falls due on the way. */
-  advance(ms: number): void {
+  /** Moves time forward by `ms`, firing every timer that falls due on the way, each settled before the next. */
+  async advance(ms: number): Promise<void> {
     const end = this.#now + ms;
     for (;;) {
       const due = this.#timers.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0];
@@ -39,7 +41,14 @@ export class FakeClock implements Clock {
       this.#now = due.at;
       due.at += due.every;
       due.fn();
+      await settle();
     }
     this.#now = end;
+    await settle();
   }
+}
+
+/** Lets pending promise work run: one macrotask turn (an in-memory store answers within it). */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

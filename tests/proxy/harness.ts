@@ -6,6 +6,7 @@ import { configureLog } from "../../proxy/log.ts";
 import { Metrics } from "../../proxy/metrics.ts";
 import { Registry, type RegistryEvents } from "../../proxy/registry/registry.ts";
 import { Store } from "../../proxy/store/store.ts";
+import { sqliteDataflowStore } from "../../proxy/store/store_api.ts";
 import { FakeClock } from "./fake_clock.ts";
 
 configureLog({ level: (process.env.VSB_TEST_LOG as "debug" | undefined) ?? "silent" });
@@ -38,12 +39,12 @@ function apiToken(spec: string | ApiToken): ApiToken {
   return parsed;
 }
 
-/** An app with its registry, store, clock, and a log of registry events. */
-export function harness(options: HarnessOptions = {}) {
+/** An app with its registry, store (the SQLite one the registry writes through), clock, and a log of registry events. */
+export async function harness(options: HarnessOptions = {}) {
   const clock = options.clock ?? new FakeClock();
   const store = new Store(options.db ?? ":memory:", options.ports ?? { first: 5000, last: 5999 });
-  const registry = new Registry({
-    store, clock, sendPolicy: options.sendPolicy ?? "demand", keepaliveSeconds: options.keepaliveSeconds ?? 5,
+  const registry = await Registry.open({
+    store: sqliteDataflowStore(store), clock, sendPolicy: options.sendPolicy ?? "demand", keepaliveSeconds: options.keepaliveSeconds ?? 5,
     publicUrl: "http://mec.test:8080", udpForwardHost: "127.0.0.1", udpForward: options.udpForward,
   });
   const events: { [K in keyof RegistryEvents]: RegistryEvents[K][] } = { registered: [], send: [], ended: [], state: [] };

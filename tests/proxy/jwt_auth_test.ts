@@ -46,8 +46,8 @@ const claims = (extra: Claims = {}): Claims => ({
 // deno-lint-ignore no-explicit-any
 const token = (c: Claims, key: JsonWebKey = k1.priv) => sign(c as any, key as any);
 
-function setup(options: Partial<JwtAuthOptions> = {}) {
-  const h = harness({
+async function setup(options: Partial<JwtAuthOptions> = {}) {
+  const h = await harness({
     jwt: { jwksUrl: `http://127.0.0.1:${jwks.port}/certs`, issuer: ISSUER, audience: AUDIENCE, roleClaim: "realm_access.roles", ...options },
   });
   const as = async (method: string, path: string, jwt: string, body?: unknown) =>
@@ -57,12 +57,12 @@ function setup(options: Partial<JwtAuthOptions> = {}) {
 
 describe("OIDC bearer JWTs (hono/jwk)", () => {
   test("a valid token: its role claim decides 200 or 403, and its sub owns what it registers", async () => {
-    const s = setup();
+    const s = await setup();
     const sensor = await token(claims());
     const posted = await s.as("POST", "/dataflows", sensor, agentBody());
     expect(posted.status).toBe(201);
     const { id } = await posted.json() as { id: number };
-    expect(s.registry.ownerOf(id)).toBe("oidc:car-17");
+    expect(await s.registry.ownerOf(id)).toBe("oidc:car-17");
     expect((await s.as("PUT", `/dataflows/${id}`, sensor)).status).toBe(200);
     const forbidden = await s.as("GET", "/dataflows", sensor);
     expect(forbidden.status).toBe(403);
@@ -80,7 +80,7 @@ describe("OIDC bearer JWTs (hono/jwk)", () => {
   });
 
   test("wrong issuer, wrong audience, expired, wrong key, unknown kid, no exp, no sub, HS256: 401 with a one-line reason", async () => {
-    const s = setup();
+    const s = await setup();
     const cases: [string, Promise<string> | string][] = [
       ["JWT has the wrong issuer", token(claims({ iss: "https://evil.test/realms/mec" }))],
       ["JWT has the wrong audience", token(claims({ aud: "another-client" }))],
@@ -108,7 +108,7 @@ describe("OIDC bearer JWTs (hono/jwk)", () => {
     fetches = 0;
     published = [k1.pub];
     let clock = 1_000_000;
-    const s = setup({ now: () => clock, refreshCooldownMs: 30_000 });
+    const s = await setup({ now: () => clock, refreshCooldownMs: 30_000 });
     const jwt = await token(claims({ realm_access: { roles: ["consumer"] } }));
     for (let i = 0; i < 20; i++) expect((await s.as("GET", "/dataflows", jwt)).status).toBe(200);
     expect(fetches).toBe(1);
@@ -125,7 +125,7 @@ describe("OIDC bearer JWTs (hono/jwk)", () => {
   test("an issuer that never answered is 503 naming the JWKS URL; static tokens keep working beside OIDC", async () => {
     jwksUp = false;
     try {
-      const s = harness({
+      const s = await harness({
         tokens: ["operator:static-operator-token-0"],
         jwt: { jwksUrl: `http://127.0.0.1:${jwks.port}/certs`, issuer: ISSUER, audience: AUDIENCE, roleClaim: "realm_access.roles" },
       });
@@ -146,7 +146,7 @@ function withoutKid(jwt: string): string {
 }
 
 describe("rolesFromClaim()", () => {
-  test("reads a dotted path, an array or a space-separated string, and keeps only vsb roles", () => {
+  test("reads a dotted path, an array or a space-separated string, and keeps only vsb roles", async () => {
     expect([...rolesFromClaim({ realm_access: { roles: ["sensor", "x"] } }, "realm_access.roles")]).toEqual(["sensor"]);
     expect([...rolesFromClaim({ roles: "consumer operator other" }, "roles")]).toEqual(["consumer", "operator"]);
     expect([...rolesFromClaim({ resource_access: { "vsb-proxy": { roles: ["operator"] } } }, "resource_access.vsb-proxy.roles")]).toEqual(["operator"]);

@@ -13,7 +13,7 @@ const bearer = (spec: string) => ({ authorization: `Bearer ${spec.slice(spec.ind
 
 describe("POST /demands bounds", () => {
   test("the N+1st live lease of one client is 429, counted; deleting or expiry makes room; others and operators are not limited", async () => {
-    const { json, metrics, clock } = harness({ tokens: [A, B, OPS], maxLeasesPerClient: 2 });
+    const { json, metrics, clock } = await harness({ tokens: [A, B, OPS], maxLeasesPerClient: 2 });
     const post = (spec: string, ttlSeconds = 60) => json("POST", "/demands", { quadkey: "0313", ttlSeconds }, bearer(spec));
     const first = await (await post(A)).json() as { id: string };
     expect((await post(A, 5)).status).toBe(201);
@@ -29,12 +29,12 @@ describe("POST /demands bounds", () => {
     expect((await json("DELETE", `/demands/${first.id}`, undefined, bearer(A))).status).toBe(204);
     expect((await post(A)).status).toBe(201);
     expect((await post(A)).status).toBe(429);
-    clock.advance(6_000); // the 5 s lease ran out
+    await clock.advance(6_000); // the 5 s lease ran out
     expect((await post(A)).status).toBe(201);
   });
 
   test("parallel POSTs of one client cannot pass the per-client bound", async () => {
-    const { json, registry } = harness({ tokens: [A], maxLeasesPerClient: 3 });
+    const { json, registry } = await harness({ tokens: [A], maxLeasesPerClient: 3 });
     const results = await Promise.all(Array.from({ length: 30 }, () => json("POST", "/demands", { dataType: "video", ttlSeconds: 60 }, bearer(A))));
     expect(results.filter((r) => r.status === 201)).toHaveLength(3);
     expect(results.filter((r) => r.status === 429)).toHaveLength(27);
@@ -42,7 +42,7 @@ describe("POST /demands bounds", () => {
   });
 
   test("the total bound holds over clients (operators included), in parallel, counted as total_limit", async () => {
-    const { json, metrics, registry } = harness({ tokens: [A, B, C, OPS], maxLeasesPerClient: 100, maxLeases: 5 });
+    const { json, metrics, registry } = await harness({ tokens: [A, B, C, OPS], maxLeasesPerClient: 100, maxLeases: 5 });
     const results = await Promise.all([A, B, C, OPS].flatMap((spec) =>
       Array.from({ length: 10 }, () => json("POST", "/demands", { dataType: "video", ttlSeconds: 60 }, bearer(spec)))));
     expect(results.filter((r) => r.status === 201)).toHaveLength(5);

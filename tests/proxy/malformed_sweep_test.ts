@@ -87,7 +87,7 @@ function transportCases(valid: unknown, label: string, random: () => number): Ca
 
 describe("malformed-input sweep", () => {
   test("≥ 1,000 malformed requests each get a 4xx and change nothing", async () => {
-    const { json, app, registry, store } = harness();
+    const { json, app, registry, store } = await harness();
     const reg = await (await json("POST", "/dataflows", sensor2022())).json();
     const lease = await (await json("POST", "/demands", { dataflowId: reg.id, ttlSeconds: 600 })).json();
     const random = rng(42);
@@ -105,7 +105,7 @@ describe("malformed-input sweep", () => {
       ["PUT", `/dataflows/${reg.id}`, metadataCases.filter((c) => c.body.length > 0)],
       ["POST", "/demands", demandCases],
     ];
-    const before = { db: store.dump(), flows: JSON.stringify(registry.list()), demands: JSON.stringify(registry.listDemands()) };
+    const before = { db: store.dump(), flows: JSON.stringify(await registry.list()), demands: JSON.stringify(registry.listDemands()) };
     let sent = 0;
     const failures: string[] = [];
     for (const [method, path, cases] of targets) {
@@ -131,7 +131,7 @@ describe("malformed-input sweep", () => {
     expect(failures).toEqual([]);
     expect(sent).toBeGreaterThanOrEqual(1000);
     expect(store.dump()).toBe(before.db);
-    expect(JSON.stringify(registry.list())).toBe(before.flows);
+    expect(JSON.stringify(await registry.list())).toBe(before.flows);
     expect(JSON.stringify(registry.listDemands())).toBe(before.demands);
     expect(lease.id).toBeString();
     console.log(`malformed sweep: ${sent} requests, all 4xx, store unchanged`);

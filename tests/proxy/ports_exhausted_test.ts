@@ -9,7 +9,7 @@ import { agentBody } from "./sensor_body.ts";
 
 describe("UDP forward port pool exhausted", () => {
   test("POST is 503 counted as ports_exhausted; PUT turning the forward on likewise; a freed port is reused", async () => {
-    const { json, metrics } = harness({ ports: { first: 7000, last: 7001 }, udpForward: "requested" });
+    const { json, metrics } = await harness({ ports: { first: 7000, last: 7001 }, udpForward: "requested" });
     const forwarding = () => json("POST", "/dataflows", { ...agentBody(), udpForward: true });
     const first = await (await forwarding()).json() as { id: number };
     expect((await forwarding()).status).toBe(201);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { DataflowMetadataSchema } from "../../shared/mod.ts";
 import { configureLog } from "../../proxy/log.ts";
 import { Registry } from "../../proxy/registry/registry.ts";
+import { sqliteDataflowStore } from "../../proxy/store/store_api.ts";
 import { Store } from "../../proxy/store/store.ts";
 import { FakeClock } from "./fake_clock.ts";
 import { sensor2022 } from "./sensor_body.ts";
@@ -47,7 +48,7 @@ function median(run: () => void, times = 9): number {
 }
 
 describe("ended dataflows", () => {
-  test("a page of 200k ended rows is one indexed query: < 10 ms median, newest first, paged with before", () => {
+  test("a page of 200k ended rows is one indexed query: < 10 ms median, newest first, paged with before", async () => {
     const store = new Store(db, { first: 5000, last: 5999 });
     try {
       const page = store.endedDataflows({ limit: 100 });
@@ -69,18 +70,18 @@ describe("ended dataflows", () => {
     }
   }, 60_000);
 
-  test("the registry lists ended rows in pages and prunes those past the retention in SQL", () => {
+  test("the registry lists ended rows in pages and prunes those past the retention in SQL", async () => {
     const store = new Store(db, { first: 5000, last: 5999 });
     const clock = new FakeClock(ROWS * 1000 + 1000);
-    const registry = new Registry({
-      store, clock, sendPolicy: "demand", keepaliveSeconds: 5, publicUrl: "http://mec.test:8080",
+    const registry = await Registry.open({
+      store: sqliteDataflowStore(store), clock, sendPolicy: "demand", keepaliveSeconds: 5, publicUrl: "http://mec.test:8080",
       udpForwardHost: "127.0.0.1", udpForward: "off", endedRetentionMs: (ROWS / 2) * 1000,
     });
     try {
-      const page = registry.list({ active: false, limit: 50 });
+      const page = await registry.list({ active: false, limit: 50 });
       expect(page.map((r) => r.id)).toEqual(Array.from({ length: 50 }, (_, i) => ROWS - 49 + i));
       // Pruned in bounded batches (the sweep may already have run one): call until none is left.
-      while (registry.prune() > 0);
+      while (await registry.prune() > 0);
       const raw = new Database(db, { readonly: true });
       const left = raw.query("SELECT COUNT(*) AS n, MIN(ended_at) AS oldest FROM dataflows").get() as { n: number; oldest: number };
       raw.close();
@@ -89,7 +90,7 @@ describe("ended dataflows", () => {
       expect(left.n).toBe(ROWS / 2); // ended at or after the cutoff: kept
       expect(registry.pruned).toBe(ROWS / 2);
     } finally {
-      registry.stop();
+      await registry.stop();
       store.close();
     }
   }, 60_000);

@@ -19,7 +19,7 @@ function withSubType(dataSubType: string) {
 }
 
 describe("dataSubType is a routing word", () => {
-  test("2022 and agent values pass; dots, wildcards, slashes, spaces and empty are refused", () => {
+  test("2022 and agent values pass; dots, wildcards, slashes, spaces and empty are refused", async () => {
     for (const ok of ["h264", "H264", "cam_front-1", "x".repeat(64)]) {
       expect(DataflowMetadataSchema.safeParse(withSubType(ok)).success).toBe(true);
     }
@@ -29,30 +29,30 @@ describe("dataSubType is a routing word", () => {
   });
 
   test("POST /dataflows with \"x.y\" is 400 with one line naming the field; nothing is registered", async () => {
-    const { json, registry } = harness();
+    const { json, registry } = await harness();
     const res = await json("POST", "/dataflows", withSubType("x.y"));
     expect(res.status).toBe(400);
     const { error } = await res.json() as { error: string };
     expect(error).toContain("dataSubType");
     expect(error).not.toContain("\n");
-    expect(registry.list({ active: true }).length).toBe(0);
+    expect((await registry.list({ active: true })).length).toBe(0);
   });
 
   test("a stored row from before the rule is ended at start, not published under a bad key", async () => {
     const db = join(dir, "old.db");
-    const first = harness({ db });
+    const first = await harness({ db });
     const good = await (await first.json("POST", "/dataflows", sensor2022())).json() as { id: number };
     const bad = await (await first.json("POST", "/dataflows", sensor2022())).json() as { id: number };
-    first.registry.stop();
+    await first.registry.stop();
     first.store.close();
     const raw = new Database(db);
     raw.run("UPDATE dataflows SET data_sub_type = 'x.y' WHERE id = ?", [bad.id]);
     raw.close();
 
-    const second = harness({ db });
-    expect(second.registry.list({ active: true }).map((f) => f.id)).toEqual([good.id]);
-    expect(second.registry.list({ active: false }).map((f) => f.id)).toContain(bad.id);
-    second.registry.stop();
+    const second = await harness({ db });
+    expect((await second.registry.list({ active: true })).map((f) => f.id)).toEqual([good.id]);
+    expect((await second.registry.list({ active: false })).map((f) => f.id)).toContain(bad.id);
+    await second.registry.stop();
     second.store.close();
   });
 });

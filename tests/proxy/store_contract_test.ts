@@ -76,6 +76,21 @@ for (const backend of BACKENDS) {
       expect((await s.activeDataflows()).map((r) => r.id)).toEqual([a.id, c.id]);
     });
 
+    run("endDataflow() is a claim: true once; an expiry (presentBefore) only while the stored presence is older", async () => {
+      const s = await open();
+      const a = await s.insertDataflow(flow(1, { udpForward: true }));
+      const seen = 1_700_000_000_001;
+      await s.touchMany([[a.id, seen + 10_000, null, "idle"]]); // another replica's keep-alive, flushed
+      expect(await s.endDataflow(a.id, "expired", seen + 20_000, seen, null, seen + 5_000)).toBe(false);
+      expect(await s.getDataflow(a.id)).toMatchObject({ active: 1, last_seen_at: seen + 10_000 });
+      expect(await s.allocatedPorts()).toEqual([7000]);
+      expect(await s.endDataflow(a.id, "expired", seen + 30_000, seen + 10_000, null, seen + 15_000)).toBe(true);
+      expect(await s.endDataflow(a.id, "expired", seen + 30_000, seen + 10_000, null, seen + 15_000)).toBe(false);
+      expect(await s.endDataflow(a.id, "deleted", seen + 30_000, seen + 10_000)).toBe(false); // already ended
+      expect(await s.getDataflow(a.id)).toMatchObject({ active: 0, end_reason: "expired" });
+      expect(await s.allocatedPorts()).toEqual([]);
+    });
+
     run("UDP ports round robin, are released on end and by an update, and run out with PortsExhaustedError", async () => {
       const s = await open();
       const a = await s.insertDataflow(flow(1, { udpForward: true }));

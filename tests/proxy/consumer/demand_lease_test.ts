@@ -14,7 +14,7 @@ afterAll(async () => {
 });
 
 async function setUp() {
-  const h = harness();
+  const h = await harness();
   const calls: string[] = [];
   let up = true;
   const server = serve({
@@ -40,7 +40,7 @@ describe("DemandLeaseHolder", () => {
     expect(t.h.registry.listDemands().map((d) => d.id)).toEqual([first.id]);
     expect((await (await t.h.json("PUT", `/dataflows/${t.reg.id}`)).json()).send).toBe(true);
 
-    t.h.clock.advance(2000); // a renewal pushes the expiry on from the proxy's now
+    await t.h.clock.advance(2000); // a renewal pushes the expiry on from the proxy's now
     await waitUntil("renewal", () => t.calls.includes(`PUT /demands/${first.id}`), { timeoutMs: 3000 });
     await waitUntil("renewed lease", () => holder.lease && holder.lease.expiresAt !== first.expiresAt, { timeoutMs: 1000 });
     expect(Date.parse(holder.lease!.expiresAt)).toBeGreaterThan(Date.parse(first.expiresAt));

@@ -14,11 +14,11 @@ const OPERATOR = "operator-token-0123456789";
 const SENSOR = "sensor-token-01234567890";
 const AUTH = { authorization: `Bearer ${OPERATOR}` };
 
-function setup() {
+async function setup() {
   const store = new Store(":memory:", { first: 5000, last: 5999 });
   const clock = { now: 1_700_000_000_000 };
   const lapsed = new Metrics().counter("vsb_discovery_lapsed_skipped_total", "test");
-  const h = harness({
+  const h = await harness({
     tokens: [`operator:${OPERATOR}`, `sensor:${SENSOR}`], discoveryService: true,
     routes: [discoveryRoutes(sqliteMecStore(store.database), { now: () => clock.now, lapsed })],
   });
@@ -44,7 +44,7 @@ function setup() {
 
 describe("the discovery service", () => {
   test("POST /mec answers 5GMETA's {mec_id} as a string; the same name again is the same MEC, its tiles replaced", async () => {
-    const s = setup();
+    const s = await setup();
     const a = await s.register("mec-a", ["0313", "0320"]);
     expect(a).toBe(1);
     expect(await s.register("mec-b", ["1"])).toBe(2);
@@ -57,7 +57,7 @@ describe("the discovery service", () => {
   });
 
   test("GET /mec/tile/:quadkey matches both ways: covering tiles longest first, else tiles inside the key shortest first", async () => {
-    const s = setup();
+    const s = await setup();
     const region = await s.register("region", ["0313"]);
     const city = await s.register("city", ["031312"]);
     const street = await s.register("street", ["0313121", "2"]);
@@ -75,7 +75,7 @@ describe("the discovery service", () => {
   });
 
   test("ties (same tile length) go to the MEC registered first", async () => {
-    const s = setup();
+    const s = await setup();
     const first = await s.register("first", ["0313"]);
     const second = await s.register("second", ["0313"]);
     expect((await s.lookup("03131")).map((m) => m.name)).toEqual(["first", "second"]);
@@ -83,7 +83,7 @@ describe("the discovery service", () => {
   });
 
   test("the answer is what the agent parses: discoverEndpoints() takes the most specific MEC's services", async () => {
-    const s = setup();
+    const s = await setup();
     await s.register("region", ["0313"], 8081);
     await s.register("city", ["031312"], 8082);
     const fetchApp = ((input: string, init?: RequestInit) => s.app.request(input, init)) as typeof fetch;
@@ -96,7 +96,7 @@ describe("the discovery service", () => {
   });
 
   test("POST and DELETE of one tile; DELETE of a MEC; 404 for what does not exist", async () => {
-    const s = setup();
+    const s = await setup();
     const id = await s.register("mec-a", ["0313"]);
     const call = (method: string, path: string) => s.app.request(path, { method, headers: AUTH });
     expect(await (await call("POST", `/mec/${id}/tile/0320`)).json()).toEqual({ mec_id: "1", message: "Added", tile: "0320" });
@@ -118,7 +118,7 @@ describe("the discovery service", () => {
   });
 
   test("bad input answers a one-line 400 naming what is wrong", async () => {
-    const s = setup();
+    const s = await setup();
     await s.register("mec-a", ["0313"]);
     const cases: [string, string, unknown, string][] = [
       ["GET", "/mec/tile/0314x", undefined, 'quadkey is invalid at "(root)": must be a quadkey of 1 to 31 digits 0-3'],
@@ -139,7 +139,7 @@ describe("the discovery service", () => {
   });
 
   test("a MEC registered with ttlSeconds is no longer named once it lapses, and is again when it registers again", async () => {
-    const s = setup();
+    const s = await setup();
     await s.register("steady", ["0313"]);
     await s.register("mortal", ["031312"], 8080, { ttlSeconds: 15 });
     expect((await s.lookup("0313120")).map((m) => m.name)).toEqual(["mortal", "steady"]);
@@ -154,7 +154,7 @@ describe("the discovery service", () => {
   });
 
   test("writes are the operator's: a sensor may look up but not register", async () => {
-    const s = setup();
+    const s = await setup();
     const res = await s.json("POST", "/mec", { name: "x", sb_services: [{ service_name: "a", ip: "h", port: 1 }] }, { authorization: `Bearer ${SENSOR}` });
     expect(res.status).toBe(403);
     expect((await s.app.request("/mec/tile/0")).status).toBe(401);

@@ -48,7 +48,7 @@ describe("MecRegistrar", () => {
   test("retries 1 s, 2 s, 4 s while discovery is down with one warning, then registers, re-registers every interval, deregisters on stop", async () => {
     const store = new Store(":memory:", { first: 5000, last: 5999 });
     const mecs = sqliteMecStore(store.database);
-    const h = harness({ tokens: [`operator:${OPERATOR}`], discoveryService: true, routes: [discoveryRoutes(mecs)] });
+    const h = await harness({ tokens: [`operator:${OPERATOR}`], discoveryService: true, routes: [discoveryRoutes(mecs)] });
     let up = false;
     const calls: string[] = [];
     const fetchApp = (async (input: string, init?: RequestInit) => {
@@ -105,7 +105,7 @@ describe("MecRegistrar", () => {
 
   test("a refused registration (wrong token) is one warning naming the status, and is retried", async () => {
     const store = new Store(":memory:", { first: 5000, last: 5999 });
-    const h = harness({ tokens: [`operator:${OPERATOR}`], discoveryService: true, routes: [discoveryRoutes(sqliteMecStore(store.database))] });
+    const h = await harness({ tokens: [`operator:${OPERATOR}`], discoveryService: true, routes: [discoveryRoutes(sqliteMecStore(store.database))] });
     const timers = new FakeTimers();
     const { log, lines } = recordingLog();
     const registrar = new MecRegistrar({

@@ -7,39 +7,44 @@ import { DataflowMetadataSchema } from "../../../shared/mod.ts";
 import { harness } from "../harness.ts";
 import { agentBody } from "../sensor_body.ts";
 
-function setup() {
-  const h = harness();
+async function setup() {
+  const h = await harness();
   const demand = new ViewerDemand(h.registry, logger("whep"), { ttlSeconds: 30, now: () => h.clock.now() });
-  const id = h.registry.register(DataflowMetadataSchema.parse(agentBody())).id;
-  const send = () => h.registry.get(id).send;
-  const advance = (ms: number) => {
-    h.clock.advance(ms);
-    h.registry.keepalive(id); // the sensor stays registered meanwhile
+  const id = (await h.registry.register(DataflowMetadataSchema.parse(agentBody()))).id;
+  // Lease calls run in the background: settled() waits for the registry's answers first.
+  const send = async () => {
+    await demand.settled();
+    return (await h.registry.get(id)).send;
+  };
+  const advance = async (ms: number) => {
+    await h.clock.advance(ms);
+    await h.registry.keepalive(id); // the sensor stays registered meanwhile
     demand.tick();
+    await demand.settled();
   };
   return { ...h, demand, id, send, advance };
 }
 
 describe("ViewerDemand", () => {
-  test("setViewing() holds a lease across many TTLs when tick() runs, and releases it at once", () => {
-    const s = setup();
+  test("setViewing() holds a lease across many TTLs when tick() runs, and releases it at once", async () => {
+    const s = await setup();
     s.demand.setViewing(s.id, true);
-    expect(s.send()).toBe(true);
-    for (let i = 0; i < 12; i++) s.advance(5_000);
-    expect(s.send()).toBe(true); // 60 s later, still wanted
+    expect(await s.send()).toBe(true);
+    for (let i = 0; i < 12; i++) await s.advance(5_000);
+    expect(await s.send()).toBe(true); // 60 s later, still wanted
     s.demand.setViewing(s.id, false);
-    expect(s.send()).toBe(false);
     expect(s.demand.size).toBe(0);
+    expect(await s.send()).toBe(false);
   });
 
-  test("wake() wants the dataflow for one TTL, then lets it go", () => {
-    const s = setup();
+  test("wake() wants the dataflow for one TTL, then lets it go", async () => {
+    const s = await setup();
     s.demand.wake(s.id);
-    expect(s.send()).toBe(true);
-    for (let i = 0; i < 29; i++) s.advance(1_000);
-    expect(s.send()).toBe(true);
-    s.advance(2_000);
-    expect(s.send()).toBe(false);
+    expect(await s.send()).toBe(true);
+    for (let i = 0; i < 29; i++) await s.advance(1_000);
+    expect(await s.send()).toBe(true);
+    await s.advance(2_000);
+    expect(await s.send()).toBe(false);
     expect(s.demand.leaseOf(s.id)).toBeUndefined();
   });
 });

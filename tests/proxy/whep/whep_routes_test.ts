@@ -48,10 +48,10 @@ async function recvonlyOffer(): Promise<string> {
   return pc.localDescription!.sdp;
 }
 
-function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`], options?: WhepOptions) {
+async function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`], options?: WhepOptions) {
   const source = idleSource();
   const hold: { whep?: Whep } = {};
-  const h = harness({ tokens, routes: [whepModule(source, hold, options)] });
+  const h = await harness({ tokens, routes: [whepModule(source, hold, options)] });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const register = async () => (await (await h.json("POST", "/dataflows", agentBody(), auth)).json()).id as number;
   const post = (id: number | string, sdp: string, headers: Record<string, string> = auth) =>
@@ -61,7 +61,7 @@ function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`
 
 describe("WHEP routes", () => {
   test("401 without or with a wrong API token, readable cross-origin; the preflight needs none", async () => {
-    const s = setup();
+    const s = await setup();
     const id = await s.register();
     for (const headers of [{}, { authorization: "Bearer nope" }] as Record<string, string>[]) {
       const res = await s.post(id, "v=0\r\n", headers);
@@ -76,7 +76,7 @@ describe("WHEP routes", () => {
   });
 
   test("403 for a sensor's token (sensors push, they do not watch), readable cross-origin", async () => {
-    const s = setup();
+    const s = await setup();
     const id = await s.register();
     const res = await s.post(id, "v=0\r\n", { authorization: `Bearer ${SENSOR_TOKEN}` });
     expect(res.status).toBe(403);
@@ -85,7 +85,7 @@ describe("WHEP routes", () => {
   });
 
   test("404 for an unknown, malformed or ended dataflow", async () => {
-    const s = setup();
+    const s = await setup();
     expect((await s.post(999, "v=0\r\n")).status).toBe(404);
     expect((await s.post("abc", "v=0\r\n")).status).toBe(404);
     const id = await s.register();
@@ -96,7 +96,7 @@ describe("WHEP routes", () => {
   });
 
   test("503 + Retry-After while registered but not live, and a demand lease wakes the sensor", async () => {
-    const s = setup();
+    const s = await setup();
     const id = await s.register();
     const res = await s.post(id, await recvonlyOffer());
     expect(res.status).toBe(503);
@@ -107,7 +107,7 @@ describe("WHEP routes", () => {
   });
 
   test("415 for another content type, 400 for a malformed offer or a sendonly one", async () => {
-    const s = setup();
+    const s = await setup();
     const id = await s.register();
     s.registry.setMediaState(id, "live");
     expect((await s.post(id, "x", { ...s.auth, "content-type": "text/plain" })).status).toBe(415);
@@ -119,7 +119,7 @@ describe("WHEP routes", () => {
   });
 
   test("201 + answer + Location for a live dataflow; a lease while watched; DELETE ends it; PATCH is 405", async () => {
-    const s = setup();
+    const s = await setup();
     const id = await s.register();
     s.registry.setMediaState(id, "live");
     const res = await s.post(id, await recvonlyOffer());
@@ -147,7 +147,7 @@ describe("WHEP routes", () => {
   });
 
   test("a dataflow that ends ends its viewers", async () => {
-    const s = setup([]);
+    const s = await setup([]);
     const id = await s.register();
     s.registry.setMediaState(id, "live");
     expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201);
@@ -158,7 +158,7 @@ describe("WHEP routes", () => {
   });
 
   test("503 without Retry-After once the proxy serves its maximum of viewers", async () => {
-    const s = setup([], { maxViewers: 1 });
+    const s = await setup([], { maxViewers: 1 });
     const id = await s.register();
     s.registry.setMediaState(id, "live");
     expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201);
@@ -169,7 +169,7 @@ describe("WHEP routes", () => {
   });
 
   test("parallel POSTs: the per-dataflow cap counts viewers still negotiating; a failed offer frees its slot", async () => {
-    const s = setup([], { maxViewers: 10, maxViewersPerDataflow: 3 });
+    const s = await setup([], { maxViewers: 10, maxViewersPerDataflow: 3 });
     const a = await s.register();
     const b = await s.register();
     s.registry.setMediaState(a, "live");
@@ -188,7 +188,7 @@ describe("WHEP routes", () => {
   });
 
   test("a player that never connects (no ICE) is ended as ice-failed and its lease released", async () => {
-    const s = setup([]);
+    const s = await setup([]);
     const id = await s.register();
     s.registry.setMediaState(id, "live");
     expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201); // the answer is never applied
@@ -197,6 +197,7 @@ describe("WHEP routes", () => {
     s.whep().playback.check(Date.now() + 11_000);
     expect(s.whep().playback.viewerCount(id)).toBe(0);
     expect(s.whep().playback.ended["ice-failed"]).toBe(1);
+    await s.whep().playback.demandSettled();
     expect(s.events.send.at(-1)).toEqual({ id, send: false });
   });
 });
