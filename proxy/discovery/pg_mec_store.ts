@@ -6,20 +6,9 @@
  */
 import type postgres from "postgres";
 import type { MecStore, MecUpsert, TileRow } from "./mec_store.ts";
-import { mecRecord } from "./sqlite_mec_store.ts";
+import { mecRecord, type MecRow } from "./sqlite_mec_store.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
-
-interface Row {
-  id: number;
-  name: string;
-  info: string;
-  sb_services: string;
-  owner: string | null;
-  registered_at: number;
-  updated_at: number;
-  expires_at: number | null;
-}
 
 /** The PostgreSQL {@link MecStore} on `sql` (a PgStore's pool). */
 export function pgMecStore(sql: Sql): MecStore {
@@ -50,7 +39,7 @@ export function pgMecStore(sql: Sql): MecStore {
       const rows = ids === undefined
         ? await sql`SELECT * FROM mecs ORDER BY id`
         : ids.length === 0 ? [] : await sql`SELECT * FROM mecs WHERE id IN ${sql([...ids])} ORDER BY id`;
-      const typed = rows as unknown as Row[];
+      const typed = rows as unknown as MecRow[];
       const tiles = await tilesOf(typed.map((r) => r.id));
       return typed.map((r) => mecRecord(r, tiles.get(r.id) ?? []));
     },

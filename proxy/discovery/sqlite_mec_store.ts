@@ -21,7 +21,8 @@ export interface SqliteDatabase {
   transaction(fn: (...args: any[]) => any): (...args: any[]) => any;
 }
 
-interface MecRow {
+/** A `mecs` row, the same in SQLite and PostgreSQL. */
+export interface MecRow {
   id: number;
   name: string;
   info: string;
