@@ -240,6 +240,17 @@ export class Registry extends Emitter<RegistryEvents> {
     throw new NotFoundError(`dataflow "${id}" does not exist`);
   }
 
+  /**
+   * The media state of dataflow `id` as stored, read from the store (not memory): another
+   * replica's ingest flushes its `live`/`idle` there every second without notifying; "expired"
+   * once it ended, undefined when there is no such dataflow.
+   */
+  async storedState(id: number): Promise<string | undefined> {
+    const row = await this.#writes.read("dataflow_get", () => this.#o.store.getDataflow(id));
+    if (!row) return undefined;
+    return row.active === 1 ? row.state : "expired";
+  }
+
   /** The public view of active dataflow `id` from memory (no store read, no expiry), or undefined. */
   peek(id: number): DataflowRecord | undefined {
     const flow = this.#flows.get(id);

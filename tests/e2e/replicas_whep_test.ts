@@ -1,0 +1,117 @@
+// Viewers from any replica (#13 item 3): two real `bun proxy/main.ts` on one real PostgreSQL and
+// one real RabbitMQ. A werift WHIP publisher (agent/push WhipPublisher, gst x264 test pattern)
+// pushes to replica B; a werift WHEP player on replica A, which has no session of that dataflow,
+// gets its frames from RabbitMQ: they start at a keyframe, have no RTP gap and decode with
+// avdec_h264 to as many pictures as frames were assembled. The viewer on A is demand: B's `send`
+// turns true through the shared store and false again when it leaves; A's frame queue (exclusive,
+// x-max-length) exists while it watches and is gone once it left. A viewer on B plays locally
+// (B follows no queue). Prints both times to first frame.
+import { afterAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import postgres from "postgres";
+import { PATH } from "../../shared/mod.ts";
+import { FrameAssembler } from "../../proxy/media/frame_assembler.ts";
+import { hasElements } from "../support/gst.ts";
+import { getPostgres, hasPostgres } from "../support/postgres.ts";
+import { getRabbit, hasRabbit, type Rabbit } from "../support/rabbitmq.ts";
+import { tempDir } from "../support/temp_dir.ts";
+import { waitUntil } from "../support/wait.ts";
+import { decodedPictures, metric, register, startSender } from "./media_harness.ts";
+import { type PgProxy, pgUrlOf, startPgProxy } from "./pg_proxy_harness.ts";
+import { GST_ELEMENTS } from "./whip_harness.ts";
+import { WhepPlayer } from "./whep_player.ts";
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterAll(async () => {
+  for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+}, 30_000);
+
+const gst = hasElements(...GST_ELEMENTS, "avdec_h264");
+const ready = hasPostgres() && hasRabbit() && gst;
+if (!ready) console.error(`replicas_whep_test skipped: ${hasPostgres() ? "" : "no PostgreSQL "}${hasRabbit() ? "" : "no RabbitMQ "}${gst ? "" : "no GStreamer x264enc/avdec_h264"}`);
+
+const json = async (res: Response | Promise<Response>): Promise<Record<string, unknown>> => await (await res).json() as Record<string, unknown>;
+
+async function metricsOf(proxy: PgProxy, name: string, labels = ""): Promise<number | undefined> {
+  return metric(await (await fetch(`${proxy.base}/metrics`)).text(), name, labels);
+}
+
+/** The broker's queues of dataflow `id`'s remote viewers: name and arguments, from rabbitmqctl. */
+async function viewerQueues(rabbit: Rabbit, id: number): Promise<string[]> {
+  const out = await rabbit.ctl(["list_queues", "-q", "--no-table-headers", "name", "arguments"]);
+  return out.split("\n").filter((line) => line.startsWith(`vsb-proxy.whep.${id}.`));
+}
+
+/** The player's RTP depacketized (the proxy's own assembler) into Annex-B access units. */
+function depacketized(player: WhepPlayer): Uint8Array[] {
+  const assembler = new FrameAssembler();
+  const units: Uint8Array[] = [];
+  let t = 0;
+  for (const packet of player.recorded ?? []) for (const unit of assembler.push(packet, t++).frames) units.push(unit.data);
+  return units;
+}
+
+describe.skipIf(!ready)("WHEP viewers on any replica", () => {
+  test("a viewer on A of a stream pushed to B plays from RabbitMQ from a keyframe, is demand on B, and its queue goes when it leaves", async () => {
+    const pg = await getPostgres();
+    const rabbit = await getRabbit();
+    const name = `rep_whep_${process.pid}`;
+    pg.createDatabase(name);
+    const db = pgUrlOf(pg, name);
+    const extra = ["--ice-address", "127.0.0.1"]; // WebRTC on loopback only
+    const [a, b] = await Promise.all([startPgProxy(pg, db, rabbit.amqpUrl, { extra }), startPgProxy(pg, db, rabbit.amqpUrl, { extra })]);
+    cleanups.push(() => a.stop(), () => b.stop());
+    const sql = postgres(db, { password: pg.password, max: 1, onnotice: () => undefined });
+    cleanups.push(() => sql.end({ timeout: 1 }));
+    const dir = tempDir("vsb-rep-whep-");
+    cleanups.push(() => dir.remove());
+
+    const reg = await register(b.base); // its whipUrl names B
+    expect(reg.ingest.whipUrl.startsWith(b.base)).toBe(true);
+    const sender = await startSender(reg);
+    cleanups.push(() => sender.stop());
+    // B flushes its media state to the shared store; A reads it there (A has no session of it).
+    await waitUntil("live in the shared store", async () =>
+      (await sql`SELECT state FROM dataflows WHERE id = ${reg.id}`)[0]?.state === "live" || undefined, { timeoutMs: 10_000, intervalMs: 50 });
+    expect((await json(b.call("GET", PATH.dataflow(reg.id)))).send).toBe(false); // nobody wants it yet
+
+    const remote = await WhepPlayer.open(`${a.base}${PATH.whep(reg.id)}`, undefined, { record: true });
+    cleanups.push(() => remote.abort());
+    // The viewer's lease on A, through PostgreSQL, turns B's send on (B tells its agent).
+    await waitUntil("send true on B", async () => (await json(b.call("GET", PATH.dataflow(reg.id)))).send === true || undefined, { timeoutMs: 3000, intervalMs: 20 });
+    await waitUntil("90 frames on A's viewer", () => remote.stats.frames >= 90 || undefined, { timeoutMs: 20_000, proc: a.proc });
+    expect(remote.stats.framesBeforeKeyframe).toBe(0);
+    expect(remote.stats.keyframes).toBeGreaterThanOrEqual(1);
+    expect(remote.stats.gaps).toBe(0);
+    expect(await metricsOf(a, "vsb_whep_bus_sources")).toBe(1);
+    expect(await metricsOf(a, "vsb_whep_bus_frames_total")).toBeGreaterThanOrEqual(90);
+    expect(await metricsOf(b, "vsb_whep_bus_sources")).toBe(0);
+    const queues = await viewerQueues(rabbit, reg.id);
+    expect(queues).toHaveLength(1);
+    expect(queues[0]).toContain("x-max-length");
+
+    // A viewer on B, the ingesting replica, plays the local stream: no queue of its own.
+    const local = await WhepPlayer.open(`${b.base}${PATH.whep(reg.id)}`);
+    cleanups.push(() => local.abort());
+    await waitUntil("frames on B's viewer", () => local.stats.frames >= 30 || undefined, { timeoutMs: 20_000, proc: b.proc });
+    expect(local.stats.framesBeforeKeyframe).toBe(0);
+    expect(await metricsOf(b, "vsb_whep_bus_sources")).toBe(0);
+    expect(await viewerQueues(rabbit, reg.id)).toHaveLength(1);
+    expect(await local.close()).toBe(200);
+
+    // What A's viewer got decodes: as many pictures as access units were reassembled.
+    const units = depacketized(remote);
+    expect(units.length).toBeGreaterThanOrEqual(90);
+    const file = join(dir.path, "remote.h264");
+    writeFileSync(file, Buffer.concat(units));
+    expect(await decodedPictures(file)).toBe(units.length);
+
+    expect(await remote.close()).toBe(200);
+    await waitUntil("A's queue deleted", async () => (await viewerQueues(rabbit, reg.id)).length === 0 || undefined, { timeoutMs: 5000, intervalMs: 100 });
+    expect(await metricsOf(a, "vsb_whep_bus_sources")).toBe(0);
+    await waitUntil("send false on B", async () => (await json(b.call("GET", PATH.dataflow(reg.id)))).send === false || undefined, { timeoutMs: 5000, intervalMs: 50 });
+    console.error(`replicas whep: time to first frame on A (from RabbitMQ) ${remote.stats.firstFrameMs} ms (answer ${remote.stats.answeredMs} ms), ` +
+      `on B (local, cached GOP) ${local.stats.firstFrameMs} ms; A's viewer got ${remote.stats.frames} frames, ${units.length} decoded`);
+  }, 120_000);
+});
