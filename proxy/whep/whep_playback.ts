@@ -120,7 +120,8 @@ export class WhepPlayback {
     this.unsubscribes = [
       options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended")),
       options.registry.on("state", ({ id, state }) => {
-        if (state === "live" && (options.cacheWhileLive ?? true)) this.watch(id);
+        // Only a local stream is cached while live: a remote one costs a queue on the broker.
+        if (state === "live" && (options.cacheWhileLive ?? true) && (options.source.isLocal?.(id) ?? true)) this.watch(id);
         else this.releaseIfUnused(id);
       }),
     ];
