@@ -5,8 +5,10 @@
 // avdec_h264 to as many pictures as frames were assembled. The viewer on A is demand: B's `send`
 // turns true through the shared store and false again when it leaves; A's frame queue (exclusive,
 // x-max-length) exists while it watches and is gone once it left. A viewer on B plays locally
-// (B follows no queue). Prints both times to first frame.
+// (B follows no queue). And a viewer on A, with send on already, asks the publisher on B for a
+// keyframe through its lease (webrtcbin, 20 s GOP): it starts at once. Prints times to first frame.
 import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -14,6 +16,7 @@ import { PATH } from "../../shared/mod.ts";
 import { FrameAssembler } from "../../proxy/media/frame_assembler.ts";
 import { hasElements } from "../support/gst.ts";
 import { getPostgres, hasPostgres } from "../support/postgres.ts";
+import { spawnTracked } from "../support/procs.ts";
 import { getRabbit, hasRabbit, type Rabbit } from "../support/rabbitmq.ts";
 import { tempDir } from "../support/temp_dir.ts";
 import { waitUntil } from "../support/wait.ts";
@@ -52,18 +55,31 @@ function depacketized(player: WhepPlayer): Uint8Array[] {
   return units;
 }
 
+const PYTHON = "/usr/bin/python3";
+const WEBRTCBIN_CLIENT = new URL("./whip_webrtcbin_client.py", import.meta.url).pathname;
+const webrtcbin = spawnSync("gst-inspect-1.0", ["nicesrc"], { stdio: "ignore" }).status === 0 &&
+  spawnSync(PYTHON, ["-c", "import gi; gi.require_version('GstWebRTC', '1.0'); gi.require_version('GstSdp', '1.0')"]).status === 0;
+if (ready && !webrtcbin) console.error("replicas_whep_test: the keyframe case is skipped: no python3-gi GstWebRTC or libnice plugin");
+
+/** Two proxies on one fresh database of one PostgreSQL, WebRTC on loopback; and a SQL client on it. */
+async function twoReplicas(name: string) {
+  const pg = await getPostgres();
+  const rabbit = await getRabbit();
+  pg.createDatabase(name);
+  const db = pgUrlOf(pg, name);
+  const extra = ["--ice-address", "127.0.0.1"];
+  const [a, b] = await Promise.all([startPgProxy(pg, db, rabbit.amqpUrl, { extra }), startPgProxy(pg, db, rabbit.amqpUrl, { extra })]);
+  cleanups.push(() => a.stop(), () => b.stop());
+  const sql = postgres(db, { password: pg.password, max: 1, onnotice: () => undefined });
+  cleanups.push(() => sql.end({ timeout: 1 }));
+  const liveInStore = (id: number) => waitUntil("live in the shared store", async () =>
+    (await sql`SELECT state FROM dataflows WHERE id = ${id}`)[0]?.state === "live" || undefined, { timeoutMs: 15_000, intervalMs: 50 });
+  return { a, b, rabbit, liveInStore };
+}
+
 describe.skipIf(!ready)("WHEP viewers on any replica", () => {
   test("a viewer on A of a stream pushed to B plays from RabbitMQ from a keyframe, is demand on B, and its queue goes when it leaves", async () => {
-    const pg = await getPostgres();
-    const rabbit = await getRabbit();
-    const name = `rep_whep_${process.pid}`;
-    pg.createDatabase(name);
-    const db = pgUrlOf(pg, name);
-    const extra = ["--ice-address", "127.0.0.1"]; // WebRTC on loopback only
-    const [a, b] = await Promise.all([startPgProxy(pg, db, rabbit.amqpUrl, { extra }), startPgProxy(pg, db, rabbit.amqpUrl, { extra })]);
-    cleanups.push(() => a.stop(), () => b.stop());
-    const sql = postgres(db, { password: pg.password, max: 1, onnotice: () => undefined });
-    cleanups.push(() => sql.end({ timeout: 1 }));
+    const { a, b, rabbit, liveInStore } = await twoReplicas(`rep_whep_${process.pid}_a`);
     const dir = tempDir("vsb-rep-whep-");
     cleanups.push(() => dir.remove());
 
@@ -72,8 +88,7 @@ describe.skipIf(!ready)("WHEP viewers on any replica", () => {
     const sender = await startSender(reg);
     cleanups.push(() => sender.stop());
     // B flushes its media state to the shared store; A reads it there (A has no session of it).
-    await waitUntil("live in the shared store", async () =>
-      (await sql`SELECT state FROM dataflows WHERE id = ${reg.id}`)[0]?.state === "live" || undefined, { timeoutMs: 10_000, intervalMs: 50 });
+    await liveInStore(reg.id);
     expect((await json(b.call("GET", PATH.dataflow(reg.id)))).send).toBe(false); // nobody wants it yet
 
     const remote = await WhepPlayer.open(`${a.base}${PATH.whep(reg.id)}`, undefined, { record: true });
@@ -113,5 +128,25 @@ describe.skipIf(!ready)("WHEP viewers on any replica", () => {
     await waitUntil("send false on B", async () => (await json(b.call("GET", PATH.dataflow(reg.id)))).send === false || undefined, { timeoutMs: 5000, intervalMs: 50 });
     console.error(`replicas whep: time to first frame on A (from RabbitMQ) ${remote.stats.firstFrameMs} ms (answer ${remote.stats.answeredMs} ms), ` +
       `on B (local, cached GOP) ${local.stats.firstFrameMs} ms; A's viewer got ${remote.stats.frames} frames, ${units.length} decoded`);
+  }, 120_000);
+
+  test.skipIf(!webrtcbin)("a viewer on A asks B's publisher for a keyframe through its lease, even with send on already: it starts long before the next GOP", async () => {
+    const { a, b, liveInStore } = await twoReplicas(`rep_whep_${process.pid}_b`);
+    const reg = await register(b.base);
+    // A consumer holds a lease already: send is on, and stays on when A's viewer comes.
+    expect((await b.call("POST", "/demands", { dataflowId: reg.id, ttlSeconds: 600 })).status).toBe(201);
+    // webrtcbin's x264enc: a keyframe every 20 s, else only when a PLI asks (force-key-unit).
+    const client = spawnTracked(PYTHON, [WEBRTCBIN_CLIENT, reg.ingest.whipUrl, reg.ingest.token, "90"], { name: "webrtcbin-whip", env: { WHIP_KEYINT: "600" } });
+    cleanups.push(() => client.stop());
+    await liveInStore(reg.id);
+    await waitUntil("B's publisher past its first keyframe", async () => (await metricsOf(b, "vsb_frames_published_total") ?? 0) >= 30 || undefined, { timeoutMs: 10_000, intervalMs: 50 });
+    const player = await WhepPlayer.open(`${a.base}${PATH.whep(reg.id)}`);
+    cleanups.push(() => player.abort());
+    await waitUntil("frames on A's viewer", () => player.stats.frames >= 30 || undefined, { timeoutMs: 30_000, proc: a.proc });
+    expect(player.stats.framesBeforeKeyframe).toBe(0);
+    // Without the ask it would wait for the GOP that starts ~19 s from now.
+    expect(player.stats.firstFrameMs!).toBeLessThan(8000);
+    expect(await player.close()).toBe(200);
+    console.error(`replicas whep: 20 s GOP, send already on: time to first frame on A ${player.stats.firstFrameMs} ms (answer ${player.stats.answeredMs} ms)`);
   }, 120_000);
 });
