@@ -109,4 +109,53 @@ describe.skipIf(!hasRabbit())("BusFrameSource", () => {
     }
     console.error(`bus frame source: ${last + 1} frames in a burst, queue of 2: ${c.frames} delivered, ${c.dropped.missing} missing, ${c.dropped["to-keyframe"]} held to a keyframe`);
   }, 60_000);
+
+  test("subscribed again after the broker closed the connection, and after an operator deleted the queue: frames go on from a keyframe", async () => {
+    const rabbit = await getRabbit();
+    const bus = new BusConnection({ url: rabbit.amqpUrl, minBackoffMs: 50, maxBackoffMs: 200 });
+    bus.start();
+    cleanups.push(() => bus.stop());
+    expect(await bus.waitConnected(10_000)).toBe(true);
+    const source = new BusFrameSource({ bus, log: logger("test") });
+    cleanups.push(() => source.close());
+    const id = 920_000 + (process.pid % 1000);
+    const out = recorder("viewer");
+    source.addOutput(id, out);
+    const model = await amqp.connect(rabbit.amqpUrl);
+    cleanups.push(() => model.close().catch(() => undefined));
+    const channel = await model.createConfirmChannel();
+    const delivered = async (from: number, to: number) => {
+      await waitUntil(`frames ${from}..${to}`, async () => {
+        await publish(channel, id, from, to);
+        return out.units.some((u) => u.seq === to) || undefined;
+      }, { timeoutMs: 10_000, intervalMs: 200 });
+    };
+
+    const firstQueue = await waitUntil("subscribed", () => source.queueOf(id), { timeoutMs: 5000 });
+    await delivered(0, 9);
+    // The broker drops every connection (as on a node restart): the bus reconnects, the queue comes back.
+    await rabbit.ctl(["close_all_connections", "test: dropped"]);
+    await waitUntil("a new queue", () => (source.queueOf(id) !== undefined && source.queueOf(id) !== firstQueue && source.queueOf(id)) || undefined, { timeoutMs: 10_000 });
+    const model2 = await amqp.connect(rabbit.amqpUrl);
+    cleanups.push(() => model2.close().catch(() => undefined));
+    const channel2 = await model2.createConfirmChannel();
+    const publishAgain = async (from: number, to: number) => publish(channel2, id, from, to);
+    await waitUntil("frames after the reconnect", async () => {
+      await publishAgain(40, 50);
+      return out.units.some((u) => u.seq === 50) || undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200 });
+    const second = source.queueOf(id)!;
+    // An operator deletes the queue: the broker cancels the consumer, and it subscribes again.
+    await rabbit.ctl(["delete_queue", second]);
+    await waitUntil("a third queue", () => (source.queueOf(id) !== undefined && source.queueOf(id) !== second) || undefined, { timeoutMs: 10_000 });
+    await waitUntil("frames after the delete", async () => {
+      await publishAgain(80, 90);
+      return out.units.some((u) => u.seq === 90) || undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200 });
+    // Each new subscription started at a keyframe: never a P-frame right after a jump.
+    for (let i = 1; i < out.units.length; i++) {
+      if (out.units[i]!.seq !== out.units[i - 1]!.seq + 1) expect(out.units[i]!.keyframe).toBe(true);
+    }
+    expect((await queuesOf(rabbit, id)).length).toBe(1);
+  }, 60_000);
 });
