@@ -96,11 +96,21 @@ export class BusFrameSource {
     };
   }
 
-  /** Deletes every queue; resolves when the broker answered (or the channels are gone). */
-  async close(): Promise<void> {
+  /**
+   * Deletes every queue; resolves when the broker answered, the channels are gone, or after
+   * `withinMs` (a broker that stopped answering must not hold up the proxy's stop; the exclusive
+   * queues go with the connection anyway).
+   */
+  async close(withinMs = 2000): Promise<void> {
     this.offUp();
     for (const follow of [...this.follows.values()]) this.unfollow(follow);
-    while (this.closing.size > 0) await Promise.all([...this.closing]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, withinMs)));
+    const done = (async () => {
+      while (this.closing.size > 0) await Promise.all([...this.closing]);
+    })();
+    await Promise.race([done, late]);
+    clearTimeout(timer);
   }
 
   private open(follow: Follow): void {
