@@ -5,8 +5,9 @@
 // avdec_h264 to as many pictures as frames were assembled. The viewer on A is demand: B's `send`
 // turns true through the shared store and false again when it leaves; A's frame queue (exclusive,
 // x-max-length) exists while it watches and is gone once it left. A viewer on B plays locally
-// (B follows no queue). And a viewer on A, with send on already, asks the publisher on B for a
-// keyframe through its lease (webrtcbin, 20 s GOP): it starts at once. Prints times to first frame.
+// (B follows no queue); the dashboard on A previews it in Chromium on the same queue. And a
+// viewer on A, with send on already, asks the publisher on B for a keyframe through its lease
+// (webrtcbin, 20 s GOP): it starts at once. Prints the times to first frame.
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -14,6 +15,8 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { PATH } from "../../shared/mod.ts";
 import { FrameAssembler } from "../../proxy/media/frame_assembler.ts";
+import type { Page } from "playwright-core";
+import { hasChromium, launchChromium } from "../support/chromium.ts";
 import { hasElements } from "../support/gst.ts";
 import { getPostgres, hasPostgres } from "../support/postgres.ts";
 import { spawnTracked } from "../support/procs.ts";
@@ -77,6 +80,26 @@ async function twoReplicas(name: string) {
   return { a, b, rabbit, liveInStore };
 }
 
+/** Runs in the page: the dashboard preview's inbound video stats, from the browser's own getStats(). */
+async function previewStats() {
+  const pc = (window as unknown as { vsb: { previewing: { pc: RTCPeerConnection } | null } }).vsb.previewing?.pc;
+  if (!pc) return undefined;
+  let out: { framesDecoded: number; frameWidth: number; frameHeight: number } | undefined;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") out = { framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth ?? 0, frameHeight: s.frameHeight ?? 0 };
+  });
+  return out;
+}
+
+/** Clicks "preview" of dataflow `id` on the dashboard in `page`; resolves with Chromium's stats once it decoded 30 frames. */
+async function previewDecodes(page: Page, id: number) {
+  await page.locator(`tr[data-id="${id}"] button.preview`).click({ timeout: 10_000 });
+  return await waitUntil("30 frames decoded in the preview", async () => {
+    const stats = await page.evaluate(previewStats);
+    return (stats && stats.framesDecoded >= 30 && stats.frameWidth > 0 && stats) || undefined;
+  }, { timeoutMs: 20_000, intervalMs: 200 });
+}
+
 describe.skipIf(!ready)("WHEP viewers on any replica", () => {
   test("a viewer on A of a stream pushed to B plays from RabbitMQ from a keyframe, is demand on B, and its queue goes when it leaves", async () => {
     const { a, b, rabbit, liveInStore } = await twoReplicas(`rep_whep_${process.pid}_a`);
@@ -115,6 +138,21 @@ describe.skipIf(!ready)("WHEP viewers on any replica", () => {
     expect(await viewerQueues(rabbit, reg.id)).toHaveLength(1);
     expect(await local.close()).toBe(200);
 
+    // The dashboard on A previews it the same way (Chromium's own decoder), on the same queue.
+    if (hasChromium()) {
+      const chromium = await launchChromium();
+      cleanups.push(() => chromium.close());
+      const page = await chromium.browser.newPage({ viewport: { width: 1600, height: 600 } });
+      await page.goto(`${a.base}/`);
+      const stats = await previewDecodes(page, reg.id);
+      expect([stats.frameWidth, stats.frameHeight]).toEqual([320, 240]);
+      expect(await metricsOf(a, "vsb_whep_viewers")).toBe(2);
+      expect(await viewerQueues(rabbit, reg.id)).toHaveLength(1); // one queue for both of A's viewers
+      await page.click("#stop");
+      await waitUntil("the preview ended", async () => (await metricsOf(a, "vsb_whep_viewers")) === 1 || undefined, { timeoutMs: 5000, intervalMs: 100 });
+      await chromium.close();
+    } else console.error("replicas_whep_test: the dashboard preview on A is skipped: no /usr/bin/chromium");
+
     // What A's viewer got decodes: as many pictures as access units were reassembled.
     const units = depacketized(remote);
     expect(units.length).toBeGreaterThanOrEqual(90);
@@ -127,7 +165,7 @@ describe.skipIf(!ready)("WHEP viewers on any replica", () => {
     expect(await metricsOf(a, "vsb_whep_bus_sources")).toBe(0);
     await waitUntil("send false on B", async () => (await json(b.call("GET", PATH.dataflow(reg.id)))).send === false || undefined, { timeoutMs: 5000, intervalMs: 50 });
     console.error(`replicas whep: time to first frame on A (from RabbitMQ) ${remote.stats.firstFrameMs} ms (answer ${remote.stats.answeredMs} ms), ` +
-      `on B (local, cached GOP) ${local.stats.firstFrameMs} ms; A's viewer got ${remote.stats.frames} frames, ${units.length} decoded`);
+      `on B (local, cached GOP) ${local.stats.firstFrameMs} ms; A's viewer got ${remote.stats.frames} frames, the ${units.length} reassembled first decoded 1:1`);
   }, 120_000);
 
   test.skipIf(!webrtcbin)("a viewer on A asks B's publisher for a keyframe through its lease, even with send on already: it starts long before the next GOP", async () => {
