@@ -1,11 +1,13 @@
 // WhepPlayback with a source that says the dataflow is ingested on another replica (in memory,
 // `app.request()`, real werift answers): it plays when the shared store says that replica's
-// ingest is live, whatever this replica's memory says; 503 + a demand otherwise; the remote
+// ingest is live, whatever this replica's memory says; 503 + a demand otherwise (503 + Retry-After
+// 5 while that store is down); the remote
 // source is followed only while watched (not cached while live) and released with the last
 // viewer, and no PLI is asked of it.
 import { afterAll, describe, expect, test } from "bun:test";
 import { RTCPeerConnection } from "werift";
 import type { RouteModule } from "../../../proxy/api/create_app.ts";
+import { StoreUnavailableError } from "../../../proxy/registry/errors.ts";
 import type { UnitSource } from "../../../proxy/whep/whep_playback.ts";
 import { createWhep, WHEP_PREFIX, type Whep, type WhepParts } from "../../../proxy/whep/whep_module.ts";
 import { SDP_CONTENT_TYPE } from "../../../shared/mod.ts";
@@ -22,7 +24,7 @@ afterAll(async () => {
 /** A source whose dataflows are all ingested elsewhere; `live` says what the shared store says. */
 function remoteSource() {
   const source = {
-    live: false, followed: 0, released: 0, keyframeRequests: 0,
+    live: false as boolean | "store-down", followed: 0, released: 0, keyframeRequests: 0,
     addOutput: () => {
       source.followed++;
       return () => void source.released++;
@@ -32,7 +34,10 @@ function remoteSource() {
       return false;
     },
     isLocal: () => false,
-    remoteLive: async () => source.live,
+    remoteLive: async () => {
+      if (source.live === "store-down") throw new StoreUnavailableError("the store did not answer");
+      return source.live;
+    },
   };
   return source satisfies UnitSource;
 }
@@ -71,6 +76,15 @@ describe("WhepPlayback of a dataflow ingested on another replica", () => {
     expect(res.status).toBe(503);
     expect(s.playback().demand.leaseOf(s.id)).toBeDefined();
     expect(s.source.followed).toBe(0); // a "live" state does not follow a remote dataflow to cache its GOP
+  });
+
+  test("503 + Retry-After 5 while the shared store cannot be read", async () => {
+    const s = await setup();
+    s.source.live = "store-down";
+    const res = await s.post();
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect((await res.json()).error).toContain("did not answer");
   });
 
   test("201 once the store says live; followed while watched, released with the last viewer; no PLI asked of it", async () => {
