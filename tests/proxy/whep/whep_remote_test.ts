@@ -1,9 +1,8 @@
 // WhepPlayback with a source that says the dataflow is ingested on another replica (in memory,
 // `app.request()`, real werift answers): it plays when the shared store says that replica's
 // ingest is live, whatever this replica's memory says; 503 + a demand otherwise (503 + Retry-After
-// 5 while that store is down); the remote
-// source is followed only while watched (not cached while live) and released with the last
-// viewer, and no PLI is asked of it.
+// 5 while that store is down); the remote source is followed only while watched (not cached
+// while live) and released with the last viewer, and no PLI is asked of it.
 import { afterAll, describe, expect, test } from "bun:test";
 import { RTCPeerConnection } from "werift";
 import type { RouteModule } from "../../../proxy/api/create_app.ts";
