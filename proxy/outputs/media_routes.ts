@@ -93,8 +93,8 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
         return stats ? { ...stats } : undefined;
       },
       // Sessions end as "shutdown" (no terminatedataflow: the registry announces real ends).
-      close: () => {
-        ingest?.close();
+      close: async () => {
+        await ingest?.close();
         streams.close();
         stopLagWatch();
       },
