@@ -16,10 +16,11 @@ import type { Registry } from "../registry/registry.ts";
 import type { DataflowStore } from "../store/store_api.ts";
 import type { IngestIceOptions, SinkFactory } from "./ingest_types.ts";
 import { type EndsHeard, SessionEndAnnouncer } from "./session_end_announcer.ts";
-import type { ReplicaRows, SessionOwnerRow } from "../store/replica_rows.ts";
-import { ReplicaPresence } from "./replica_presence.ts";
-import { SessionOwnership } from "./session_ownership.ts";
-import { type RegistryOptions, type SessionSummary, SessionRegistry } from "./session_registry.ts";
+import type { ReplicaRows } from "../store/replica_rows.ts";
+import type { ReplicaPresence } from "./replica_presence.ts";
+import { replicaIngest } from "./replica_ingest.ts";
+import type { SessionOwnership } from "./session_ownership.ts";
+import { type RegistryOptions, SessionRegistry } from "./session_registry.ts";
 import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
 
 /** Options of {@link createWhipIngest}. */
@@ -73,23 +74,12 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
       if (reason !== "dataflow-expired" && reason !== "shutdown" && reason !== "takeover") options.ends?.sessionEnded(s, reason);
     },
   });
-  const presence = options.replica && new ReplicaPresence({
-    rows: options.replica.rows,
-    publicUrl: options.replica.publicUrl,
-    log,
-    sessions: () => sessions.list().map((s) => ({ dataflowId: s.dataflowId, sessionId: s.sessionId, alive: sessions.isAlive(s.dataflowId) })),
-    // Another replica claimed the row (this session went silent or this replica missed beats): it streams there now.
-    onLost: (lost) => {
-      for (const s of lost) if (!ownership?.pending(s.dataflowId)) sessions.end(s.dataflowId, "takeover", s.sessionId);
-    },
+  const replica = options.replica && replicaIngest(() => sessions, {
+    ...options.replica, log,
+    announce: (old) => options.ends?.sessionEnded(old, "replica-lost"),
   });
-  if (presence) {
-    ownership = new SessionOwnership({
-      rows: options.replica!.rows, presence, log,
-      announce: (old) => options.ends?.sessionEnded(summaryOfRow(old), "replica-lost"),
-    });
-    presence.start();
-  }
+  ownership = replica?.ownership;
+  const presence = replica?.presence;
   const unsubscribe = registry.on("ended", ({ id }) => {
     sessions.end(id, "dataflow-expired");
     ownership?.dataflowEnded(id);
@@ -116,17 +106,8 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
       unsubscribe();
       sessions.close();
       options.ends?.close();
-      await ownership?.flush();
-      await presence?.stop();
+      await replica?.stop();
     },
-  };
-}
-
-/** The session a dead replica owned, as the end announcer reads it (its counters died with it). */
-function summaryOfRow(row: SessionOwnerRow): SessionSummary {
-  return {
-    dataflowId: row.dataflow_id, sessionId: row.session_id, state: "closed", createdAt: row.created_at,
-    counters: { packets: 0, bytes: 0, nackedSeqs: 0, nackPackets: 0, plisSent: 0, plisCoalesced: 0, sinkErrors: 0, rtcpSendErrors: 0 },
   };
 }
 
