@@ -204,6 +204,8 @@ export const DataflowRecordSchema = z.object({
   endedAt: z.string().optional(),
   endReason: z.string().optional(),
   stats: z.record(z.string(), z.number()).optional(),
+  ingestReplica: z.string().optional()
+    .describe("Public URL of the proxy replica that owns the dataflow's WHIP session (absent when none is live)"),
 });
 export type DataflowRecord = z.infer<typeof DataflowRecordSchema>;
 

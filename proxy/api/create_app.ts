@@ -53,6 +53,8 @@ export interface RouteModule {
   mount(app: App, ctx: MountContext): void;
   /** Live figures of dataflow `id` for `stats` of GET /dataflows (e.g. viewers, bitrateBps, framesPublished). */
   flowStats?(id: number): Record<string, number> | undefined;
+  /** The public URL of the replica that owns dataflow `id`'s WHIP session, for `ingestReplica` of GET /dataflows. */
+  flowOwner?(id: number): string | undefined;
   /** Called when the proxy stops, before the bus closes (end sessions, flush queues). */
   close?(): void | Promise<void>;
 }
@@ -78,6 +80,8 @@ export interface AppDeps {
   routes?: RouteModule[];
   /** Live figures of a dataflow for its `stats` (set by createApp from the route modules). */
   flowStats?: (id: number) => Record<string, number> | undefined;
+  /** The owner of a dataflow's WHIP session (set by createApp from the route modules). */
+  flowOwner?: (id: number) => string | undefined;
 }
 
 /** The `stats` of a dataflow: every module's figures merged (undefined when none has any). */
@@ -111,7 +115,9 @@ export function createApp(deps: AppDeps): App {
   const rules: AccessRules = Object.assign({}, CORE_ACCESS, ...(deps.routes ?? []).map((r) => r.access ?? {}));
   app.use("*", enforceAccess({ rules, authenticate, isPublic }));
   mountServiceRoutes(app, deps);
-  mountDataflowRoutes(app, { ...deps, flowStats: mergedStats(deps.routes ?? []) });
+  const owners = (deps.routes ?? []).flatMap((r) => (r.flowOwner ? [r.flowOwner.bind(r)] : []));
+  const flowOwner = (id: number) => owners.map((owner) => owner(id)).find((url) => url !== undefined);
+  mountDataflowRoutes(app, { ...deps, flowStats: mergedStats(deps.routes ?? []), flowOwner });
   mountDemandRoutes(app, deps);
   const ctx: MountContext = {
     registry: deps.registry, metrics: deps.metrics, requireRoles: (roles) => roleGuard(authenticate, roles),

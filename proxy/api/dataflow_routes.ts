@@ -28,11 +28,13 @@ async function requireOwner(c: Context, registry: Registry, id: number): Promise
 }
 
 /** Mounts the dataflow routes. */
-export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, maxDataflowsPerSensor }: AppDeps): void {
+export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, flowOwner, maxDataflowsPerSensor }: AppDeps): void {
   const limit = maxDataflowsPerSensor ?? MAX_DATAFLOWS_PER_SENSOR;
   const withStats = (record: DataflowRecord): DataflowRecord => {
     const stats = record.active ? flowStats?.(record.id) : undefined;
-    return stats ? { ...record, stats } : record;
+    const ingestReplica = record.active ? flowOwner?.(record.id) : undefined;
+    const out = stats ? { ...record, stats } : record;
+    return ingestReplica ? { ...out, ingestReplica } : out;
   };
   const registrations = metrics.counter("vsb_registrations_total", "Dataflows registered").with();
   const keepalives = metrics.counter("vsb_keepalives_total", "Keep-alives answered, by result");

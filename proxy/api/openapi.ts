@@ -44,18 +44,18 @@ function mediaPaths(dataflowId: Json, auth: Json, missing: Json): Json {
   const ingestAuth = error("missing ingest token, or not this dataflow's");
   const badOffer = error("malformed SDP offer, or one without H.264 packetization-mode 1 (406)");
   const offer = { required: true, content: { "application/sdp": { schema: { type: "string" } } } };
-  const location = { Location: { description: "the session URL, for DELETE", schema: { type: "string" } } };
+  const location = { Location: { description: "the session URL, for DELETE (absolute, on the replica that owns the session)", schema: { type: "string" } } };
   return {
     [oa(ROUTE.whip)]: {
       parameters: [dataflowId],
       post: { summary: "WHIP: push H.264 for a dataflow (Bearer = the ingest token from registration)", security: [{ ingest: [] }], requestBody: offer,
         responses: { 201: { ...sdp("answer (ICE-lite, candidates included)"), headers: location }, 400: badOffer, 401: ingestAuth, 404: missing,
-          406: error("no H.264 packetization-mode 1 or 0 in the offer"), 409: error("the dataflow is live from another session"), 413: error("offer over --max-sdp-bytes"), 415: error("not application/sdp") } },
+          406: error("no H.264 packetization-mode 1 or 0 in the offer"), 409: error("the dataflow is live from another session (on another replica: its public URL is in the message)"), 503: error("the session could not be claimed in the store"), 413: error("offer over --max-sdp-bytes"), 415: error("not application/sdp") } },
     },
     [oa(ROUTE.whipSession)]: {
       parameters: [dataflowId, sessionParam],
       delete: { summary: "WHIP: end the push (publishes terminatedataflow unless the sensor did)", security: [{ ingest: [] }],
-        responses: { 200: { description: "ended" }, 401: ingestAuth, 404: missing } },
+        responses: { 200: { description: "ended" }, 307: { description: "the session is owned by another replica: Location is its URL there" }, 401: ingestAuth, 404: missing } },
     },
     [oa(ROUTE.whep)]: {
       parameters: [dataflowId],

@@ -10,7 +10,8 @@ export type SessionEndReason =
   | "media-timeout" // no RTP for `mediaTimeoutMs`
   | "dataflow-expired" // the registration ended (keep-alives missed, DELETE /dataflows/{id})
   | "takeover" // a new push for the same dataflow replaced a dead session
-  | "shutdown"; // the proxy is stopping
+  | "shutdown" // the proxy is stopping
+  | "replica-lost"; // its replica died (heartbeat lapsed); another replica took the dataflow over and announces this
 
 /** What a sink asks the session to send back to the publisher after a packet. */
 export interface IngestFeedback {

@@ -71,7 +71,7 @@ export class SessionRegistry {
   private readonly connectTimeoutMs: number;
   /** Sessions ended, by reason (for metrics). */
   readonly ended: Record<SessionEndReason, number> = {
-    delete: 0, "ice-failed": 0, "media-timeout": 0, "dataflow-expired": 0, takeover: 0, shutdown: 0,
+    delete: 0, "ice-failed": 0, "media-timeout": 0, "dataflow-expired": 0, takeover: 0, shutdown: 0, "replica-lost": 0,
   };
   /** Pushes refused with 409. */
   conflicts = 0;
@@ -95,23 +95,25 @@ export class SessionRegistry {
   }
 
   /**
-   * Opens a session for `dataflowId` with an offer already narrowed by `chooseH264`.
+   * Opens a session for `dataflowId` with an offer already narrowed by `chooseH264`, under
+   * `sessionId` (default a new UUID; the ingest gives the one it claimed in the store).
    * Throws {@link SessionConflictError} while another session is alive.
    */
-  async open(dataflowId: number, choice: H264Choice): Promise<{ sessionId: string; answer: string }> {
+  async open(dataflowId: number, choice: H264Choice, sessionId: string = randomUUID()): Promise<{ sessionId: string; answer: string }> {
+    const conflict = this.conflictOf(dataflowId);
+    if (conflict) {
+      this.conflicts++;
+      throw conflict;
+    }
     const old = this.sessions.get(dataflowId);
     if (old) {
       const silent = old.silentForMs(this.now());
-      if (old.state !== "closed" && silent < this.takeoverAfterMs) {
-        this.conflicts++;
-        throw new SessionConflictError(dataflowId, silent);
-      }
       this.options.log.info("whip session taken over", { dataflowId, oldSessionId: old.sessionId, silentForMs: silent });
       old.close("takeover");
     }
     const session = WhipSession.reserve({
       dataflowId,
-      sessionId: randomUUID(),
+      sessionId,
       ice: this.options.ice,
       sinks: this.options.sinks,
       log: this.options.log,
@@ -132,6 +134,19 @@ export class SessionRegistry {
       this.options.log.warn("whip negotiation failed", { dataflowId, error });
       throw error;
     }
+  }
+
+  /** The conflict a push for `dataflowId` would meet here now (its session is alive), or undefined. */
+  conflictOf(dataflowId: number): SessionConflictError | undefined {
+    const old = this.sessions.get(dataflowId);
+    if (!old) return undefined;
+    const silent = old.silentForMs(this.now());
+    return old.state !== "closed" && silent < this.takeoverAfterMs ? new SessionConflictError(dataflowId, silent) : undefined;
+  }
+
+  /** Whether the session of `dataflowId` is alive: not closed, and not silent for `takeoverAfterMs`. */
+  isAlive(dataflowId: number): boolean {
+    return this.conflictOf(dataflowId) !== undefined;
   }
 
   private onEnd(session: WhipSession, reason: SessionEndReason): void {

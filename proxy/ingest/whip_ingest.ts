@@ -13,8 +13,13 @@ import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
+import type { DataflowStore } from "../store/store_api.ts";
 import type { IngestIceOptions, SinkFactory } from "./ingest_types.ts";
 import { type EndsHeard, SessionEndAnnouncer } from "./session_end_announcer.ts";
+import type { ReplicaRows } from "../store/replica_rows.ts";
+import type { ReplicaPresence } from "./replica_presence.ts";
+import { replicaIngest } from "./replica_ingest.ts";
+import type { SessionOwnership } from "./session_ownership.ts";
 import { type RegistryOptions, SessionRegistry } from "./session_registry.ts";
 import { type IngestAuth, whipRoutes } from "./whip_routes.ts";
 
@@ -31,14 +36,18 @@ export interface WhipIngestOptions {
   offers?: OfferLimit;
   /** Timeouts of the session registry (takeover, media, connect). */
   timeouts?: Pick<RegistryOptions, "takeoverAfterMs" | "mediaTimeoutMs" | "connectTimeoutMs">;
+  /** This process as a replica on the store (heartbeat, WHIP session ownership). Default none: one process. */
+  replica?: { rows: ReplicaRows; publicUrl: string };
 }
 
 /** The WHIP ingest of one proxy. */
 export interface WhipIngest {
   sessions: SessionRegistry;
+  /** This process as a replica (with `replica`). */
+  presence?: ReplicaPresence;
   /** Pass to `createApp({ routes: [module] })`. */
   module: RouteModule;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** `"/whip/"`: the prefix of every WHIP route (it checks ingest tokens, not API tokens). */
@@ -48,6 +57,7 @@ export const WHIP_PREFIX = ROUTE.whip.slice(0, ROUTE.whip.indexOf(":"));
 export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   const { registry } = options;
   const log = logger("ingest");
+  let ownership: SessionOwnership | undefined;
   const sessions = new SessionRegistry({
     ice: options.ice,
     sinks: options.sinks,
@@ -59,12 +69,20 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
     onEnd: (s, reason) => {
       if (s.lastPacketAt !== undefined) registry.mediaSeen(s.dataflowId, s.lastPacketAt);
       registry.setMediaState(s.dataflowId, "idle");
+      ownership?.ended(s.dataflowId, s.sessionId);
       // A takeover continues the stream, and dataflow ends are announced by the registry itself.
       if (reason !== "dataflow-expired" && reason !== "shutdown" && reason !== "takeover") options.ends?.sessionEnded(s, reason);
     },
   });
+  const replica = options.replica && replicaIngest(() => sessions, {
+    ...options.replica, log,
+    announce: (old) => options.ends?.sessionEnded(old, "replica-lost"),
+  });
+  ownership = replica?.ownership;
+  const presence = replica?.presence;
   const unsubscribe = registry.on("ended", ({ id }) => {
     sessions.end(id, "dataflow-expired");
+    ownership?.dataflowEnded(id);
   });
   const authenticate = async (id: number, token: string | undefined): Promise<IngestAuth> => {
     const verdict = await registry.checkIngestToken(id, token ?? "");
@@ -73,20 +91,35 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   };
   const offers = options.offers ?? new OfferLimit();
   if (options.metrics) registerMetrics(options.metrics, sessions, offers);
+  if (options.metrics && presence && ownership) registerReplicaMetrics(options.metrics, presence, ownership);
   return {
     sessions,
+    presence,
     module: {
       publicPrefixes: [WHIP_PREFIX],
+      flowOwner: (id) => presence?.ownerOf(id),
       mount: (app) => {
-        app.route("/", whipRoutes({ authenticate, registry: sessions, offers }));
+        app.route("/", whipRoutes({ authenticate, registry: sessions, offers, ownership }));
       },
     },
-    close: () => {
+    close: async () => {
       unsubscribe();
       sessions.close();
       options.ends?.close();
+      await replica?.stop();
     },
   };
+}
+
+function registerReplicaMetrics(metrics: Metrics, presence: ReplicaPresence, ownership: SessionOwnership): void {
+  metrics.counter("vsb_replica_heartbeat_failures_total", "Replica heartbeats the store refused (store down): other replicas may take this one's sessions over after the lapse", (s) => {
+    s.set(undefined, presence.counts.heartbeatFailures);
+  });
+  metrics.counter("vsb_replicas_expired_total", "Rows of dead replicas (heartbeat lapsed) this replica swept", (s) => s.set(undefined, presence.counts.replicasExpired));
+  metrics.counter("vsb_whip_owner_conflicts_total", "WHIP pushes refused with 409 because another live replica owns the session", (s) => {
+    s.set(undefined, ownership.counts.conflicts);
+  });
+  metrics.counter("vsb_whip_replica_takeovers_total", "WHIP sessions taken over from a replica whose heartbeat lapsed", (s) => s.set(undefined, ownership.counts.takeovers));
 }
 
 function registerMetrics(metrics: Metrics, sessions: SessionRegistry, offers: OfferLimit): void {
@@ -131,6 +164,9 @@ export function iceOptionsOf(config: Pick<Config, "iceAddresses" | "iceServers" 
 
 /** The parts of a running proxy the ingest needs (a subset of `RunningProxy`). */
 export interface IngestParts {
+  /** With both, the process is a replica on the store (heartbeat, session ownership). */
+  store?: Pick<DataflowStore, "replicas">;
+  publicUrl?: string;
   config: Pick<Config, "iceAddresses" | "iceServers" | "icePorts" | "publishQueueSeconds"> & Partial<Pick<Config, "maxSdpBytes">>;
   registry: Registry;
   announcer: Announcer;
@@ -173,6 +209,7 @@ export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, op
       metrics: parts.metrics,
       offers: new OfferLimit(parts.config.maxSdpBytes),
       ends,
+      replica: parts.store && parts.publicUrl ? { rows: parts.store.replicas, publicUrl: parts.publicUrl } : undefined,
     });
     options.onIngest?.(ingest);
     return [ingest.module];

@@ -8,13 +8,20 @@
  *
  * Authorization is the dataflow's ingest token as a bearer token (§4.5). Errors are JSON
  * `{error, details}` like the rest of the API; answers are `application/sdp`.
+ *
+ * With `ownership` (several proxies on one store, proxy/ingest/session_ownership.ts) a POST
+ * first claims the dataflow's session row: 409 naming the owner while another replica's session
+ * is alive; `Location` is absolute, on this replica's public URL; DELETE/PATCH of a session a
+ * live replica elsewhere owns answer 307 to it.
  */
+import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
 import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
 import { chooseH264, OfferError } from "./h264_offer.ts";
+import type { SessionOwnership } from "./session_ownership.ts";
 import { SessionConflictError, type SessionRegistry } from "./session_registry.ts";
 
 /** What the token check says about one request. */
@@ -27,6 +34,8 @@ export interface WhipDeps {
   registry: SessionRegistry;
   /** Reads offers within `--max-sdp-bytes` (413 beyond). Default: 64 KiB. */
   offers?: OfferLimit;
+  /** Session ownership across replicas. Default none: one process, relative `Location`. */
+  ownership?: SessionOwnership;
 }
 
 function bearer(header: string | undefined): string | undefined {
@@ -70,6 +79,13 @@ export function sessionPath(dataflowId: number, sessionId: string): string {
   return `${PATH.whip(dataflowId)}/${encodeURIComponent(sessionId)}`;
 }
 
+/** 307 to the replica that owns session `session` of dataflow `id`, when another live one does (method and body kept). */
+async function redirectToOwner(deps: WhipDeps, id: number, session: string): Promise<Response | undefined> {
+  const owner = await deps.ownership?.redirectFor(id, session).catch(() => undefined);
+  if (!owner) return undefined;
+  return new Response(null, { status: 307, headers: { ...CORS, location: `${owner}${sessionPath(id, session)}` } });
+}
+
 /** The WHIP routes, to mount on the proxy's hono app. */
 export function whipRoutes(deps: WhipDeps): Hono {
   const app = new Hono();
@@ -82,32 +98,60 @@ export function whipRoutes(deps: WhipDeps): Hono {
     if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
     const offer = await offers.read(c.req.raw);
     if (offer instanceof HttpError) return error(offer.status, offer.message);
-    let opened: { sessionId: string; answer: string };
+    let choice;
     try {
-      opened = await deps.registry.open(id, chooseH264(offer, { singleNalMode: true }));
+      choice = chooseH264(offer, { singleNalMode: true });
     } catch (e) {
       if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
+      return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
+    }
+    const local = deps.registry.conflictOf(id);
+    if (local) {
+      deps.registry.conflicts++;
+      return error(409, local.message);
+    }
+    const sessionId = randomUUID();
+    const { ownership } = deps;
+    let claim;
+    try {
+      claim = ownership ? await ownership.claim(id, sessionId) : undefined;
+    } catch (e) {
+      return error(503, `could not claim the WHIP session of dataflow ${id} in the store`, e instanceof Error ? e.message : String(e));
+    }
+    if (claim && !claim.won) {
+      return error(409, `dataflow ${id} is live on replica "${claim.owner.public_url}": its WHIP session is owned there`, { owner: claim.owner.public_url });
+    }
+    let opened: { sessionId: string; answer: string };
+    try {
+      opened = await deps.registry.open(id, choice, sessionId);
+    } catch (e) {
+      if (claim) await ownership!.settle(id, sessionId, claim, false);
       if (e instanceof SessionConflictError) return error(409, e.message);
       return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
     }
-    return new Response(opened.answer, {
-      status: 201,
-      headers: { ...CORS, "content-type": SDP_CONTENT_TYPE, location: sessionPath(id, opened.sessionId) },
-    });
+    if (claim) await ownership!.settle(id, sessionId, claim, true);
+    const location = `${ownership?.publicUrl ?? ""}${sessionPath(id, opened.sessionId)}`;
+    return new Response(opened.answer, { status: 201, headers: { ...CORS, "content-type": SDP_CONTENT_TYPE, location } });
   });
 
   app.delete(ROUTE.whipSession, async (c) => {
     const id = await authorize(deps, c.req.param("id"), c.req.header("authorization"));
     if (id instanceof Response) return id;
     const session = c.req.param("session");
-    if (!deps.registry.end(id, "delete", session)) return error(404, `no WHIP session "${session}" for dataflow ${id}`);
-    return new Response(null, { status: 200, headers: CORS });
+    if (deps.registry.end(id, "delete", session)) return new Response(null, { status: 200, headers: CORS });
+    return await redirectToOwner(deps, id, session) ?? error(404, `no WHIP session "${session}" for dataflow ${id}`);
   });
 
   app.options(ROUTE.whip, sdpPreflight(CORS, "POST, OPTIONS"));
   app.options(ROUTE.whipSession, sdpPreflight(CORS, "DELETE, PATCH, OPTIONS"));
 
-  app.patch(ROUTE.whipSession, () => {
+  app.patch(ROUTE.whipSession, async (c) => {
+    const id = parseId(c.req.param("id"));
+    const session = c.req.param("session");
+    if (id !== undefined && deps.registry.get(id)?.sessionId !== session) {
+      const redirect = await redirectToOwner(deps, id, session);
+      if (redirect) return redirect;
+    }
     return new Response(JSON.stringify({ error: "trickle ICE and ICE restart are not supported; send a new offer" }), {
       status: 405,
       headers: { ...CORS, "content-type": "application/json", allow: "DELETE" },

@@ -106,7 +106,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       },
       // Sessions end as "shutdown" (no terminatedataflow: the registry announces real ends).
       close: async () => {
-        ingest?.close();
+        await ingest?.close();
         streams.close();
         stopLagWatch();
         await busFrames.close();

@@ -72,6 +72,24 @@ export const PG_MIGRATIONS: readonly (readonly string[])[] = [
     )`,
     `CREATE INDEX mec_tiles_tile ON mec_tiles (tile)`,
   ],
+  // 3: replicas and the owners of WHIP sessions (proxy/store/replica_rows.ts), as SQLite schema 7.
+  [
+    `CREATE TABLE replicas (
+      id           text   PRIMARY KEY,
+      public_url   text   NOT NULL,
+      started_at   bigint NOT NULL,
+      heartbeat_at bigint NOT NULL
+    )`,
+    `CREATE TABLE whip_owners (
+      dataflow_id  bigint PRIMARY KEY,
+      replica_id   text   NOT NULL,
+      public_url   text   NOT NULL,
+      session_id   text   NOT NULL,
+      created_at   bigint NOT NULL,
+      heartbeat_at bigint NOT NULL
+    )`,
+    `CREATE INDEX whip_owners_replica ON whip_owners (replica_id)`,
+  ],
 ];
 
 /** The version a database has after every migration above. */

@@ -15,6 +15,7 @@ import postgres from "postgres";
 import { PortsExhaustedError, type PortRange } from "./port_pool.ts";
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION, PORT_LOCK } from "./pg_schema.ts";
 import type { DataflowStore, StoreChange } from "./store_api.ts";
+import { PgReplicaRows } from "./pg_replica_rows.ts";
 import type { DataflowRow, DemandRow, EndedQuery, MetadataUpdate, NewDataflow, Touch } from "./store.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -47,7 +48,12 @@ export class PgStore implements DataflowStore {
   /** Told apart from other replicas' notifications: a store ignores its own. */
   readonly origin = randomUUID();
 
-  private constructor(readonly sql: Sql, private readonly ports: PortRange) {}
+  /** Replicas and the owners of WHIP sessions, on the same pool. */
+  readonly replicas: PgReplicaRows;
+
+  private constructor(readonly sql: Sql, private readonly ports: PortRange) {
+    this.replicas = new PgReplicaRows(sql);
+  }
 
   /** Connects, migrates (once across replicas) and checks the schema version; throws when it cannot. */
   static async open(url: string, ports: PortRange, options: PgStoreOptions = {}): Promise<PgStore> {

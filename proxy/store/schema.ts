@@ -5,7 +5,7 @@
  */
 
 /** Bumped when the schema changes incompatibly; checked at open. */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /**
  * Ended-dataflow retention and paged lists (store12): the zoom-25 position key becomes a column,
@@ -38,6 +38,28 @@ export const MIGRATION_DISCOVERY_TABLES = [
 ];
 
 /**
+ * Replicas and the owners of WHIP sessions (proxy/store/replica_rows.ts, issue #13); v7. No
+ * foreign key to dataflows: a session row outlives its dataflow's pruning until released.
+ */
+export const MIGRATION_REPLICA_TABLES = [
+  `CREATE TABLE IF NOT EXISTS replicas (
+  id           TEXT    PRIMARY KEY,                 -- one per proxy process
+  public_url   TEXT    NOT NULL,
+  started_at   INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL                     -- ms, refreshed every beat
+)`,
+  `CREATE TABLE IF NOT EXISTS whip_owners (
+  dataflow_id  INTEGER PRIMARY KEY,
+  replica_id   TEXT    NOT NULL,
+  public_url   TEXT    NOT NULL,                    -- the owner's --public-url
+  session_id   TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL                     -- ms, refreshed by the owner while the session is alive
+)`,
+  "CREATE INDEX IF NOT EXISTS whip_owners_replica ON whip_owners (replica_id)",
+];
+
+/**
  * Statements that take a database of version `n` to `n + 1`, run in order at open. Each entry
  * is a named constant so that a merge with another branch's migration only renumbers keys.
  */
@@ -50,6 +72,7 @@ export const MIGRATIONS: Record<number, string[]> = {
   3: ["ALTER TABLE dataflows ADD COLUMN control_key TEXT"],
   4: [MIGRATION_POSITION_QUADKEY],
   5: MIGRATION_DISCOVERY_TABLES,
+  6: MIGRATION_REPLICA_TABLES,
 };
 
 /**
@@ -108,4 +131,5 @@ CREATE TABLE IF NOT EXISTS demands (
   owner       TEXT                                -- identity that took it (v3)
 );
 ${MIGRATION_DISCOVERY_TABLES.join(";\n")};
+${MIGRATION_REPLICA_TABLES.join(";\n")};
 `;

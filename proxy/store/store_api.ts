@@ -9,6 +9,8 @@
  */
 import type { DataflowRow, DemandRow, EndedQuery, MetadataUpdate, NewDataflow, Touch } from "./store.ts";
 import type { Store } from "./store.ts";
+import type { ReplicaRows } from "./replica_rows.ts";
+import { SqliteReplicaRows } from "./sqlite_replica_rows.ts";
 
 /** A row another replica changed, to be read again: a dataflow by id, or a lease by id. */
 export type StoreChange = { dataflow: number } | { demand: string };
@@ -45,6 +47,8 @@ export interface DataflowStore {
    */
   listen?(onChange: (change: StoreChange) => void): Promise<() => Promise<void>>;
   probe(now: number): Promise<void>;
+  /** Replicas and the owners of WHIP sessions (issue #13): proxy/store/replica_rows.ts. */
+  readonly replicas: ReplicaRows;
   allocatedPorts(): Promise<number[]>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -71,6 +75,7 @@ export function sqliteDataflowStore(store: Store): DataflowStore {
     allDemands: async () => store.allDemands(),
     getDemand: async (id) => store.getDemand(id),
     probe: async (now) => store.probe(now),
+    replicas: new SqliteReplicaRows(store.database),
     allocatedPorts: async () => store.allocatedPorts(),
     ping: async () => store.ping(),
     close: async () => store.close(),

@@ -113,12 +113,12 @@ describe("dashboard layout in Chromium", () => {
     expect(wide.panel.scrollWidth).toBeLessThanOrEqual(wide.panel.clientWidth);
     expect(wide.page.scrollWidth).toBeLessThanOrEqual(wide.page.clientWidth);
 
-    // The live row: routing key where consumers bind, last keep-alive and last media.
+    // The live row: routing key where consumers bind, last keep-alive, last media and the replica owning its WHIP session.
     const cells = async (id: number) => Object.fromEntries(await page.locator(`tr[data-id="${id}"] td`).evaluateAll((tds) =>
       tds.map((td) => [(td as HTMLElement).dataset.col, td.textContent])));
     const liveCells = await cells(reg.id);
     expect(liveCells.id).toBe(`${reg.id}live${reg.routingKey}`);
-    expect(liveCells.seen).toMatch(/^\d+ s agomedia \d+ s ago$/);
+    expect(liveCells.seen).toMatch(/^\d+ s agomedia \d+ s agoon 127\.0\.0\.1:\d+$/);
     expect(liveCells.frames).toMatch(/^\d+\d+ droppedg→b \d+\/\d+ ms$/);
     expect(liveCells.video).toMatch(/^320×240 · \d+ fps\d+ kbit\/s|Mbit\/s$/);
     expect((await cells(longId)).seen).toMatch(/no media yet$/);
