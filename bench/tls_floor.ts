@@ -1,0 +1,62 @@
+// What Bun's TLS alone costs per keep-alive: a bare Bun.serve answering a constant JSON, plain
+// and over HTTPS (the test CA's P-256 certificate), loaded by bench/keepalive_load.ts at a fixed
+// rate; prints the server's CPU µs per request for each. The floor under `make bench-api`'s
+// HTTPS figure that no change in vsb can remove.
+//
+//   bun bench/tls_floor.ts [--seconds S] [--rate R] [--rounds N]
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeTestPki } from "../tests/support/test_ca.ts";
+import { freePort } from "../tests/support/ports.ts";
+import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const seconds = option("--seconds", 6);
+const rate = option("--rate", 10_000);
+const rounds = option("--rounds", 3);
+const root = new URL("..", import.meta.url).pathname;
+const bun = process.execPath;
+
+/** utime + stime of `pid` in seconds (/proc/PID/stat fields 14 and 15, USER_HZ 100). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const server = `
+const tls = process.env.CERT ? { cert: Bun.file(process.env.CERT), key: Bun.file(process.env.KEY) } : undefined;
+const body = '{"id":1,"send":false,"keepaliveSeconds":60,"controlSeq":1765111111111111}';
+const s = Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), tls, fetch: () => new Response(body, { headers: { "content-type": "application/json" } }) });
+console.log("ready", s.port);
+`;
+
+const pki = makeTestPki("vsb-tls-floor-");
+try {
+  const results: Record<string, number[]> = { plain: [], tls: [] };
+  for (let round = 0; round < rounds; round++) {
+    for (const kind of ["plain", "tls"] as const) {
+      const port = await freePort();
+      const env = { ...process.env, PORT: String(port), ...(kind === "tls" ? { CERT: pki.server.certFile, KEY: pki.server.keyFile } : {}) };
+      const srv = spawnTracked(bun, ["-e", server], { cwd: root, name: `bare-${kind}`, env });
+      await srv.waitForLine(/^ready/);
+      const base = `${kind === "tls" ? "https" : "http"}://127.0.0.1:${port}`;
+      const before = cpuSeconds(srv.pid);
+      const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", "1000", String(seconds), "64", "tok", String(rate)],
+        { cwd: root, name: "load", env: { ...process.env, VSB_BENCH_CA_FILE: pki.ca.certFile } });
+      const status = await load.exited;
+      if (status.code !== 0) throw new Error(`load failed: ${load.output("stderr")}`);
+      const r = JSON.parse(load.output("stdout").trim().split("\n").at(-1)!);
+      const us = ((cpuSeconds(srv.pid) - before) / r.requests) * 1e6;
+      results[kind]!.push(Math.round(us * 10) / 10);
+      await srv.stop();
+    }
+  }
+  process.stdout.write(`${JSON.stringify({ bench: "tls-floor", rate, seconds, cpuUsPerRequest: results })}\n`);
+} finally {
+  await cleanupAll();
+  pki.remove();
+}
