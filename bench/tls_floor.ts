@@ -1,7 +1,8 @@
-// What Bun's TLS alone costs per keep-alive: a bare Bun.serve answering a constant JSON, plain
-// and over HTTPS (the test CA's P-256 certificate), loaded by bench/keepalive_load.ts at a fixed
-// rate; prints the server's CPU µs per request for each. The floor under `make bench-api`'s
-// HTTPS figure that no change in vsb can remove.
+// What Bun's TLS alone costs per keep-alive: a bare server answering a constant JSON (Bun.serve
+// with its defaults, and the proxy's own listener from proxy/runtime.ts), plain and over HTTPS
+// (the test CA's P-256 certificate), loaded by bench/keepalive_load.ts at a fixed rate; prints
+// the server's CPU µs per request for each, alternated. The floor under `make bench-api`'s
+// HTTPS figure that no change in vsb's own code can remove.
 //
 //   bun bench/tls_floor.ts [--seconds S] [--rate R] [--rounds N]
 import { readFileSync } from "node:fs";
@@ -27,23 +28,31 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+// MODE=bun: Bun.serve with its defaults; MODE=vsb: the proxy's own listener (proxy/runtime.ts serve()).
 const server = `
-const tls = process.env.CERT ? { cert: Bun.file(process.env.CERT), key: Bun.file(process.env.KEY) } : undefined;
+import { readFileSync } from "node:fs";
+const tls = process.env.CERT ? { cert: readFileSync(process.env.CERT, "utf8"), key: readFileSync(process.env.KEY, "utf8") } : undefined;
 const body = '{"id":1,"send":false,"keepaliveSeconds":60,"controlSeq":1765111111111111}';
-const s = Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), tls, fetch: () => new Response(body, { headers: { "content-type": "application/json" } }) });
+const fetch = () => new Response(body, { headers: { "content-type": "application/json" } });
+const options = { hostname: "127.0.0.1", port: Number(process.env.PORT), tls, fetch };
+const s = process.env.MODE === "vsb" ? (await import(process.env.RUNTIME)).serve(options) : Bun.serve(options);
 console.log("ready", s.port);
 `;
 
 const pki = makeTestPki("vsb-tls-floor-");
 try {
-  const results: Record<string, number[]> = { plain: [], tls: [] };
+  const kinds = ["bun-plain", "bun-tls", "vsb-plain", "vsb-tls"] as const;
+  const results: Record<string, number[]> = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let round = 0; round < rounds; round++) {
-    for (const kind of ["plain", "tls"] as const) {
+    for (const kind of kinds) {
       const port = await freePort();
-      const env = { ...process.env, PORT: String(port), ...(kind === "tls" ? { CERT: pki.server.certFile, KEY: pki.server.keyFile } : {}) };
+      const env = {
+        ...process.env, PORT: String(port), MODE: kind.split("-")[0], RUNTIME: join(root, "proxy/runtime.ts"),
+        ...(kind.endsWith("tls") ? { CERT: pki.server.certFile, KEY: pki.server.keyFile } : {}),
+      };
       const srv = spawnTracked(bun, ["-e", server], { cwd: root, name: `bare-${kind}`, env });
       await srv.waitForLine(/^ready/);
-      const base = `${kind === "tls" ? "https" : "http"}://127.0.0.1:${port}`;
+      const base = `${kind.endsWith("tls") ? "https" : "http"}://127.0.0.1:${port}`;
       const before = cpuSeconds(srv.pid);
       const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", "1000", String(seconds), "64", "tok", String(rate)],
         { cwd: root, name: "load", env: { ...process.env, VSB_BENCH_CA_FILE: pki.ca.certFile } });

@@ -26,6 +26,8 @@ export function tokenTable<T>(entries: readonly (readonly [token: string, value:
 /** The token of an `Authorization: Bearer` header, or undefined. */
 export function bearerToken(header: string | undefined | null): string | undefined {
   if (!header) return undefined;
+  // The usual form, "Bearer TOKEN", without the regex's match array.
+  if (header.startsWith("Bearer ") && header.length > 7 && !/\s/.test(header.slice(7))) return header.slice(7);
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return m?.[1];
 }

@@ -3,7 +3,7 @@
 // refreshed, a flow whose keep-alives ran out is ended and 404, a lease that ran out by the
 // keep-alive turns `send` off in that very answer.
 import { describe, expect, test } from "bun:test";
-import { authenticator, tokenTable } from "../../proxy/api/auth.ts";
+import { authenticator, bearerToken, tokenTable } from "../../proxy/api/auth.ts";
 import { parseApiToken } from "../../proxy/config/api_tokens.ts";
 import { KeepaliveSchema } from "../../shared/mod.ts";
 import { FakeClock } from "./fake_clock.ts";
@@ -91,6 +91,17 @@ describe("authenticator() with static tokens", () => {
     expect(identity).toMatchObject({ name: `token:${parseName(A)}`, roles: new Set(["sensor"]) });
     expect(() => authenticate(ctx(`Bearer ${A.slice(0, -1)}x`))).toThrow("API token is not valid");
     expect(() => authenticate(ctx())).toThrow("missing Authorization: Bearer token");
+  });
+});
+
+describe("bearerToken()", () => {
+  test("takes the token of `Bearer TOKEN` in any case and spacing, and nothing else", () => {
+    const cases: [string | undefined, string | undefined][] = [
+      ["Bearer abc", "abc"], ["bearer abc", "abc"], ["BEARER  abc ", "abc"], ["Bearer\tabc", "abc"], ["Bearer abc\t", "abc"],
+      ["Bearer ", undefined], ["Bearer", undefined], ["Bearer a b", undefined], ["Basic abc", undefined], [" Bearer abc", undefined],
+      ["Bearer a\nb", undefined], ["", undefined], [undefined, undefined],
+    ];
+    for (const [header, token] of cases) expect([header, bearerToken(header)]).toEqual([header, token]);
   });
 });
 
