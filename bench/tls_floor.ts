@@ -33,7 +33,9 @@ const server = `
 import { readFileSync } from "node:fs";
 const tls = process.env.CERT ? { cert: readFileSync(process.env.CERT, "utf8"), key: readFileSync(process.env.KEY, "utf8") } : undefined;
 const body = '{"id":1,"send":false,"keepaliveSeconds":60,"controlSeq":1765111111111111}';
-const fetch = () => new Response(body, { headers: { "content-type": "application/json" } });
+const answer = () => new Response(body, { headers: { "content-type": "application/json" } });
+// ASYNC=1: the answer comes from a promise a turn later, as from hono with a middleware.
+const fetch = process.env.ASYNC ? async () => { await null; return answer(); } : answer;
 const options = { hostname: "127.0.0.1", port: Number(process.env.PORT), tls, fetch };
 const s = process.env.MODE === "vsb" ? (await import(process.env.RUNTIME)).serve(options) : Bun.serve(options);
 console.log("ready", s.port);
@@ -41,18 +43,18 @@ console.log("ready", s.port);
 
 const pki = makeTestPki("vsb-tls-floor-");
 try {
-  const kinds = ["bun-plain", "bun-tls", "vsb-plain", "vsb-tls"] as const;
+  const kinds = ["bun-plain", "bun-tls", "vsb-plain", "vsb-tls", "bun-plain-async", "bun-tls-async"] as const;
   const results: Record<string, number[]> = Object.fromEntries(kinds.map((k) => [k, []]));
   for (let round = 0; round < rounds; round++) {
     for (const kind of kinds) {
       const port = await freePort();
       const env = {
         ...process.env, PORT: String(port), MODE: kind.split("-")[0], RUNTIME: join(root, "proxy/runtime.ts"),
-        ...(kind.endsWith("tls") ? { CERT: pki.server.certFile, KEY: pki.server.keyFile } : {}),
+        ...(kind.includes("tls") ? { CERT: pki.server.certFile, KEY: pki.server.keyFile } : {}), ...(kind.endsWith("async") ? { ASYNC: "1" } : {}),
       };
       const srv = spawnTracked(bun, ["-e", server], { cwd: root, name: `bare-${kind}`, env });
       await srv.waitForLine(/^ready/);
-      const base = `${kind.endsWith("tls") ? "https" : "http"}://127.0.0.1:${port}`;
+      const base = `${kind.includes("tls") ? "https" : "http"}://127.0.0.1:${port}`;
       const before = cpuSeconds(srv.pid);
       const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", "1000", String(seconds), "64", "tok", String(rate)],
         { cwd: root, name: "load", env: { ...process.env, VSB_BENCH_CA_FILE: pki.ca.certFile } });
