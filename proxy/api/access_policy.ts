@@ -10,6 +10,7 @@
  * dashboard's static pages, whose API calls carry a token) pass without a check here.
  */
 import type { MiddlewareHandler } from "hono";
+import type { RouterRoute } from "hono/types";
 import { matchedRoutes } from "hono/route";
 import { ROUTE } from "../../shared/mod.ts";
 import type { Authenticate } from "./auth.ts";
@@ -77,12 +78,19 @@ export interface AccessOptions {
  * A request that matches no route goes on to the JSON 404.
  */
 export function enforceAccess(o: AccessOptions): MiddlewareHandler {
+  // The rule of each route object hono matched (null: none, the path decides): looked up once.
+  const ruled = new WeakMap<RouterRoute, Access | null>();
   return async (c, next) => {
-    const route = matchedRoutes(c).findLast((r) => r.method !== "ALL");
+    const routes = matchedRoutes(c);
+    let route: RouterRoute | undefined;
+    for (let i = routes.length - 1; i >= 0 && !route; i--) if (routes[i]!.method !== "ALL") route = routes[i];
     if (!route) return await next();
-    const access = o.rules[accessKey(route.method, route.path)] ?? (o.isPublic(c.req.path) ? "public" : DEFAULT_ACCESS);
+    let rule = ruled.get(route);
+    if (rule === undefined) ruled.set(route, rule = o.rules[accessKey(route.method, route.path)] ?? null);
+    const access = rule ?? (o.isPublic(c.req.path) ? "public" : DEFAULT_ACCESS);
     if (access !== "public") {
-      const identity = await o.authenticate(c);
+      const got = o.authenticate(c);
+      const identity = got instanceof Promise ? await got : got;
       requireRole(identity, access, `${route.method} ${route.path}`);
       c.set("identity", identity);
     }

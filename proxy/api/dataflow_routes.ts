@@ -14,7 +14,7 @@ import { CapacityError, NotFoundError } from "../registry/errors.ts";
 import type { App, AppDeps } from "./create_app.ts";
 import { HttpError } from "./http_error.ts";
 import { dataflowId } from "./params.ts";
-import { parseWith, readJson } from "./read_body.ts";
+import { declaresNoBody, parseWith, readJson } from "./read_body.ts";
 import { identityOf, owns } from "./roles.ts";
 
 /** Default of `--max-dataflows-per-sensor`. */
@@ -84,6 +84,16 @@ export function mountDataflowRoutes(app: App, { registry, metrics, flowStats, fl
   // registry answers from memory (its touch is flushed in batches).
   app.put(ROUTE.dataflow, async (c) => {
     const id = dataflowId(c.req.param("id"));
+    if (declaresNoBody(c.req.raw)) {
+      // Without a promise while the flow is live in memory and the caller owns it; else the
+      // path below, which finds the reason (403, 404) or ends an expired flow.
+      const identity = identityOf(c);
+      const answer = registry.keepaliveLive(id, (owner) => owns(identity, owner));
+      if (answer) {
+        keepaliveOk.inc();
+        return c.json(answer);
+      }
+    }
     const body = await readJson(c.req.raw, { optional: true });
     const metadata = body === undefined ? undefined : parseWith(DataflowMetadataSchema, body, "dataflow metadata");
     try {

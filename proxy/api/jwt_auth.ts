@@ -8,13 +8,17 @@
  *   but at most once per `refreshCooldownMs`, so random `kid`s cannot hammer the issuer;
  * - a token must carry `exp` (hono checks it only when present) and `sub` (the identity);
  * - the roles come from the claim at `roleClaim` (dotted path; an array or a space-separated
- *   string), keeping only sensor/consumer/operator.
+ *   string), keeping only sensor/consumer/operator;
+ * - a verified token's identity is cached until its `exp`, while the keys it was verified
+ *   against are current (identity_cache.ts): a keep-alive does not verify a signature each time.
  */
+import { hash } from "node:crypto";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { jwk } from "hono/jwk";
 import { decode } from "hono/jwt";
 import { HttpError } from "./http_error.ts";
+import { IdentityCache } from "./identity_cache.ts";
 import { type Identity, isRole, type Role } from "./roles.ts";
 
 /** OIDC settings; defaults in brackets. */
@@ -69,12 +73,23 @@ export class JwksCache {
   #keys: Jwk[] | undefined;
   #fetchedAt = -Infinity;
   #inflight: Promise<void> | undefined;
+  #generation = 0;
   readonly #o: Required<Omit<JwtAuthOptions, "issuer" | "audience" | "roleClaim" | "onFetchError">> & Pick<JwtAuthOptions, "onFetchError">;
 
   constructor(options: JwtAuthOptions) {
     this.#o = {
       maxAgeMs: 600_000, refreshCooldownMs: 30_000, fetchTimeoutMs: 5_000, fetch: (url, init) => fetch(url, init), now: Date.now, ...options,
     };
+  }
+
+  /** Counts changes of the fetched keys: identities verified against older keys are verified again. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** True while the keys are younger than `maxAgeMs` (past it, the next verification fetches them). */
+  fresh(): boolean {
+    return this.#keys !== undefined && this.#o.now() - this.#fetchedAt <= this.#o.maxAgeMs;
   }
 
   /** The keys to verify a token with `kid`; throws a plain Error when none could ever be fetched. */
@@ -98,7 +113,9 @@ export class JwksCache {
       if (!res.ok) throw new Error(`GET "${this.#o.jwksUrl}" answered ${res.status}`);
       const body = await res.json() as { keys?: unknown };
       if (!Array.isArray(body.keys)) throw new Error(`GET "${this.#o.jwksUrl}" answered no "keys" array`);
-      this.#keys = body.keys.filter((k): k is Jwk => typeof k === "object" && k !== null);
+      const keys = body.keys.filter((k): k is Jwk => typeof k === "object" && k !== null);
+      if (JSON.stringify(keys) !== JSON.stringify(this.#keys)) this.#generation++;
+      this.#keys = keys;
     } catch (error) {
       this.#o.onFetchError?.(error); // stale keys, if any, stay in use
     }
@@ -139,7 +156,11 @@ export function jwtVerifier(options: JwtAuthOptions): (c: Context) => Promise<Id
     alg: [...ALGORITHMS],
     verification: { iss: options.issuer, aud: options.audience },
   });
+  const identities = new IdentityCache();
   return async (c) => {
+    const key = hash("sha256", bearerOf(c), "base64") as string;
+    const cached = cache.fresh() ? identities.get(key, cache.generation) : undefined;
+    if (cached) return cached;
     try {
       await middleware(c, () => Promise.resolve());
     } catch (err) {
@@ -153,7 +174,9 @@ export function jwtVerifier(options: JwtAuthOptions): (c: Context) => Promise<Id
     const payload = c.get("jwtPayload") as Record<string, unknown>;
     if (typeof payload.exp !== "number") throw new HttpError(401, "JWT has no exp claim");
     if (typeof payload.sub !== "string" || payload.sub === "") throw new HttpError(401, "JWT has no sub claim");
-    return { name: `oidc:${payload.sub}`, roles: rolesFromClaim(payload, options.roleClaim) };
+    const identity: Identity = { name: `oidc:${payload.sub}`, roles: rolesFromClaim(payload, options.roleClaim) };
+    identities.set(key, identity, payload.exp * 1000, cache.generation);
+    return identity;
   };
 }
 

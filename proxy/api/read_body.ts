@@ -27,7 +27,7 @@ export async function readLimited(req: Request, limit = BODY_LIMIT): Promise<Uin
   // The hot path: a keep-alive has no body. A declared length within the limit is read whole
   // (the server stops at Content-Length, so it cannot grow past it; with Transfer-Encoding the
   // length does not count, RFC 9112 §6.3); otherwise stream and count.
-  if (!req.body || length === "0") return new Uint8Array(0);
+  if (length === "0" || !req.body) return new Uint8Array(0); // "0" first: `body` makes a stream
   if (length !== null && /^\d+$/.test(length) && !req.headers.has("transfer-encoding")) return new Uint8Array(await req.arrayBuffer());
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -50,6 +50,11 @@ export async function readLimited(req: Request, limit = BODY_LIMIT): Promise<Uin
     at += chunk.byteLength;
   }
   return out;
+}
+
+/** True when `req` declares an empty body (Content-Length: 0), known without reading it. */
+export function declaresNoBody(req: Request): boolean {
+  return req.headers.get("content-length") === "0";
 }
 
 /** Throws a 400 when `value` nests deeper than MAX_DEPTH or has a forbidden key. Iterative: no stack to blow. */

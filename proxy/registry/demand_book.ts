@@ -185,6 +185,11 @@ export class DemandBook {
     return toLease(this.#get(id, now));
   }
 
+  /** True when a lease is due at `now` ({@link expire} has work): the keep-alive's fast path checks it. */
+  dueBy(now: number): boolean {
+    return this.#nextExpiry <= now;
+  }
+
   /**
    * Ends leases that ran out, by claiming their rows: `onExpired(false)` when this book deleted
    * one (its `send` changes are announced here), `onExpired(true)` when another replica had

@@ -182,6 +182,21 @@ export class Registry extends Emitter<RegistryEvents> {
   }
 
   /**
+   * The keep-alive's fast path, without a promise: when `id` is live in memory, no lease is due
+   * and `mayKeep(owner)` holds, refreshes it and answers as {@link keepalive} would. Undefined
+   * (nothing changed) otherwise: then {@link keepalive} and the owner check give the answer.
+   */
+  keepaliveLive(id: number, mayKeep: (owner: string | null) => boolean): Keepalive | undefined {
+    const now = this.#now();
+    if (this.#demands.dueBy(now)) return undefined;
+    const flow = this.#table.live(id, now);
+    if (!flow || !mayKeep(flow.owner)) return undefined;
+    flow.lastSeen = now;
+    this.#table.dirty.add(id);
+    return { id, send: flow.send, keepaliveSeconds: flow.keepaliveSeconds, controlSeq: this.#o.controlSeq() };
+  }
+
+  /**
    * The ingest saw media of dataflow `id` at `at` (its last RTP packet): the dataflow is present
    * while media flows, without keep-alives (a WHIP-only publisher never sends one). Flushed in
    * batches like keep-alives.
