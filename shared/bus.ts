@@ -7,7 +7,7 @@ import type { DataflowMetadata } from "./dataflow.ts";
 import { CAPTURE_TIME_SOURCE, HEADER, HEADER_ZOOM } from "./names.ts";
 import { quadkey } from "./quadkey.ts";
 
-/** Headers of `newdataflow`/`terminatedataflow` (and the first six of every frame). */
+/** Headers of `newdataflow`/`terminatedataflow` (and the first seven of every frame). */
 export const EventHeadersSchema = z.object({
   [HEADER.dataType]: z.string(),
   [HEADER.dataSubType]: z.string(),
@@ -15,6 +15,8 @@ export const EventHeadersSchema = z.object({
   [HEADER.sourceId]: z.number().int(),
   [HEADER.locationQuadkey]: z.string(),
   [HEADER.bodySize]: z.number().int().nonnegative(),
+  /** Absent from proxies older than the handover (issue #15 item 3). */
+  [HEADER.registeredSourceId]: z.string().optional(),
 });
 export type EventHeaders = z.infer<typeof EventHeadersSchema>;
 
@@ -81,5 +83,6 @@ export function eventHeaders(id: number, metadata: DataflowMetadata, bodySize: n
     sourceId: id,
     locationQuadkey: quadkey(loc.locationLatitude, loc.locationLongitude, HEADER_ZOOM),
     body_size: bodySize,
+    registeredSourceId: String(metadata.dataSourceInfo.sourceId),
   };
 }
