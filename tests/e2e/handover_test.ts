@@ -157,10 +157,10 @@ describe("handover between two MECs with their own brokers", () => {
       await sleep(1200); // the stimulus: the vehicle's position changes at this pace
     }
     await waitUntil("the agent saw the wobble", () => movedLines(agent) - movedBefore >= 6, { timeoutMs: 5_000, proc: agent });
-    console.log(`wobble: ${movedLines(agent) - movedBefore} tile changes seen, no handover`);
     expect(agent.output("stderr")).not.toContain('"msg":"serving MEC changed"');
     expect(await getJson<unknown[]>(`${mecB.base}${ROUTE.dataflows}`)).toEqual([]);
     expect(mecA.bus.events.filter((e) => e.key === TERMINATE_DATAFLOW)).toEqual([]);
+    console.log(`wobble: ${movedLines(agent) - movedBefore} tile changes seen, no handover`);
 
     // 2. Into B's tile for good.
     const moved = performance.now();
