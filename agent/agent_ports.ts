@@ -68,7 +68,7 @@ export function agentPorts(
         else if (gate.admit(packet)) {
           pub.sendRtp(packet);
           gate.onOpen?.();
-        }
+        } else stats.handoverAwaitingKeyframe++;
       }
     },
     onRestart: () => stats.restarts++,
@@ -82,6 +82,7 @@ export function agentPorts(
       if (next.tile !== fix?.tile) log.info("moved", { lat: p.lat, lon: p.lon, tile: next.tile });
       fix = next;
       hysteresis.observe(next, Date.now());
+      stats.tileChangesHeld = hysteresis.counters.suppressed;
     }, (error) => log.warn("position file unreadable", { path, error }));
     for (let warned = false; !fix; warned = true) {
       try {

@@ -9,7 +9,7 @@
 //      one terminatedataflow, and both buses carry the same registeredSourceId.
 // 127.0.0.1 and free ports only; every process is stopped by pid (tests/support/procs.ts).
 import { afterAll, beforeAll, describe, expect } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import amqp from "amqplib";
 import {
@@ -138,12 +138,15 @@ describe("handover between two MECs with their own brokers", () => {
   });
 
   run("a border wobble does not hand over; moving into B's tile hands over make-before-break with no gap, one terminatedataflow on A, one sourceId", async () => {
-    const file = join(emptyDir("vsb-position-"), "position.json");
+    const dir = emptyDir("vsb-position-");
+    const file = join(dir, "position.json");
+    const statusFile = join(dir, "status.json");
     const put = (key: string) => writeFileSync(file, JSON.stringify({ class: "TPV", ...centre(key) }));
     put(TILE_A);
     const agent = startAgentUnderDeno([
       "--source", "test", "--width", "320", "--height", "240", "--fps", "30", "--bitrate", "500", "--source-id", SOURCE_ID,
       "--position-file", file, "--discovery-url", discoveryBase, "--handover-hold", String(HOLD_SECONDS), "--ice-address", "127.0.0.1",
+      "--status-file", statusFile,
     ], "agent-handover");
     const registered = JSON.parse(await agent.waitForLine(/"msg":"registered"/, { timeoutMs: 45_000, stream: "stderr" })) as { id: number };
     const idA = registered.id;
@@ -161,6 +164,12 @@ describe("handover between two MECs with their own brokers", () => {
     expect(await getJson<unknown[]>(`${mecB.base}${ROUTE.dataflows}`)).toEqual([]);
     expect(mecA.bus.events.filter((e) => e.key === TERMINATE_DATAFLOW)).toEqual([]);
     console.log(`wobble: ${movedLines(agent) - movedBefore} tile changes seen, no handover`);
+    // …and counts them in its status (--status-file, written every 10 s).
+    const held = await waitUntil("the wobble counted in the agent's status", () => {
+      const status = existsSync(statusFile) ? JSON.parse(readFileSync(statusFile, "utf8")) as { tileChangesHeld: number } : undefined;
+      return status && status.tileChangesHeld >= 3 ? status.tileChangesHeld : undefined;
+    }, { timeoutMs: 15_000, proc: agent });
+    console.log(`agent status: tileChangesHeld ${held}`);
 
     // 2. Into B's tile for good.
     const moved = performance.now();
