@@ -69,6 +69,8 @@ export class SensorFlow {
   #tile = "";
   /** A handover is joining the next MEC. */
   #moving = false;
+  /** Settles once a handover's join (and its overlap) is over: shutdown waits for it. */
+  #joining: Promise<unknown> = Promise.resolve();
 
   constructor(ports: FlowPorts, options: FlowOptions) {
     this.#p = ports;
@@ -241,16 +243,27 @@ export class SensorFlow {
 
   /** Joins the next MEC (registration, and an overlapping push when both stream), then switches. */
   async #move(endpoints: Endpoints, tile: string): Promise<void> {
+    const joined = this.#join(endpoints);
+    this.#joining = joined;
+    const next = await joined;
+    if (next) await this.#enqueue(() => this.#switchTo(next, tile));
+  }
+
+  /** The join and its overlap; undefined when it failed, or the flow stopped meanwhile (then undone). */
+  async #join(endpoints: Endpoints): Promise<NextMec | undefined> {
     let next: NextMec;
     try {
       next = await joinNextMec(this.#p, endpoints, { streaming: STREAMING.has(this.#state) && this.#wantSend });
     } catch (error) {
       this.#p.log.warn("registration at the new MEC failed: staying", { registrationUrl: maskUrl(endpoints.registrationUrl), error });
-      return;
+      return undefined;
     }
     this.#p.log.info("joined the new MEC", { id: next.reg.id, send: next.reg.send, overlapping: next.push !== undefined });
-    if (next.push) await new Promise<void>((resolve) => this.#timers.after(HANDOVER_OVERLAP_MS, resolve));
-    await this.#enqueue(() => this.#switchTo(next, tile));
+    // The clock, not the timer set: shutdown cancels those, and it waits for this.
+    if (next.push && !this.#stopping) await new Promise<void>((resolve) => this.#p.clock.setTimeout(resolve, HANDOVER_OVERLAP_MS));
+    if (!this.#stopping) return next;
+    await next.abandon(!this.#o.keepRegistration);
+    return undefined;
   }
 
   /** Ends the old MEC's session and registration and makes `next` the flow's MEC. */
@@ -365,6 +378,7 @@ export class SensorFlow {
     void this.#enqueue(async () => {
       await this.#stopStreaming(reason, "stopping");
       this.#timers.cancelAll();
+      await this.#joining; // a handover's new MEC is undone too
       this.#to("stopping", reason);
       await this.#control?.close();
       if (this.#reg && !this.#o.keepRegistration) {

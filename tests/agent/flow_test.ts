@@ -407,6 +407,30 @@ describe("SensorFlow", () => {
     expect(h.clock.pending).toBe(0);
   });
 
+  test("shutdown during a handover's overlap undoes the new MEC too: its push and registration end, then the old ones", async () => {
+    const h = harness({ sendOnRegister: true });
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    const done = h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.move(FAR);
+    await h.clock.advance(5000);
+    h.pushes[1]!.receiving!();
+    await settle();
+    const stopped = h.flow.shutdown("SIGTERM");
+    await h.clock.advance(500);
+    await stopped;
+    await done;
+    expect(h.flow.state).toBe("stopped");
+    const tail = h.calls.slice(h.calls.indexOf("whip post 2 from a keyframe") + 1).filter((c) => !c.startsWith("keepalive"));
+    expect(tail).toEqual([
+      "announce terminate (SIGTERM)", "whip delete", "capture stop", // the old MEC's session (the chain's first)
+      "whip delete", "mqtt close", "remove 2 http://mec-ny", // the new MEC, undone
+      "mqtt close", "remove 1 http://mec",
+    ]);
+    expect(h.flow.dataflowId).toBe(1);
+  });
+
   test("shutdown while the API is down ends the retry loop at once", async () => {
     const h = harness({ registerFailures: 100 });
     const done = h.flow.run();
