@@ -14,9 +14,9 @@ export const EventHeadersSchema = z.object({
   [HEADER.dataSampleRate]: z.number(),
   [HEADER.sourceId]: z.number().int(),
   [HEADER.locationQuadkey]: z.string(),
-  [HEADER.bodySize]: z.number().int().nonnegative(),
   /** Absent from proxies older than the handover (issue #15 item 3). */
   [HEADER.registeredSourceId]: z.string().optional(),
+  [HEADER.bodySize]: z.number().int().nonnegative(),
 });
 export type EventHeaders = z.infer<typeof EventHeadersSchema>;
 
@@ -82,7 +82,7 @@ export function eventHeaders(id: number, metadata: DataflowMetadata, bodySize: n
     dataSampleRate: metadata.dataInfo.dataSampleRate,
     sourceId: id,
     locationQuadkey: quadkey(loc.locationLatitude, loc.locationLongitude, HEADER_ZOOM),
-    body_size: bodySize,
     registeredSourceId: String(metadata.dataSourceInfo.sourceId),
+    body_size: bodySize,
   };
 }
