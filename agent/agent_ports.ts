@@ -12,7 +12,9 @@ import type { AgentConfig } from "./config/options.ts";
 import { ControlChannel } from "./control/control_channel.ts";
 import { ControlCounters } from "./control/control_verifier.ts";
 import { discoverEndpoints } from "./discovery/discover_endpoints.ts";
-import type { FlowPorts, PushEvents, PushPort } from "./flow_ports.ts";
+import type { FlowPorts, PushEvents, PushOptions, PushPort } from "./flow_ports.ts";
+import { KeyframeGate } from "./handover/keyframe_gate.ts";
+import { TileHysteresis } from "./handover/tile_hysteresis.ts";
 import { type LocationFix, locationFix } from "./location/location_fix.ts";
 import { readPositionFile, watchPositionFile } from "./location/position_file.ts";
 import type { Logger } from "./log.ts";
@@ -33,7 +35,9 @@ export function agentPorts(
 ): FlowPorts & { close(): void } {
   let fix: LocationFix | undefined = config.lat !== undefined ? locationFix({ lat: config.lat, lon: config.lon! }) : undefined;
   let unwatch = () => {};
-  let publisher: WhipPublisher | undefined;
+  // Every open WHIP session gets every packet: two during a make-before-break handover.
+  const publishers = new Map<WhipPublisher, KeyframeGate | undefined>();
+  const hysteresis = new TileHysteresis({ holdMs: config.handoverHold * 1000 });
   // udp/rtsp/file/camera H.264 ignore --width/--height: the next keep-alive sends the SPS's size.
   const videoSize = new VideoSizeWatch();
   // HTTPS to the proxy trusting --proxy-ca-file; undefined: the runtime's fetch and system CAs.
@@ -58,8 +62,14 @@ export function agentPorts(
       stats.count(packet);
       const size = videoSize.observe(packet);
       if (size) log.info("video size detected", { ...size, configured: { width: config.width, height: config.height } });
-      if (publisher) publisher.sendRtp(packet);
-      else stats.unsent++;
+      if (publishers.size === 0) stats.unsent++;
+      for (const [pub, gate] of publishers) {
+        if (!gate || gate.open) pub.sendRtp(packet);
+        else if (gate.admit(packet)) {
+          pub.sendRtp(packet);
+          gate.onOpen?.();
+        } else stats.handoverAwaitingKeyframe++;
+      }
     },
     onRestart: () => stats.restarts++,
   });
@@ -71,6 +81,8 @@ export function agentPorts(
       const next = locationFix(p);
       if (next.tile !== fix?.tile) log.info("moved", { lat: p.lat, lon: p.lon, tile: next.tile });
       fix = next;
+      hysteresis.observe(next, Date.now());
+      stats.tileChangesHeld = hysteresis.counters.suppressed;
     }, (error) => log.warn("position file unreadable", { path, error }));
     for (let warned = false; !fix; warned = true) {
       try {
@@ -80,11 +92,12 @@ export function agentPorts(
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
+    hysteresis.observe(fix, Date.now());
     log.info("located", { lat: fix.lat, lon: fix.lon, tile: fix.tile });
     return fix;
   };
 
-  const openPush = (reg: Registration, endpoints: { whipUrl?: string }, events: PushEvents): PushPort => {
+  const openPush = (reg: Registration, endpoints: { whipUrl?: string }, events: PushEvents, options: PushOptions = {}): PushPort => {
     const url = endpoints.whipUrl ?? reg.ingest.whipUrl;
     const iceServers = [
       ...config.stun.map((urls) => ({ urls })),
@@ -101,8 +114,7 @@ export function agentPorts(
     });
     let ended = false;
     const detach = () => {
-      if (publisher !== pub) return;
-      publisher = undefined;
+      if (!publishers.delete(pub)) return;
       stats.sentByEnded += pub.counters.packetsSent;
     };
     const fail = (reason: string) => {
@@ -111,12 +123,23 @@ export function agentPorts(
       detach();
       events.failed(new Error(reason));
     };
-    pub.on("connected", () => events.connected());
+    // Receiving: connected, and a keyframe sent (replayed from the GOP cache, or the gate's first).
+    const gate = options.fromKeyframe ? new KeyframeGate() : undefined;
+    let connected = false;
+    const receiving = () => {
+      if (connected && (!gate || gate.open) && !ended) events.receiving?.();
+    };
+    if (gate) gate.onOpen = receiving;
+    pub.on("connected", () => {
+      connected = true;
+      events.connected();
+      receiving();
+    });
     pub.on("failed", (e) => fail(e.reason));
     pub.on("disconnected", (e) => fail(e.reason));
     pub.on("pli", () => stats.plis++);
-    publisher = pub;
-    stats.sentByCurrent = () => (publisher === pub ? pub.counters.packetsSent : 0);
+    publishers.set(pub, gate);
+    stats.sentByCurrent = () => [...publishers.keys()].reduce((sum, p) => sum + p.counters.packetsSent, 0);
     pub.start().catch((error: Error) => fail(error.message));
     return {
       close: async () => {
@@ -132,6 +155,8 @@ export function agentPorts(
     log,
     locate,
     currentFix: () => fix!,
+    // A fixed sensor never moves; a position file's tile counts once it has held (--handover-hold).
+    settledFix: () => hysteresis.settledFix(Date.now()) ?? fix!,
     discover: (f) => discoverEndpoints(f.tile, { ...config, fetch: proxyFetch }),
     registry: (endpoints) => new RegistrationClient(endpoints.registrationUrl, { token: config.apiToken, fetch: proxyFetch }),
     metadata: (f) => dataflowMetadata({ ...config, videoSize: videoSize.current }, f, new Date()),

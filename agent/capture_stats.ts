@@ -14,6 +14,10 @@ export class CaptureStats {
   captureStamped = 0;
   /** Pictures left unstamped: their first packet already had an extension or CSRCs. */
   captureUnstampable = 0;
+  /** New tiles left before --handover-hold elapsed: border wobbles that did not hand over. */
+  tileChangesHeld = 0;
+  /** Packets a handover's new push held back before the capture's next keyframe. */
+  handoverAwaitingKeyframe = 0;
   /** Packets sent by WHIP sessions that have ended. */
   sentByEnded = 0;
   /** Packets sent by the current WHIP session (set by whoever owns it). */

@@ -9,6 +9,11 @@
  * never end the flow: the registration API is retried with backoff, a forgotten dataflow is
  * registered again, a failed WHIP session is replaced within 2 s (a 409 is retried until the
  * MEC lets the new session take over).
+ *
+ * Handover (handover/): once the vehicle's tile has held long enough (hysteresis) and
+ * discovery names another MEC, the flow joins that MEC beside the old one — registers, and
+ * when both stream, pushes there too from the same capture — then ends the old MEC's session
+ * and registration (make-before-break; no demand at the new MEC: nothing to overlap).
  */
 import { maskUrl, type Registration } from "../shared/mod.ts";
 import { Backoff } from "./backoff.ts";
@@ -16,6 +21,7 @@ import { TimerSet } from "./timer_set.ts";
 import type { TimerHandle } from "./clock.ts";
 import type { Endpoints } from "./discovery/discover_endpoints.ts";
 import type { ControlPort, FlowPorts, PushPort, RegistryPort } from "./flow_ports.ts";
+import { HANDOVER_OVERLAP_MS, joinNextMec, type NextMec } from "./handover/next_mec.ts";
 import { metadataChangeKey } from "./registration/dataflow_metadata.ts";
 import { DataflowGoneError } from "./registration/registration_client.ts";
 
@@ -61,6 +67,10 @@ export class SensorFlow {
   #controlSeq = 0;
   /** Tile the current MEC was discovered for. */
   #tile = "";
+  /** A handover is joining the next MEC. */
+  #moving = false;
+  /** Settles once a handover's join (and its overlap) is over: shutdown waits for it. */
+  #joining: Promise<unknown> = Promise.resolve();
 
   constructor(ports: FlowPorts, options: FlowOptions) {
     this.#p = ports;
@@ -129,13 +139,14 @@ export class SensorFlow {
     }
   }
 
-  #registered(reg: Registration): void {
+  /** The flow now serves `reg`; `next`: a handover's new MEC, whose control channel is already open. */
+  #registered(reg: Registration, next?: NextMec): void {
     this.#reg = reg;
     this.#registerBackoff.reset();
     this.#p.log.info("registered", { id: reg.id, routingKey: reg.routingKey, send: reg.send, keepaliveSeconds: reg.keepaliveSeconds, udpForward: reg.udpForward });
     let subscriptions = 0;
-    this.#control = this.#p.openControl(reg, this.#endpoints!, {
-      onSend: (send) => {
+    const handlers = {
+      onSend: (send: boolean) => {
         this.#controlSeq++;
         this.#setSend(send, "control message");
       },
@@ -146,10 +157,17 @@ export class SensorFlow {
         if (++subscriptions > 1 && STREAMING.has(this.#state)) void this.#control?.announce("new");
         void this.#keepalive();
       },
-    });
-    this.#to("idle", "registered");
+    };
+    this.#control = next ? next.control : this.#p.openControl(reg, this.#endpoints!, handlers);
+    if (!STREAMING.has(this.#state)) this.#to("idle", "registered");
     this.#scheduleKeepalive(reg.keepaliveSeconds);
     this.#setSend(reg.send, "registration answer");
+    const push = next?.push;
+    next?.adopt({
+      ...handlers,
+      connected: () => void this.#enqueue(() => push && this.#pushConnected(push)),
+      failed: (error) => void this.#enqueue(() => push && this.#pushFailed(push, error)),
+    });
   }
 
   #scheduleKeepalive(seconds: number): void {
@@ -174,7 +192,7 @@ export class SensorFlow {
       // A control message that came while this request was on its way is newer than its answer.
       if (this.#reg === reg && controlSeq === this.#controlSeq) this.#setSend(answer.send, "keep-alive answer");
     } catch (error) {
-      if (error instanceof DataflowGoneError) {
+      if (error instanceof DataflowGoneError && this.#reg === reg) {
         this.#p.log.warn("dataflow forgotten by the MEC", { id: reg.id });
         await this.#enqueue(() => this.#reRegister("dataflow forgotten", false));
         return;
@@ -184,7 +202,7 @@ export class SensorFlow {
     if (this.#reg === reg && !this.#stopping) this.#scheduleKeepalive(period);
   }
 
-  /** Registers anew: the MEC forgot the dataflow, or another MEC serves where we are now. */
+  /** Registers anew: the MEC forgot the dataflow. */
   async #reRegister(reason: string, removeOld: boolean): Promise<void> {
     await this.#stopStreaming(reason);
     await this.#control?.close();
@@ -198,24 +216,94 @@ export class SensorFlow {
   }
 
   /**
-   * Steps 1–2 again when the tile changed: a vehicle that left its MEC's area hands over to
-   * the MEC that serves the new tile. True when it does (the keep-alive is then skipped).
-   * A failed discovery leaves the tile unsettled, so the next keep-alive asks again.
+   * Steps 1–2 again when the settled tile changed: a vehicle that left its MEC's area hands
+   * over to the MEC that serves the new tile, make-before-break, in the background (the old
+   * MEC's keep-alives go on meanwhile, so this is always false: the keep-alive is sent). A
+   * failed discovery or registration leaves the tile unsettled, so the next keep-alive asks again.
    */
   async #handover(): Promise<boolean> {
-    const fix = this.#p.currentFix();
-    if (fix.tile === this.#tile) return false;
+    const fix = this.#p.settledFix?.() ?? this.#p.currentFix();
+    if (fix.tile === this.#tile || this.#moving) return false;
+    this.#moving = true;
     try {
       const endpoints = await this.#p.discover(fix);
-      this.#tile = fix.tile;
-      if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) return false;
+      if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) {
+        this.#tile = fix.tile;
+        this.#moving = false;
+        return false;
+      }
       this.#p.log.info("serving MEC changed", { tile: fix.tile, from: this.#endpoints && maskUrl(this.#endpoints.registrationUrl), to: maskUrl(endpoints.registrationUrl) });
+      void this.#move(endpoints, fix.tile).finally(() => (this.#moving = false));
     } catch (error) {
+      this.#moving = false;
       this.#p.log.warn("discovery failed", { tile: fix.tile, error });
-      return false;
     }
-    await this.#enqueue(() => this.#reRegister("moved to another MEC", true));
-    return true;
+    return false;
+  }
+
+  /** Joins the next MEC (registration, and an overlapping push when both stream), then switches. */
+  async #move(endpoints: Endpoints, tile: string): Promise<void> {
+    const joined = this.#join(endpoints);
+    this.#joining = joined;
+    const next = await joined;
+    if (next) await this.#enqueue(() => this.#switchTo(next, tile));
+  }
+
+  /** The join and its overlap; undefined when it failed, or the flow stopped meanwhile (then undone). */
+  async #join(endpoints: Endpoints): Promise<NextMec | undefined> {
+    let next: NextMec;
+    try {
+      next = await joinNextMec(this.#p, endpoints, { streaming: STREAMING.has(this.#state) && this.#wantSend });
+    } catch (error) {
+      this.#p.log.warn("registration at the new MEC failed: staying", { registrationUrl: maskUrl(endpoints.registrationUrl), error });
+      return undefined;
+    }
+    this.#p.log.info("joined the new MEC", { id: next.reg.id, send: next.reg.send, overlapping: next.push !== undefined });
+    // The clock, not the timer set: shutdown cancels those, and it waits for this.
+    if (next.push && !this.#stopping) await new Promise<void>((resolve) => this.#p.clock.setTimeout(resolve, HANDOVER_OVERLAP_MS));
+    if (!this.#stopping) return next;
+    await next.abandon(!this.#o.keepRegistration);
+    return undefined;
+  }
+
+  /** Ends the old MEC's session and registration and makes `next` the flow's MEC. */
+  async #switchTo(next: NextMec, tile: string): Promise<void> {
+    if (this.#stopping) return next.abandon(!this.#o.keepRegistration);
+    const reason = "moved to another MEC";
+    const overlap = next.push !== undefined && STREAMING.has(this.#state);
+    if (overlap) {
+      // The capture goes on: only the old MEC's session ends.
+      this.#timers.cancel(this.#pushTimer);
+      const push = this.#push;
+      this.#push = undefined;
+      await Promise.all([
+        this.#control?.announce("terminate", reason),
+        push?.close().catch((error) => this.#p.log.warn("WHIP delete failed", { error })),
+      ]);
+    } else {
+      await next.push?.close().catch(() => {}); // the old stream stopped meanwhile
+      await this.#stopStreaming(reason);
+    }
+    await this.#control?.close();
+    const old = this.#reg;
+    if (old && !this.#o.keepRegistration) {
+      await this.#registry!.remove(old.id).then(
+        () => this.#p.log.info("registration deleted", { id: old.id }),
+        (error) => this.#p.log.warn("registration delete failed", { id: old.id, error }),
+      );
+    }
+    this.#p.log.info("handed over", { from: old?.id, to: next.reg.id, mecId: next.endpoints.mecId, makeBeforeBreak: overlap });
+    this.#endpoints = next.endpoints;
+    this.#registry = next.registry;
+    this.#tile = tile;
+    this.#sentMetadata = next.metadataKey;
+    this.#control = undefined;
+    if (overlap) this.#push = next.push;
+    this.#registered(next.reg, next);
+    if (overlap) {
+      this.#to("streaming", "handed over");
+      this.#o.onState?.(this.#state, { id: next.reg.id, reason: "handed over" });
+    }
   }
 
   #setSend(send: boolean, origin: string): void {
@@ -290,6 +378,7 @@ export class SensorFlow {
     void this.#enqueue(async () => {
       await this.#stopStreaming(reason, "stopping");
       this.#timers.cancelAll();
+      await this.#joining; // a handover's new MEC is undone too
       this.#to("stopping", reason);
       await this.#control?.close();
       if (this.#reg && !this.#o.keepRegistration) {

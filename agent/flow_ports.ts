@@ -38,7 +38,15 @@ export interface PushPort {
 /** What a push session tells the flow. */
 export interface PushEvents {
   connected(): void;
+  /** Connected and its first keyframe sent: the MEC is receiving pictures it can decode. */
+  receiving?(): void;
   failed(error: Error): void;
+}
+
+/** How a push starts. */
+export interface PushOptions {
+  /** Joins a running capture: send nothing before the first keyframe (handover/keyframe_gate.ts). */
+  fromKeyframe?: boolean;
 }
 
 /** Everything the flow touches. */
@@ -62,5 +70,10 @@ export interface FlowPorts {
     handlers: { onSend: (send: boolean) => void; onSubscribed: () => void },
   ): ControlPort | undefined;
   capture: CapturePort;
-  openPush(registration: Registration, endpoints: Endpoints, events: PushEvents): PushPort;
+  openPush(registration: Registration, endpoints: Endpoints, events: PushEvents, options?: PushOptions): PushPort;
+  /**
+   * The latest fix in the tile that has held for the handover hold (handover/tile_hysteresis.ts);
+   * absent: `currentFix()`, no hysteresis.
+   */
+  settledFix?(): LocationFix;
 }

@@ -28,6 +28,9 @@ export interface AgentStatus {
   /** Pictures stamped with their capture time, and left unstamped (push/capture_stamp.ts). */
   captureStamped: number;
   captureUnstampable: number;
+  /** Border wobbles that did not hand over, and packets a handover's new push held back until a keyframe. */
+  tileChangesHeld: number;
+  handoverAwaitingKeyframe: number;
   /** Control messages obeyed (signed by the proxy, newer than the last). */
   controlAccepted: number;
   /** Control messages ignored: unsigned, forged, replayed, malformed or for another id. */
@@ -110,6 +113,8 @@ export class StatusReporter {
       plis: s.plis,
       captureStamped: s.captureStamped,
       captureUnstampable: s.captureUnstampable,
+      tileChangesHeld: s.tileChangesHeld,
+      handoverAwaitingKeyframe: s.handoverAwaitingKeyframe,
       controlAccepted: this.#o.control?.accepted ?? 0,
       controlIgnored: this.#o.control?.rejectedTotal ?? 0,
       controlIgnoredByReason: { ...this.#o.control?.rejected },

@@ -7,13 +7,15 @@ import type { DataflowMetadata } from "./dataflow.ts";
 import { CAPTURE_TIME_SOURCE, HEADER, HEADER_ZOOM } from "./names.ts";
 import { quadkey } from "./quadkey.ts";
 
-/** Headers of `newdataflow`/`terminatedataflow` (and the first six of every frame). */
+/** Headers of `newdataflow`/`terminatedataflow` (and the first seven of every frame). */
 export const EventHeadersSchema = z.object({
   [HEADER.dataType]: z.string(),
   [HEADER.dataSubType]: z.string(),
   [HEADER.dataSampleRate]: z.number(),
   [HEADER.sourceId]: z.number().int(),
   [HEADER.locationQuadkey]: z.string(),
+  /** Absent from proxies older than the handover (issue #15 item 3). */
+  [HEADER.registeredSourceId]: z.string().optional(),
   [HEADER.bodySize]: z.number().int().nonnegative(),
 });
 export type EventHeaders = z.infer<typeof EventHeadersSchema>;
@@ -80,6 +82,7 @@ export function eventHeaders(id: number, metadata: DataflowMetadata, bodySize: n
     dataSampleRate: metadata.dataInfo.dataSampleRate,
     sourceId: id,
     locationQuadkey: quadkey(loc.locationLatitude, loc.locationLongitude, HEADER_ZOOM),
+    registeredSourceId: String(metadata.dataSourceInfo.sourceId),
     body_size: bodySize,
   };
 }

@@ -63,6 +63,12 @@ export const HEADER = {
   dataSubType: "dataSubType",
   dataSampleRate: "dataSampleRate",
   sourceId: "sourceId",
+  /**
+   * vsb's: the sensor's registered `dataSourceInfo.sourceId` (the agent's `--source-id`), as a
+   * string. `sourceId` is the dataflow id, which differs per MEC; this one follows a vehicle
+   * across a handover from MEC to MEC.
+   */
+  registeredSourceId: "registeredSourceId",
   locationQuadkey: "locationQuadkey",
   bodySize: "body_size",
   keyframe: "keyframe",

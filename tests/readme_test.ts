@@ -63,3 +63,19 @@ test("README.md's metrics table lists every series the real vsb-proxy exposes on
     await proxy.stop();
   }
 }, 60_000);
+
+test("README.md's frame header table names every header of shared/names.ts HEADER, and its AMQP 1.0 table every property", async () => {
+  const { HEADER } = await import("../shared/mod.ts");
+  const { AMQP10_TYPES } = await import("../proxy/bus/amqp10_app_properties.ts");
+  const table = (head: string) => {
+    const at = README.indexOf(head);
+    expect(at).toBeGreaterThan(-1);
+    const rows = README.slice(at).split("\n").slice(2);
+    const body = rows.slice(0, rows.findIndex((l) => !l.startsWith("|")));
+    return new Set(body.flatMap((row) => [...row.split("|")[1]!.matchAll(/`([A-Za-z_]+)`/g)].map((m) => m[1]!)));
+  };
+  const frames = table("| header | type | meaning |");
+  expect(Object.values(HEADER).filter((name) => !frames.has(name)).sort()).toEqual([]);
+  const amqp10 = table("| application property | AMQP 1.0 type | |");
+  expect(Object.keys(AMQP10_TYPES).filter((name) => !amqp10.has(name)).sort()).toEqual([]);
+});

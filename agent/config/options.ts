@@ -72,6 +72,8 @@ export const OPTIONS = {
     help: "longitude (WGS84) of a fixed sensor", schema: z.number().min(-180).max(180).optional() }),
   positionFile: opt({ group: "Location", flag: "--position-file", env: ["VSB_POSITION_FILE"], kind: "string", arg: "FILE",
     help: "gpsd-style JSON ({\"lat\":…,\"lon\":…}), re-read when it changes", schema: z.string().min(1).optional() }),
+  handoverHold: opt({ group: "Location", flag: "--handover-hold", env: ["VSB_HANDOVER_HOLD"], kind: "number", arg: "SECONDS", defaultText: "5",
+    help: "hysteresis at tile borders: a new zoom-18 tile counts (discovery is asked, a handover may follow) only once every position fix for this long has been in it; 0 = at once", schema: z.number().min(0).max(3600).default(5) }),
   country: opt({ group: "Location", flag: "--country", env: ["VSB_COUNTRY"], kind: "string", arg: "NAME", defaultText: "\"\"",
     help: "registered locationCountry", schema: z.string().max(64).default("") }),
   discoveryUrl: opt({ group: "MEC", flag: "--discovery-url", env: ["VSB_DISCOVERY_URL"], kind: "string", arg: "URL",

@@ -20,7 +20,7 @@
  * (§1.6.20). map32 is used always, so a frame's size field never changes width.
  *
  * Per frame only the fields that change are encoded: a dataflow's constant pairs (dataType,
- * dataSubType, dataSampleRate, sourceId, locationQuadkey) are encoded once per metadata into a
+ * dataSubType, dataSampleRate, sourceId, locationQuadkey, registeredSourceId) are encoded once per metadata into a
  * prefix that each frame copies.
  */
 import { HEADER } from "../../shared/mod.ts";
@@ -40,6 +40,7 @@ export const AMQP10_TYPES: Readonly<Record<string, Amqp10Type>> = {
   [HEADER.dataSampleRate]: "string",
   [HEADER.sourceId]: "long",
   [HEADER.locationQuadkey]: "string",
+  [HEADER.registeredSourceId]: "string",
   [HEADER.bodySize]: "string",
   [HEADER.keyframe]: "boolean",
   [HEADER.seq]: "long",

@@ -18,7 +18,13 @@ function registration(id: number, send = false): Registration {
 }
 
 /** Fake ports that record every call, with knobs to make them fail. */
-function harness(options: { registerFailures?: number; discoverFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number; capture?: CapturePort } = {}) {
+function harness(options: {
+  registerFailures?: number; discoverFailures?: number; sendOnRegister?: boolean; ttlSeconds?: number; capture?: CapturePort;
+  /** `send` of a registration answer by registration URL; else `sendOnRegister`. */
+  sendAt?: Record<string, boolean>;
+  /** The settled fix (hysteresis); absent: no settledFix port. */
+  settled?: () => typeof FIX;
+} = {}) {
   const clock = new FakeClock();
   const calls: string[] = [];
   const lines: string[] = [];
@@ -49,7 +55,7 @@ function harness(options: { registerFailures?: number; discoverFailures?: number
       register: () => {
         calls.push(`register ${endpoints.registrationUrl}`);
         if (registerFailures-- > 0) return Promise.reject(new RegistrationHttpError("POST failed"));
-        return Promise.resolve(registration(nextId++, options.sendOnRegister ?? false));
+        return Promise.resolve(registration(nextId++, options.sendAt?.[endpoints.registrationUrl] ?? options.sendOnRegister ?? false));
       },
       keepalive: async (id: number, metadata?: DataflowMetadataInput) => {
         calls.push(`keepalive ${id}${metadata ? " with metadata" : ""}`);
@@ -91,8 +97,8 @@ function harness(options: { registerFailures?: number; discoverFailures?: number
         await options.capture?.stop();
       },
     },
-    openPush: (reg, _e, events) => {
-      calls.push(`whip post ${reg.id}`);
+    openPush: (reg, _e, events, pushOptions) => {
+      calls.push(`whip post ${reg.id}${pushOptions?.fromKeyframe ? " from a keyframe" : ""}`);
       pushes.push(events);
       return {
         close: () => {
@@ -102,6 +108,7 @@ function harness(options: { registerFailures?: number; discoverFailures?: number
       };
     },
   };
+  if (options.settled) ports.settledFix = options.settled;
   const states: FlowState[] = [];
   const flow = new SensorFlow(ports, { ttlSeconds: options.ttlSeconds ?? 0, keepRegistration: false, onState: (s) => states.push(s) });
   return {
@@ -261,7 +268,7 @@ describe("SensorFlow", () => {
     expect(h.flow.dataflowId).toBe(1);
   });
 
-  test("moving to a tile served by another MEC hands over: stop, delete the old registration, register there", async () => {
+  test("moving to a tile served by another MEC while streaming hands over make-before-break: the old push ends only once the new one is receiving", async () => {
     const h = harness({ sendOnRegister: true });
     h.keepaliveAnswers.push(...Array(10).fill(true));
     void h.flow.run();
@@ -271,13 +278,81 @@ describe("SensorFlow", () => {
     expect(h.calls.filter((c) => c.startsWith("discover")).length).toBe(1); // same tile: no discovery
     h.move(FAR);
     await h.clock.advance(5000);
-    const tail = h.calls.slice(h.calls.indexOf("discover 0320"));
-    expect(tail.slice(0, 6)).toEqual([
-      "discover 0320", "announce terminate (moved to another MEC)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec",
-    ]);
-    expect(tail).toContain("register http://mec-ny");
+    const tail = () => h.calls.slice(h.calls.indexOf("discover 0320")).filter((c) => !c.startsWith("keepalive 1"));
+    expect(h.calls).toContain("keepalive 1 with metadata"); // the old MEC's keep-alives go on meanwhile
+    // Joined the new MEC beside the old one: registered, announced, pushing from a keyframe on.
+    expect(tail()).toEqual(["discover 0320", "register http://mec-ny", "mqtt open 2", "announce new", "whip post 2 from a keyframe"]);
+    h.pushes[1]!.connected();
+    await h.clock.advance(3000); // connected, but no keyframe sent yet: both stay
+    expect(h.calls).not.toContain("whip delete");
+    expect(h.flow.dataflowId).toBe(1);
+    h.pushes[1]!.receiving!();
+    await h.clock.advance(499);
+    expect(h.calls).not.toContain("whip delete"); // overlap: the new MEC's first frames are on their way
+    await h.clock.advance(1);
+    expect(tail().slice(5)).toEqual(["announce terminate (moved to another MEC)", "whip delete", "mqtt close", "remove 1 http://mec"]);
+    expect(h.calls).not.toContain("capture stop"); // one capture fed both pushes
+    expect(h.calls.filter((c) => c === "capture start").length).toBe(1);
     expect(h.flow.dataflowId).toBe(2);
-    expect(h.calls).toContain("whip post 2");
+    expect(h.flow.state).toBe("streaming");
+    await h.clock.advance(5000);
+    expect(h.calls.filter((c) => c.startsWith("keepalive")).at(-1)).toBe("keepalive 2");
+    // The adopted push's failure is the flow's now: a new WHIP session at the new MEC.
+    h.pushes[1]!.failed(new Error("ice failed"));
+    await h.clock.advance(2000);
+    expect(h.calls.at(-1)).toBe("whip post 2");
+  });
+
+  test("handover with no demand at the new MEC: register there, end the old stream and registration; nothing overlaps", async () => {
+    const h = harness({ sendAt: { "http://mec": true, "http://mec-ny": false } });
+    h.keepaliveAnswers.push(true);
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.move(FAR);
+    await h.clock.advance(5000);
+    const tail = h.calls.slice(h.calls.indexOf("discover 0320")).filter((c) => !c.startsWith("keepalive 1"));
+    expect(tail).toEqual([
+      "discover 0320", "register http://mec-ny", "mqtt open 2",
+      "announce terminate (moved to another MEC)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec",
+    ]);
+    expect(h.flow.dataflowId).toBe(2);
+    expect(h.flow.state).toBe("idle");
+    h.control(true); // demand at the new MEC later: streams there as usual
+    await settle();
+    expect(h.calls.slice(-3)).toEqual(["announce new", "capture start", "whip post 2"]);
+  });
+
+  test("the new MEC's push never receives: after 10 s the handover goes on without overlap and streams at the new MEC", async () => {
+    const h = harness({ sendOnRegister: true });
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.move(FAR);
+    await h.clock.advance(5000);
+    expect(h.calls).toContain("whip post 2 from a keyframe");
+    await h.clock.advance(9_999);
+    expect(h.flow.dataflowId).toBe(1);
+    await h.clock.advance(1);
+    const tail = h.calls.slice(h.calls.indexOf("whip post 2 from a keyframe") + 1).filter((c) => !c.startsWith("keepalive"));
+    expect(tail.slice(0, 6)).toEqual(["whip delete", "announce terminate (moved to another MEC)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec"]);
+    expect(tail.slice(-3)).toEqual(["announce new", "capture start", "whip post 2"]);
+    expect(h.flow.dataflowId).toBe(2);
+  });
+
+  test("a tile that has not settled (hysteresis) is not a move: no discovery, no handover", async () => {
+    let settled = FIX;
+    const h = harness({ sendOnRegister: true, settled: () => settled });
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.move(FAR); // the latest fix is elsewhere, the settled one is not
+    await h.clock.advance(10_000);
+    expect(h.calls.filter((c) => c.startsWith("discover"))).toEqual(["discover 0313"]);
+    settled = FAR;
+    await h.clock.advance(5000);
+    expect(h.calls).toContain("register http://mec-ny");
   });
 
   test("discovery down when the vehicle moves: the next keep-alive asks again and hands over", async () => {
@@ -291,8 +366,10 @@ describe("SensorFlow", () => {
     expect(h.calls.filter((c) => c === "discover 0320").length).toBe(1);
     expect(h.flow.dataflowId).toBe(1); // still at the old MEC, keep-alive sent
     await h.clock.advance(5000);
-    expect(h.calls.filter((c) => c === "discover 0320").length).toBeGreaterThanOrEqual(2);
+    expect(h.calls.filter((c) => c === "discover 0320").length).toBe(2);
     expect(h.calls).toContain("register http://mec-ny");
+    h.pushes[1]!.receiving!();
+    await h.clock.advance(500);
     expect(h.flow.dataflowId).toBe(2);
   });
 
@@ -328,6 +405,30 @@ describe("SensorFlow", () => {
     expect(h.flow.state).toBe("stopped");
     expect(h.calls.slice(-5)).toEqual(["announce terminate (SIGTERM)", "whip delete", "capture stop", "mqtt close", "remove 1 http://mec"]);
     expect(h.clock.pending).toBe(0);
+  });
+
+  test("shutdown during a handover's overlap undoes the new MEC too: its push and registration end, then the old ones", async () => {
+    const h = harness({ sendOnRegister: true });
+    h.keepaliveAnswers.push(...Array(10).fill(true));
+    const done = h.flow.run();
+    await h.clock.advance(0);
+    h.pushes[0]!.connected();
+    h.move(FAR);
+    await h.clock.advance(5000);
+    h.pushes[1]!.receiving!();
+    await settle();
+    const stopped = h.flow.shutdown("SIGTERM");
+    await h.clock.advance(500);
+    await stopped;
+    await done;
+    expect(h.flow.state).toBe("stopped");
+    const tail = h.calls.slice(h.calls.indexOf("whip post 2 from a keyframe") + 1).filter((c) => !c.startsWith("keepalive"));
+    expect(tail).toEqual([
+      "announce terminate (SIGTERM)", "whip delete", "capture stop", // the old MEC's session (the chain's first)
+      "whip delete", "mqtt close", "remove 2 http://mec-ny", // the new MEC, undone
+      "mqtt close", "remove 1 http://mec",
+    ]);
+    expect(h.flow.dataflowId).toBe(1);
   });
 
   test("shutdown while the API is down ends the retry loop at once", async () => {

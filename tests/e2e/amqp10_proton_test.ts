@@ -73,8 +73,9 @@ describe("AMQP 1.0 consumers (Qpid Proton) of the real proxy's frames", () => {
         const a = m.appProperties;
         expect(Object.keys(a).sort()).toEqual([
           "body_size", "captureTime", "captureTimeSource", "dataSampleRate", "dataSubType", "dataType", "height", "keyframe", "locationQuadkey",
-          "receiveTime", "rtpTimestamp", "seq", "sourceId", "width",
+          "receiveTime", "registeredSourceId", "rtpTimestamp", "seq", "sourceId", "width",
         ]);
+        expect(a.registeredSourceId).toEqual(["string", String(metadata.dataSourceInfo.sourceId)]);
         expect(a.sourceId).toEqual(["long", reg.id]);
         expect(a.dataType).toEqual(["string", base.dataType]);
         expect(a.dataSubType).toEqual(["string", "h264"]);

@@ -4,7 +4,8 @@
 // contains the vehicle and a sibling of B's tile, MEC B the vehicle's zoom-12 tile. The real
 // agent (source under the pinned Deno), given only `--discovery-url`, registers at MEC B (the
 // most specific) and streams to it over the brokers that discovery named; an agent whose
-// position file moves from A's tile into B's moves its stream to B; MEC B's clean stop
+// position file moves from A's tile into B's moves its stream to B, make-before-break (the full
+// handover test, with a broker per MEC and a border wobble, is handover_test.ts); MEC B's clean stop
 // deregisters it. One RabbitMQ for all (tests/support/rabbitmq.ts), 127.0.0.1, free ports.
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { writeFileSync } from "node:fs";
@@ -112,12 +113,12 @@ describe("discovery for many MECs", () => {
     await agent.stop();
   }, 150_000);
 
-  // What the agent does today when its position file moves it from A's tile into B's (found for
-  // issue #15 item 3): it re-reads the file, recomputes its tile, asks discovery again at its next
-  // keep-alive, and hands over break-before-make: it ends the dataflow at A (terminatedataflow,
-  // DELETE), then registers and streams at B. The gap between A's last and B's first frame is
-  // what make-before-break will have to close; this test measures it and asserts the order.
-  run("an agent whose position file moves from A's tile into B's re-discovers and moves its stream from MEC A to MEC B", async () => {
+  // When its position file moves it from A's tile into B's, the agent re-reads the file,
+  // recomputes its tile, and once the tile has held for --handover-hold (5 s) asks discovery
+  // again at its next keep-alive and hands over make-before-break: it registers and pushes at B
+  // beside A (one capture), and ends A's dataflow (one terminatedataflow, DELETE) only once B
+  // receives. Before issue #15 item 3 this was break-before-make, with a gap of ~300 ms.
+  run("an agent whose position file moves from A's tile into B's re-discovers and moves its stream from MEC A to MEC B, make-before-break", async () => {
     const watch = await watchBus(rabbit.amqpUrl); // a fresh watch: B's dataflow 1 of the first test is not A's dataflow 1
     for (const m of [mecA, mecB]) {
       const res = await fetch(`${m.base}${ROUTE.demands}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ dataType: "video", ttlSeconds: 120 }) });
@@ -139,18 +140,22 @@ describe("discovery for many MECs", () => {
 
     const moved = performance.now();
     writeFileSync(file, JSON.stringify({ class: "TPV", lat: LAT, lon: LON }));
-    await agent.waitForLine(/"msg":"serving MEC changed"/, { timeoutMs: 15_000, stream: "stderr" });
+    await agent.waitForLine(/"msg":"serving MEC changed"/, { timeoutMs: 20_000, stream: "stderr" });
     const atB = await waitUntil("the dataflow at MEC B", async () => {
       const list = await getJson<{ id: number }[]>(`${mecB.base}${ROUTE.dataflows}?active=true`);
       return list[0];
     }, { timeoutMs: 20_000, proc: agent });
+    await agent.waitForLine(/"msg":"handed over"/, { timeoutMs: 20_000, stream: "stderr" });
     await waitUntil("frames at MEC B", () => watch.framesOf(atB.id).length > 0, { timeoutMs: 20_000, proc: agent });
+    await waitUntil("A's terminatedataflow", () => watch.events.some((e) => e.key === TERMINATE_DATAFLOW && e.id === first.id), { timeoutMs: 10_000, proc: agent });
+    const terminated = performance.now();
+    await waitUntil("1.5 s past it (the proxy's own would have come by then)", () => performance.now() - terminated > 1500, { timeoutMs: 5_000 });
     const lastAtA = watch.framesOf(first.id).at(-1)!;
     const firstAtB = watch.framesOf(atB.id)[0]!;
-    console.log(`position moved → first frame at MEC B: ${Math.round(firstAtB - moved)} ms; gap between A's last and B's first frame: ${Math.round(firstAtB - lastAtA)} ms (break-before-make)`);
-    // Break-before-make today: A's stream ended (terminatedataflow, registration gone) before B's began.
-    expect(lastAtA).toBeLessThan(firstAtB);
-    expect(watch.events.some((e) => e.key === TERMINATE_DATAFLOW && e.id === first.id)).toBe(true);
+    console.log(`position moved → first frame at MEC B: ${Math.round(firstAtB - moved)} ms (hold 5 s + next keep-alive); A's last frame ${Math.round(lastAtA - firstAtB)} ms after B's first (make-before-break)`);
+    // Make-before-break: A's stream went on after B's began, then ended with one terminatedataflow.
+    expect(lastAtA).toBeGreaterThan(firstAtB);
+    expect(watch.events.filter((e) => e.key === TERMINATE_DATAFLOW && e.id === first.id).length).toBe(1);
     expect(await getJson<unknown[]>(`${mecA.base}${ROUTE.dataflows}?active=true`)).toEqual([]);
     await agent.stop();
   }, 150_000);

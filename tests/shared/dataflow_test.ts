@@ -55,11 +55,12 @@ describe("DataflowMetadataSchema", () => {
 });
 
 describe("eventHeaders()", () => {
-  test("carries the 5GMETA header names with a zoom-25 quadkey", () => {
+  test("carries the 5GMETA header names with a zoom-25 quadkey, and the registered sourceId as registeredSourceId", () => {
     const h = eventHeaders(7, DataflowMetadataSchema.parse(SENSOR_2022), 99);
     expect(h).toEqual({
       dataType: "video", dataSubType: "h264", dataSampleRate: 10, sourceId: 7,
       locationQuadkey: "0313331232010333031221303", body_size: 99,
+      registeredSourceId: String(DataflowMetadataSchema.parse(SENSOR_2022).dataSourceInfo.sourceId),
     });
   });
 });
