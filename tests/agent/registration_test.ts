@@ -99,7 +99,7 @@ describe("discoverEndpoints()", () => {
     const f = fakeFetch(() => Response.json(answer));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud/", fetch: f.fetch });
     expect(f.seen[0]!.url).toBe(`http://cloud${PATH.mecTile(FIX.tile)}`);
-    expect(e).toEqual({ registrationUrl: "https://mec12.example/api", mqttUrls: ["mqtt://10.1.0.5:1883"], whipUrl: undefined, mecId: 12 });
+    expect(e).toEqual({ registrationUrl: "https://mec12.example/api", registrationUrls: ["https://mec12.example/api"], videoBrokerUrls: ["http://10.1.0.7:8443"], mqttUrls: ["mqtt://10.1.0.5:1883"], whipUrl: undefined, mecId: 12 });
   });
 
   test("a cluster's message-broker entries all become broker nodes, in order", async () => {
@@ -137,7 +137,7 @@ describe("discoverEndpoints()", () => {
   test("reads a 5GMETA answer with string ports as numbers, and its `id` as the MEC id", async () => {
     const f = fakeFetch(() => Response.json(fiveGMeta));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: f.fetch });
-    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", mqttUrls: ["mqtt://10.0.20.92:5673"], whipUrl: undefined, mecId: 1 });
+    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", registrationUrls: ["http://10.0.20.92:12346"], videoBrokerUrls: [], mqttUrls: ["mqtt://10.0.20.92:5673"], whipUrl: undefined, mecId: 1 });
   });
 
   test("a non-numeric port string is a DiscoveryError naming the field and the value", async () => {

@@ -90,7 +90,7 @@ describe("the discovery service", () => {
     const answer = DiscoverySchema.parse(await s.lookup("031312100123"));
     expect(answer.map((m) => m.mec_id)).toEqual(["city", "region"]);
     const found = await discoverEndpoints("031312100123", { discoveryUrl: "http://discovery.test", apiToken: SENSOR, fetch: fetchApp });
-    expect(found).toEqual({ registrationUrl: "http://127.0.0.1:8082", mqttUrls: ["mqtt://127.0.0.1:1883"], whipUrl: undefined, mecId: "city" });
+    expect(found).toEqual({ registrationUrl: "http://127.0.0.1:8082", registrationUrls: ["http://127.0.0.1:8082"], videoBrokerUrls: [], mqttUrls: ["mqtt://127.0.0.1:1883"], whipUrl: undefined, mecId: "city" });
     await expect(discoverEndpoints("2", { discoveryUrl: "http://discovery.test", apiToken: SENSOR, fetch: fetchApp }))
       .rejects.toThrow('no MEC with a registration API serves tile "2"');
   });
