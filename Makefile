@@ -81,12 +81,13 @@ install:
 	install -m 755 dist/vsb-proxy dist/vsb-consume $(DESTDIR)$(PREFIX)/bin/
 	@if [ -x dist/vsb-agent ]; then install -m 755 dist/vsb-agent $(DESTDIR)$(PREFIX)/bin/; \
 	  else echo "install: dist/vsb-agent not built (make agent): skipped" >&2; fi
-	for unit in vsb-proxy.service vsb-agent.service; do \
+	for unit in vsb-proxy.service vsb-proxy@.service vsb-agent.service; do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit > $(DESTDIR)$(SYSTEMDDIR)/$$unit && chmod 644 $(DESTDIR)$(SYSTEMDDIR)/$$unit; \
 	done
 	install -m 644 systemd/rabbitmq-server.service.d/vsb.conf $(DESTDIR)$(SYSTEMDDIR)/rabbitmq-server.service.d/vsb.conf
 	install -m 644 systemd/rabbitmq-vsb.conf $(DESTDIR)$(SYSCONFDIR)/rabbitmq/conf.d/90-vsb.conf
 	install -m 644 README.md systemd/proxy.example.json systemd/agent.example.json systemd/proxy.env.example systemd/agent.env.example \
+	  systemd/proxy-instance.env.example systemd/haproxy-vsb.cfg \
 	  $(DESTDIR)$(PREFIX)/share/doc/vsb/
 	@# The units read these files; an operator's own copies are never overwritten.
 	@for prog in proxy agent; do \
