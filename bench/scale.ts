@@ -3,7 +3,8 @@
 // (bench/proxy.ts's sender role: the cached 720p30 ~4 Mbit/s capture) are split evenly over
 // the K proxies, one sender process per proxy; after a warm-up the window is measured. One JSON
 // line per (K, N): frames in (pictures sent), out (confirmed by RabbitMQ), loss, drops, proxy CPU
-// (sum and per stream, % of one core), aggregate frames/s out, machine busy; then one summary
+// (sum and per stream, % of one core), aggregate frames/s out, senders' and RabbitMQ's CPU,
+// machine busy; then one summary
 // line per K: the largest N held at 0 frame loss. N grows until a run loses frames.
 //
 // Plain HTTP, no auth, no UDP forward: the proxies' own cost of ingest and publish. On a shared
@@ -14,9 +15,9 @@ import { join } from "node:path";
 import { freePort, freeUdpPortRange } from "../tests/support/ports.ts";
 import { getPostgres, type Postgres } from "../tests/support/postgres.ts";
 import { cleanupAll, type Proc, spawnTracked } from "../tests/support/procs.ts";
-import { getRabbit } from "../tests/support/rabbitmq.ts";
+import { getRabbit, type Rabbit } from "../tests/support/rabbitmq.ts";
 import { waitUntil } from "../tests/support/wait.ts";
-import { cpuTicks, ensureCapture, machineTicks, senderRole, sumMetric } from "./proxy_roles.ts";
+import { cpuTicks, ensureCapture, groupCpuTicks, machineTicks, senderRole, sumMetric } from "./proxy_roles.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const WARMUP_MS = 3000;
@@ -48,7 +49,8 @@ async function startProxies(pg: Postgres, amqpUrl: string, k: number): Promise<{
   }));
 }
 
-async function run(pg: Postgres, amqpUrl: string, file: string, k: number, n: number) {
+async function run(pg: Postgres, rabbit: Rabbit, file: string, k: number, n: number) {
+  const amqpUrl = rabbit.amqpUrl;
   const proxies = await startProxies(pg, amqpUrl, k);
   const share = (i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0);
   const senders = proxies.map((p, i) => spawnTracked(process.execPath, [import.meta.path, "--sender", p.base, String(share(i)), file], { name: `sender-${i}` }));
@@ -58,9 +60,11 @@ async function run(pg: Postgres, amqpUrl: string, file: string, k: number, n: nu
   const metrics = async () => await Promise.all(proxies.map(async (p) => await (await fetch(`${p.base}/metrics`)).text()));
   const published = (texts: string[]) => texts.reduce((sum, t) => sum + sumMetric(t, "vsb_frames_published_total"), 0);
   const m0 = await metrics();
-  const p0 = proxies.map((p) => cpuTicks(p.proc.pid)), c0 = machineTicks();
+  // Where the CPU went besides the proxies: the senders and RabbitMQ share the machine.
+  const others = () => ({ senders: senders.reduce((sum, s) => sum + cpuTicks(s.pid), 0), rabbit: groupCpuTicks(rabbit.pid()!) });
+  const p0 = proxies.map((p) => cpuTicks(p.proc.pid)), c0 = machineTicks(), o0 = others();
   await sleep(MEASURE_MS);
-  const p1 = proxies.map((p) => cpuTicks(p.proc.pid)), c1 = machineTicks();
+  const p1 = proxies.map((p) => cpuTicks(p.proc.pid)), c1 = machineTicks(), o1 = others();
   const m1 = await metrics();
   await Promise.all(senders.map((s) => s.stop()));
   await sleep(1500); // the last frames reach the broker
@@ -78,6 +82,7 @@ async function run(pg: Postgres, amqpUrl: string, file: string, k: number, n: nu
     held: connected === n && out >= pictures && dropped === 0,
     framesPerSecondOut: Math.round((published(m1) - published(m0)) / secs),
     proxyCpuPct: cpu.map(Math.round), proxyCpuPctPerStream: +(cpu.reduce((a, b) => a + b, 0) / n).toFixed(2),
+    senderCpuPct: Math.round((o1.senders - o0.senders) / secs), rabbitCpuPct: Math.round((o1.rabbit - o0.rabbit) / secs),
     machineBusyPct: Math.round(((c1.busy - c0.busy) / (c1.total - c0.total)) * 100),
   };
   console.log(JSON.stringify(line));
@@ -93,7 +98,7 @@ async function main(): Promise<void> {
     let held = 0;
     let best: Awaited<ReturnType<typeof run>> | undefined;
     for (const n of NS.filter((x) => x >= k)) {
-      const line = await run(pg, rabbit.amqpUrl, file, k, n);
+      const line = await run(pg, rabbit, file, k, n);
       if (!line.held) break;
       held = n;
       best = line;

@@ -108,6 +108,18 @@ describe("discoverEndpoints()", () => {
     expect(e.mqttUrls).toEqual(["mqtt://10.1.0.5:1883", "mqtt://10.1.0.8:1884"]);
   });
 
+  test("replicas of a MEC: every registration-api and video-broker entry, in order and once each; the first is in use", async () => {
+    const replicas = [{ ...answer[0]!, sb_services: [...answer[0]!.sb_services,
+      { service_name: "registration-api", ip: "10.1.0.9", port: "8081" },
+      { service_name: "video-broker", ip: "10.1.0.9", port: "8081" },
+      { service_name: "registration-api", ip: "10.1.0.9", port: "8081" },
+    ] }];
+    const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: fakeFetch(() => Response.json(replicas)).fetch });
+    expect(e.registrationUrl).toBe("https://mec12.example/api");
+    expect(e.registrationUrls).toEqual(["https://mec12.example/api", "http://10.1.0.9:8081"]);
+    expect(e.videoBrokerUrls).toEqual(["http://10.1.0.7:8443", "http://10.1.0.9:8081"]);
+  });
+
   test("static --mqtt-url and --whip-url win over discovered ones; --registration-url skips discovery", async () => {
     const f = fakeFetch(() => Response.json(answer));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", mqttUrl: ["mqtt://local:1883"], whipUrl: "http://w/whip/1", fetch: f.fetch });
