@@ -230,7 +230,8 @@ export class SensorFlow {
     try {
       const endpoints = await this.#p.discover(fix);
       this.#tile = fix.tile;
-      if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) return false;
+      // Still the same MEC when its replicas include the one in use (after a failover it is not the first).
+      if ((endpoints.registrationUrls ?? [endpoints.registrationUrl]).includes(this.#endpoints?.registrationUrl ?? "")) return false;
       this.#p.log.info("serving MEC changed", { tile: fix.tile, from: this.#endpoints && maskUrl(this.#endpoints.registrationUrl), to: maskUrl(endpoints.registrationUrl) });
     } catch (error) {
       this.#p.log.warn("discovery failed", { tile: fix.tile, error });

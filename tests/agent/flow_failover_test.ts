@@ -25,11 +25,12 @@ function harness(options: { keepaliveStatus?: number } = {}) {
   };
   const registration = (url: string): Registration =>
     ({ id: 1, topic: "video", routingKey: "video.h264.1", send: true, keepaliveSeconds: 5, ingest: { whipUrl: `${url}/whip/1`, token: "t" }, udpForward: null });
+  let fix = FIX;
   const ports: FlowPorts = {
     clock,
     log: createLogger({}, (line) => void (process.env.FLOW_LOG && console.error(line))),
     locate: () => Promise.resolve(FIX),
-    currentFix: () => FIX,
+    currentFix: () => fix,
     discover: () => Promise.resolve({ registrationUrl: A, registrationUrls: [A, B], videoBrokerUrls: [A, B], mqttUrls: [] }),
     registry: (e) => ({
       register: () => {
@@ -55,7 +56,7 @@ function harness(options: { keepaliveStatus?: number } = {}) {
     },
   };
   const flow = new SensorFlow(ports, { ttlSeconds: 0, keepRegistration: true });
-  return { clock, calls, down, pushes, flow };
+  return { clock, calls, down, pushes, flow, move: (to: typeof FIX) => void (fix = to) };
 }
 
 describe("SensorFlow failover", () => {
@@ -108,5 +109,17 @@ describe("SensorFlow failover", () => {
     await h.clock.advance(0);
     expect(h.calls.slice(0, 2)).toEqual([`register ${A}`, `register ${B}`]);
     expect(h.flow.state).not.toBe("registering");
+  });
+  test("after moving to B, a new tile of the same MEC (discovery lists A first again) is not a handover", async () => {
+    const h = harness();
+    void h.flow.run();
+    await h.clock.advance(0);
+    h.down.add(A);
+    await h.clock.advance(5000);
+    expect(h.calls).toContain(`keepalive 1 ${B}`);
+    h.calls.length = 0;
+    h.move(locationFix({ lat: 43.299, lon: -1.985 }));
+    await h.clock.advance(5000);
+    expect(h.calls.filter((c) => !c.startsWith("whip"))).toEqual([`keepalive 1 ${B}`]);
   });
 });
