@@ -1,16 +1,16 @@
 // `make bench-scale` (issue #13, "Speed"): streams spread over K = 1 and 2 vsb-proxy processes
 // on one PostgreSQL and one RabbitMQ, on this machine. For each K and N, N werift WHIP senders
 // (bench/proxy.ts's sender role: the cached 720p30 ~4 Mbit/s capture) are split evenly over
-// the K proxies, one sender process per proxy; after a warm-up the window is measured. One JSON
-// line per (K, N): frames in (pictures sent), out (confirmed by RabbitMQ), loss, drops, proxy CPU
-// (sum and per stream, % of one core), aggregate frames/s out, senders' and RabbitMQ's CPU,
-// machine busy; then one summary
-// line per K: the largest N held at 0 frame loss. N grows until a run loses frames.
+// the K proxies by S sender processes (2 by default, sender i feeding proxy i mod K); after a
+// warm-up the window is measured. One JSON line per (K, N): frames in (pictures sent), out
+// (confirmed by RabbitMQ), loss, drops, proxy CPU (sum and per stream, % of one core),
+// aggregate frames/s out, the senders' and RabbitMQ's CPU, machine busy; then one summary line
+// per K: the largest N held at 0 frame loss. N grows until a run loses frames.
 //
 // Plain HTTP, no auth, no UDP forward: the proxies' own cost of ingest and publish. On a shared
 // machine the figures are indicative only.
 //
-//   bun bench/scale.ts [--k 1,2] [--n 8,16,24,32,40] [--seconds S]   (defaults; 8 s measured)
+//   bun bench/scale.ts [--k 1,2] [--n 8,16,24,32,40] [--seconds S] [--senders S]   (defaults; 8 s measured, 2 senders)
 import { join } from "node:path";
 import { freePort, freeUdpPortRange } from "../tests/support/ports.ts";
 import { getPostgres, type Postgres } from "../tests/support/postgres.ts";
@@ -29,6 +29,7 @@ function listOption(name: string, fallback: number[]): number[] {
 const KS = listOption("--k", [1, 2]);
 const NS = listOption("--n", [8, 16, 24, 32, 40]);
 const MEASURE_MS = listOption("--seconds", [8])[0]! * 1000;
+const SENDERS = listOption("--senders", [2])[0]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let runs = 0;
 
@@ -52,8 +53,11 @@ async function startProxies(pg: Postgres, amqpUrl: string, k: number): Promise<{
 async function run(pg: Postgres, rabbit: Rabbit, file: string, k: number, n: number) {
   const amqpUrl = rabbit.amqpUrl;
   const proxies = await startProxies(pg, amqpUrl, k);
-  const share = (i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0);
-  const senders = proxies.map((p, i) => spawnTracked(process.execPath, [import.meta.path, "--sender", p.base, String(share(i)), file], { name: `sender-${i}` }));
+  // The same sender processes whatever K (sender i feeds proxy i mod K), so that K = 1 and
+  // K = 2 differ only in the proxies; N streams split evenly over the senders.
+  const count = Math.max(SENDERS, k);
+  const share = (i: number) => Math.floor(n / count) + (i < n % count ? 1 : 0);
+  const senders = Array.from({ length: count }, (_, i) => spawnTracked(process.execPath, [import.meta.path, "--sender", proxies[i % k]!.base, String(share(i)), file], { name: `sender-${i}` }));
   const lastLine = (s: Proc) => JSON.parse(s.output("stdout").trim().split("\n").at(-1)!) as { pictures: number; connected: number };
   await Promise.all(senders.map((s) => s.waitForLine(/"pictures"/, { stream: "stdout", timeoutMs: 90_000 })));
   await sleep(WARMUP_MS);
