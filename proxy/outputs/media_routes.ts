@@ -4,6 +4,7 @@
  *   POST /whip/{id} ─► WHIP session ─► DataflowStream ─RTP──► UDP forward (RTX unwrapped)
  *                                                     ─frames─► bus output ─► RabbitMQ `video`
  *                                                             └► WHEP playback (POST /whep/{id})
+ *   RabbitMQ `video` (a dataflow another replica ingests) ─frames─► WHEP playback
  *
  * plus the `newdataflow`/`terminatedataflow` follower, the media metrics and each dataflow's
  * live `stats` in `GET /dataflows`.
@@ -16,6 +17,10 @@ import { whipRoutesFor } from "../ingest/whip_ingest.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
+import type { Registry } from "../registry/registry.ts";
+import { BusFrameSource } from "../frames/bus_frame_source.ts";
+import { registerBusSourceMetrics } from "../frames/bus_source_metrics.ts";
+import { DataflowFrames } from "../frames/dataflow_frames.ts";
 import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../whep/whep_module.ts";
 import type { DataflowEvents } from "./dataflow_events.ts";
 import { glassToBusHistogram, receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./media_metrics.ts";
@@ -29,11 +34,13 @@ export interface MediaRoutesOptions {
   onIngest?: (ingest: WhipIngest) => void;
   onWhep?: (whep: Whep) => void;
   onStreams?: (streams: MediaStreams) => void;
+  onBusFrames?: (source: BusFrameSource) => void;
 }
 
 /** What the media path needs of a running proxy (a subset of `RunningProxy`). */
 export type MediaParts = IngestParts & WhepParts & {
   bus: BusConnection;
+  registry: Pick<Registry, "storedState">;
   events: DataflowEvents;
   config: Partial<Pick<Config, "maxAccessUnitBytes" | "maxNackBurst">>;
 };
@@ -85,7 +92,12 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       },
       heard: events,
     })(parts);
-    const whep = whepRoutesFor(() => streams, options.whep ?? {}, options.onWhep)(parts);
+    // Viewers of a dataflow another replica ingests are fed from RabbitMQ (one code path: DataflowFrames).
+    const busFrames = new BusFrameSource({ bus: parts.bus, log: logger("whep-bus") });
+    registerBusSourceMetrics(parts.metrics, busFrames);
+    options.onBusFrames?.(busFrames);
+    const frames = new DataflowFrames(streams, busFrames, (id) => parts.registry.storedState(id));
+    const whep = whepRoutesFor(() => frames, options.whep ?? {}, options.onWhep)(parts);
     const media: RouteModule = {
       mount: () => undefined,
       flowStats: (id) => {
@@ -93,10 +105,11 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
         return stats ? { ...stats } : undefined;
       },
       // Sessions end as "shutdown" (no terminatedataflow: the registry announces real ends).
-      close: () => {
+      close: async () => {
         ingest?.close();
         streams.close();
         stopLagWatch();
+        await busFrames.close();
       },
     };
     return [...whip, ...whep, media];

@@ -62,6 +62,8 @@ export class MediaStreams {
       options.registry.on("ended", ({ id }) => this.forget(id)),
       // A consumer just took a lease (send turned on): it should not wait a GOP for a keyframe.
       options.registry.on("send", ({ id, send }) => void (send && this.requestKeyframe(id))),
+      // A lease for it was taken, maybe by a WHEP viewer on another replica (whose PLI cannot reach us).
+      options.registry.on("demanded", ({ id }) => void this.requestKeyframe(id)),
     ];
     this.unsubscribe = () => offs.forEach((off) => off());
   }

@@ -175,6 +175,11 @@ export class DemandBook {
     return true;
   }
 
+  /** Whether this book holds lease `id` (live or not yet claimed). */
+  has(id: string): boolean {
+    return this.#leases.has(id);
+  }
+
   /** The lease `id` if it is live. */
   get(id: string, now: number): DemandLease {
     return toLease(this.#get(id, now));

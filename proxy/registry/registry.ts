@@ -228,8 +228,23 @@ export class Registry extends Emitter<RegistryEvents> {
     const now = this.#now();
     const apply = "dataflow" in change
       ? this.#table.reload(change.dataflow).then((flow) => flow && this.#refreshSend(now, [flow], true))
-      : this.#demands.reload(change.demand).then((changed) => changed && this.#refreshSend(now, undefined, true));
+      : this.#reloadDemand(change.demand, now);
     apply.catch((error) => log.warn("change of another replica not applied", { change, error }));
+  }
+
+  /** Reads lease `id` again; a new one naming a dataflow is announced as "demanded" (remote). */
+  async #reloadDemand(id: string, now: number): Promise<void> {
+    const known = this.#demands.has(id);
+    if (!(await this.#demands.reload(id))) return;
+    this.#refreshSend(now, undefined, true);
+    if (known || !this.#demands.has(id)) return;
+    let dataflowId: number | undefined;
+    try {
+      dataflowId = this.#demands.get(id, this.#now()).dataflowId;
+    } catch {
+      return; // already past its TTL: nobody will consume from it
+    }
+    if (dataflowId !== undefined) this.emit("demanded", { id: dataflowId, remote: true });
   }
 
   /** Dataflow `id`, active or ended. */
@@ -238,6 +253,17 @@ export class Registry extends Emitter<RegistryEvents> {
     if (flow) return recordOfFlow(flow, this.#ctx());
     if (row) return recordOfRow(row, this.#ctx());
     throw new NotFoundError(`dataflow "${id}" does not exist`);
+  }
+
+  /**
+   * The media state of dataflow `id` as stored, read from the store (not memory): another
+   * replica's ingest flushes its `live`/`idle` there every second without notifying; "expired"
+   * once it ended, undefined when there is no such dataflow.
+   */
+  async storedState(id: number): Promise<string | undefined> {
+    const row = await this.#writes.read("dataflow_get", () => this.#o.store.getDataflow(id));
+    if (!row) return undefined;
+    return row.active === 1 ? row.state : "expired";
   }
 
   /** The public view of active dataflow `id` from memory (no store read, no expiry), or undefined. */
@@ -293,6 +319,7 @@ export class Registry extends Emitter<RegistryEvents> {
     const lease = await this.#demands.create(request, this.#now(), owner);
     log.info("demand created", { demand: lease.id, dataflowId: lease.dataflowId, quadkey: lease.quadkey, owner });
     this.#refreshSend(this.#now());
+    if (lease.dataflowId !== undefined) this.emit("demanded", { id: lease.dataflowId });
     return lease;
   }
 

@@ -16,6 +16,12 @@ export interface RegistryEvents {
   ended: { id: number; reason: EndReason; metadata: DataflowMetadata; state: MediaState; remote?: true };
   /** The ingest reported a media state change. */
   state: { id: number; state: MediaState };
+  /**
+   * A lease naming dataflow `id` was taken, here or (`remote`) on another replica, e.g. by a
+   * WHEP viewer there: the replica that ingests it asks its publisher for a keyframe, so the
+   * new consumer does not wait a GOP even when `send` was on already.
+   */
+  demanded: { id: number; remote?: true };
 }
 
 /** The proxy's `--udp-forward`. */

@@ -1,6 +1,7 @@
 /**
  * Every WHEP viewer of the proxy: opens viewers for live dataflows, feeds each dataflow's
- * hub from the stream's access units, holds a demand lease while a dataflow is watched,
+ * hub from the stream's access units (local ingest or, for a dataflow another replica ingests,
+ * RabbitMQ: proxy/frames/dataflow_frames.ts), holds a demand lease while a dataflow is watched,
  * ends viewers that went silent or whose dataflow ended, and counts everything for metrics.
  *
  *   UnitSource (the dataflow's stream) ─► ViewerHub ─► WhepViewer queue ─► RTP ─► player
@@ -26,6 +27,13 @@ export interface UnitSource {
   addOutput(dataflowId: number, output: FrameOutput): () => void;
   /** Asks the publisher of `dataflowId` for a keyframe (PLI); false when none is connected. */
   requestKeyframe(dataflowId: number): boolean;
+  /**
+   * Whether this process ingests `dataflowId` (default: always). Only local dataflows are
+   * followed while nobody watches (`cacheWhileLive`).
+   */
+  isLocal?(dataflowId: number): boolean;
+  /** Whether another replica ingests `dataflowId` live, so it plays from there (default: never). */
+  remoteLive?(dataflowId: number): Promise<boolean>;
 }
 
 /** The dataflow cannot be watched now (HTTP 503, with Retry-After). */
@@ -112,7 +120,8 @@ export class WhepPlayback {
     this.unsubscribes = [
       options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended")),
       options.registry.on("state", ({ id, state }) => {
-        if (state === "live" && (options.cacheWhileLive ?? true)) this.watch(id);
+        // Only a local stream is cached while live: a remote one costs a queue on the broker.
+        if (state === "live" && (options.cacheWhileLive ?? true) && (options.source.isLocal?.(id) ?? true)) this.watch(id);
         else this.releaseIfUnused(id);
       }),
     ];
@@ -145,10 +154,12 @@ export class WhepPlayback {
   private async requireLive(dataflowId: number): Promise<void> {
     const { state } = await this.options.registry.get(dataflowId);
     if (state === "expired") await this.options.registry.requireActive(dataflowId); // throws "has ended"
-    if (state !== "live") {
-      this.demand.wake(dataflowId);
-      throw new NotLiveError(dataflowId, state);
-    }
+    const source = this.options.source;
+    const local = source.isLocal?.(dataflowId) ?? true;
+    if (state === "live" && local) return;
+    if (!local && (await source.remoteLive?.(dataflowId))) return; // ingested on another replica
+    this.demand.wake(dataflowId);
+    throw new NotLiveError(dataflowId, state);
   }
 
   private start(dataflowId: number, peer: WhepPeer): { viewerId: string; answer: string } {
@@ -208,7 +219,9 @@ export class WhepPlayback {
     this.watched.delete(dataflowId);
   }
 
+  /** Live here: a remote dataflow's followed queue goes with its last viewer. */
   private isLive(dataflowId: number): boolean {
+    if (!(this.options.source.isLocal?.(dataflowId) ?? true)) return false;
     return this.options.registry.peek(dataflowId)?.state === "live"; // unknown or ended: not live
   }
 

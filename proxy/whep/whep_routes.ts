@@ -11,13 +11,14 @@
  * demand lease is placed so an on-demand sensor starts; the player retries), 400/406 for an
  * unusable offer, 415 for a wrong content type, 503 without Retry-After when the proxy
  * (`--max-whep-viewers`) or the dataflow (`--max-whep-viewers-per-dataflow`) serves its maximum
- * of viewers, counted with those being negotiated. Bodies are JSON `{error, details}` like the
+ * of viewers, counted with those being negotiated, 503 + Retry-After 5 when the store a remote
+ * dataflow's state is read from is unavailable. Bodies are JSON `{error, details}` like the
  * rest of the API, with CORS headers so a player on another origin can read them.
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
-import { NotFoundError } from "../registry/errors.ts";
+import { NotFoundError, StoreUnavailableError } from "../registry/errors.ts";
 import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
 import { TooManyViewersError } from "./viewer_caps.ts";
@@ -92,6 +93,8 @@ async function post(deps: WhepRouteDeps, offers: OfferLimit, idText: string, req
   } catch (e) {
     if (e instanceof NotFoundError) return error(404, e.message);
     if (e instanceof NotLiveError) return error(503, e.message, { state: e.state }, { "retry-after": String(NOT_LIVE_RETRY_SECONDS) });
+    // A dataflow ingested on another replica is looked up in the shared store, which may be down.
+    if (e instanceof StoreUnavailableError) return error(503, e.message, undefined, { "retry-after": "5" });
     if (e instanceof TooManyViewersError) return error(503, e.message, { reason: e.reason, limit: e.limit });
     if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
     return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));

@@ -51,6 +51,8 @@ export function whepPlayerConfig() {
 export class WhepPlayer {
   readonly stats: PlayerStats = { packets: 0, frames: 0, keyframes: 0, gaps: 0, late: 0, framesBeforeKeyframe: 0 };
   location = "";
+  /** Every RTP packet received, in order, when opened with `record` (to depacketize and decode). */
+  recorded: RtpPacket[] | undefined;
   readonly openedAt = performance.now();
   private lastSeq: number | undefined;
   private frameHasKey = false;
@@ -58,9 +60,10 @@ export class WhepPlayer {
   private constructor(readonly pc: RTCPeerConnection, private readonly token?: string) {}
 
   /** POSTs a recvonly offer to `url`; resolves with the player, or throws with the status and body. */
-  static async open(url: string, token?: string): Promise<WhepPlayer> {
+  static async open(url: string, token?: string, options: { record?: boolean } = {}): Promise<WhepPlayer> {
     const pc = new RTCPeerConnection(whepPlayerConfig());
     const player = new WhepPlayer(pc, token);
+    if (options.record) player.recorded = [];
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
     transceiver.onTrack.subscribe((track) => track.onReceiveRtp.subscribe((rtp) => player.onRtp(rtp)));
     await pc.setLocalDescription(await pc.createOffer());
@@ -85,6 +88,7 @@ export class WhepPlayer {
   }
 
   private onRtp(rtp: RtpPacket): void {
+    this.recorded?.push(rtp);
     this.stats.packets++;
     this.stats.firstPacketMs ??= Math.round(performance.now() - this.openedAt);
     const seq = rtp.header.sequenceNumber;

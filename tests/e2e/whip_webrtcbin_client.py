@@ -9,6 +9,9 @@ With FILE (an .mp4 of H.264), it sends that file twice in a row instead, paced i
 time, the way a file sender does: pre-encoded, so a PLI cannot make a keyframe, and with
 rtph264pay's alignment=nal / aggregate-mode=zero-latency packets (AUD, SPS, PPS, SEI marked).
 
+With WHIP_KEYINT=N in the env, x264enc makes a keyframe every N frames (default 30) and
+otherwise only when a PLI asks for one (webrtcbin turns it into a force-key-unit event).
+
 With WHIP_OFFER_MODE0=1 in the env, packetization-mode is taken out of the offer before it
 is POSTed: the offer webrtcbin makes when its payloader has no caps yet.
 
@@ -37,7 +40,7 @@ if FILE is None:
     PIPELINE = (
         "webrtcbin name=webrtc bundle-policy=max-bundle "
         "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! "
-        "x264enc tune=zerolatency key-int-max=30 bitrate=500 ! video/x-h264,profile=constrained-baseline ! "
+        f"x264enc tune=zerolatency key-int-max={int(os.environ.get('WHIP_KEYINT', '30'))} bitrate=500 ! video/x-h264,profile=constrained-baseline ! "
         f"h264parse config-interval=-1 ! rtph264pay pt=96 ! {RTP_CAPS} ! webrtc."
     )
 else:

@@ -47,7 +47,7 @@ export async function harness(options: HarnessOptions = {}) {
     store: sqliteDataflowStore(store), clock, sendPolicy: options.sendPolicy ?? "demand", keepaliveSeconds: options.keepaliveSeconds ?? 5,
     publicUrl: "http://mec.test:8080", udpForwardHost: "127.0.0.1", udpForward: options.udpForward,
   });
-  const events: { [K in keyof RegistryEvents]: RegistryEvents[K][] } = { registered: [], send: [], ended: [], state: [] };
+  const events: { [K in keyof RegistryEvents]: RegistryEvents[K][] } = { registered: [], send: [], ended: [], state: [], demanded: [] };
   for (const name of Object.keys(events) as (keyof RegistryEvents)[]) {
     registry.on(name, (e) => (events[name] as unknown[]).push(e));
   }
