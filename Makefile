@@ -24,7 +24,7 @@ export DENO_NO_UPDATE_CHECK := 1
 export DENO_NO_PROMPT := 1
 export NO_COLOR := 1
 
-.PHONY: help setup check test demo agent proxy bench-api bench-proxy bench-agent install clean
+.PHONY: help setup check test demo agent proxy bench-api bench-proxy bench-agent bench-scale install clean
 
 help:
 	@echo "make setup        install npm deps and missing Debian packages (idempotent; apt needs root)"
@@ -34,6 +34,7 @@ help:
 	@echo "make agent        dist/vsb-agent single binary (ARCH=amd64|arm64)"
 	@echo "make proxy        dist/vsb-proxy and dist/vsb-consume single binaries (bun build --compile)"
 	@echo "make bench-api | bench-proxy | bench-agent   benchmarks, one JSON line each"
+	@echo "make bench-scale  streams over K = 1 and 2 proxies on one PostgreSQL; bench-api REPLICAS=2 on two"
 	@echo "make install      binaries, systemd units, RabbitMQ drop-ins (PREFIX, DESTDIR)"
 	@echo "make clean        remove dist/ and .tmp/"
 
@@ -64,8 +65,13 @@ proxy: setup
 	$(BUN) build --compile --minify-whitespace --outfile dist/vsb-proxy proxy/main.ts
 	$(BUN) build --compile --minify-whitespace --outfile dist/vsb-consume proxy/consume.ts
 
+# make bench-api REPLICAS=2: two proxies on one PostgreSQL (the load split over them) instead of one on SQLite.
+REPLICAS ?=
 bench-api: setup
-	$(BUN) bench/api.ts
+	$(BUN) bench/api.ts $(if $(REPLICAS),--replicas $(REPLICAS))
+
+bench-scale: setup
+	$(BUN) bench/scale.ts
 
 bench-proxy: setup
 	$(BUN) bench/proxy.ts
@@ -81,12 +87,13 @@ install:
 	install -m 755 dist/vsb-proxy dist/vsb-consume $(DESTDIR)$(PREFIX)/bin/
 	@if [ -x dist/vsb-agent ]; then install -m 755 dist/vsb-agent $(DESTDIR)$(PREFIX)/bin/; \
 	  else echo "install: dist/vsb-agent not built (make agent): skipped" >&2; fi
-	for unit in vsb-proxy.service vsb-agent.service; do \
+	for unit in vsb-proxy.service vsb-proxy@.service vsb-agent.service; do \
 	  sed 's|/usr/local/|$(PREFIX)/|g' systemd/$$unit > $(DESTDIR)$(SYSTEMDDIR)/$$unit && chmod 644 $(DESTDIR)$(SYSTEMDDIR)/$$unit; \
 	done
 	install -m 644 systemd/rabbitmq-server.service.d/vsb.conf $(DESTDIR)$(SYSTEMDDIR)/rabbitmq-server.service.d/vsb.conf
 	install -m 644 systemd/rabbitmq-vsb.conf $(DESTDIR)$(SYSCONFDIR)/rabbitmq/conf.d/90-vsb.conf
 	install -m 644 README.md systemd/proxy.example.json systemd/agent.example.json systemd/proxy.env.example systemd/agent.env.example \
+	  systemd/proxy-instance.env.example systemd/haproxy-vsb.cfg \
 	  $(DESTDIR)$(PREFIX)/share/doc/vsb/
 	@# The units read these files; an operator's own copies are never overwritten.
 	@for prog in proxy agent; do \

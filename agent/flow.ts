@@ -20,6 +20,7 @@ import { Backoff } from "./backoff.ts";
 import { TimerSet } from "./timer_set.ts";
 import type { TimerHandle } from "./clock.ts";
 import type { Endpoints } from "./discovery/discover_endpoints.ts";
+import { EndpointFailover, isUnreachable } from "./discovery/endpoint_failover.ts";
 import type { ControlPort, FlowPorts, PushPort, RegistryPort } from "./flow_ports.ts";
 import { HANDOVER_OVERLAP_MS, joinNextMec, type NextMec } from "./handover/next_mec.ts";
 import { metadataChangeKey } from "./registration/dataflow_metadata.ts";
@@ -71,11 +72,14 @@ export class SensorFlow {
   #moving = false;
   /** Settles once a handover's join (and its overlap) is over: shutdown waits for it. */
   #joining: Promise<unknown> = Promise.resolve();
+  /** Registration API replicas that stopped answering (issue #13). */
+  #failover: EndpointFailover;
 
   constructor(ports: FlowPorts, options: FlowOptions) {
     this.#p = ports;
     this.#o = options;
     this.#timers = new TimerSet(ports.clock);
+    this.#failover = new EndpointFailover(() => ports.clock.now());
     this.#pushBackoff = new Backoff({ initialMs: 250, maxMs: options.pushRetryMaxMs ?? 2000, jitter: 0.1 });
   }
 
@@ -119,7 +123,7 @@ export class SensorFlow {
       try {
         this.#to("discovering", "tile " + fix.tile);
         this.#tile = fix.tile;
-        this.#endpoints = await this.#p.discover(fix);
+        this.#endpoints = this.#failover.choose(await this.#p.discover(fix));
         this.#to("registering", this.#endpoints.registrationUrl);
         this.#registry = this.#p.registry(this.#endpoints);
         const metadata = this.#p.metadata(this.#p.currentFix());
@@ -131,7 +135,9 @@ export class SensorFlow {
         }
         return this.#enqueue(() => this.#registered(reg));
       } catch (error) {
-        const delay = this.#registerBackoff.next();
+        // Another replica of the registration API is tried at once.
+        const moved = isUnreachable(error) && this.#endpoints !== undefined && this.#failover.next(this.#endpoints) !== undefined;
+        const delay = moved ? 0 : this.#registerBackoff.next();
         this.#p.log.warn("registration failed", { error, retryInMs: delay });
         await this.#timers.sleep(delay);
         fix = this.#p.currentFix();
@@ -198,8 +204,24 @@ export class SensorFlow {
         return;
       }
       this.#p.log.warn("keep-alive failed", { id: reg.id, error });
+      if (isUnreachable(error) && this.#failOver(reg)) return;
     }
     if (this.#reg === reg && !this.#stopping) this.#scheduleKeepalive(period);
+  }
+
+  /** Keeps `reg` alive on the next registration API replica at once; false when there is none. */
+  #failOver(reg: Registration): boolean {
+    const next = this.#failover.next(this.#endpoints!, reg);
+    if (!next) return false;
+    this.#p.log.warn("registration API moved", { id: reg.id, from: maskUrl(this.#endpoints!.registrationUrl), to: maskUrl(next.registrationUrl) });
+    const whipMoved = next.whipUrl !== this.#endpoints!.whipUrl;
+    this.#endpoints = next;
+    this.#registry = this.#p.registry(next);
+    // The WHIP session was on the replica that stopped answering: a new one on the next.
+    const push = this.#push;
+    if (whipMoved && push) void this.#enqueue(() => this.#pushFailed(push, new Error("WHIP endpoint moved to another replica")));
+    void this.#keepalive();
+    return true;
   }
 
   /** Registers anew: the MEC forgot the dataflow. */
@@ -227,7 +249,8 @@ export class SensorFlow {
     this.#moving = true;
     try {
       const endpoints = await this.#p.discover(fix);
-      if (endpoints.registrationUrl === this.#endpoints?.registrationUrl) {
+      // Still the same MEC when its replicas include the one in use (after a failover it is not the first).
+      if ((endpoints.registrationUrls ?? [endpoints.registrationUrl]).includes(this.#endpoints?.registrationUrl ?? "")) {
         this.#tile = fix.tile;
         this.#moving = false;
         return false;

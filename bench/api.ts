@@ -7,8 +7,11 @@
 // --plain measures plain HTTP instead, for comparison.
 //
 // --profile DIR writes the proxy's CPU profile (Bun's --cpu-prof-md, a grep-friendly markdown) there.
+// --replicas K runs K proxies on one PostgreSQL (a real one, tests/support/postgres.ts) instead of
+// one on SQLite; the load is split over them (one load process per replica, C/K connections and
+// R/K requests/s each), as a load balancer in front would; figures are summed, p99 is the worst.
 //
-//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R] [--plain] [--profile DIR]
+//   bun bench/api.ts [--dataflows N] [--seconds S] [--concurrency C] [--rate R] [--plain] [--profile DIR] [--replicas K]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +20,7 @@ import { makeTestPki } from "../tests/support/test_ca.ts";
 import { sensor2022 } from "../tests/proxy/sensor_body.ts";
 import { freePort } from "../tests/support/ports.ts";
 import { cleanupAll, spawnTracked } from "../tests/support/procs.ts";
+import { getPostgres } from "../tests/support/postgres.ts";
 import { getRabbit } from "../tests/support/rabbitmq.ts";
 import { waitUntil } from "../tests/support/wait.ts";
 
@@ -29,6 +33,7 @@ const seconds = option("--seconds", 10);
 const concurrency = option("--concurrency", 64);
 const rate = option("--rate", 10_000);
 const tls = !process.argv.includes("--plain");
+const replicas = option("--replicas", 0);
 const profileAt = process.argv.indexOf("--profile");
 const profileDir = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const profileArgs = profileDir ? ["--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : [];
@@ -52,22 +57,31 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** One run of the load process against the proxy `pid`; its figures plus the proxy's CPU and RSS. */
-async function runLoad(pid: number, base: string, paceRate: number, caFile?: string) {
-  const cpuBefore = cpuTicks(pid);
+/** One run of the load: one process per proxy in `targets` (ids FIRST..LAST); summed figures plus the proxies' CPU and RSS. */
+async function runLoad(targets: { pid: number; base: string }[], ids: [number, number], paceRate: number, caFile?: string) {
+  const cpuBefore = targets.map((t) => cpuTicks(t.pid));
   const t0 = performance.now();
-  let rssPeak = rssMb(pid);
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMb(pid))), 250);
-  const load = spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), base, "1", String(dataflows), String(seconds),
-    String(concurrency), token, String(paceRate)], { cwd: root, name: "load", env: { ...process.env, VSB_BENCH_CA_FILE: caFile } });
-  const status = await load.exited;
+  let rssPeak = 0;
+  const sample = () => (rssPeak = Math.max(rssPeak, targets.reduce((sum, t) => sum + rssMb(t.pid), 0)));
+  const sampler = setInterval(sample, 250);
+  const k = targets.length;
+  const loads = targets.map((t, i) => spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), t.base, String(ids[0]), String(ids[1]), String(seconds),
+    String(Math.max(1, Math.round(concurrency / k))), token, String(paceRate / k)], { cwd: root, name: `load-${i}`, env: { ...process.env, VSB_BENCH_CA_FILE: caFile } }));
+  const statuses = await Promise.all(loads.map((l) => l.exited));
   clearInterval(sampler);
-  const cpuPercent = ((cpuTicks(pid) - cpuBefore) / TICKS) / ((performance.now() - t0) / 1000) * 100;
-  if (status.code !== 0) throw new Error(`load generator failed: ${load.output("stderr")}`);
-  const r = JSON.parse(load.output("stdout").trim().split("\n").at(-1)!);
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = targets.map((t, i) => ((cpuTicks(t.pid) - cpuBefore[i]!) / TICKS) / elapsed * 100);
+  statuses.forEach((status, i) => {
+    if (status.code !== 0) throw new Error(`load generator failed: ${loads[i]!.output("stderr")}`);
+  });
+  const rs = loads.map((l) => JSON.parse(l.output("stdout").trim().split("\n").at(-1)!));
+  const sum = (key: string) => rs.reduce((a, r) => a + Number(r[key]), 0);
+  const worst = (key: string) => Math.max(...rs.map((r) => Number(r[key])));
   return {
-    seconds: r.seconds, requestsPerSecond: r.rps, requests: r.requests, errors: r.errors, p50Ms: r.p50Ms, p99Ms: r.p99Ms,
-    maxMs: r.maxMs, proxyCpuPercent: Math.round(cpuPercent), proxyRssMb: Math.round(rssPeak),
+    seconds: rs[0].seconds, requestsPerSecond: Math.round(sum("rps")), requests: sum("requests"), errors: sum("errors"),
+    p50Ms: worst("p50Ms"), p99Ms: worst("p99Ms"), maxMs: worst("maxMs"),
+    proxyCpuPercent: Math.round(cpu.reduce((a, b) => a + b, 0)), ...(k > 1 ? { proxyCpuPercentEach: cpu.map(Math.round) } : {}),
+    proxyRssMb: Math.round(rssPeak),
   };
 }
 
@@ -75,32 +89,42 @@ const dir = mkdtempSync(join(tmpdir(), "vsb-bench-api-"));
 const pki = tls ? makeTestPki("vsb-bench-api-pki-") : undefined;
 try {
   const rabbit = await getRabbit();
-  const port = await freePort();
-  const base = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const pg = replicas > 0 ? await getPostgres() : undefined;
+  const dbName = `bench_api_${process.pid}`;
+  if (pg) pg.createDatabase(dbName);
+  const db = pg ? `postgres://vsb@127.0.0.1:${pg.port}/${dbName}` : join(dir, "bench.db");
   const tlsArgs = pki ? ["--tls-cert", pki.server.certFile, "--tls-key", pki.server.keyFile] : [];
-  const proxy = spawnTracked(bun, [...profileArgs, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", join(dir, "bench.db"),
-    "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", `sensor:${token}`,
-    "--max-dataflows-per-sensor", String(dataflows), ...tlsArgs], { cwd: root, name: "vsb-proxy" });
   const fetchInit = pki ? { tls: { ca: pki.ca.certPem() } } : {};
-  await waitUntil("the proxy ready", async () => (await fetch(`${base}${ROUTE.ready}`, fetchInit as RequestInit)).ok, { timeoutMs: 20_000, proc: proxy });
+  const targets = await Promise.all(Array.from({ length: Math.max(1, replicas) }, async (_, i) => {
+    const port = await freePort();
+    const base = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+    const proxy = spawnTracked(bun, [...profileArgs, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", db,
+      "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", `sensor:${token}`,
+      "--max-dataflows-per-sensor", String(dataflows), ...tlsArgs], { cwd: root, name: `vsb-proxy-${i}`, env: pg ? { PGPASSWORD: pg.password } : {} });
+    await waitUntil("the proxy ready", async () => (await fetch(`${base}${ROUTE.ready}`, fetchInit as RequestInit)).ok, { timeoutMs: 30_000, proc: proxy });
+    return { pid: proxy.pid, base, proxy };
+  }));
 
   const body = JSON.stringify(sensor2022());
   let registered = 0;
-  await Promise.all(Array.from({ length: 32 }, async () => {
+  const ids: number[] = [];
+  await Promise.all(Array.from({ length: 32 }, async (_, worker) => {
     while (registered < dataflows) {
       registered++;
-      const res = await fetch(`${base}${ROUTE.dataflows}`, { ...fetchInit, method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body } as RequestInit);
+      const res = await fetch(`${targets[worker % targets.length]!.base}${ROUTE.dataflows}`, { ...fetchInit, method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body } as RequestInit);
       if (res.status !== 201) throw new Error(`registration answered "${res.status}": ${await res.text()}`);
-      await res.arrayBuffer();
+      ids.push(((await res.json()) as { id: number }).id);
     }
   }));
+  const range: [number, number] = [Math.min(...ids), Math.max(...ids)];
+  if (range[1] - range[0] + 1 !== dataflows) throw new Error(`dataflow ids ${range[0]}..${range[1]} are not ${dataflows} in a row`);
 
-  const saturated = await runLoad(proxy.pid, base, 0, pki?.ca.certFile);
-  const paced = await runLoad(proxy.pid, base, rate, pki?.ca.certFile);
-  await proxy.stop();
+  const saturated = await runLoad(targets, range, 0, pki?.ca.certFile);
+  const paced = await runLoad(targets, range, rate, pki?.ca.certFile);
+  await Promise.all(targets.map((t) => t.proxy.stop()));
   process.stdout.write(`${JSON.stringify({
-    bench: "api-keepalive", dataflows, concurrency, apiToken: "sensor", tls, ...saturated,
-    [`at${rate}PerSecond`]: paced, target: { requestsPerSecond: 10_000, p99Ms: 5 },
+    bench: "api-keepalive", store: pg ? "postgres" : "sqlite", replicas: targets.length, dataflows, concurrency, apiToken: "sensor", tls, ...saturated,
+    [`at${rate}PerSecond`]: paced, target: { requestsPerSecond: 10_000, p99Ms: replicas > 1 ? 10 : 5 },
   })}\n`);
 } finally {
   await cleanupAll();

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  rabbitmq-server python3-gi python3-qpid-proton gir1.2-gst-rtsp-server-1.0 gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 chromium iproute2 curl postgresql
+  rabbitmq-server python3-gi python3-qpid-proton gir1.2-gst-rtsp-server-1.0 gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 chromium iproute2 curl postgresql haproxy
 )
 
 say() { printf 'setup: %s\n' "$*" >&2; }

@@ -153,11 +153,16 @@ export const ROUTE = {
   camera: "/camera",
 } as const;
 
+/** Query parameter of `DELETE /mec/{id}`: remove only the service entries at this URL (a replica leaving). */
+export const MEC_SERVICE_URL_QUERY = "service_url";
+
 /** Concrete paths for clients (agent, consumer CLI, tests). */
 export const PATH = {
   mecTile: (quadkey: string) => `/mec/tile/${encodeURIComponent(quadkey)}`,
   mecs: "/mec",
   mec: (id: number | string) => `/mec/${encodeURIComponent(String(id))}`,
+  /** `DELETE` of one replica's service entries at `url` (the MEC goes with its last replica). */
+  mecReplica: (id: number | string, url: string) => `/mec/${encodeURIComponent(String(id))}?${MEC_SERVICE_URL_QUERY}=${encodeURIComponent(url)}`,
   mecServedTile: (id: number | string, tile: string) => `/mec/${encodeURIComponent(String(id))}/tile/${encodeURIComponent(tile)}`,
   dataflow: (id: number) => `/dataflows/${id}`,
   demand: (id: string) => `/demands/${encodeURIComponent(id)}`,

@@ -37,6 +37,9 @@ describe("make install", () => {
     expect(unit).toContain("ExecStart=/usr/bin/vsb-proxy --config /etc/vsb/proxy.json");
     expect(unit).not.toContain("/usr/local/");
     expect(readFileSync(join(dest, "etc/systemd/system/vsb-agent.service"), "utf8")).toContain("ExecStart=/usr/bin/vsb-agent --config /etc/vsb/agent.json");
+    // The replica template (README "Beyond one process") and its haproxy recipe come along.
+    expect(readFileSync(join(dest, "etc/systemd/system/vsb-proxy@.service"), "utf8")).toContain("ExecStart=/usr/bin/vsb-proxy --config /etc/vsb/proxy.json");
+    expect(existsSync(join(dest, "usr/share/doc/vsb/haproxy-vsb.cfg"))).toBe(true);
     expect(existsSync(join(dest, "etc/systemd/system/rabbitmq-server.service.d/vsb.conf"))).toBe(true);
     expect(existsSync(join(dest, "etc/rabbitmq/conf.d/90-vsb.conf"))).toBe(true);
     expect(statSync(join(dest, "etc/vsb/proxy.env")).mode & 0o077).toBe(0); // secrets: owner only

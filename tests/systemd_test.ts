@@ -8,8 +8,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { OPTIONS } from "../proxy/config/options.ts";
 
-const UNITS = ["vsb-proxy.service", "vsb-agent.service"];
+const UNITS = ["vsb-proxy.service", "vsb-agent.service", "vsb-proxy@.service"];
+/** A template is verified as one of its instances (`%i` = 1). */
+const verifiedName = (unit: string) => unit.replace("@.", "@1.");
 const analyze = spawnSync("systemd-analyze", ["--version"], { encoding: "utf8" });
 const canVerify = analyze.status === 0;
 if (!canVerify) console.log("skip: systemd-analyze is not installed, unit verification not run");
@@ -35,10 +38,10 @@ describe("systemd units", () => {
     const dir = mkdtempSync(join(tmpdir(), "vsb-units-"));
     try {
       for (const unit of UNITS) {
-        writeFileSync(join(dir, unit), read(unit).replace(/^ExecStart=\S+/m, "ExecStart=/bin/true"));
+        writeFileSync(join(dir, verifiedName(unit)), read(unit).replace(/^ExecStart=\S+/m, "ExecStart=/bin/true"));
       }
-      const r = spawnSync("systemd-analyze", ["verify", ...UNITS.map((u) => join(dir, u))], { encoding: "utf8" });
-      const complaints = `${r.stdout}${r.stderr}`.split("\n").filter((l) => l.trim() && !/network-online|rabbitmq-server/.test(l));
+      const r = spawnSync("systemd-analyze", ["verify", ...UNITS.map((u) => join(dir, verifiedName(u)))], { encoding: "utf8" });
+      const complaints = `${r.stdout}${r.stderr}`.split("\n").filter((l) => l.trim() && !/network-online|rabbitmq-server|postgresql/.test(l));
       expect(complaints).toEqual([]);
       expect(r.status).toBe(0);
     } finally {
@@ -77,6 +80,44 @@ describe("systemd units", () => {
     expect(ok.stderr).toBe("");
     expect(ok.status).toBe(0);
     expect(run({ BUN_JSC_notAnOption: "1" }).status).not.toBe(0); // the check can fail
+  });
+
+  test("vsb-proxy@.service is vsb-proxy.service per replica: own env file and state, shared PostgreSQL, no SQLite", () => {
+    const directives = (text: string) => text.split("\n").filter((l) => /^[A-Za-z]+=/.test(l));
+    const template = directives(read("vsb-proxy@.service"));
+    expect(template).toContain("EnvironmentFile=/etc/vsb/proxy-%i.env");
+    // Shared settings are required: without VSB_DB a replica would run on a SQLite file of its own.
+    expect(template).toContain("EnvironmentFile=/etc/vsb/proxy.env");
+    expect(template).toContain("StateDirectory=vsb-proxy-%i");
+    expect(template).toContain("WorkingDirectory=/var/lib/vsb-proxy-%i");
+    expect(template.filter((l) => l.startsWith("Environment=VSB_DB="))).toEqual([]);
+    expect(template.find((l) => l.startsWith("Description="))).toContain("%i");
+    // Everything else (hardening, watchdog, limits, credentials) is the single unit's, line for line.
+    const perReplica = /^(Description|After|Wants|Environment=VSB_DB|EnvironmentFile|StateDirectory|WorkingDirectory)=?/;
+    const single = directives(read("vsb-proxy.service")).filter((l) => !perReplica.test(l));
+    expect(single.filter((l) => !template.includes(l))).toEqual([]);
+    expect(template).toContain("Wants=postgresql.service");
+  });
+
+  test("the replica env example sets only real proxy variables, and haproxy-vsb.cfg's first server is its listen port", () => {
+    const envs = new Set(OPTIONS.map((o) => (o as { env?: string }).env).filter((e): e is string => e !== undefined));
+    const lines = read("proxy-instance.env.example").split("\n").filter((l) => /^[A-Z_]+=/.test(l));
+    const keys = lines.map((l) => l.split("=")[0]!);
+    expect(keys.sort()).toEqual(["VSB_ICE_PORTS", "VSB_LISTEN", "VSB_PUBLIC_URL", "VSB_UDP_PORTS"]);
+    expect(keys.filter((k) => !envs.has(k))).toEqual([]);
+    expect(envs.has("VSB_NOT_AN_OPTION")).toBe(false); // the check can fail
+    const listen = lines.find((l) => l.startsWith("VSB_LISTEN="))!.split("=")[1];
+    const servers = [...read("haproxy-vsb.cfg").matchAll(/^\s*server \S+ (\S+) check$/gm)].map((m) => m[1]);
+    expect(servers[0]).toBe(listen);
+    expect(servers.length).toBeGreaterThanOrEqual(2);
+  });
+
+  const haproxy = spawnSync("haproxy", ["-v"], { encoding: "utf8" }).status === 0;
+  if (!haproxy) console.log("skip: haproxy is not installed, systemd/haproxy-vsb.cfg not checked");
+  test.skipIf(!haproxy)("`haproxy -c` accepts systemd/haproxy-vsb.cfg", () => {
+    const r = spawnSync("haproxy", ["-c", "-f", join(import.meta.dir, "..", "systemd", "haproxy-vsb.cfg")], { encoding: "utf8" });
+    expect(`${r.stdout}${r.stderr}`).toContain("Configuration file is valid");
+    expect(r.status).toBe(0);
   });
 
   const schema = rabbitSchemaKeys();

@@ -10,7 +10,15 @@ import { DiscoverySchema, PATH, portNumber, SERVICE, type Service } from "../../
 
 /** Where the MEC's services are. */
 export interface Endpoints {
+  /** The registration API in use: one of `registrationUrls` (agent/discovery/endpoint_failover.ts picks it). */
   registrationUrl: string;
+  /**
+   * Every registration API discovery named for the MEC (replicas behind one store), in its
+   * order; the agent moves to the next when the one in use stops answering. One when static.
+   */
+  registrationUrls?: string[];
+  /** The MEC's `video-broker` services, in discovery's order (empty when static or none). */
+  videoBrokerUrls?: string[];
   /** MQTT 3.1.1 broker nodes (several: a cluster, tried in turn); empty when none is known. */
   mqttUrls: string[];
   /** WHIP endpoint override; else the registration answer's `ingest.whipUrl`. */
@@ -46,7 +54,7 @@ function serviceUrl(service: Service | undefined, scheme: string): string | unde
 export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Promise<Endpoints> {
   if (o.registrationUrl || !o.discoveryUrl) {
     if (!o.registrationUrl) throw new DiscoveryError("neither --discovery-url nor --registration-url is set");
-    return { registrationUrl: o.registrationUrl, mqttUrls: o.mqttUrl ?? [], whipUrl: o.whipUrl };
+    return { registrationUrl: o.registrationUrl, registrationUrls: [o.registrationUrl], videoBrokerUrls: [], mqttUrls: o.mqttUrl ?? [], whipUrl: o.whipUrl };
   }
   const url = `${o.discoveryUrl.replace(/\/+$/, "")}${PATH.mecTile(tile)}`;
   const headers: Record<string, string> = o.apiToken ? { authorization: `Bearer ${o.apiToken}` } : {};
@@ -67,13 +75,16 @@ export async function discoverEndpoints(tile: string, o: DiscoveryOptions): Prom
     throw new DiscoveryError(`GET "${url}" answered an unexpected body${where}: ${issue?.message ?? "invalid"}`, { cause: parsed.error });
   }
   for (const mec of parsed.data) {
-    const find = (name: string) => mec.sb_services.find((s) => s.service_name === name);
-    const registrationUrl = serviceUrl(find(SERVICE.registrationApi), "http");
-    if (!registrationUrl) continue;
-    // Every message-broker entry: the nodes of a cluster each have one.
-    const brokers = mec.sb_services.filter((s) => s.service_name === SERVICE.messageBroker).map((s) => serviceUrl(s, "mqtt")!);
+    // Every entry of a name: the nodes of a broker cluster, the replicas of a proxy each have one.
+    const all = (name: string, scheme: string) =>
+      [...new Set(mec.sb_services.filter((s) => s.service_name === name).map((s) => serviceUrl(s, scheme)!))];
+    const registrationUrls = all(SERVICE.registrationApi, "http");
+    if (registrationUrls.length === 0) continue;
+    const brokers = all(SERVICE.messageBroker, "mqtt");
     return {
-      registrationUrl,
+      registrationUrl: registrationUrls[0]!,
+      registrationUrls,
+      videoBrokerUrls: all(SERVICE.videoBroker, "http"),
       mqttUrls: o.mqttUrl?.length ? o.mqttUrl : brokers,
       whipUrl: o.whipUrl,
       mecId: mec.mec_id ?? mec.id,

@@ -10,7 +10,7 @@
  */
 import type { Context } from "hono";
 import {
-  type MecCreated, MecCreationSchema, type MecInstance, PATH, QuadkeySchema, ROUTE, TileSchema,
+  MEC_SERVICE_URL_QUERY, type MecCreated, MecCreationSchema, type MecInstance, PATH, QuadkeySchema, ROUTE, TileSchema,
 } from "../../shared/mod.ts";
 import type { AccessRules } from "../api/access_policy.ts";
 import type { App, RouteModule } from "../api/create_app.ts";
@@ -19,6 +19,7 @@ import { parseWith, readJson } from "../api/read_body.ts";
 import { identityOf } from "../api/roles.ts";
 import type { Series } from "../metrics.ts";
 import type { MecRecord, MecStore } from "./mec_store.ts";
+import { liveServices } from "./replica_services.ts";
 import { rankMecs } from "./tile_match.ts";
 
 const ANY = ["sensor", "consumer", "operator"] as const;
@@ -35,10 +36,13 @@ export const DISCOVERY_ACCESS: AccessRules = {
   [`DELETE ${ROUTE.mecServedTile}`]: OPERATOR,
 };
 
-/** A MEC as the API answers it (5GMETA `MECInstance`, plus vsb's `mec_id`: the MEC's name). */
-export function mecInstance(m: MecRecord): MecInstance {
+/**
+ * A MEC as the API answers it at `now` (5GMETA `MECInstance`, plus vsb's `mec_id`: the MEC's
+ * name); service entries of replicas that lapsed are left out.
+ */
+export function mecInstance(m: MecRecord, now = Date.now()): MecInstance {
   return {
-    id: m.id, mec_id: m.name, name: m.name, ...m.info, sb_services: m.services,
+    id: m.id, mec_id: m.name, name: m.name, ...m.info, sb_services: liveServices(m.services, now),
     geolocation: m.tiles.map((tile) => ({ "tile-id": tile, "zoom-level": tile.length })),
     ...(m.expiresAt === null ? {} : { expiresAt: m.expiresAt }),
   };
@@ -76,19 +80,19 @@ export function discoveryRoutes(store: MecStore, options: DiscoveryRoutesOptions
         const live = found.filter((m) => m.expiresAt === null || m.expiresAt > at);
         if (live.length < found.length) options.lapsed?.inc(undefined, found.length - live.length);
         const byId = new Map(live.map((m) => [m.id, m]));
-        const answer = ranked.flatMap((id) => (byId.has(id) ? [mecInstance(byId.get(id)!)] : []));
+        const answer = ranked.flatMap((id) => (byId.has(id) ? [mecInstance(byId.get(id)!, at)] : []));
         options.lookups?.inc({ result: answer.length > 0 ? "found" : "none" });
         // 5GMETA answers an empty list (not 404) when no MEC serves the tile; so do we.
         return c.json(answer);
       });
 
-      app.get(ROUTE.mecs, async (c) => c.json((await store.mecs()).map(mecInstance)));
+      app.get(ROUTE.mecs, async (c) => c.json((await store.mecs()).map((m) => mecInstance(m, now()))));
 
       app.get(ROUTE.mec, async (c) => {
         const id = mecIdOf(c);
         const [mec] = await store.mecs([id]);
         if (!mec) throw new HttpError(404, `MEC "${id}" does not exist`);
-        return c.json([mecInstance(mec)]);
+        return c.json([mecInstance(mec, now())]);
       });
 
       app.post(ROUTE.mecs, async (c) => {
@@ -97,13 +101,22 @@ export function discoveryRoutes(store: MecStore, options: DiscoveryRoutesOptions
         const tiles = geolocation ? [...new Set(geolocation.map((g) => g["tile-id"]))] : undefined;
         const at = now();
         const expiresAt = ttlSeconds === undefined ? null : at + ttlSeconds * 1000;
-        const { id, created } = await store.upsertMec({ name, info, services: sb_services, tiles, owner: identityOf(c).name, now: at, expiresAt });
+        const { id, created } = await store.upsertMec({ name, info, services: sb_services, tiles, owner: identityOf(c).name, now: at, expiresAt,
+          // With a ttl (every replica's registrar sends one) each replica's entries sit beside the others'.
+          mergeServices: ttlSeconds !== undefined,
+        });
         const answer: MecCreated = { mec_id: String(id) };
         return c.json(answer, 200, created ? { Location: PATH.mec(id) } : {});
       });
 
       app.delete(ROUTE.mec, async (c) => {
         const id = mecIdOf(c);
+        const replica = c.req.query(MEC_SERVICE_URL_QUERY);
+        if (replica !== undefined) {
+          const result = await store.deleteServicesAt(id, replica);
+          if (result === "no-mec") throw new HttpError(404, `MEC "${id}" does not exist`);
+          return c.json({ mec_id: String(id), message: result === "deleted" ? "MEC deleted" : "Services deleted" });
+        }
         if (!await store.deleteMec(id)) throw new HttpError(404, `MEC "${id}" does not exist`);
         return c.json({ mec_id: String(id), message: "MEC deleted" });
       });

@@ -7,7 +7,8 @@
  *     │ fails                                                   │ fails
  *     ▼                                                         ▼
  *   retry after 1 s, 2 s, 4 s … (at most 30 s, or the interval); one log line per outage
- *   stop ──▶ DELETE /mec/{id} (clean shutdown: the tiles stop pointing here)
+ *   stop ──▶ DELETE /mec/{id}?service_url=OWN (clean shutdown: this replica's entries go; the
+ *            MEC and its tiles go with the last replica)
  *
  * Re-registering is idempotent because the discovery service knows a MEC by its name: the
  * same POST updates the same row, and its tile list becomes exactly `--mec-tiles`, so a
@@ -15,7 +16,7 @@
  * within one interval. Each POST carries `ttlSeconds` = 3 intervals: a MEC that dies without
  * deregistering is no longer named once three rounds are missed.
  */
-import { type MecCreation, MecCreatedSchema, PATH, type RegisteredService } from "../../shared/mod.ts";
+import { type MecCreation, MecCreatedSchema, PATH, type RegisteredService, SERVICE } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import type { Series } from "../metrics.ts";
 
@@ -149,7 +150,9 @@ export class MecRegistrar {
     this.#cancel?.();
     await this.#attempt;
     if (this.#mecId === undefined) return;
-    const url = `${this.#base}${PATH.mec(this.#mecId)}`;
+    // Only this replica's entries: other replicas of the MEC stay named (the MEC goes with the last).
+    const own = this.#o.services.find((s) => s.service_name === SERVICE.registrationApi)?.url;
+    const url = `${this.#base}${own ? PATH.mecReplica(this.#mecId, own) : PATH.mec(this.#mecId)}`;
     try {
       const res = await (this.#o.fetch ?? fetch)(url, { method: "DELETE", headers: this.#headers(false), signal: AbortSignal.timeout(this.#o.timeoutMs ?? 2000) });
       await res.body?.cancel();

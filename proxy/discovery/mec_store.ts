@@ -5,6 +5,7 @@
  * test suite (tests/proxy/discovery/mec_store_test.ts) runs against both.
  */
 import type { RegisteredService } from "../../shared/mod.ts";
+import type { StoredService } from "./replica_services.ts";
 
 /** What a MEC says of itself besides its services and tiles (5GMETA's fields, kept as sent). */
 export interface MecInfo {
@@ -20,7 +21,8 @@ export interface MecRecord {
   id: number;
   name: string;
   info: MecInfo;
-  services: RegisteredService[];
+  /** As stored: entries registered with a ttl carry their own `expiresAt`. */
+  services: StoredService[];
   tiles: string[];
   /** The identity that registered (or last re-registered) it. */
   owner: string | null;
@@ -41,6 +43,11 @@ export interface MecUpsert {
   now: number;
   /** Lapses at this time unless registered again (ms); null: never. */
   expiresAt: number | null;
+  /**
+   * True: `services` join the stored entries of other addresses instead of replacing them,
+   * and the MEC lapses with its latest entry (replicas of one MEC, replica_services.ts).
+   */
+  mergeServices?: boolean;
 }
 
 /** A tile row: MEC `mecId` serves `tile`. */
@@ -56,6 +63,11 @@ export interface MecStore {
   mecs(ids?: readonly number[]): Promise<MecRecord[]>;
   /** Deletes a MEC and its tiles; false when there was none. */
   deleteMec(id: number): Promise<boolean>;
+  /**
+   * A replica leaving: removes the MEC's service entries at `url`; the MEC itself (with its
+   * tiles) goes when no entry is left.
+   */
+  deleteServicesAt(id: number, url: string): Promise<"kept" | "deleted" | "no-mec">;
   addTile(id: number, tile: string): Promise<"added" | "present" | "no-mec">;
   deleteTile(id: number, tile: string): Promise<"deleted" | "absent" | "no-mec">;
   /** Tiles that are a prefix of `quadkey` or that `quadkey` is a prefix of (5GMETA's two-way match). */

@@ -6,6 +6,7 @@
  */
 import type postgres from "postgres";
 import type { MecStore, MecUpsert, TileRow } from "./mec_store.ts";
+import { mecExpiry, mergeServices, type StoredService, withoutServicesAt } from "./replica_services.ts";
 import { mecRecord, type MecRow } from "./sqlite_mec_store.ts";
 
 type Sql = postgres.Sql<Record<string, never>>;
@@ -21,10 +22,18 @@ export function pgMecStore(sql: Sql): MecStore {
   return {
     upsertMec: async (m: MecUpsert) => await sql.begin(async (tx) => {
       const info = JSON.stringify(m.info);
-      const services = JSON.stringify(m.services);
+      let merged: StoredService[] = m.services;
+      if (m.mergeServices) {
+        // Replicas of one MEC post at once: one at a time per name, even before its row exists.
+        await tx`SELECT pg_advisory_xact_lock(hashtext(${`vsb.mec:${m.name}`}))`;
+        const [row] = await tx`SELECT sb_services FROM mecs WHERE name = ${m.name}`;
+        merged = mergeServices(row ? JSON.parse((row as unknown as MecRow).sb_services) : [], m.services, m.now, m.expiresAt);
+      }
+      const expiresAt = m.mergeServices ? mecExpiry(merged, m.expiresAt) : m.expiresAt;
+      const services = JSON.stringify(merged);
       // xmax = 0 only on a row this statement inserted (PostgreSQL's way to tell insert from update).
       const [row] = await tx`INSERT INTO mecs (name, info, sb_services, owner, registered_at, updated_at, expires_at)
-        VALUES (${m.name}, ${info}, ${services}, ${m.owner}, ${m.now}, ${m.now}, ${m.expiresAt})
+        VALUES (${m.name}, ${info}, ${services}, ${m.owner}, ${m.now}, ${m.now}, ${expiresAt})
         ON CONFLICT (name) DO UPDATE SET info = EXCLUDED.info, sb_services = EXCLUDED.sb_services,
           owner = EXCLUDED.owner, updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at
         RETURNING id, (xmax = 0) AS created`;
@@ -44,6 +53,17 @@ export function pgMecStore(sql: Sql): MecStore {
       return typed.map((r) => mecRecord(r, tiles.get(r.id) ?? []));
     },
     deleteMec: async (id) => (await sql`DELETE FROM mecs WHERE id = ${id}`).count > 0,
+    deleteServicesAt: async (id, url) => await sql.begin(async (tx) => {
+      const [row] = await tx`SELECT sb_services FROM mecs WHERE id = ${id} FOR UPDATE`;
+      if (!row) return "no-mec" as const;
+      const rest = withoutServicesAt(JSON.parse((row as unknown as MecRow).sb_services) as StoredService[], url);
+      if (rest) {
+        await tx`UPDATE mecs SET sb_services = ${JSON.stringify(rest)} WHERE id = ${id}`;
+        return "kept" as const;
+      }
+      await tx`DELETE FROM mecs WHERE id = ${id}`;
+      return "deleted" as const;
+    }) as "kept" | "deleted" | "no-mec",
     addTile: async (id, tile) => await sql.begin(async (tx) => {
       const [mec] = await tx`SELECT id FROM mecs WHERE id = ${id} FOR UPDATE`;
       if (!mec) return "no-mec" as const;

@@ -3,6 +3,7 @@
  * come with schema v6, proxy/store/schema.ts). Each write is one transaction.
  */
 import type { MecInfo, MecRecord, MecStore, MecUpsert, TileRow } from "./mec_store.ts";
+import { mecExpiry, mergeServices, type StoredService, withoutServicesAt } from "./replica_services.ts";
 
 /** A prepared statement, as bun:sqlite has it. */
 interface SqliteStatement {
@@ -44,7 +45,9 @@ export function mecRecord(row: MecRow, tiles: string[]): MecRecord {
 /** The SQLite {@link MecStore} on `db` (a Store's `database`). */
 export function sqliteMecStore(db: SqliteDatabase): MecStore {
   const q = {
-    byName: db.prepare("SELECT id FROM mecs WHERE name = ?"),
+    byName: db.prepare("SELECT id, sb_services FROM mecs WHERE name = ?"),
+    servicesOf: db.prepare("SELECT sb_services FROM mecs WHERE id = ?"),
+    setServices: db.prepare("UPDATE mecs SET sb_services = ? WHERE id = ?"),
     insert: db.prepare(`INSERT INTO mecs (name, info, sb_services, owner, registered_at, updated_at, expires_at)
       VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
     update: db.prepare("UPDATE mecs SET info = ?, sb_services = ?, owner = ?, updated_at = ?, expires_at = ? WHERE id = ?"),
@@ -65,15 +68,18 @@ export function sqliteMecStore(db: SqliteDatabase): MecStore {
 
   return {
     upsertMec: async (m: MecUpsert) => db.transaction(() => {
-      const found = q.byName.get(m.name) as { id: number } | null;
+      const found = q.byName.get(m.name) as { id: number; sb_services: string } | null;
       const info = JSON.stringify(m.info);
-      const services = JSON.stringify(m.services);
+      const stored = found && m.mergeServices ? JSON.parse(found.sb_services) as StoredService[] : [];
+      const merged = m.mergeServices ? mergeServices(stored, m.services, m.now, m.expiresAt) : m.services;
+      const expiresAt = m.mergeServices ? mecExpiry(merged, m.expiresAt) : m.expiresAt;
+      const services = JSON.stringify(merged);
       let id: number;
       if (found) {
         id = found.id;
-        q.update.run(info, services, m.owner, m.now, m.expiresAt, id);
+        q.update.run(info, services, m.owner, m.now, expiresAt, id);
       } else {
-        id = (q.insert.get(m.name, info, services, m.owner, m.now, m.now, m.expiresAt) as { id: number }).id;
+        id = (q.insert.get(m.name, info, services, m.owner, m.now, m.now, expiresAt) as { id: number }).id;
       }
       if (m.tiles) {
         q.clearTiles.run(id);
@@ -88,6 +94,18 @@ export function sqliteMecStore(db: SqliteDatabase): MecStore {
     deleteMec: async (id) => db.transaction(() => {
       q.clearTiles.run(id);
       return q.deleteMec.run(id).changes > 0;
+    })(),
+    deleteServicesAt: async (id, url) => db.transaction(() => {
+      const row = q.servicesOf.get(id) as { sb_services: string } | null;
+      if (!row) return "no-mec" as const;
+      const rest = withoutServicesAt(JSON.parse(row.sb_services) as StoredService[], url);
+      if (rest) {
+        q.setServices.run(JSON.stringify(rest), id);
+        return "kept" as const;
+      }
+      q.clearTiles.run(id);
+      q.deleteMec.run(id);
+      return "deleted" as const;
     })(),
     addTile: async (id, tile) => db.transaction(() => {
       if (!exists(id)) return "no-mec" as const;

@@ -99,13 +99,25 @@ describe("discoverEndpoints()", () => {
     const f = fakeFetch(() => Response.json(answer));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud/", fetch: f.fetch });
     expect(f.seen[0]!.url).toBe(`http://cloud${PATH.mecTile(FIX.tile)}`);
-    expect(e).toEqual({ registrationUrl: "https://mec12.example/api", mqttUrls: ["mqtt://10.1.0.5:1883"], whipUrl: undefined, mecId: 12 });
+    expect(e).toEqual({ registrationUrl: "https://mec12.example/api", registrationUrls: ["https://mec12.example/api"], videoBrokerUrls: ["http://10.1.0.7:8443"], mqttUrls: ["mqtt://10.1.0.5:1883"], whipUrl: undefined, mecId: 12 });
   });
 
   test("a cluster's message-broker entries all become broker nodes, in order", async () => {
     const cluster = [{ ...answer[0]!, sb_services: [...answer[0]!.sb_services, { service_name: "message-broker", ip: "10.1.0.8", port: "1884" }] }];
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: fakeFetch(() => Response.json(cluster)).fetch });
     expect(e.mqttUrls).toEqual(["mqtt://10.1.0.5:1883", "mqtt://10.1.0.8:1884"]);
+  });
+
+  test("replicas of a MEC: every registration-api and video-broker entry, in order and once each; the first is in use", async () => {
+    const replicas = [{ ...answer[0]!, sb_services: [...answer[0]!.sb_services,
+      { service_name: "registration-api", ip: "10.1.0.9", port: "8081" },
+      { service_name: "video-broker", ip: "10.1.0.9", port: "8081" },
+      { service_name: "registration-api", ip: "10.1.0.9", port: "8081" },
+    ] }];
+    const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: fakeFetch(() => Response.json(replicas)).fetch });
+    expect(e.registrationUrl).toBe("https://mec12.example/api");
+    expect(e.registrationUrls).toEqual(["https://mec12.example/api", "http://10.1.0.9:8081"]);
+    expect(e.videoBrokerUrls).toEqual(["http://10.1.0.7:8443", "http://10.1.0.9:8081"]);
   });
 
   test("static --mqtt-url and --whip-url win over discovered ones; --registration-url skips discovery", async () => {
@@ -137,7 +149,7 @@ describe("discoverEndpoints()", () => {
   test("reads a 5GMETA answer with string ports as numbers, and its `id` as the MEC id", async () => {
     const f = fakeFetch(() => Response.json(fiveGMeta));
     const e = await discoverEndpoints(FIX.tile, { discoveryUrl: "http://cloud", fetch: f.fetch });
-    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", mqttUrls: ["mqtt://10.0.20.92:5673"], whipUrl: undefined, mecId: 1 });
+    expect(e).toEqual({ registrationUrl: "http://10.0.20.92:12346", registrationUrls: ["http://10.0.20.92:12346"], videoBrokerUrls: [], mqttUrls: ["mqtt://10.0.20.92:5673"], whipUrl: undefined, mecId: 1 });
   });
 
   test("a non-numeric port string is a DiscoveryError naming the field and the value", async () => {

@@ -199,7 +199,7 @@ describe("service routes", () => {
     const viaApp = ((input: string | URL | Request, init?: RequestInit) => app.request(String(input), init)) as typeof fetch;
     const tile = "031333123201033303";
     const e = await discoverEndpoints(tile, { discoveryUrl: "http://mec.test:8080", fetch: viaApp });
-    expect(e).toEqual({ registrationUrl: "http://mec.test:8080", mqttUrls: ["mqtt://broker.test:1883"], whipUrl: undefined, mecId: "mec-1" });
+    expect(e).toEqual({ registrationUrl: "http://mec.test:8080", registrationUrls: ["http://mec.test:8080"], videoBrokerUrls: ["http://mec.test:8080"], mqttUrls: ["mqtt://broker.test:1883"], whipUrl: undefined, mecId: "mec-1" });
     // Without vsb's `url`, the agent builds the address from ip and the string port.
     const bare = (await (await app.request(PATH.mecTile(tile))).json()) as { sb_services: { url?: string }[] }[];
     for (const s of bare[0]!.sb_services) delete s.url;

@@ -6,7 +6,7 @@ import { discoverEndpoints } from "../../../agent/discovery/discover_endpoints.t
 import { discoveryRoutes } from "../../../proxy/discovery/discovery_routes.ts";
 import { sqliteMecStore } from "../../../proxy/discovery/sqlite_mec_store.ts";
 import { Store } from "../../../proxy/store/store.ts";
-import { DiscoverySchema } from "../../../shared/mod.ts";
+import { DiscoverySchema, PATH } from "../../../shared/mod.ts";
 import { Metrics } from "../../../proxy/metrics.ts";
 import { harness } from "../harness.ts";
 
@@ -90,7 +90,7 @@ describe("the discovery service", () => {
     const answer = DiscoverySchema.parse(await s.lookup("031312100123"));
     expect(answer.map((m) => m.mec_id)).toEqual(["city", "region"]);
     const found = await discoverEndpoints("031312100123", { discoveryUrl: "http://discovery.test", apiToken: SENSOR, fetch: fetchApp });
-    expect(found).toEqual({ registrationUrl: "http://127.0.0.1:8082", mqttUrls: ["mqtt://127.0.0.1:1883"], whipUrl: undefined, mecId: "city" });
+    expect(found).toEqual({ registrationUrl: "http://127.0.0.1:8082", registrationUrls: ["http://127.0.0.1:8082"], videoBrokerUrls: [], mqttUrls: ["mqtt://127.0.0.1:1883"], whipUrl: undefined, mecId: "city" });
     await expect(discoverEndpoints("2", { discoveryUrl: "http://discovery.test", apiToken: SENSOR, fetch: fetchApp }))
       .rejects.toThrow('no MEC with a registration API serves tile "2"');
   });
@@ -151,6 +151,27 @@ describe("the discovery service", () => {
     expect(all.map((m) => [m.name, m.expiresAt])).toEqual([["steady", undefined], ["mortal", 1_700_000_015_000]]);
     await s.register("mortal", ["031312"], 8080, { ttlSeconds: 15 });
     expect((await s.lookup("0313120")).map((m) => m.name)).toEqual(["mortal", "steady"]);
+  });
+
+  test("replicas of one MEC registering with ttlSeconds are all named, each lapses alone, and one leaving keeps the others", async () => {
+    const s = await setup();
+    const id = await s.register("motorway", ["0313"], 8081, { ttlSeconds: 30 });
+    s.clock.now += 10_000;
+    expect(await s.register("motorway", ["0313"], 8082, { ttlSeconds: 30 })).toBe(id);
+    const agentSees = async () => {
+      const fetchIt = ((url: string) => s.app.request(new URL(url).pathname, { headers: { authorization: `Bearer ${SENSOR}` } })) as unknown as typeof fetch;
+      return (await discoverEndpoints("03131", { discoveryUrl: "http://discovery", fetch: fetchIt })).registrationUrls;
+    };
+    expect(await agentSees()).toEqual(["http://127.0.0.1:8082", "http://127.0.0.1:8081"]);
+    // 8081 stops registering: 25 s later its entries have lapsed, 8082's have not.
+    s.clock.now += 25_000;
+    expect(await agentSees()).toEqual(["http://127.0.0.1:8082"]);
+    // 8081 comes back, then leaves cleanly: 8082 stays named.
+    await s.register("motorway", ["0313"], 8081, { ttlSeconds: 30 });
+    expect((await s.json("DELETE", PATH.mecReplica(id, "http://127.0.0.1:8081"), undefined, AUTH)).status).toBe(200);
+    expect(await agentSees()).toEqual(["http://127.0.0.1:8082"]);
+    expect((await s.json("DELETE", PATH.mecReplica(id, "http://127.0.0.1:8082"), undefined, AUTH)).status).toBe(200);
+    expect(await s.lookup("0313")).toEqual([]);
   });
 
   test("writes are the operator's: a sensor may look up but not register", async () => {

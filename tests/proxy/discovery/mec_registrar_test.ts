@@ -127,4 +127,37 @@ describe("MecRegistrar", () => {
     await registrar.stop();
     expect(lines.at(-1)!.level).toBe("warn"); // nothing to deregister: the last line is still the warning
   });
+  test("two replicas of one MEC (same --mec-id): both are named; the one that stops takes only its own entries", async () => {
+    const store = new Store(":memory:", { first: 5000, last: 5999 });
+    const mecs = sqliteMecStore(store.database);
+    const h = await harness({ tokens: [`operator:${OPERATOR}`], discoveryService: true, routes: [discoveryRoutes(mecs)] });
+    const calls: string[] = [];
+    const fetchApp = (async (input: string, init?: RequestInit) => {
+      calls.push(`${init?.method} ${new URL(input).pathname}${new URL(input).search}`);
+      return await h.app.request(input, init);
+    }) as typeof fetch;
+    const replica = (port: number) => new MecRegistrar({
+      url: "http://discovery.test", token: OPERATOR, name: "motorway", tiles: ["0313"], intervalMs: 60_000,
+      services: [
+        { service_name: "registration-api", ip: "127.0.0.1", port: String(port), url: `http://127.0.0.1:${port}` },
+        { service_name: "video-broker", ip: "127.0.0.1", port: String(port), url: `http://127.0.0.1:${port}` },
+      ],
+      log: recordingLog().log, fetch: fetchApp, after: new FakeTimers().after,
+    });
+    const a = replica(8081);
+    const b = replica(8082);
+    a.start();
+    b.start();
+    await until(() => a.mecId === 1 && b.mecId === 1);
+    const urls = async () => (await mecs.mecs()).flatMap((m) => m.services.map((s) => `${s.service_name} ${s.url}`)).sort();
+    expect(await urls()).toEqual([
+      "registration-api http://127.0.0.1:8081", "registration-api http://127.0.0.1:8082",
+      "video-broker http://127.0.0.1:8081", "video-broker http://127.0.0.1:8082",
+    ]);
+    await a.stop();
+    expect(calls.at(-1)).toBe(`DELETE /mec/1?service_url=${encodeURIComponent("http://127.0.0.1:8081")}`);
+    expect(await urls()).toEqual(["registration-api http://127.0.0.1:8082", "video-broker http://127.0.0.1:8082"]);
+    await b.stop();
+    expect(await mecs.mecs()).toEqual([]);
+  });
 });

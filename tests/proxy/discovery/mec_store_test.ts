@@ -95,5 +95,33 @@ for (const backend of BACKENDS) {
       expect(await s.tileMatches("03131")).toEqual([]);
       expect((await s.upsertMec(mec("a", ["0313"]))).id).toBe(id + 1);
     });
+
+    run("replicas of one MEC (mergeServices): each POST adds its own entries, lapsed ones go, deleteServicesAt() removes one replica's", async () => {
+      const s = await backend.open();
+      const at = 1_700_000_000_000;
+      const replica = (port: number, now: number): MecUpsert => ({
+        ...mec("m", ["0313"], now), expiresAt: now + 30_000, mergeServices: true,
+        services: [{ service_name: "registration-api", ip: "127.0.0.1", port: String(port), url: `http://127.0.0.1:${port}` }],
+      });
+      // Both at once: neither clobbers the other (PostgreSQL: one transaction at a time per name).
+      const [x, y] = await Promise.all([s.upsertMec(replica(8081, at)), s.upsertMec(replica(8082, at))]);
+      expect(x.id).toBe(y.id);
+      const urls = async () => (await s.mecs([x.id]))[0]!.services.map((v) => v.url).sort();
+      expect(await urls()).toEqual(["http://127.0.0.1:8081", "http://127.0.0.1:8082"]);
+      // 8081 again 40 s later: 8082 lapsed (its own expiresAt), so it is dropped.
+      await s.upsertMec(replica(8081, at + 40_000));
+      expect(await urls()).toEqual(["http://127.0.0.1:8081"]);
+      await s.upsertMec(replica(8082, at + 41_000));
+      expect((await s.mecs([x.id]))[0]!.expiresAt).toBe(at + 71_000);
+      expect(await s.deleteServicesAt(x.id, "http://127.0.0.1:8082")).toBe("kept");
+      expect(await urls()).toEqual(["http://127.0.0.1:8081"]);
+      expect(await s.deleteServicesAt(x.id, "http://127.0.0.1:8081")).toBe("deleted");
+      expect(await s.mecs([x.id])).toEqual([]);
+      expect(await s.deleteServicesAt(x.id, "http://127.0.0.1:8081")).toBe("no-mec");
+      // Without mergeServices a POST replaces the list, as before.
+      const { id } = await s.upsertMec(replica(8081, at));
+      await s.upsertMec({ ...replica(8082, at), mergeServices: false });
+      expect((await s.mecs([id]))[0]!.services.map((v) => v.url)).toEqual(["http://127.0.0.1:8082"]);
+    });
   });
 }
