@@ -27,6 +27,15 @@ function isKeyframeStart(payload: Uint8Array): boolean {
   return type === 28 && (payload[1]! & 0x80) !== 0 && (payload[1]! & 0x1f) === 5;
 }
 
+/** A recvonly WHEP offer from a player's werift peer; the peer's close goes into `cleanups`. */
+export async function recvonlyOffer(cleanups: (() => unknown)[]): Promise<string> {
+  const pc = new RTCPeerConnection(whepPlayerConfig());
+  cleanups.push(() => pc.close());
+  pc.addTransceiver("video", { direction: "recvonly" });
+  await pc.setLocalDescription(await pc.createOffer());
+  return pc.localDescription!.sdp;
+}
+
 /** werift settings of a player: H.264 pm1 with NACK/PLI, loopback only, no STUN. */
 export function whepPlayerConfig() {
   return {

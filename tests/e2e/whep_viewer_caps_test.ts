@@ -5,7 +5,6 @@
 // STUN server, so the answers overlap. The cap is a reservation taken before werift's await: a
 // check before the await alone let all 1000 through (measured: 1000 viewers).
 import { afterAll, describe, expect } from "bun:test";
-import { RTCPeerConnection } from "werift";
 import { writeFileSync } from "node:fs";
 import { PATH } from "../../shared/mod.ts";
 import { hasElements, skipUnless } from "../support/gst.ts";
@@ -15,21 +14,13 @@ import { startStunResponder } from "../support/stun_responder.ts";
 import { tempDir } from "../support/temp_dir.ts";
 import { GST_ELEMENTS } from "./whip_harness.ts";
 import { pushLiveFlow, startMediaProxy } from "./whep_harness.ts";
-import { whepPlayerConfig } from "./whep_player.ts";
+import { recvonlyOffer } from "./whep_player.ts";
 
 const it = skipUnless(hasRabbit() && hasElements(...GST_ELEMENTS), "needs RabbitMQ and GStreamer (x264enc)");
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterAll(async () => {
   for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined);
 }, 30_000);
-
-async function recvonlyOffer(): Promise<string> {
-  const pc = new RTCPeerConnection(whepPlayerConfig());
-  cleanups.push(() => pc.close());
-  pc.addTransceiver("video", { direction: "recvonly" });
-  await pc.setLocalDescription(await pc.createOffer());
-  return pc.localDescription!.sdp;
-}
 
 describe("--max-whep-viewers", () => {
   it("1000 parallel WHEP POSTs on the real proxy open at most the cap (5) of viewers", async () => {
@@ -45,7 +36,7 @@ describe("--max-whep-viewers", () => {
     const id = flow.reg.id;
     const dir = tempDir("vsb-whep-burst-");
     cleanups.push(() => dir.remove());
-    writeFileSync(`${dir.path}/offer.sdp`, await recvonlyOffer());
+    writeFileSync(`${dir.path}/offer.sdp`, await recvonlyOffer(cleanups));
     let most = 0;
     const watch = setInterval(() => (most = Math.max(most, media.whep.playback.viewerCount() + media.whep.playback.caps.negotiating())), 1);
     // Another process: its 1000 requests reach the proxy's sockets at once, as real players' would.

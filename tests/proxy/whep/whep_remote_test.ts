@@ -4,14 +4,13 @@
 // 5 while that store is down); the remote source is followed only while watched (not cached
 // while live) and released with the last viewer, and no PLI is asked of it.
 import { afterAll, describe, expect, test } from "bun:test";
-import { RTCPeerConnection } from "werift";
 import type { RouteModule } from "../../../proxy/api/create_app.ts";
 import { StoreUnavailableError } from "../../../proxy/registry/errors.ts";
 import type { UnitSource } from "../../../proxy/whep/whep_playback.ts";
 import { createWhep, WHEP_PREFIX, type Whep, type WhepParts } from "../../../proxy/whep/whep_module.ts";
 import { SDP_CONTENT_TYPE } from "../../../shared/mod.ts";
 import { LOOPBACK_ICE } from "../../e2e/whip_harness.ts";
-import { whepPlayerConfig } from "../../e2e/whep_player.ts";
+import { recvonlyOffer } from "../../e2e/whep_player.ts";
 import { harness } from "../harness.ts";
 import { agentBody } from "../sensor_body.ts";
 
@@ -41,14 +40,6 @@ function remoteSource() {
   return source satisfies UnitSource;
 }
 
-async function recvonlyOffer(): Promise<string> {
-  const pc = new RTCPeerConnection(whepPlayerConfig());
-  cleanups.push(() => pc.close());
-  pc.addTransceiver("video", { direction: "recvonly" });
-  await pc.setLocalDescription(await pc.createOffer());
-  return pc.localDescription!.sdp;
-}
-
 async function setup() {
   const source = remoteSource();
   const hold: { whep?: Whep } = {};
@@ -63,7 +54,7 @@ async function setup() {
   };
   const h = await harness({ tokens: [], routes: [module] });
   const id = (await (await h.json("POST", "/dataflows", agentBody())).json()).id as number;
-  const post = async () => h.app.request(`/whep/${id}`, { method: "POST", headers: { "content-type": SDP_CONTENT_TYPE }, body: await recvonlyOffer() });
+  const post = async () => h.app.request(`/whep/${id}`, { method: "POST", headers: { "content-type": SDP_CONTENT_TYPE }, body: await recvonlyOffer(cleanups) });
   return { ...h, source, id, post, playback: () => hold.whep!.playback };
 }
 

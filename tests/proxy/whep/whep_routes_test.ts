@@ -4,13 +4,12 @@
 // one with a demand lease held while watched, DELETE ends the viewer, PATCH is 405, and a
 // dataflow that ends takes its viewers with it.
 import { afterAll, describe, expect, test } from "bun:test";
-import { RTCPeerConnection } from "werift";
 import type { RouteModule } from "../../../proxy/api/create_app.ts";
 import type { UnitSource } from "../../../proxy/whep/whep_playback.ts";
 import { createWhep, WHEP_PREFIX, type Whep, type WhepOptions, type WhepParts } from "../../../proxy/whep/whep_module.ts";
 import { PATH, SDP_CONTENT_TYPE } from "../../../shared/mod.ts";
 import { LOOPBACK_ICE } from "../../e2e/whip_harness.ts";
-import { whepPlayerConfig } from "../../e2e/whep_player.ts";
+import { recvonlyOffer } from "../../e2e/whep_player.ts";
 import { harness } from "../harness.ts";
 import { agentBody } from "../sensor_body.ts";
 
@@ -38,14 +37,6 @@ function whepModule(source: UnitSource, hold: { whep?: Whep }, options: WhepOpti
       hold.whep.module.mount(app, ctx);
     },
   };
-}
-
-async function recvonlyOffer(): Promise<string> {
-  const pc = new RTCPeerConnection(whepPlayerConfig());
-  cleanups.push(() => pc.close());
-  pc.addTransceiver("video", { direction: "recvonly" });
-  await pc.setLocalDescription(await pc.createOffer());
-  return pc.localDescription!.sdp;
 }
 
 async function setup(tokens: string[] = [`operator:${TOKEN}`, `sensor:${SENSOR_TOKEN}`], options?: WhepOptions) {
@@ -90,7 +81,7 @@ describe("WHEP routes", () => {
     expect((await s.post("abc", "v=0\r\n")).status).toBe(404);
     const id = await s.register();
     await s.json("DELETE", PATH.dataflow(id), undefined, s.auth);
-    const res = await s.post(id, await recvonlyOffer());
+    const res = await s.post(id, await recvonlyOffer(cleanups));
     expect(res.status).toBe(404);
     expect((await res.json()).error).toContain("has ended");
   });
@@ -98,7 +89,7 @@ describe("WHEP routes", () => {
   test("503 + Retry-After while registered but not live, and a demand lease wakes the sensor", async () => {
     const s = await setup();
     const id = await s.register();
-    const res = await s.post(id, await recvonlyOffer());
+    const res = await s.post(id, await recvonlyOffer(cleanups));
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("2");
     expect(await res.json()).toMatchObject({ error: expect.stringContaining("not live"), details: { state: "registered" } });
@@ -112,7 +103,7 @@ describe("WHEP routes", () => {
     s.registry.setMediaState(id, "live");
     expect((await s.post(id, "x", { ...s.auth, "content-type": "text/plain" })).status).toBe(415);
     expect((await s.post(id, "v=0\r\n")).status).toBe(400);
-    const sendonly = (await recvonlyOffer()).replace("a=recvonly", "a=sendonly");
+    const sendonly = (await recvonlyOffer(cleanups)).replace("a=recvonly", "a=sendonly");
     const res = await s.post(id, sendonly);
     expect(res.status).toBe(400);
     expect((await res.json()).details).toContain("recvonly");
@@ -122,7 +113,7 @@ describe("WHEP routes", () => {
     const s = await setup();
     const id = await s.register();
     s.registry.setMediaState(id, "live");
-    const res = await s.post(id, await recvonlyOffer());
+    const res = await s.post(id, await recvonlyOffer(cleanups));
     expect(res.status).toBe(201);
     const location = res.headers.get("location")!;
     expect(location).toMatch(new RegExp(`^/whep/${id}/[0-9a-f-]{36}$`));
@@ -150,7 +141,7 @@ describe("WHEP routes", () => {
     const s = await setup([]);
     const id = await s.register();
     s.registry.setMediaState(id, "live");
-    expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201);
+    expect((await s.post(id, await recvonlyOffer(cleanups), {})).status).toBe(201);
     await s.json("DELETE", PATH.dataflow(id));
     expect(s.whep().playback.viewerCount(id)).toBe(0);
     expect(s.whep().playback.ended["dataflow-ended"]).toBe(1);
@@ -161,8 +152,8 @@ describe("WHEP routes", () => {
     const s = await setup([], { maxViewers: 1 });
     const id = await s.register();
     s.registry.setMediaState(id, "live");
-    expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201);
-    const res = await s.post(id, await recvonlyOffer(), {});
+    expect((await s.post(id, await recvonlyOffer(cleanups), {})).status).toBe(201);
+    const res = await s.post(id, await recvonlyOffer(cleanups), {});
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBeNull();
     expect(await res.json()).toMatchObject({ error: expect.stringContaining("--max-whep-viewers"), details: { reason: "total_limit", limit: 1 } });
@@ -175,7 +166,7 @@ describe("WHEP routes", () => {
     s.registry.setMediaState(a, "live");
     s.registry.setMediaState(b, "live");
     expect((await s.post(a, "v=0\r\n", {})).status).toBe(400); // failed after its reservation
-    const offer = await recvonlyOffer();
+    const offer = await recvonlyOffer(cleanups);
     const statuses = await Promise.all(Array.from({ length: 40 }, async () => (await s.post(a, offer, {})).status));
     expect(statuses.filter((x) => x === 201).length).toBe(3);
     expect(statuses.filter((x) => x === 503).length).toBe(37);
@@ -191,7 +182,7 @@ describe("WHEP routes", () => {
     const s = await setup([]);
     const id = await s.register();
     s.registry.setMediaState(id, "live");
-    expect((await s.post(id, await recvonlyOffer(), {})).status).toBe(201); // the answer is never applied
+    expect((await s.post(id, await recvonlyOffer(cleanups), {})).status).toBe(201); // the answer is never applied
     s.whep().playback.check(Date.now() + 5_000);
     expect(s.whep().playback.viewerCount(id)).toBe(1);
     s.whep().playback.check(Date.now() + 11_000);
