@@ -100,7 +100,11 @@ describe("capture time: a sender 200 ms behind", () => {
     expect(sorted[0]!).toBeGreaterThanOrEqual(195); // no frame claims to be younger than the offset
 
     // The histogram: every confirmed frame observed once, its mean at least the offset.
-    const metrics = await proxyMetrics(proxy);
+    // A frame is observed at its broker confirm, which may come after the consumer got it.
+    const metrics = await waitUntil("the histogram to count every frame consumed", async () => {
+      const m = await proxyMetrics(proxy);
+      return m.total("vsb_glass_to_bus_seconds_count") >= seen.length && m;
+    }, { timeoutMs: 5_000, proc: agent });
     const count = metrics.total("vsb_glass_to_bus_seconds_count");
     const sum = metrics.total("vsb_glass_to_bus_seconds_sum");
     console.log(`vsb_glass_to_bus_seconds: count ${count}, mean ${Math.round((sum / count) * 1000)} ms`);
