@@ -296,13 +296,7 @@ export class SensorFlow {
     const overlap = next.push !== undefined && STREAMING.has(this.#state);
     if (overlap) {
       // The capture goes on: only the old MEC's session ends.
-      this.#timers.cancel(this.#pushTimer);
-      const push = this.#push;
-      this.#push = undefined;
-      await Promise.all([
-        this.#control?.announce("terminate", reason),
-        push?.close().catch((error) => this.#p.log.warn("WHIP delete failed", { error })),
-      ]);
+      await this.#endSession(reason);
     } else {
       await next.push?.close().catch(() => {}); // the old stream stopped meanwhile
       await this.#stopStreaming(reason);
@@ -381,15 +375,20 @@ export class SensorFlow {
   async #stopStreaming(reason: string, then: FlowState = "idle"): Promise<void> {
     if (!STREAMING.has(this.#state)) return;
     this.#to("stopping", reason);
+    await this.#endSession(reason, () => this.#p.capture.stop());
+    this.#to(then, reason);
+  }
+
+  /** Announces `terminatedataflow` and ends the WHIP session, `also` (started last) beside them. */
+  async #endSession(reason: string, also?: () => Promise<unknown>): Promise<void> {
     this.#timers.cancel(this.#pushTimer);
     const push = this.#push;
     this.#push = undefined;
     await Promise.all([
       this.#control?.announce("terminate", reason),
       push?.close().catch((error) => this.#p.log.warn("WHIP delete failed", { error })),
-      this.#p.capture.stop(),
+      also?.(),
     ]);
-    this.#to(then, reason);
   }
 
   /** Ends the session (step 9), deletes the registration unless kept, and stops. */
