@@ -111,6 +111,11 @@ describe("discovery for many MECs", () => {
     await demand({ base: mecB.base, port: 0, proc: mecB.proc, stop: async () => {}, start: async () => {} }, registered.id);
     await waitUntil("frames of the agent's dataflow on RabbitMQ", () => bus.framesOf(registered.id).length >= 10, { timeoutMs: 20_000, proc: agent });
     await agent.stop();
+    // B's dataflow ends with a terminatedataflow; the next test's MEC A numbers its first dataflow
+    // 1 too, so this one must be on the bus (and the proxies' 1 s grace past) before that test watches.
+    await waitUntil("B's terminatedataflow", () => bus.events.some((e) => e.key === TERMINATE_DATAFLOW && e.id === registered.id), { timeoutMs: 10_000 });
+    const ended = performance.now();
+    await waitUntil("1.5 s past it (a second announcement would be here)", () => performance.now() - ended > 1500, { timeoutMs: 5_000 });
   }, 150_000);
 
   // When its position file moves it from A's tile into B's, the agent re-reads the file,

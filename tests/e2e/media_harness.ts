@@ -51,14 +51,31 @@ export async function startProxyProcess(amqpUrl: string, extra: string[] = []): 
 export interface Registered {
   id: number;
   ingest: { whipUrl: string; token: string };
+  /** The body's `dataSourceInfo.sourceId`: unique per call (see `register`). */
+  sourceId: string;
 }
 
-/** Registers a 320x240 30 fps agent dataflow (`fields` added to its body, e.g. `{ udpForward: true }`). */
+let registrations = 0;
+
+/** `agentBody()` with a `dataSourceInfo.sourceId` no other call in this run gets. */
+export function uniqueAgentBody(): ReturnType<typeof agentBody> & { dataSourceInfo: { sourceId: string } } {
+  const metadata = agentBody();
+  return { ...metadata, dataSourceInfo: { ...metadata.dataSourceInfo, sourceId: `e2e-${process.pid}-${++registrations}` } };
+}
+
+/**
+ * Registers a 320x240 30 fps agent dataflow (`fields` added to its body, e.g. `{ udpForward: true }`).
+ * Its `dataSourceInfo.sourceId` is unique to this call: every test's proxy starts its ids at 1
+ * on one shared RabbitMQ, so a late event of another test's dataflow 1 is told apart by it
+ * (`consumeEvents(…).of(reg)`).
+ */
 export async function register(base: string, fields: Record<string, unknown> = {}): Promise<Registered> {
-  const body = JSON.stringify({ ...agentBody(), ...fields });
+  const metadata = uniqueAgentBody();
+  const sourceId = metadata.dataSourceInfo.sourceId;
+  const body = JSON.stringify({ ...metadata, ...fields });
   const res = await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body });
   if (res.status !== 201) throw new Error(`POST /dataflows answered ${res.status}: ${await res.text()}`);
-  return await res.json() as Registered;
+  return { ...await res.json() as Omit<Registered, "sourceId">, sourceId };
 }
 
 /** A gst x264 → WhipPublisher sender (the agent's own publisher). */
@@ -107,10 +124,19 @@ export function consumeFrames(amqpUrl: string, id: number) {
   return consumeKey(amqpUrl, VIDEO_EXCHANGE, videoRoutingKey("h264", id));
 }
 
-/** The `terminatedataflow` (or other event) bodies on amq.topic. */
+/** An event body as the tests read it. */
+export interface GotEvent {
+  id: number;
+  reason?: string;
+  dataSourceInfo?: { sourceId?: string };
+}
+
+/** The `terminatedataflow` (or other event) bodies on amq.topic; `of(reg)`: only those of `reg`'s dataflow (its id and sourceId). */
 export async function consumeEvents(amqpUrl: string, key: string) {
   const c = await consumeKey(amqpUrl, EVENTS_EXCHANGE, key);
-  return { events: () => c.got.map((g) => JSON.parse(g.body.toString()) as { id: number; reason?: string }), close: c.close };
+  const events = () => c.got.map((g) => JSON.parse(g.body.toString()) as GotEvent);
+  const of = (reg: Pick<Registered, "id" | "sourceId">) => events().filter((e) => e.id === reg.id && e.dataSourceInfo?.sourceId === reg.sourceId);
+  return { events, of, close: c.close };
 }
 
 /** Decodes an Annex-B file with avdec_h264; the number of pictures it produced. */

@@ -11,7 +11,7 @@ import { getPostgres, hasPostgres } from "../support/postgres.ts";
 import { getRabbit, hasRabbit } from "../support/rabbitmq.ts";
 import { sleep, waitUntil } from "../support/wait.ts";
 import { agentBody } from "../proxy/sensor_body.ts";
-import { consumeEvents, consumeKey, metric } from "./media_harness.ts";
+import { consumeEvents, consumeKey, metric, uniqueAgentBody } from "./media_harness.ts";
 import { type PgProxy, pgUrlOf, startPgProxy } from "./pg_proxy_harness.ts";
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -66,7 +66,9 @@ describe.skipIf(!ready)("two proxies on one PostgreSQL", () => {
     const { a, b, rabbit } = await twoReplicas(`rep_${process.pid}_a`);
     const ends = await consumeEvents(rabbit.amqpUrl, TERMINATE_DATAFLOW);
     cleanups.push(ends.close);
-    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, agentBody()));
+    const body = uniqueAgentBody();
+    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, body));
+    const mine = () => ends.of({ id, sourceId: body.dataSourceInfo.sourceId });
     const stopKeepAlive = keepAlive(b, id);
     // Five keep-alive periods (expiry is after three), all of them on B only.
     const until = Date.now() + 5000;
@@ -83,9 +85,9 @@ describe.skipIf(!ready)("two proxies on one PostgreSQL", () => {
     expect(endMs).toBeLessThan(1000);
     expect(await json(a.call("GET", PATH.dataflow(id)))).toMatchObject({ active: false, endReason: "deleted" });
     expect((await a.call("PUT", PATH.dataflow(id))).status).toBe(404);
-    await waitUntil("terminatedataflow", () => ends.events().some((e) => e.id === id) || undefined, { timeoutMs: 5000 });
+    await waitUntil("terminatedataflow", () => mine().length > 0 || undefined, { timeoutMs: 5000 });
     await sleep(2500); // the announcer's 1 s grace on both replicas, and then some: a second one would be here
-    expect(ends.events().filter((e) => e.id === id)).toHaveLength(1);
+    expect(mine()).toHaveLength(1);
     console.error(`replicas: lease on B → send on A in ${sendMs.toFixed(0)} ms, DELETE on B → ended on A in ${endMs.toFixed(0)} ms`);
   }, 120_000);
 
@@ -93,7 +95,9 @@ describe.skipIf(!ready)("two proxies on one PostgreSQL", () => {
     const { a, b, rabbit } = await twoReplicas(`rep_${process.pid}_b`);
     const ends = await consumeEvents(rabbit.amqpUrl, TERMINATE_DATAFLOW);
     cleanups.push(ends.close);
-    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, agentBody()));
+    const body = uniqueAgentBody();
+    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, body));
+    const mine = () => ends.of({ id, sourceId: body.dataSourceInfo.sourceId });
     const control = await consumeKey(rabbit.amqpUrl, EVENTS_EXCHANGE, controlRoutingKey(id));
     cleanups.push(control.close);
     expect((await a.call("POST", ROUTE.demands, { dataflowId: id, ttlSeconds: 600 })).status).toBe(201);
@@ -106,16 +110,16 @@ describe.skipIf(!ready)("two proxies on one PostgreSQL", () => {
     await waitUntil("expired on A and B", async () =>
       ((await json(a.call("GET", PATH.dataflow(id)))).active === false && (await json(b.call("GET", PATH.dataflow(id)))).active === false) || undefined,
     { timeoutMs: 15_000, intervalMs: 100 });
-    await waitUntil("terminatedataflow", () => ends.events().some((e) => e.id === id) || undefined, { timeoutMs: 5000 });
+    await waitUntil("terminatedataflow", () => mine().length > 0 || undefined, { timeoutMs: 5000 });
     await sleep(2500); // both sweeps ran twice more, and both announcers' grace passed
-    expect(ends.events().filter((e) => e.id === id)).toHaveLength(1);
+    expect(mine()).toHaveLength(1);
     const afterTrue = sends().slice(sends().indexOf(true) + 1);
     expect(afterTrue).toEqual([false]);
   }, 120_000);
 
   test("a lease that runs out with both replicas running is claimed once: one send:false, and both say send false", async () => {
     const { a, b, rabbit } = await twoReplicas(`rep_${process.pid}_d`);
-    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, agentBody()));
+    const { id } = await json<{ id: number }>(a.call("POST", ROUTE.dataflows, uniqueAgentBody()));
     const control = await consumeKey(rabbit.amqpUrl, EVENTS_EXCHANGE, controlRoutingKey(id));
     cleanups.push(control.close);
     const stopA = keepAlive(a, id);
