@@ -44,6 +44,11 @@ const token = "bench-api-token-0123456789abcdef";
 const bun = process.execPath;
 const TICKS = 100; // USER_HZ on Linux
 
+/** VSB_BENCH_PIN=1: the proxy on core 1, the load on core 0 (taskset), so that neither takes the other's core. */
+function pinned(core: string, args: string[]): [string, string[]] {
+  return process.env.VSB_BENCH_PIN === "1" ? ["taskset", ["-c", core, bun, ...args]] : [bun, args];
+}
+
 /** utime + stime of `pid` in clock ticks (/proc/PID/stat fields 14 and 15). */
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -65,8 +70,8 @@ async function runLoad(targets: { pid: number; base: string }[], ids: [number, n
   const sample = () => (rssPeak = Math.max(rssPeak, targets.reduce((sum, t) => sum + rssMb(t.pid), 0)));
   const sampler = setInterval(sample, 250);
   const k = targets.length;
-  const loads = targets.map((t, i) => spawnTracked(bun, [join(root, "bench/keepalive_load.ts"), t.base, String(ids[0]), String(ids[1]), String(seconds),
-    String(Math.max(1, Math.round(concurrency / k))), token, String(paceRate / k)], { cwd: root, name: `load-${i}`, env: { ...process.env, VSB_BENCH_CA_FILE: caFile } }));
+  const loads = targets.map((t, i) => spawnTracked(...pinned("0", [join(root, "bench/keepalive_load.ts"), t.base, String(ids[0]), String(ids[1]), String(seconds),
+    String(Math.max(1, Math.round(concurrency / k))), token, String(paceRate / k)]), { cwd: root, name: `load-${i}`, env: { ...process.env, VSB_BENCH_CA_FILE: caFile } }));
   const statuses = await Promise.all(loads.map((l) => l.exited));
   clearInterval(sampler);
   const elapsed = (performance.now() - t0) / 1000;
@@ -98,9 +103,9 @@ try {
   const targets = await Promise.all(Array.from({ length: Math.max(1, replicas) }, async (_, i) => {
     const port = await freePort();
     const base = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
-    const proxy = spawnTracked(bun, [...profileArgs, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", db,
+    const proxy = spawnTracked(...pinned("1", [...profileArgs, join(root, "proxy/main.ts"), "--listen", `127.0.0.1:${port}`, "--db", db,
       "--amqp-url", rabbit.amqpUrl, "--keepalive-seconds", "60", "--log-level", "warn", "--api-token", `sensor:${token}`,
-      "--max-dataflows-per-sensor", String(dataflows), ...tlsArgs], { cwd: root, name: `vsb-proxy-${i}`, env: pg ? { PGPASSWORD: pg.password } : {} });
+      "--max-dataflows-per-sensor", String(dataflows), ...tlsArgs]), { cwd: root, name: `vsb-proxy-${i}`, env: pg ? { PGPASSWORD: pg.password } : {} });
     await waitUntil("the proxy ready", async () => (await fetch(`${base}${ROUTE.ready}`, fetchInit as RequestInit)).ok, { timeoutMs: 30_000, proc: proxy });
     return { pid: proxy.pid, base, proxy };
   }));

@@ -6,7 +6,11 @@
 # CPU µs per keep-alive at the fixed rate (proxy utime+stime / answers) is the figure least
 # sensitive to other load; saturated keep-alives/s moves with whatever else runs.
 #
-#   bench/api_ab.sh OLD_DIR [ROUNDS=3] [SECONDS=8]
+# VSB_BENCH_PIN=1 puts each proxy on core 1 and its load on core 0 (taskset; the OLD_DIR's
+# bench/api.ts needs the same `pinned()`), so the load generator's own TLS does not eat into
+# the proxy's core on a 2-core machine.
+#
+#   [VSB_BENCH_PIN=1] bench/api_ab.sh OLD_DIR [ROUNDS=3] [SECONDS=8]
 set -eu
 old=${1:?usage: bench/api_ab.sh OLD_DIR [ROUNDS] [SECONDS]}
 rounds=${2:-3}
