@@ -20,7 +20,7 @@ import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
 import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
-import { chooseH264, OfferError } from "./h264_offer.ts";
+import { chooseH264, OfferError } from "../webrtc/h264_offer.ts";
 import type { SessionOwnership } from "./session_ownership.ts";
 import { SessionConflictError, type SessionRegistry } from "./session_registry.ts";
 

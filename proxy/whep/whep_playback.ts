@@ -8,7 +8,7 @@
  *                                                   └► WhepViewer queue ─► RTP ─► player
  */
 import { randomUUID } from "node:crypto";
-import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import type { Logger } from "../log.ts";
 import type { FrameOutput } from "../outputs/frame_output.ts";
 import type { Registry } from "../registry/registry.ts";
