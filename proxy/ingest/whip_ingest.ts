@@ -192,7 +192,7 @@ export interface WhipRoutesOptions {
  * timeout; not on takeover, the stream goes on) and nobody else announced it
  * (proxy/ingest/session_end_announcer.ts); dataflow expiry is announced by the registry's own
  * `ended` event. `makeSinks` chooses the media path (the proxy's is `MediaStreams.sinks`, wired
- * by `mediaRoutesFor()` in proxy/outputs/media_routes.ts).
+ * by `mediaRoutesFor()` in proxy/media_routes.ts).
  */
 export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, options: WhipRoutesOptions = {}) {
   return (parts: IngestParts): RouteModule[] => {
