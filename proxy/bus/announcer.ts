@@ -12,7 +12,7 @@ import {
 import { logger } from "../log.ts";
 import { encodeAppProperties } from "./amqp10_app_properties.ts";
 import { PropertiesWriter } from "./amqp10_properties.ts";
-import { ControlSigner } from "./control_signer.ts";
+import { ControlSigner } from "../registry/control_signer.ts";
 import type { Registry, Unsubscribe } from "../registry/registry.ts";
 import type { Lane } from "./lane.ts";
 import type { Publisher } from "./publisher.ts";

@@ -25,7 +25,7 @@ import { Emitter, type Unsubscribe } from "./emitter.ts";
 import { NotFoundError } from "./errors.ts";
 import { type EndReason, type Flow, type MediaState, recordOfFlow, recordOfRow } from "./flow.ts";
 import { FlowTable } from "./flow_table.ts";
-import { ControlSigner } from "../bus/control_signer.ts";
+import { ControlSigner } from "./control_signer.ts";
 import { backfillPositions, loadFlows } from "./load_flows.ts";
 import { newFlow, registrationOf, sha256, withMetadata } from "./registration.ts";
 import { countFlows, type FlowCounts, listRecords } from "./registry_queries.ts";
