@@ -58,6 +58,7 @@ export const WHIP_PREFIX = ROUTE.whip.slice(0, ROUTE.whip.indexOf(":"));
 export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   const { registry } = options;
   const log = logger("ingest");
+  // deno-lint-ignore prefer-const -- `let`, not `const`: onEnd below refers to it before replicaIngest() (which needs `sessions`) gives it
   let ownership: SessionOwnership | undefined;
   const sessions = new SessionRegistry({
     ice: options.ice,

@@ -52,12 +52,13 @@ export function viewerPath(dataflowId: number, viewerId: string): string {
 }
 
 /** Runs the token and role middleware; its HttpError becomes a CORS-readable answer. */
-function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandler>[0]) => Promise<Response>): MiddlewareHandler {
+function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandler>[0]) => Response | Promise<Response>): MiddlewareHandler {
   return async (c) => {
     let allowed = false;
     try {
-      await deps.requireRoles(c, async () => {
+      await deps.requireRoles(c, () => {
         allowed = true;
+        return Promise.resolve();
       });
     } catch (e) {
       if (e instanceof HttpError) return error(e.status, e.message);
@@ -92,7 +93,7 @@ export function whepRoutes(deps: WhepRouteDeps): Hono {
 
   app.post(ROUTE.whep, authorized(deps, (c) => post(deps, offers, c.req.param("id")!, c.req.raw)));
 
-  app.delete(ROUTE.whepSession, authorized(deps, async (c) => {
+  app.delete(ROUTE.whepSession, authorized(deps, (c) => {
     const id = parseResourceId(c.req.param("id")!);
     const viewer = c.req.param("session")!;
     if (id === undefined || !deps.playback.end(id, viewer, "delete")) {
