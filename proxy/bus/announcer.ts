@@ -2,7 +2,7 @@
  * Puts registry events on the bus: `control.{id}` whenever `send` changes (so the agent
  * reacts within a second over MQTT, not at its next keep-alive) and `terminatedataflow`
  * when a dataflow ends. They go through one retrying lane, so they reach the broker once
- * it is back, in the order they happened. Control messages are signed (control_signer.ts);
+ * it is back, in the order they happened. Control messages are signed (registry/control_signer.ts);
  * with `userId`, every message carries the broker-validated AMQP `user-id` of the proxy.
  */
 import {
