@@ -28,7 +28,7 @@ export NO_COLOR := 1
 
 help:
 	@echo "make setup        install npm deps and missing Debian packages (idempotent; apt needs root)"
-	@echo "make check        deno check + deno lint (agent, shared); tsc --noEmit (all TypeScript)"
+	@echo "make check        deno check + deno lint (agent, shared, proxy); tsc --noEmit (all TypeScript)"
 	@echo "make test         setup, check, then bun test (unit + end-to-end on real parts)"
 	@echo "make demo         local RabbitMQ + vsb-proxy on 127.0.0.1:\$$PORT + a sample dataflow"
 	@echo "make agent        dist/vsb-agent single binary (ARCH=amd64|arm64)"
@@ -41,7 +41,7 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-CHECK := set -x; $(DENO) check agent/main.ts && $(DENO) lint agent shared && $(TSC) --noEmit -p tsconfig.json
+CHECK := set -x; $(DENO) check agent/main.ts && $(DENO) lint agent shared proxy && $(TSC) --noEmit -p tsconfig.json
 
 check: setup
 	@$(CHECK)

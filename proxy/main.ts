@@ -9,7 +9,7 @@ import { helpText, optionsMarkdown } from "./config/help.ts";
 import { configureLog, logger } from "./log.ts";
 import { StartError, startProxy } from "./proxy.ts";
 import { dashboardRoutes } from "./dashboard/dashboard_routes.ts";
-import { mediaRoutesFor } from "./outputs/media_routes.ts";
+import { mediaRoutesFor } from "./media_routes.ts";
 import { startWatchdog } from "../shared/runtime/watchdog.ts";
 import { args, env, exit, guardProcess, onReload, onShutdown, printErr, printOut, readText } from "./runtime.ts";
 

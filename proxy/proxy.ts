@@ -6,7 +6,7 @@
 import { type App, createApp, type RouteModule } from "./api/create_app.ts";
 import { amqpUserOf, Announcer } from "./bus/announcer.ts";
 import { BusConnection } from "./bus/bus_connection.ts";
-import { ControlSigner } from "./bus/control_signer.ts";
+import { ControlSigner } from "./registry/control_signer.ts";
 import { Publisher } from "./bus/publisher.ts";
 import { type Config, ConfigError, type ListenTls, readListenTls } from "./config/load_config.ts";
 import { logger } from "./log.ts";

@@ -3,7 +3,8 @@
 // contract in shared/ imports only zod and shared/ contract files, never shared/runtime/;
 // shared/runtime/ (plumbing both programs share) imports only zod, `node:` modules and shared/;
 // agent/ and proxy/ may import both; `Deno.*` only in agent/runtime.ts; `Bun.*`/`bun:*` only
-// in proxy/runtime.ts and proxy/store/.
+// in proxy/runtime.ts and proxy/store/. The folders of proxy/ import one way (issue #13): no
+// folder reaches itself through another (proxy/*.ts, the root and leaf utilities, exempt).
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -112,6 +113,50 @@ function bunAllowed(file: string): boolean {
   return file === "proxy/runtime.ts" || file.startsWith("proxy/store/");
 }
 
+/** The proxy/ subfolder of `file` ("ingest" for proxy/ingest/x.ts); undefined for proxy/*.ts and other areas. */
+function proxyFolder(file: string): string | undefined {
+  const parts = file.split("/");
+  return parts[0] === "proxy" && parts.length > 2 ? parts[1] : undefined;
+}
+
+/**
+ * One line per folder cycle among proxy/'s subfolders in `sources` (repo-relative file → text):
+ * the folders around the cycle and, for each step, one file that imports the next folder.
+ */
+function folderCycles(sources: ReadonlyMap<string, string>): string[] {
+  const edges = new Map<string, Map<string, string>>(); // folder → folder → "a/x.ts → b/y.ts"
+  for (const [file, source] of sources) {
+    const from = proxyFolder(file);
+    if (!from) continue;
+    for (const spec of importSpecifiers(stripComments(source))) {
+      if (!spec.startsWith(".")) continue;
+      const target = relative(root, resolve(root, dirname(file), spec)).split(sep).join("/");
+      const to = proxyFolder(target);
+      if (!to || to === from) continue;
+      const out = edges.get(from) ?? new Map<string, string>();
+      edges.set(from, out);
+      if (!out.has(to)) out.set(to, `${file.slice(6)} → ${target.slice(6)}`);
+    }
+  }
+  const found: string[] = [];
+  const seen = new Set<string>(); // each cycle once, whichever folder it was found from
+  const walk = (path: string[]): void => {
+    for (const next of [...(edges.get(path.at(-1)!)?.keys() ?? [])].sort()) {
+      if (next === path[0]) {
+        const key = [...path].sort().join(",");
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const steps = path.map((f, i) => edges.get(f)!.get(path[i + 1] ?? path[0]!)!);
+        found.push(`proxy folder cycle ${[...path, path[0]].join(" → ")} (${steps.join("; ")})`);
+      } else if (!path.includes(next) && next > path[0]!) {
+        walk([...path, next]);
+      }
+    }
+  };
+  for (const folder of [...edges.keys()].sort()) walk([folder]);
+  return found;
+}
+
 describe("violations() (the checker itself)", () => {
   test("flags agent → proxy and proxy → agent imports, static and dynamic", () => {
     expect(violations("agent/push/x.ts", 'import { a } from "../../proxy/api/app.ts";')).toHaveLength(1);
@@ -166,12 +211,48 @@ describe("violations() (the checker itself)", () => {
   });
 });
 
+describe("folderCycles() (the checker itself)", () => {
+  test("flags two proxy/ folders that import each other, naming the folders and the files", () => {
+    const sources = new Map([
+      ["proxy/a/x.ts", 'import type { Y } from "../b/y.ts";'],
+      ["proxy/b/y.ts", 'export { x } from "../a/x.ts";'],
+    ]);
+    expect(folderCycles(sources)).toEqual(["proxy folder cycle a → b → a (a/x.ts → b/y.ts; b/y.ts → a/x.ts)"]);
+  });
+
+  test("flags a cycle through three folders once, and none when the imports go one way", () => {
+    const cycle = new Map([
+      ["proxy/a/x.ts", 'import { y } from "../b/y.ts";'],
+      ["proxy/b/y.ts", 'const z = await import("../c/z.ts");'],
+      ["proxy/c/z.ts", 'import { x } from "../a/x.ts";'],
+    ]);
+    expect(folderCycles(cycle)).toEqual(["proxy folder cycle a → b → c → a (a/x.ts → b/y.ts; b/y.ts → c/z.ts; c/z.ts → a/x.ts)"]);
+    const oneWay = new Map([...cycle, ["proxy/c/z.ts", 'import { w } from "./w.ts";']]);
+    expect(folderCycles(oneWay)).toEqual([]);
+  });
+
+  test("exempts proxy/*.ts and ignores comments and other areas", () => {
+    const sources = new Map([
+      ["proxy/a/x.ts", 'import { logger } from "../log.ts";\n// import { y } from "../b/y.ts";'],
+      ["proxy/log.ts", 'import { x } from "./a/x.ts";'],
+      ["proxy/b/y.ts", 'import { x } from "../a/x.ts";\nimport { m } from "../../shared/mod.ts";'],
+    ]);
+    expect(folderCycles(sources)).toEqual([]);
+  });
+});
+
 describe("the repository", () => {
   const files = DIRS.flatMap(tsFiles);
 
   test("agent/, proxy/ and shared/ keep the import and runtime rules", () => {
     const found = files.flatMap((file) => violations(file, readFileSync(join(root, file), "utf8")).map((p) => `${file}: ${p}`));
     expect(found).toEqual([]);
+  });
+
+  test("proxy/'s folders import one way: no folder cycle", () => {
+    const proxy = files.filter((file) => file.startsWith("proxy/"));
+    expect(proxy.length).toBeGreaterThan(0);
+    expect(folderCycles(new Map(proxy.map((file) => [file, readFileSync(join(root, file), "utf8")])))).toEqual([]);
   });
 
   test("shared/runtime/ holds the shared plumbing", () => {

@@ -15,7 +15,8 @@ import { matchedRoutes } from "hono/route";
 import { ROUTE } from "../../shared/mod.ts";
 import type { Authenticate } from "./auth.ts";
 import { HttpError } from "./http_error.ts";
-import { type Identity, type Role, rolesText } from "./roles.ts";
+import type { Role } from "../config/role_names.ts";
+import { type Identity, rolesText } from "./roles.ts";
 
 /** A route's rule: open to all, or the roles that may call it. */
 export type Access = "public" | readonly Role[];
@@ -51,6 +52,19 @@ export const CORE_ACCESS: AccessRules = {
 
 /** Who may watch over WHEP (checked by the WHEP routes themselves, for CORS on their errors). */
 export const WHEP_ACCESS: readonly Role[] = READERS;
+
+const OPERATOR: readonly Role[] = ["operator"];
+
+/** Who may call the discovery routes (`--discovery`: proxy/discovery/discovery_routes.ts). */
+export const DISCOVERY_ACCESS: AccessRules = {
+  [`GET ${ROUTE.mecTile}`]: ANY,
+  [`GET ${ROUTE.mecs}`]: ANY,
+  [`GET ${ROUTE.mec}`]: ANY,
+  [`POST ${ROUTE.mecs}`]: OPERATOR,
+  [`DELETE ${ROUTE.mec}`]: OPERATOR,
+  [`POST ${ROUTE.mecServedTile}`]: OPERATOR,
+  [`DELETE ${ROUTE.mecServedTile}`]: OPERATOR,
+};
 
 /** The key of a route in {@link AccessRules}. */
 export function accessKey(method: string, path: string): string {

@@ -13,7 +13,7 @@ import type { ApiToken } from "../config/api_tokens.ts";
 import { type AccessRules, CORE_ACCESS, enforceAccess, roleGuard } from "./access_policy.ts";
 import { authenticator } from "./auth.ts";
 import type { JwtAuthOptions } from "./jwt_auth.ts";
-import type { Role } from "./roles.ts";
+import type { Role } from "../config/role_names.ts";
 import { mountDataflowRoutes } from "./dataflow_routes.ts";
 import { mountDemandRoutes } from "./demand_routes.ts";
 import { errorResponse, HttpError } from "./http_error.ts";

@@ -19,7 +19,8 @@ import { jwk } from "hono/jwk";
 import { decode } from "hono/jwt";
 import { HttpError } from "./http_error.ts";
 import { IdentityCache } from "./identity_cache.ts";
-import { type Identity, isRole, type Role } from "./roles.ts";
+import { isRole, type Role } from "../config/role_names.ts";
+import type { Identity } from "./roles.ts";
 
 /** OIDC settings; defaults in brackets. */
 export interface JwtAuthOptions {

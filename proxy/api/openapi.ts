@@ -8,9 +8,8 @@ import {
   DataflowMetadataSchema, DataflowQuerySchema, DataflowRecordSchema, DemandLeaseSchema,
   DemandRenewSchema, DemandRequestSchema, DiscoverySchema, ErrorBodySchema, KeepaliveSchema, RegistrationSchema, ROUTE,
 } from "../../shared/mod.ts";
-import { discoveryPaths, mecCreationSchema } from "../discovery/discovery_openapi.ts";
-import { DISCOVERY_ACCESS } from "../discovery/discovery_routes.ts";
-import { accessKey, CORE_ACCESS, DEFAULT_ACCESS, WHEP_ACCESS } from "./access_policy.ts";
+import { discoveryPaths, mecCreationSchema } from "./discovery_openapi.ts";
+import { accessKey, CORE_ACCESS, DEFAULT_ACCESS, DISCOVERY_ACCESS, WHEP_ACCESS } from "./access_policy.ts";
 
 type Json = Record<string, unknown>;
 

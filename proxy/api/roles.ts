@@ -1,5 +1,6 @@
 /**
- * The API's three roles and the identity a request carries once authenticated.
+ * The API's three roles (named in proxy/config/role_names.ts) and the identity a request
+ * carries once authenticated.
  *
  *   sensor    registers dataflows; keeps alive, updates and deletes only those it registered
  *   consumer  reads dataflows, takes and manages its own demand leases, watches over WHEP
@@ -9,12 +10,7 @@
  * for a static token, `oidc:SUB` for a JWT, `anonymous` when the API runs without auth.
  */
 import type { Context } from "hono";
-
-/** Every role, least to most privileged. */
-export const ROLES = ["sensor", "consumer", "operator"] as const;
-
-/** One role. */
-export type Role = (typeof ROLES)[number];
+import { type Role, ROLES } from "../config/role_names.ts";
 
 /** Who made a request and what it may do. */
 export interface Identity {
@@ -29,11 +25,6 @@ declare module "hono" {
   interface ContextVariableMap {
     identity: Identity;
   }
-}
-
-/** True when `value` names a role. */
-export function isRole(value: unknown): value is Role {
-  return typeof value === "string" && (ROLES as readonly string[]).includes(value);
 }
 
 /** The identity the access middleware set on `c` (ANONYMOUS on a public route). */

@@ -2,7 +2,7 @@
  * Puts registry events on the bus: `control.{id}` whenever `send` changes (so the agent
  * reacts within a second over MQTT, not at its next keep-alive) and `terminatedataflow`
  * when a dataflow ends. They go through one retrying lane, so they reach the broker once
- * it is back, in the order they happened. Control messages are signed (control_signer.ts);
+ * it is back, in the order they happened. Control messages are signed (registry/control_signer.ts);
  * with `userId`, every message carries the broker-validated AMQP `user-id` of the proxy.
  */
 import {
@@ -12,7 +12,7 @@ import {
 import { logger } from "../log.ts";
 import { encodeAppProperties } from "./amqp10_app_properties.ts";
 import { PropertiesWriter } from "./amqp10_properties.ts";
-import { ControlSigner } from "./control_signer.ts";
+import { ControlSigner } from "../registry/control_signer.ts";
 import type { Registry, Unsubscribe } from "../registry/registry.ts";
 import type { Lane } from "./lane.ts";
 import type { Publisher } from "./publisher.ts";

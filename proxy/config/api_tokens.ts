@@ -8,7 +8,7 @@
  * token able to stop or watch every other vehicle, the hole roles close.
  */
 import { createHash } from "node:crypto";
-import { isRole, type Role, ROLES } from "../api/roles.ts";
+import { isRole, type Role, ROLES } from "./role_names.ts";
 
 /** One static token. */
 export interface ApiToken {

@@ -12,7 +12,7 @@ import type { Context } from "hono";
 import {
   MEC_SERVICE_URL_QUERY, type MecCreated, MecCreationSchema, type MecInstance, PATH, QuadkeySchema, ROUTE, TileSchema,
 } from "../../shared/mod.ts";
-import type { AccessRules } from "../api/access_policy.ts";
+import { DISCOVERY_ACCESS } from "../api/access_policy.ts";
 import type { App, RouteModule } from "../api/create_app.ts";
 import { HttpError } from "../api/http_error.ts";
 import { parseWith, readJson } from "../api/read_body.ts";
@@ -21,20 +21,6 @@ import type { Series } from "../metrics.ts";
 import type { MecRecord, MecStore } from "./mec_store.ts";
 import { liveServices } from "./replica_services.ts";
 import { rankMecs } from "./tile_match.ts";
-
-const ANY = ["sensor", "consumer", "operator"] as const;
-const OPERATOR = ["operator"] as const;
-
-/** Who may call the discovery routes. */
-export const DISCOVERY_ACCESS: AccessRules = {
-  [`GET ${ROUTE.mecTile}`]: ANY,
-  [`GET ${ROUTE.mecs}`]: ANY,
-  [`GET ${ROUTE.mec}`]: ANY,
-  [`POST ${ROUTE.mecs}`]: OPERATOR,
-  [`DELETE ${ROUTE.mec}`]: OPERATOR,
-  [`POST ${ROUTE.mecServedTile}`]: OPERATOR,
-  [`DELETE ${ROUTE.mecServedTile}`]: OPERATOR,
-};
 
 /**
  * A MEC as the API answers it at `now` (5GMETA `MECInstance`, plus vsb's `mec_id`: the MEC's

@@ -1,3 +1,5 @@
+// deno-lint-ignore-file require-await -- bun:sqlite is synchronous; `async` keeps the promise of the
+// MecStore interface and turns a thrown error into its rejection.
 /**
  * The discovery tables on the registry's bun:sqlite database (the same `--db` file; the tables
  * come with schema v6, proxy/store/schema.ts). Each write is one transaction.

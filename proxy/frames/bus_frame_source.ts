@@ -20,7 +20,7 @@ import type { Channel, ConsumeMessage } from "amqplib";
 import { VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
 import type { BusConnection } from "../bus/bus_connection.ts";
 import type { Logger } from "../log.ts";
-import type { FrameOutput, StreamContext } from "../outputs/frame_output.ts";
+import type { FrameOutput, StreamContext } from "../stream/frame_output.ts";
 import { BusGapGuard, unitOfMessage } from "./bus_unit.ts";
 
 /** Options of {@link BusFrameSource}; each field documents its default. */

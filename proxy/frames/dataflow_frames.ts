@@ -12,7 +12,7 @@
  * (this replica publishes it there too); one that moves away while followed locally is not
  * followed to its new owner until its viewers reconnect.
  */
-import type { FrameOutput } from "../outputs/frame_output.ts";
+import type { FrameOutput } from "../stream/frame_output.ts";
 import type { MediaStreams } from "../outputs/media_streams.ts";
 import type { UnitSource } from "../whep/whep_playback.ts";
 import type { BusFrameSource } from "./bus_frame_source.ts";

@@ -4,8 +4,8 @@
  */
 import type { RTCPeerConnection } from "werift";
 import { type AnswerPeer, answerPeer } from "../webrtc/answer_peer.ts";
-import type { H264Choice } from "./h264_offer.ts";
-import type { IngestIceOptions } from "./ingest_types.ts";
+import type { H264Choice } from "../webrtc/h264_offer.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 
 /** 4 MiB: a 720p keyframe from a gst encoder arrives as one burst of ~150 datagrams. */
 const DEFAULT_RECEIVE_BUFFER = 4 * 1024 * 1024;

@@ -1,6 +1,7 @@
 /**
  * What the WHIP ingest shares with the rest of the proxy: the sink that takes each
- * received RTP packet, the reasons a session ends, and the ICE settings.
+ * received RTP packet and the reasons a session ends (the ICE settings are
+ * proxy/webrtc/ice_options.ts).
  */
 
 /** Why a WHIP session ended (published with `terminatedataflow`). */
@@ -62,30 +63,3 @@ export interface SessionInfo {
 
 /** Makes the sink of a new session. */
 export type SinkFactory = (info: SessionInfo) => SessionSink;
-
-/** An ICE server as RTCPeerConnection takes it. */
-export interface IceServer {
-  urls: string | string[];
-  username?: string;
-  credential?: string;
-}
-
-/** ICE settings of the ingest; each field documents its default. */
-export interface IngestIceOptions {
-  /**
-   * Addresses announced in answers (`--ice-address`): the public/NAT address of a MEC, or
-   * 127.0.0.1 in tests. Only candidates with these addresses are sent. Default: every
-   * non-internal IPv4 address of the host.
-   */
-  addresses?: string[];
-  /** Local IPv4 address the UDP sockets bind to. Default: all (0.0.0.0). */
-  bindAddress?: string;
-  /** SO_RCVBUF of each media socket (capped by net.core.rmem_max). Default 4 MiB. */
-  receiveBufferBytes?: number;
-  /** UDP port range for media sockets, inclusive. Default: ephemeral ports. */
-  portRange?: [number, number];
-  /** ICE-lite (RFC 8445 §2.5): answer checks, never send them. Default true. */
-  lite?: boolean;
-  /** STUN/TURN servers; used only when `lite` is false. Default none (never a public one). */
-  servers?: IceServer[];
-}

@@ -6,8 +6,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../log.ts";
-import type { H264Choice } from "./h264_offer.ts";
-import type { IngestIceOptions, SessionEndReason, SinkFactory } from "./ingest_types.ts";
+import type { H264Choice } from "../webrtc/h264_offer.ts";
+import type { SessionEndReason, SinkFactory } from "./ingest_types.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import { type SessionCounters, type SessionState, WhipSession } from "./whip_session.ts";
 
 /** A dataflow already has a live session (HTTP 409). */

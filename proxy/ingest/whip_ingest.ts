@@ -14,7 +14,8 @@ import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { DataflowStore } from "../store/store_api.ts";
-import type { IngestIceOptions, SinkFactory } from "./ingest_types.ts";
+import type { SinkFactory } from "./ingest_types.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import { type EndsHeard, SessionEndAnnouncer } from "./session_end_announcer.ts";
 import type { ReplicaRows } from "../store/replica_rows.ts";
 import type { ReplicaPresence } from "./replica_presence.ts";
@@ -57,6 +58,7 @@ export const WHIP_PREFIX = ROUTE.whip.slice(0, ROUTE.whip.indexOf(":"));
 export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   const { registry } = options;
   const log = logger("ingest");
+  // deno-lint-ignore prefer-const -- `let`, not `const`: onEnd below refers to it before replicaIngest() (which needs `sessions`) gives it
   let ownership: SessionOwnership | undefined;
   const sessions = new SessionRegistry({
     ice: options.ice,
@@ -191,7 +193,7 @@ export interface WhipRoutesOptions {
  * timeout; not on takeover, the stream goes on) and nobody else announced it
  * (proxy/ingest/session_end_announcer.ts); dataflow expiry is announced by the registry's own
  * `ended` event. `makeSinks` chooses the media path (the proxy's is `MediaStreams.sinks`, wired
- * by `mediaRoutesFor()` in proxy/outputs/media_routes.ts).
+ * by `mediaRoutesFor()` in proxy/media_routes.ts).
  */
 export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, options: WhipRoutesOptions = {}) {
   return (parts: IngestParts): RouteModule[] => {

@@ -7,7 +7,8 @@
  *   OPTIONS both                 CORS preflight, Accept-Post            (§4.2)
  *
  * Authorization is the dataflow's ingest token as a bearer token (§4.5). Errors are JSON
- * `{error, details}` like the rest of the API; answers are `application/sdp`.
+ * `{error, details}` like the rest of the API; answers are `application/sdp` (both as WHEP
+ * answers them: proxy/webrtc/sdp_response.ts).
  *
  * With `ownership` (several proxies on one store, proxy/ingest/session_ownership.ts) a POST
  * first claims the dataflow's session row: 409 naming the owner while another replica's session
@@ -16,11 +17,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
-import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
-import { HttpError } from "../api/http_error.ts";
+import { PATH, ROUTE } from "../../shared/mod.ts";
 import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
-import { chooseH264, OfferError } from "./h264_offer.ts";
+import { parseResourceId, sdpResponses } from "../webrtc/sdp_response.ts";
+import { chooseH264 } from "../webrtc/h264_offer.ts";
 import type { SessionOwnership } from "./session_ownership.ts";
 import { SessionConflictError, type SessionRegistry } from "./session_registry.ts";
 
@@ -43,12 +44,6 @@ function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-function parseId(text: string): number | undefined {
-  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
-  const id = Number(text);
-  return Number.isSafeInteger(id) ? id : undefined;
-}
-
 /**
  * CORS (Fetch standard) so a browser page on another origin can be a WHIP client: the bearer
  * token, not cookies, authorizes, so any origin may call; `Location` must be readable.
@@ -58,15 +53,11 @@ const CORS: Record<string, string> = {
   "access-control-expose-headers": "location",
 };
 
-function error(status: number, message: string, details?: unknown): Response {
-  const body = details === undefined ? { error: message } : { error: message, details };
-  const headers: Record<string, string> = { ...CORS, "content-type": "application/json" };
-  if (status === 401) headers["www-authenticate"] = 'Bearer realm="whip"';
-  return new Response(JSON.stringify(body), { status, headers });
-}
+const respond = sdpResponses({ cors: CORS, realm: "whip" });
+const error = respond.error;
 
 async function authorize(deps: WhipDeps, idText: string, header: string | undefined): Promise<number | Response> {
-  const id = parseId(idText);
+  const id = parseResourceId(idText);
   if (id === undefined) return error(404, `unknown dataflow "${idText}"`);
   const verdict = await deps.authenticate(id, bearer(header));
   if (verdict === "not-found") return error(404, `unknown dataflow "${id}"`);
@@ -94,16 +85,13 @@ export function whipRoutes(deps: WhipDeps): Hono {
   app.post(ROUTE.whip, async (c) => {
     const id = await authorize(deps, c.req.param("id"), c.req.header("authorization"));
     if (id instanceof Response) return id;
-    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-    if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
-    const offer = await offers.read(c.req.raw);
-    if (offer instanceof HttpError) return error(offer.status, offer.message);
+    const offer = await respond.readOffer(offers, c.req.raw);
+    if (offer instanceof Response) return offer;
     let choice;
     try {
       choice = chooseH264(offer, { singleNalMode: true });
     } catch (e) {
-      if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
-      return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
+      return respond.offerFailed(e);
     }
     const local = deps.registry.conflictOf(id);
     if (local) {
@@ -127,11 +115,11 @@ export function whipRoutes(deps: WhipDeps): Hono {
     } catch (e) {
       if (claim) await ownership!.settle(id, sessionId, claim, false);
       if (e instanceof SessionConflictError) return error(409, e.message);
-      return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
+      return respond.answerFailed(e);
     }
     if (claim) await ownership!.settle(id, sessionId, claim, true);
     const location = `${ownership?.publicUrl ?? ""}${sessionPath(id, opened.sessionId)}`;
-    return new Response(opened.answer, { status: 201, headers: { ...CORS, "content-type": SDP_CONTENT_TYPE, location } });
+    return respond.answer(opened.answer, location);
   });
 
   app.delete(ROUTE.whipSession, async (c) => {
@@ -146,16 +134,13 @@ export function whipRoutes(deps: WhipDeps): Hono {
   app.options(ROUTE.whipSession, sdpPreflight(CORS, "DELETE, PATCH, OPTIONS"));
 
   app.patch(ROUTE.whipSession, async (c) => {
-    const id = parseId(c.req.param("id"));
+    const id = parseResourceId(c.req.param("id"));
     const session = c.req.param("session");
     if (id !== undefined && deps.registry.get(id)?.sessionId !== session) {
       const redirect = await redirectToOwner(deps, id, session);
       if (redirect) return redirect;
     }
-    return new Response(JSON.stringify({ error: "trickle ICE and ICE restart are not supported; send a new offer" }), {
-      status: 405,
-      headers: { ...CORS, "content-type": "application/json", allow: "DELETE" },
-    });
+    return respond.noTrickle();
   });
 
   return app;

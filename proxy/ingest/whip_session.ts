@@ -11,10 +11,11 @@ import type { GenericNack, RTCPeerConnection, RTCRtpReceiver, RtpPacket } from "
 import { type Logger, logger } from "../log.ts";
 import { pinIngestFeedback } from "../webrtc/fast_receiver.ts";
 import { installWeriftFastPath } from "../webrtc/werift_fast_path.ts";
-import type { H264Choice } from "./h264_offer.ts";
+import type { H264Choice } from "../webrtc/h264_offer.ts";
 import { answerOffer } from "./ingest_peer.ts";
 import { nackPackets } from "./nack_packets.ts";
-import type { IngestFeedback, IngestIceOptions, SessionEndReason, SessionSink, SinkFactory } from "./ingest_types.ts";
+import type { IngestFeedback, SessionEndReason, SessionSink, SinkFactory } from "./ingest_types.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 
 // Once per process, when the proxy loads its ingest: werift's per-packet hot spots are replaced
 // (~25 → ~9 µs of werift's work per packet), or, if werift is not what they were checked

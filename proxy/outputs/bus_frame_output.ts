@@ -26,7 +26,7 @@ import type { Publisher } from "../bus/publisher.ts";
 import type { HistogramChild } from "../metrics.ts";
 import type { AccessUnit } from "../media/frame_assembler.ts";
 import { frameCaptureTime, LatencyWindow } from "./capture_time.ts";
-import type { FrameOutput, StreamContext } from "./frame_output.ts";
+import type { FrameOutput, StreamContext } from "../stream/frame_output.ts";
 
 /**
  * Why the bus output dropped a whole frame: the lane was full, or it came after a full lane

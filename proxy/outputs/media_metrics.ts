@@ -11,7 +11,7 @@ import { PACKET_DROP_REASONS } from "../media/frame_assembler.ts";
 import { FRAME_DROP_REASONS } from "../media/h264_depacketizer.ts";
 import { BUS_DROP_REASONS } from "./bus_frame_output.ts";
 import type { DataflowEvents } from "./dataflow_events.ts";
-import { STREAM_STATES } from "./dataflow_stream.ts";
+import { STREAM_STATES } from "../stream/dataflow_stream.ts";
 import type { MediaStreams } from "./media_streams.ts";
 import { logger } from "../log.ts";
 import { installWeriftFastPath, PINNED_WERIFT_VERSION, srtpFastCounters } from "../webrtc/werift_fast_path.ts";

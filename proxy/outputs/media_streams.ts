@@ -10,8 +10,8 @@ import type { Logger } from "../log.ts";
 import type { AccessUnit, AssemblerCounters, FrameAssemblerOptions } from "../media/frame_assembler.ts";
 import type { Registry } from "../registry/registry.ts";
 import { BusFrameOutput } from "./bus_frame_output.ts";
-import { DataflowStream, type StreamStats } from "./dataflow_stream.ts";
-import type { FrameOutput } from "./frame_output.ts";
+import { DataflowStream, type StreamStats } from "../stream/dataflow_stream.ts";
+import type { FrameOutput } from "../stream/frame_output.ts";
 import { type ForwardTotals, UdpForwardOutput } from "./udp_forward_output.ts";
 import type { HistogramChild } from "../metrics.ts";
 

@@ -24,16 +24,7 @@ import { createSocket, type Socket } from "node:dgram";
 import type { IngestRtpPacket } from "../ingest/ingest_types.ts";
 import type { Logger } from "../log.ts";
 import { type ConnectedUdp, connectUdp } from "../runtime.ts";
-import type { StreamContext } from "./frame_output.ts";
-
-/** An output that takes every RTP packet of a stream (as received, before reassembly). */
-export interface PacketOutput {
-  readonly name: string;
-  pushPacket(packet: IngestRtpPacket, stream: StreamContext): void;
-  sessionStarted?(stream: StreamContext): void;
-  sessionEnded?(stream: StreamContext): void;
-  close?(): void;
-}
+import type { PacketOutput } from "../stream/frame_output.ts";
 
 /** Counters of every forward (process-wide, cumulative). */
 export interface ForwardTotals {

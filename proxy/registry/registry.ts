@@ -25,7 +25,7 @@ import { Emitter, type Unsubscribe } from "./emitter.ts";
 import { NotFoundError } from "./errors.ts";
 import { type EndReason, type Flow, type MediaState, recordOfFlow, recordOfRow } from "./flow.ts";
 import { FlowTable } from "./flow_table.ts";
-import { ControlSigner } from "../bus/control_signer.ts";
+import { ControlSigner } from "./control_signer.ts";
 import { backfillPositions, loadFlows } from "./load_flows.ts";
 import { newFlow, registrationOf, sha256, withMetadata } from "./registration.ts";
 import { countFlows, type FlowCounts, listRecords } from "./registry_queries.ts";
@@ -72,6 +72,7 @@ export class Registry extends Emitter<RegistryEvents> {
     const writes = options.writes ?? new StoreWrites(log);
     await backfillPositions(o.store);
     const { flows, restated } = await loadFlows(o.store, o.clock.now(), log);
+    // deno-lint-ignore prefer-const -- `let`, not `const`: the callback may run inside load(), before the assignment (a const would throw there)
     let registry: Registry | undefined;
     const demands = await DemandBook.load(o.store, writes, (remote) => {
       if (registry) registry.#refreshSend(o.clock.now(), undefined, remote);
@@ -91,7 +92,7 @@ export class Registry extends Emitter<RegistryEvents> {
     return { publicUrl: this.#o.publicUrl, udpForwardHost: this.#o.udpForwardHost };
   }
 
-  #wants(flow: Flow, now: number): boolean {
+  #wants(flow: Flow, _now: number): boolean {
     return this.#o.sendPolicy === "always" || this.#demands.wants(flow);
   }
 

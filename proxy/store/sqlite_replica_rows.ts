@@ -1,3 +1,5 @@
+// deno-lint-ignore-file require-await -- bun:sqlite is synchronous; `async` keeps the promise of the
+// ReplicaRows interface and turns a thrown error into its rejection.
 /**
  * {@link ReplicaRows} on the SQLite store's database (schema 7): one process writes it, so a
  * transaction is the whole claim. Rows of an earlier run of the proxy (another replica id)

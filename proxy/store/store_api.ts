@@ -1,3 +1,5 @@
+// deno-lint-ignore-file require-await -- the SQLite calls are synchronous (bun:sqlite); `async` keeps the
+// promise the interface gives, and turns a thrown error into its rejection.
 /**
  * The registration store as one asynchronous interface, so that the embedded SQLite store
  * (one process) and the PostgreSQL store (several proxies on one database, issue #13) are two

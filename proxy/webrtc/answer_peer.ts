@@ -16,8 +16,8 @@ import {
   type RTCRtpTransceiver,
 } from "werift";
 import { RTP_EXTENSION } from "../../shared/mod.ts";
-import type { H264Choice } from "../ingest/h264_offer.ts";
-import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import type { H264Choice } from "./h264_offer.ts";
+import type { IngestIceOptions } from "./ice_options.ts";
 import { keepCandidates } from "../../shared/runtime/sdp_candidates.ts";
 
 /** Gathering is local only (host candidates), so it takes milliseconds; this is a safety net. */

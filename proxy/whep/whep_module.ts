@@ -7,7 +7,7 @@ import { WHEP_ACCESS } from "../api/access_policy.ts";
 import type { RouteModule } from "../api/create_app.ts";
 import type { Config } from "../config/load_config.ts";
 import { iceOptionsOf } from "../ingest/whip_ingest.ts";
-import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import { logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Registry } from "../registry/registry.ts";

@@ -3,10 +3,10 @@
 // the feedback we answer (`nack`, `nack pli`, `ccm fir`).
 //
 // The checks and the choice of payload type are the WHIP ingest's (`chooseH264`, see
-// proxy/ingest/h264_offer.ts); only the direction differs. A player's offer is
+// proxy/webrtc/h264_offer.ts); only the direction differs. A player's offer is
 // `a=recvonly` (or `a=sendrecv`), so it is handed to `chooseH264` with its directions
 // mirrored and mirrored back afterwards. Pure text in, text out.
-import { chooseH264, type H264Choice, OfferError } from "../ingest/h264_offer.ts";
+import { chooseH264, type H264Choice, OfferError } from "../webrtc/h264_offer.ts";
 
 export { OfferError };
 

@@ -4,8 +4,8 @@
  * sendonly H.264 transceiver.
  */
 import type { RTCPeerConnection, RTCRtpSender } from "werift";
-import type { H264Choice } from "../ingest/h264_offer.ts";
-import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import type { H264Choice } from "../webrtc/h264_offer.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import { answerPeer } from "../webrtc/answer_peer.ts";
 
 /** A negotiated WHEP answerer. */

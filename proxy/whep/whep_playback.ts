@@ -8,9 +8,9 @@
  *                                                   └► WhepViewer queue ─► RTP ─► player
  */
 import { randomUUID } from "node:crypto";
-import type { IngestIceOptions } from "../ingest/ingest_types.ts";
+import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import type { Logger } from "../log.ts";
-import type { FrameOutput } from "../outputs/frame_output.ts";
+import type { FrameOutput } from "../stream/frame_output.ts";
 import type { Registry } from "../registry/registry.ts";
 import { type GopCacheOptions, ViewerHub } from "./viewer_hub.ts";
 import { VIEWER_DROP_REASONS, type ViewerDropReason } from "./viewer_queue.ts";

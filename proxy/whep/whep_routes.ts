@@ -16,14 +16,14 @@
  * rest of the API, with CORS headers so a player on another origin can read them.
  */
 import { Hono, type MiddlewareHandler } from "hono";
-import { PATH, ROUTE, SDP_CONTENT_TYPE } from "../../shared/mod.ts";
+import { PATH, ROUTE } from "../../shared/mod.ts";
 import { HttpError } from "../api/http_error.ts";
 import { NotFoundError, StoreUnavailableError } from "../registry/errors.ts";
 import { OfferLimit } from "../webrtc/offer_limit.ts";
 import { sdpPreflight } from "../webrtc/sdp_preflight.ts";
+import { parseResourceId, sdpResponses } from "../webrtc/sdp_response.ts";
 import { TooManyViewersError } from "./viewer_caps.ts";
 import { NotLiveError, type WhepPlayback } from "./whep_playback.ts";
-import { OfferError } from "./whep_offer.ts";
 
 /** Seconds a player should wait before retrying a dataflow that is not live yet. */
 export const NOT_LIVE_RETRY_SECONDS = 2;
@@ -43,18 +43,8 @@ const CORS: Record<string, string> = {
   "access-control-expose-headers": "location, retry-after",
 };
 
-function error(status: number, message: string, details?: unknown, extra: Record<string, string> = {}): Response {
-  const body = details === undefined ? { error: message } : { error: message, details };
-  const headers: Record<string, string> = { ...CORS, "content-type": "application/json", ...extra };
-  if (status === 401) headers["www-authenticate"] = 'Bearer realm="vsb-proxy"';
-  return new Response(JSON.stringify(body), { status, headers });
-}
-
-function parseId(text: string): number | undefined {
-  if (!/^[1-9]\d{0,15}$/.test(text)) return undefined;
-  const id = Number(text);
-  return Number.isSafeInteger(id) ? id : undefined;
-}
+const respond = sdpResponses({ cors: CORS, realm: "vsb-proxy" });
+const error = respond.error;
 
 /** Location of a viewer: the WHEP endpoint plus the viewer id. */
 export function viewerPath(dataflowId: number, viewerId: string): string {
@@ -62,12 +52,13 @@ export function viewerPath(dataflowId: number, viewerId: string): string {
 }
 
 /** Runs the token and role middleware; its HttpError becomes a CORS-readable answer. */
-function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandler>[0]) => Promise<Response>): MiddlewareHandler {
+function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandler>[0]) => Response | Promise<Response>): MiddlewareHandler {
   return async (c) => {
     let allowed = false;
     try {
-      await deps.requireRoles(c, async () => {
+      await deps.requireRoles(c, () => {
         allowed = true;
+        return Promise.resolve();
       });
     } catch (e) {
       if (e instanceof HttpError) return error(e.status, e.message);
@@ -78,26 +69,20 @@ function authorized(deps: WhepRouteDeps, handler: (c: Parameters<MiddlewareHandl
 }
 
 async function post(deps: WhepRouteDeps, offers: OfferLimit, idText: string, req: Request): Promise<Response> {
-  const id = parseId(idText);
+  const id = parseResourceId(idText);
   if (id === undefined) return error(404, `unknown dataflow "${idText}"`);
-  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== SDP_CONTENT_TYPE) return error(415, `content type must be "${SDP_CONTENT_TYPE}", got "${type}"`);
-  const offer = await offers.read(req);
-  if (offer instanceof HttpError) return error(offer.status, offer.message);
+  const offer = await respond.readOffer(offers, req);
+  if (offer instanceof Response) return offer;
   try {
     const opened = await deps.playback.open(id, offer);
-    return new Response(opened.answer, {
-      status: 201,
-      headers: { ...CORS, "content-type": SDP_CONTENT_TYPE, location: viewerPath(id, opened.viewerId) },
-    });
+    return respond.answer(opened.answer, viewerPath(id, opened.viewerId));
   } catch (e) {
     if (e instanceof NotFoundError) return error(404, e.message);
     if (e instanceof NotLiveError) return error(503, e.message, { state: e.state }, { "retry-after": String(NOT_LIVE_RETRY_SECONDS) });
     // A dataflow ingested on another replica is looked up in the shared store, which may be down.
     if (e instanceof StoreUnavailableError) return error(503, e.message, undefined, { "retry-after": "5" });
     if (e instanceof TooManyViewersError) return error(503, e.message, { reason: e.reason, limit: e.limit });
-    if (e instanceof OfferError) return error(e.status, "unusable SDP offer", e.message);
-    return error(400, "could not answer the SDP offer", e instanceof Error ? e.message : String(e));
+    return respond.offerFailed(e);
   }
 }
 
@@ -108,8 +93,8 @@ export function whepRoutes(deps: WhepRouteDeps): Hono {
 
   app.post(ROUTE.whep, authorized(deps, (c) => post(deps, offers, c.req.param("id")!, c.req.raw)));
 
-  app.delete(ROUTE.whepSession, authorized(deps, async (c) => {
-    const id = parseId(c.req.param("id")!);
+  app.delete(ROUTE.whepSession, authorized(deps, (c) => {
+    const id = parseResourceId(c.req.param("id")!);
     const viewer = c.req.param("session")!;
     if (id === undefined || !deps.playback.end(id, viewer, "delete")) {
       return error(404, `no WHEP viewer "${viewer}" for dataflow "${c.req.param("id")}"`);
@@ -120,8 +105,7 @@ export function whepRoutes(deps: WhepRouteDeps): Hono {
   app.options(ROUTE.whep, sdpPreflight(CORS, "POST, OPTIONS"));
   app.options(ROUTE.whepSession, sdpPreflight(CORS, "DELETE, PATCH, OPTIONS"));
 
-  app.patch(ROUTE.whepSession, () =>
-    error(405, "trickle ICE and ICE restart are not supported; send a new offer", undefined, { allow: "DELETE" }));
+  app.patch(ROUTE.whepSession, () => respond.noTrickle());
 
   return app;
 }

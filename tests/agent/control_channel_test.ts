@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from "n
 import amqp from "amqplib";
 import { ControlChannel, type ControlChannelOptions, IGNORED_WARN_INTERVAL_MS } from "../../agent/control/control_channel.ts";
 import { ControlCounters } from "../../agent/control/control_verifier.ts";
-import { ControlSigner } from "../../proxy/bus/control_signer.ts";
+import { ControlSigner } from "../../proxy/registry/control_signer.ts";
 import { createLogger } from "../../agent/log.ts";
 import { controlRoutingKey, EVENTS_EXCHANGE, NEW_DATAFLOW, TERMINATE_DATAFLOW } from "../../shared/mod.ts";
 import { getRabbit, hasRabbit, type Rabbit } from "../support/rabbitmq.ts";

@@ -3,7 +3,7 @@
 // hmac module, so the encoding is not only self-consistent.
 import { describe, expect, test } from "bun:test";
 import { ControlCounters, ControlVerifier } from "../../agent/control/control_verifier.ts";
-import { controlMac, ControlSigner } from "../../proxy/bus/control_signer.ts";
+import { controlMac, ControlSigner } from "../../proxy/registry/control_signer.ts";
 import { controlMacInput, ControlMessageSchema, RegistrationSchema } from "../../shared/mod.ts";
 
 /** bytes 0..31 in base64url */

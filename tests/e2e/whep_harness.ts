@@ -12,7 +12,7 @@ import type { WhipIngest } from "../../proxy/ingest/whip_ingest.ts";
 import { configureLog, type LogLevel } from "../../proxy/log.ts";
 import { type RunningProxy, startProxy } from "../../proxy/proxy.ts";
 import { readText } from "../../proxy/runtime.ts";
-import { mediaRoutesFor } from "../../proxy/outputs/media_routes.ts";
+import { mediaRoutesFor } from "../../proxy/media_routes.ts";
 import type { Whep, WhepOptions } from "../../proxy/whep/whep_module.ts";
 import { type Registration, ROUTE } from "../../shared/mod.ts";
 import { agentBody } from "../proxy/sensor_body.ts";

@@ -14,7 +14,7 @@ import { WhipPublisher } from "../../agent/push/whip_publisher.ts";
 import type { WhipIngest } from "../../proxy/ingest/whip_ingest.ts";
 import { whipRoutesFor } from "../../proxy/ingest/whip_ingest.ts";
 import { loadConfig } from "../../proxy/config/load_config.ts";
-import { mediaRoutesFor } from "../../proxy/outputs/media_routes.ts";
+import { mediaRoutesFor } from "../../proxy/media_routes.ts";
 import { configureLog } from "../../proxy/log.ts";
 import { startProxy } from "../../proxy/proxy.ts";
 import { readText } from "../../proxy/runtime.ts";

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { dashboardRoutes } from "../../proxy/dashboard/dashboard_routes.ts";
 import { tokenName } from "../../proxy/config/api_tokens.ts";
 import { loadConfig } from "../../proxy/config/load_config.ts";
-import { mediaRoutesFor } from "../../proxy/outputs/media_routes.ts";
+import { mediaRoutesFor } from "../../proxy/media_routes.ts";
 import { type RunningProxy, startProxy } from "../../proxy/proxy.ts";
 import { readText } from "../../proxy/runtime.ts";
 import { DataflowMetadataSchema, SDP_CONTENT_TYPE } from "../../shared/mod.ts";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ControlVerifier } from "../../agent/control/control_verifier.ts";
 import { Announcer, amqpUserOf } from "../../proxy/bus/announcer.ts";
-import { ControlSigner } from "../../proxy/bus/control_signer.ts";
+import { ControlSigner } from "../../proxy/registry/control_signer.ts";
 import type { OutMessage } from "../../proxy/bus/lane.ts";
 import type { Publisher } from "../../proxy/bus/publisher.ts";
 import { DataflowMetadataSchema, DemandRequestSchema, RegistrationSchema } from "../../shared/mod.ts";

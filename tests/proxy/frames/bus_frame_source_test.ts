@@ -9,7 +9,7 @@ import { BusConnection } from "../../../proxy/bus/bus_connection.ts";
 import { BusFrameSource } from "../../../proxy/frames/bus_frame_source.ts";
 import { configureLog, logger } from "../../../proxy/log.ts";
 import type { AccessUnit } from "../../../proxy/media/frame_assembler.ts";
-import type { FrameOutput } from "../../../proxy/outputs/frame_output.ts";
+import type { FrameOutput } from "../../../proxy/stream/frame_output.ts";
 import { getRabbit, hasRabbit, type Rabbit } from "../../support/rabbitmq.ts";
 import { waitUntil } from "../../support/wait.ts";
 

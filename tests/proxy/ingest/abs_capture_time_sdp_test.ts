@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { RTCPeerConnection } from "werift";
 import { publisherConfig } from "../../../agent/push/publisher_config.ts";
-import { chooseH264 } from "../../../proxy/ingest/h264_offer.ts";
+import { chooseH264 } from "../../../proxy/webrtc/h264_offer.ts";
 import { answerPeer } from "../../../proxy/webrtc/answer_peer.ts";
 import { RTP_EXTENSION } from "../../../shared/mod.ts";
 

@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:tes
 import { RTCPeerConnection } from "werift";
 import { loadConfig } from "../../../proxy/config/load_config.ts";
 import { parseIceServer } from "../../../proxy/config/options.ts";
-import { chooseH264 } from "../../../proxy/ingest/h264_offer.ts";
-import type { IngestIceOptions } from "../../../proxy/ingest/ingest_types.ts";
+import { chooseH264 } from "../../../proxy/webrtc/h264_offer.ts";
+import type { IngestIceOptions } from "../../../proxy/webrtc/ice_options.ts";
 import { iceOptionsOf } from "../../../proxy/ingest/whip_ingest.ts";
 import { answerPeer, peerConfig, withoutDefaultStun } from "../../../proxy/webrtc/answer_peer.ts";
 import { type PublicStunSpy, spyOnPublicStun } from "../../support/public_stun_spy.ts";

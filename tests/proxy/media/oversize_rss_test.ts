@@ -6,8 +6,8 @@ import { describe, expect, test } from "bun:test";
 import { RtpHeader, RtpPacket } from "werift";
 import { configureLog, logger } from "../../../proxy/log.ts";
 import type { AccessUnit } from "../../../proxy/media/frame_assembler.ts";
-import { DataflowStream } from "../../../proxy/outputs/dataflow_stream.ts";
-import type { FrameOutput } from "../../../proxy/outputs/frame_output.ts";
+import { DataflowStream } from "../../../proxy/stream/dataflow_stream.ts";
+import type { FrameOutput } from "../../../proxy/stream/frame_output.ts";
 
 const SPS = Buffer.from("6742c00dd90141fb016a0c0c0d4a000003000200000300791e285490", "hex");
 const PPS = Buffer.from([0x68, 0xcb, 0x8c, 0xb2]);

@@ -4,7 +4,7 @@
 // codecs. codec.name equals werift's; a closed NACK handler books nothing, an open one as werift.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RTCRtpCodecParameters, RTCRtpReceiver } from "werift";
-import { chooseH264 } from "../../../proxy/ingest/h264_offer.ts";
+import { chooseH264 } from "../../../proxy/webrtc/h264_offer.ts";
 import { answerPeer } from "../../../proxy/webrtc/answer_peer.ts";
 import { pinIngestFeedback } from "../../../proxy/webrtc/fast_receiver.ts";
 import { stockWerift } from "../../../proxy/webrtc/werift_fast_path.ts";

@@ -2,7 +2,7 @@
 // since the previous line; other drop reasons say nothing.
 import { expect, test } from "bun:test";
 import type { LogFields, Logger } from "../../../proxy/log.ts";
-import { OVERSIZE_WARN_INTERVAL_MS, OversizeWarning } from "../../../proxy/outputs/oversize_warning.ts";
+import { OVERSIZE_WARN_INTERVAL_MS, OversizeWarning } from "../../../proxy/stream/oversize_warning.ts";
 
 test("OversizeWarning.note() warns at most once a minute, with the count since the last line", () => {
   const lines: LogFields[] = [];

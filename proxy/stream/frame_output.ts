@@ -4,7 +4,7 @@
  * drops its own frames and never holds up the others or the packet path).
  */
 import type { AccessUnit } from "../media/frame_assembler.ts";
-import type { SessionEndReason } from "../ingest/ingest_types.ts";
+import type { IngestRtpPacket, SessionEndReason } from "../ingest/ingest_types.ts";
 
 /** The dataflow a unit belongs to, as outputs see it. */
 export interface StreamContext {
@@ -33,6 +33,15 @@ export interface FrameOutput {
   /** The publisher's session ended; the output stays attached for the next one. */
   sessionEnded?(stream: StreamContext, reason: SessionEndReason): void;
   /** The output was removed from its stream, or the stream is gone: release what it holds. */
+  close?(): void;
+}
+
+/** An output that takes every RTP packet of a stream (as received, before reassembly). */
+export interface PacketOutput {
+  readonly name: string;
+  pushPacket(packet: IngestRtpPacket, stream: StreamContext): void;
+  sessionStarted?(stream: StreamContext): void;
+  sessionEnded?(stream: StreamContext): void;
   close?(): void;
 }
 

@@ -2,10 +2,10 @@
 // makes before its payloader has caps: the ingest answers them, mode 0 in werift's real answer.
 import { afterAll, describe, expect, test } from "bun:test";
 import type { RTCPeerConnection } from "werift";
-import { chooseH264, OfferError } from "../../../proxy/ingest/h264_offer.ts";
+import { chooseH264, OfferError } from "../../../proxy/webrtc/h264_offer.ts";
 import { answerOffer } from "../../../proxy/ingest/ingest_peer.ts";
 import { chooseViewerH264 } from "../../../proxy/whep/whep_offer.ts";
-import { CHROMIUM_OFFER } from "./chromium_offer.ts";
+import { CHROMIUM_OFFER } from "../ingest/chromium_offer.ts";
 
 /** Chromium's offer with every H.264 fmtp's packetization-mode removed (mode 0 by absence). */
 const MODE0 = CHROMIUM_OFFER.replace(/;?packetization-mode=[01]/g, "");

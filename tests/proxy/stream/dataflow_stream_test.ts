@@ -8,8 +8,8 @@ import type { IngestRtpPacket } from "../../../proxy/ingest/ingest_types.ts";
 import { configureLog, logger } from "../../../proxy/log.ts";
 import type { AccessUnit } from "../../../proxy/media/frame_assembler.ts";
 import { parseRtpPacket, type RtpPacket } from "../../../proxy/media/rtp_packet.ts";
-import { DataflowStream } from "../../../proxy/outputs/dataflow_stream.ts";
-import type { FrameOutput } from "../../../proxy/outputs/frame_output.ts";
+import { DataflowStream } from "../../../proxy/stream/dataflow_stream.ts";
+import type { FrameOutput } from "../../../proxy/stream/frame_output.ts";
 import { rtpBytes } from "../../../proxy/outputs/udp_forward_output.ts";
 
 /** The fixture's packets as the ingest hands them to sinks. */

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { chooseH264, OfferError } from "../../../proxy/ingest/h264_offer.ts";
-import { CHROMIUM_OFFER } from "./chromium_offer.ts";
+import { chooseH264, OfferError } from "../../../proxy/webrtc/h264_offer.ts";
+import { CHROMIUM_OFFER } from "../ingest/chromium_offer.ts";
 
 function videoSection(sdp: string): string[] {
   const lines = sdp.split("\r\n");

@@ -9,23 +9,23 @@
  * plus the `newdataflow`/`terminatedataflow` follower, the media metrics and each dataflow's
  * live `stats` in `GET /dataflows`.
  */
-import type { RouteModule } from "../api/create_app.ts";
-import type { BusConnection } from "../bus/bus_connection.ts";
-import type { Config } from "../config/load_config.ts";
-import type { IngestParts, WhipIngest } from "../ingest/whip_ingest.ts";
-import { whipRoutesFor } from "../ingest/whip_ingest.ts";
-import { logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
-import type { FrameAssemblerOptions } from "../media/frame_assembler.ts";
-import type { Registry } from "../registry/registry.ts";
-import { BusFrameSource } from "../frames/bus_frame_source.ts";
-import { registerBusSourceMetrics } from "../frames/bus_source_metrics.ts";
-import { DataflowFrames } from "../frames/dataflow_frames.ts";
-import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "../whep/whep_module.ts";
-import type { DataflowEvents } from "./dataflow_events.ts";
-import { glassToBusHistogram, receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./media_metrics.ts";
-import { MediaStreams } from "./media_streams.ts";
-import type { ForwardTotals } from "./udp_forward_output.ts";
+import type { RouteModule } from "./api/create_app.ts";
+import type { BusConnection } from "./bus/bus_connection.ts";
+import type { Config } from "./config/load_config.ts";
+import type { IngestParts, WhipIngest } from "./ingest/whip_ingest.ts";
+import { whipRoutesFor } from "./ingest/whip_ingest.ts";
+import { logger } from "./log.ts";
+import type { Metrics } from "./metrics.ts";
+import type { FrameAssemblerOptions } from "./media/frame_assembler.ts";
+import type { Registry } from "./registry/registry.ts";
+import { BusFrameSource } from "./frames/bus_frame_source.ts";
+import { registerBusSourceMetrics } from "./frames/bus_source_metrics.ts";
+import { DataflowFrames } from "./frames/dataflow_frames.ts";
+import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "./whep/whep_module.ts";
+import type { DataflowEvents } from "./outputs/dataflow_events.ts";
+import { glassToBusHistogram, receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./outputs/media_metrics.ts";
+import { MediaStreams } from "./outputs/media_streams.ts";
+import type { ForwardTotals } from "./outputs/udp_forward_output.ts";
 
 /** Options and test hooks of {@link mediaRoutesFor}. */
 export interface MediaRoutesOptions {

@@ -16,9 +16,8 @@
 import type { IngestFeedback, IngestRtpPacket, SessionEndReason, SessionInfo, SessionSink } from "../ingest/ingest_types.ts";
 import type { Logger } from "../log.ts";
 import { type AccessUnit, type AssemblerCounters, FrameAssembler, type FrameAssemblerOptions } from "../media/frame_assembler.ts";
-import { droppedTotal, type FrameOutput, type StreamContext } from "./frame_output.ts";
+import { droppedTotal, type FrameOutput, type PacketOutput, type StreamContext } from "./frame_output.ts";
 import { OversizeWarning } from "./oversize_warning.ts";
-import type { PacketOutput } from "./udp_forward_output.ts";
 
 /** Where a dataflow's stream is in its life. */
 export type StreamState = "idle" | "starting" | "live" | "closing";
