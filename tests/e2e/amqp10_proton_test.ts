@@ -75,7 +75,7 @@ describe("AMQP 1.0 consumers (Qpid Proton) of the real proxy's frames", () => {
           "body_size", "captureTime", "captureTimeSource", "dataSampleRate", "dataSubType", "dataType", "height", "keyframe", "locationQuadkey",
           "receiveTime", "registeredSourceId", "rtpTimestamp", "seq", "sourceId", "width",
         ]);
-        expect(a.registeredSourceId).toEqual(["string", String(metadata.dataSourceInfo.sourceId)]);
+        expect(a.registeredSourceId).toEqual(["string", reg.sourceId]);
         expect(a.sourceId).toEqual(["long", reg.id]);
         expect(a.dataType).toEqual(["string", base.dataType]);
         expect(a.dataSubType).toEqual(["string", "h264"]);

@@ -47,6 +47,10 @@ describe.skipIf(!ready)("WHIP session ownership across two proxies on one Postgr
     const sql = postgres(db, { password: pg.password, max: 2, onnotice: () => undefined });
     cleanups.push(() => sql.end({ timeout: 1 }));
 
+    // Ids far from 1: every test's proxy on the shared RabbitMQ numbers from 1, and a late
+    // terminatedataflow of another test's dataflow 1 would make A's announcer take the
+    // replica-lost end as already announced (it dedupes by dataflow id on the bus).
+    await sql`ALTER TABLE dataflows ALTER COLUMN id RESTART WITH ${sql.unsafe(String(1_000_000 + (process.pid % 1000) * 1000))}`;
     const reg = await register(a.base);
     const id = reg.id;
     const frames = await consumeFrames(rabbit.amqpUrl, id);
