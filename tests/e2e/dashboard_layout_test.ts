@@ -116,11 +116,14 @@ describe("dashboard layout in Chromium", () => {
     // The live row: routing key where consumers bind, last keep-alive, last media and the replica owning its WHIP session.
     const cells = async (id: number) => Object.fromEntries(await page.locator(`tr[data-id="${id}"] td`).evaluateAll((tds) =>
       tds.map((td) => [(td as HTMLElement).dataset.col, td.textContent])));
+    // Rates come from a one-second window and the table refreshes every 2 s: wait (bounded) for a row showing them.
+    await page.waitForFunction((id) => /^320×240 · [1-9]\d* fps(\d+ kbit|\d+\.\d\d Mbit)\/s$/.test(document.querySelector(`tr[data-id="${id}"] td[data-col="video"]`)?.textContent ?? ""),
+      reg.id, { timeout: 10_000 });
     const liveCells = await cells(reg.id);
     expect(liveCells.id).toBe(`${reg.id}live${reg.routingKey}`);
     expect(liveCells.seen).toMatch(/^\d+ s agomedia \d+ s agoon 127\.0\.0\.1:\d+$/);
     expect(liveCells.frames).toMatch(/^\d+\d+ droppedg→b \d+\/\d+ ms$/);
-    expect(liveCells.video).toMatch(/^320×240 · \d+ fps\d+ kbit\/s|Mbit\/s$/);
+    expect(liveCells.video).toMatch(/^320×240 · [1-9]\d* fps(\d+ kbit|\d+\.\d\d Mbit)\/s$/);
     expect((await cells(longId)).seen).toMatch(/no media yet$/);
     // Long values are cut, and their cell's title carries them whole.
     const cutNow = await page.evaluate(cut);
