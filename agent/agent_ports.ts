@@ -41,6 +41,7 @@ export function agentPorts(
   // adapts to its own link (push/link_adaptation.ts) unless --ladder off.
   const publishers = new Map<WhipPublisher, { gate: KeyframeGate | undefined; link: LinkAdaptation | undefined }>();
   const rungs = encoderRungs(config);
+  const lastStage = new Map<string, number>();
   let adaptStatus: () => AdaptStatus = () => ({
     mode: "off", rung: 0, rungKbps: needsEncoder(config) ? config.bitrate : null, estimateKbps: null,
     switchesDown: 0, switchesUp: 0, droppedForLink: 0, switches: [],
@@ -131,6 +132,8 @@ export function agentPorts(
     });
     let ended = false;
     const detach = () => {
+      const entry = publishers.get(pub);
+      if (entry?.link) lastStage.set(url, entry.link.stage);
       if (!publishers.delete(pub)) return;
       stats.sentByEnded += pub.counters.packetsSent;
     };
@@ -155,8 +158,10 @@ export function agentPorts(
     pub.on("failed", (e) => fail(e.reason));
     pub.on("disconnected", (e) => fail(e.reason));
     pub.on("pli", () => stats.plis++);
+    // A new session to the same WHIP endpoint (a reconnect) starts where the last one was.
     const link = config.ladder === "off" ? undefined : new LinkAdaptation({
       rungsKbps: rungs.length > 1 ? rungs : [],
+      start: lastStage.get(url),
       log: log.child({ component: "uplink" }),
       onChange: () => stats.onAdaptChange?.(),
     });

@@ -43,6 +43,8 @@ export interface AdaptStatus {
 export interface LinkAdaptationOptions {
   /** kbit/s per rung, top first; empty for a pass-through source. */
   rungsKbps: readonly number[];
+  /** The stage to start on (0: the top rung; a past session's, so a new one on the same link does not start too high). Default 0. */
+  start?: number;
   /** Quiet time before probing a rung up. Default 2000 ms. */
   holdMs?: number;
   /** The most a failed probe doubles the hold to. Default 4000 ms. */
@@ -84,7 +86,9 @@ export class LinkAdaptation {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#rungs = options.rungsKbps.length ? options.rungsKbps : [null];
-    this.#select = new LadderSelect(this.#rungs.length);
+    this.#stage = Math.max(0, Math.min(options.start ?? 0, this.#rungs.length));
+    this.#select = new LadderSelect(this.#rungs.length, Math.min(this.#stage, this.#rungs.length - 1));
+    this.#select.keyframesOnly = this.#stage === this.#rungs.length;
     this.#hold = options.holdMs ?? 2000;
     this.#changedAt = this.#now();
     this.#effectiveAt = this.#changedAt;
@@ -168,6 +172,11 @@ export class LinkAdaptation {
 
   #kbps(stage: number): number | null {
     return this.#rungs[Math.min(stage, this.#rungs.length - 1)]!;
+  }
+
+  /** The stage now: 0..rungs − 1 a rung, rungs: keyframes only. */
+  get stage(): number {
+    return this.#stage;
   }
 
   /** For the status file. */

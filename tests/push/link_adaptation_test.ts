@@ -37,9 +37,10 @@ interface LinkPhase {
 }
 
 /** Runs the ladder through the link; returns per-packet delays and the adaptation. */
-function simulate(ladder: number[], phases: LinkPhase[], passThroughKbps = 2000, queueBytes = 64_000) {
+function simulate(ladder: number[], phases: LinkPhase[], options: { passThroughKbps?: number; queueBytes?: number; start?: number } = {}) {
+  const { passThroughKbps = 2000, queueBytes = 64_000, start } = options;
   let now = 0;
-  const adapt = new LinkAdaptation({ rungsKbps: ladder, now: () => now });
+  const adapt = new LinkAdaptation({ rungsKbps: ladder, now: () => now, start });
   const rungs = ladder.length ? ladder : [passThroughKbps];
   const sent = new Map<number, SentInfo>();
   const delays: { sentAtMs: number; delayMs: number }[] = [];
@@ -163,5 +164,12 @@ describe("LinkAdaptation on a simulated uplink", () => {
     expect(Date.parse(st.switches.at(-1)!.at)).toBeGreaterThanOrEqual(15_000); // up once the link is back
     expect(st.mode).toBe("ladder"); // every picture again at the end
     expect(st.rungKbps).toBeNull();
+  });
+
+  test("a session that starts where the last one ended (a reconnect) climbs from there on a good link", () => {
+    const { adapt, rungAt } = simulate([4000, 2000, 1000], [{ untilMs: 12_000, kbps: 8000 }], { start: 2 });
+    expect(rungAt[0]!.kbps).toBe(1000);
+    expect(rungAt.find((r) => r.kbps === 4000)!.atMs).toBeLessThanOrEqual(8_000);
+    expect(adapt.status().switchesDown).toBe(0);
   });
 });
