@@ -1,7 +1,8 @@
 /**
  * One owner per dataflow on the proxy (issue #13 item 7). A {@link DataflowOwner} holds what
  * this process keeps of one dataflow's media: its stream with the stream's outputs (bus lane,
- * UDP forward, the WHEP hub's output) and its WHEP viewers (hub, viewers, demand lease). It is
+ * UDP forward, the WHEP hub's output) and its WHEP viewers (a handle on the playback's hub,
+ * viewers and demand lease of the dataflow, proxy/whep/whep_playback.ts). It is
  * made when the first of them is needed, dropped when the last one goes, and when the dataflow
  * ends {@link DataflowOwners.end} (the media path's one listener on the registry's "ended",
  * proxy/media_routes.ts) tears it down in this fixed order:
