@@ -8,15 +8,13 @@
 // - queuing delay: one-way delay (receive − send time, on unrelated clocks) above its minimum
 //   over the last 10 s, i.e. how long packets now wait in some queue on the way.
 //
-// Receive times: werift's own parse (`packetResults[].receivedAtMs`) truncates every delta to
-// whole milliseconds, so this sums the deltas itself. A werift receiver (the proxy) gives each
-// feedback's first delta from the previous feedback's last packet, so feedbacks chain; but it
-// floors every delta to 250 µs, so the chain runs slow (≤ 250 µs a packet). The reference time
-// (the previous feedback's last packet, floored to 64 ms) is a lower bound that never drifts:
-// each feedback starts at the later of the two, which keeps the error under 64 ms. A reference
-// time far behind the chain (a 24-bit wrap, a new receiver) restarts the chain, and the
-// one-way delay minimum with it. werift's receiver reports a lost packet as received without
-// a delta (its run-length chunks skip over missing numbers), so a result without a delta
+// Receive times: each feedback's reference time (64 ms steps) is its first packet's arrival
+// rounded down, and its deltas (250 µs steps) run from there (§3.1.5), so a packet arrived at
+// reference + the deltas up to it. werift's own parse (`packetResults[].receivedAtMs`) rounds
+// every delta to whole milliseconds, so this sums them itself. The proxy's feedback keeps all
+// its deltas on one running 250 µs clock (proxy/webrtc/twcc_feedback.ts), so times from
+// consecutive feedbacks fit together. A reference time far behind the last one (its 24 bits
+// wrapped, a new receiver) starts the one-way delay minimum again. A result without a delta
 // counts as lost.
 
 /** One feedback packet, as parsed by werift (RtcpTransportLayerFeedback → TransportWideCC). */
@@ -60,29 +58,27 @@ const MIN_PACKETS = 20;
 const MIN_DELAY_PACKETS = 5;
 const MIN_SPAN_MS = 100;
 const BASE_DELAY_MS = 10_000;
-/** A reference time this far behind the chained clock starts a new one. */
+/** A reference time this far behind the last one is a new clock. */
 const RESTART_US = 10_000_000;
 
 /** Turns TWCC feedback into {@link LinkSample}s. */
 export class LinkEstimator {
   #packets: Packet[] = [];
-  #recvUs: number | undefined;
+  #lastReferenceUs: number | undefined;
   /** Minimum one-way delay per second of send time, for the last 10 s. */
   #minOwd = new Map<number, number>();
 
   /** Takes one feedback; `sent` looks up what went out under a transport sequence number. */
   report(report: TwccReport, sent: (sequenceNumber: number) => SentInfo | undefined): void {
-    const anchorUs = report.referenceTime * 64_000;
-    if (this.#recvUs === undefined || anchorUs < this.#recvUs - RESTART_US) {
-      this.#recvUs = anchorUs;
-      this.#minOwd.clear(); // a new clock origin
-    } else this.#recvUs = Math.max(this.#recvUs, anchorUs);
+    let recvUs = report.referenceTime * 64_000;
+    if (this.#lastReferenceUs !== undefined && recvUs < this.#lastReferenceUs - RESTART_US) this.#minOwd.clear(); // a new clock origin
+    this.#lastReferenceUs = recvUs;
     for (const r of report.results) {
       const received = r.received && r.delta !== undefined;
-      if (received) this.#recvUs += r.delta!;
+      if (received) recvUs += r.delta!;
       const info = sent(r.sequenceNumber);
       if (!info) continue;
-      const recvMs = received ? this.#recvUs / 1000 : undefined;
+      const recvMs = received ? recvUs / 1000 : undefined;
       this.#packets.push({ sentAtMs: info.sentAtMs, size: info.size, recvMs });
       if (recvMs !== undefined) {
         const second = Math.floor(info.sentAtMs / 1000);

@@ -1,8 +1,8 @@
 // LinkEstimator and LinkAdaptation against a simulated uplink: a 3-rung ladder's packets go
 // through LinkAdaptation.select() into a bottleneck (a rate, a drop-tail queue, 20 ms each
-// way), whose receiver answers TWCC feedback every 11 packets as werift's ReceiverTWCC does
-// (first delta from the previous feedback's last packet, deltas floored to 250 µs, a lost
-// packet reported without a delta). Deterministic, on a simulated millisecond clock; the real
+// way), whose receiver answers TWCC feedback every 11 arrivals as the proxy does
+// (proxy/webrtc/twcc_feedback.ts: reference time = the first arrival rounded down to 64 ms,
+// deltas on one 250 µs clock from there, lost packets reported as not received). Deterministic, on a simulated millisecond clock; the real
 // link is in tests/e2e/cellular_test.ts.
 import { describe, expect, test } from "bun:test";
 import { LinkAdaptation } from "../../agent/push/link_adaptation.ts";
@@ -50,7 +50,6 @@ function simulate(ladder: number[], phases: LinkPhase[], options: { passThroughK
   const queue: { doneUs: number; size: number }[] = [];
   const arrivals: { seq: number; atUs: number | undefined }[] = [];
   const pendingReports: { atMs: number; report: TwccReport }[] = [];
-  let lastArrivalUs: number | undefined;
   const endMs = phases.at(-1)!.untilMs;
   const rate = () => phases.find((p) => now < p.untilMs)!.kbps;
   for (let pic = 0; now < endMs; now++) {
@@ -79,18 +78,19 @@ function simulate(ladder: number[], phases: LinkPhase[], options: { passThroughK
     const arrived = arrivals.filter((a) => a.atUs === undefined || a.atUs <= now * 1000);
     if (arrived.filter((a) => a.atUs !== undefined).length >= 11) {
       arrived.sort((a, b) => a.seq - b.seq);
-      const base = lastArrivalUs ?? arrived.find((a) => a.atUs !== undefined)!.atUs!;
+      // As the proxy writes it: reference = first arrival rounded down to 64 ms, deltas on one 250 µs clock from there.
+      const reference = Math.floor(Math.min(...arrived.filter((a) => a.atUs !== undefined).map((a) => a.atUs!)) / 64_000);
       const results: TwccReport["results"][number][] = [];
-      let prev = base;
+      let ticks = 0;
       for (const a of arrived) {
-        if (a.atUs === undefined) results.push({ sequenceNumber: a.seq, received: true }); // no delta: lost
+        if (a.atUs === undefined) results.push({ sequenceNumber: a.seq, received: false });
         else {
-          results.push({ sequenceNumber: a.seq, received: true, delta: Math.floor((a.atUs - prev) / 250) * 250 });
-          prev = a.atUs;
+          const at = Math.floor((a.atUs - reference * 64_000) / 250);
+          results.push({ sequenceNumber: a.seq, received: true, delta: (at - ticks) * 250 });
+          ticks = at;
         }
       }
-      pendingReports.push({ atMs: now + 20, report: { referenceTime: Math.floor(base / 64_000), results } });
-      lastArrivalUs = prev;
+      pendingReports.push({ atMs: now + 20, report: { referenceTime: reference, results } });
       for (const a of arrived) arrivals.splice(arrivals.indexOf(a), 1);
     }
     while (pendingReports.length && pendingReports[0]!.atMs <= now) {
@@ -101,26 +101,43 @@ function simulate(ladder: number[], phases: LinkPhase[], options: { passThroughK
   return { adapt, delays, rungAt };
 }
 
+/** A feedback as the proxy writes it for arrivals (ms; undefined: lost) of sequence numbers from `base`. */
+function feedback(arrivalsMs: (number | undefined)[], base: number): TwccReport {
+  const first = Math.min(...arrivalsMs.filter((a): a is number => a !== undefined).map((a) => a * 1000));
+  const reference = Math.floor(first / 64_000);
+  let ticks = 0;
+  const results = arrivalsMs.map((a, i) => {
+    if (a === undefined) return { sequenceNumber: base + i, received: false };
+    const at = Math.floor((a * 1000 - reference * 64_000) / 250);
+    const delta = (at - ticks) * 250;
+    ticks = at;
+    return { sequenceNumber: base + i, received: true, delta };
+  });
+  return { referenceTime: reference, results };
+}
+
 const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)]!;
 
 describe("LinkEstimator", () => {
   test("delivery rate, loss and queuing delay of a 2 Mbit/s link fed 4 Mbit/s", () => {
     const e = new LinkEstimator();
     const sent = new Map<number, SentInfo>();
-    // 1200-byte packets every 2.4 ms (4 Mbit/s), leaving at 2 Mbit/s (4.8 ms apart), every 4th lost.
-    const results: TwccReport["results"][number][] = [];
+    // 1200-byte packets every 2.4 ms (4 Mbit/s) into a 2 Mbit/s link (4.8 ms each), every 4th lost.
+    const arrivals: (number | undefined)[] = [];
+    let linkFree = 0;
     for (let i = 0; i < 200; i++) {
       sent.set(i, { size: 1200, sentAtMs: i * 2.4 });
-      results.push(i % 4 === 3 ? { sequenceNumber: i, received: true } : { sequenceNumber: i, received: true, delta: i === 0 ? 0 : 4800 * (i % 4 === 0 ? 2 : 1) });
+      if (i % 4 === 3) arrivals.push(undefined);
+      else arrivals.push((linkFree = Math.max(linkFree, i * 2.4) + 4.8) + 20);
     }
-    for (let i = 0; i < 200; i += 11) e.report({ referenceTime: 0, results: results.slice(i, i + 11) }, (s) => sent.get(s));
+    for (let i = 0; i < 200; i += 11) e.report(feedback(arrivals.slice(i, i + 11), i), (seq) => sent.get(seq));
     const s = e.sample();
     expect(s.loss).toBeGreaterThan(0.2);
     expect(s.loss).toBeLessThan(0.3);
-    expect(s.deliveryKbps!).toBeGreaterThan(1300); // 3 of 4 packets at 2 Mbit/s spacing
-    expect(s.deliveryKbps!).toBeLessThan(1700);
+    expect(s.deliveryKbps!).toBeGreaterThan(1800); // what the link carries: 2 Mbit/s
+    expect(s.deliveryKbps!).toBeLessThan(2200);
     expect(s.sendKbps!).toBeGreaterThan(3800);
-    expect(s.queueDelayMs).toBeGreaterThan(100); // the backlog grows 2.4 ms a packet
+    expect(s.queueDelayMs).toBeGreaterThan(100); // the backlog grows 0.6 ms a packet
   });
 
   test("nothing until 20 packets were reported", () => {
