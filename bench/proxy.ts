@@ -14,6 +14,7 @@
 //   bun bench/proxy.ts [N ...] [--seconds S] [--plain] [--cluster] (defaults: 1 4 8 16 32, 10 s measured)
 //   VSB_BENCH_PROFILE=DIR bun bench/proxy.ts 16       (also writes the proxy's CPU profile to DIR)
 //   VSB_BENCH_BUN_FLAGS=--smol bun bench/proxy.ts     (the proxy under other bun flags)
+//   VSB_BENCH_TWCC=1 bun bench/proxy.ts 8            (senders offer transport-cc: the proxy sends TWCC feedback)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import amqp from "amqplib";
@@ -135,7 +136,7 @@ async function runN(n: number, file: string, broker: Broker): Promise<void> {
   const sender = spawnTracked(process.execPath, [import.meta.path, "--sender", base, String(n), file], {
     name: "bench-sender", env: { ...process.env, ...(pki ? { VSB_BENCH_CA_FILE: pki.ca.certFile, VSB_BENCH_TOKEN: SENSOR_TOKEN } : {}) },
   });
-  const senderLine = () => JSON.parse(sender.output("stdout").trim().split("\n").at(-1)!) as { pictures: number; packets: number; connected: number };
+  const senderLine = () => JSON.parse(sender.output("stdout").trim().split("\n").at(-1)!) as { pictures: number; packets: number; connected: number; twccFeedbacks: number };
   await sender.waitForLine(/"pictures"/, { stream: "stdout", timeoutMs: 60_000 });
   await sleep(WARMUP_MS);
   const metrics = async () => await (await fetch(`${base}/metrics`, init)).text();
@@ -189,6 +190,7 @@ async function runN(n: number, file: string, broker: Broker): Promise<void> {
     consumerLatencyMs: { p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) },
     eventLoopLagMs: { p99: quantileMs(buckets(m0, LAG), buckets(m1, LAG), 0.99), max: maxBucketMs(buckets(m0, LAG), buckets(m1, LAG)) },
     connected: sent.connected,
+    twccFeedbacks: sent.twccFeedbacks,
   }));
   await counter.close();
   await proxy.stop();

@@ -1,6 +1,7 @@
 // Helpers of bench/proxy.ts: the pre-encoded capture (made once by gst, cached under .tmp/),
 // pictures of it replayed at 30 fps with continuous RTP numbering, the sender role (N werift
-// WhipPublishers from agent/push, one registered dataflow each), /proc readings and
+// WhipPublishers from agent/push, one registered dataflow each; with VSB_BENCH_TWCC=1 werift
+// publishers that also offer transport-cc, tests/support/twcc_publisher.ts), /proc readings and
 // Prometheus parsing.
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import { RtpStreamReader } from "../agent/push/rtp_stream_reader.ts";
 import { WhipPublisher } from "../agent/push/whip_publisher.ts";
 import { agentBody } from "../tests/proxy/sensor_body.ts";
 import { groupMembers, spawnTracked } from "../tests/support/procs.ts";
+import { TwccPublisher } from "../tests/support/twcc_publisher.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -79,12 +81,16 @@ export async function senderRole(base: string, n: number, file: string): Promise
   const token = process.env.VSB_BENCH_TOKEN;
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const trusting = ((input: string | URL | Request, init?: RequestInit) => fetch(input, { ...init, ...tls } as RequestInit)) as typeof fetch;
-  const pubs: WhipPublisher[] = [];
+  // VSB_BENCH_TWCC=1: senders that offer transport-cc, so the proxy also sends TWCC feedback.
+  const twcc = process.env.VSB_BENCH_TWCC === "1";
+  const pubs: (WhipPublisher | TwccPublisher)[] = [];
   const ids: number[] = [];
   for (let k = 0; k < n; k++) {
     const res = await trusting(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json", ...auth }, body: JSON.stringify(agentBody()) });
     const reg = await res.json() as { id: number; ingest: { whipUrl: string; token: string } };
-    const pub = new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log, fetch: trusting });
+    const pub = twcc
+      ? new TwccPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], fetch: trusting })
+      : new WhipPublisher({ url: reg.ingest.whipUrl, token: reg.ingest.token, interfaceAddresses: ["127.0.0.1"], log, fetch: trusting });
     await pub.start();
     pubs.push(pub);
     ids.push(reg.id);
@@ -113,7 +119,8 @@ export async function senderRole(base: string, n: number, file: string): Promise
   const keepalive = setInterval(() => {
     for (const id of ids) void trusting(`${base}/dataflows/${id}`, { method: "PUT", headers: auth }).catch(() => undefined);
   }, 2000);
-  const report = () => console.log(JSON.stringify({ ids, pictures: sent, packets, connected: pubs.filter((p) => p.state === "connected").length }));
+  const feedbacks = () => pubs.reduce((sum, p) => sum + (p instanceof TwccPublisher ? p.feedbacks.length : 0), 0);
+  const report = () => console.log(JSON.stringify({ ids, pictures: sent, packets, connected: pubs.filter((p) => p.state === "connected").length, twccFeedbacks: feedbacks() }));
   const timer = setInterval(report, 200);
   process.once("SIGINT", () => {
     stop();

@@ -95,6 +95,11 @@ export type CaptureTimeSource = (typeof CAPTURE_TIME_SOURCE)[keyof typeof CAPTUR
 export const RTP_EXTENSION = {
   /** The picture's capture time on the sender's wall clock (shared/abs_capture_time.ts). */
   absCaptureTime: "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+  /**
+   * A transport-wide sequence number on every packet, which a receiver reports back in RTCP
+   * transport-cc feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2, §3.1).
+   */
+  transportWideCc: "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
 } as const;
 
 /**

@@ -89,7 +89,7 @@ export function whipRoutes(deps: WhipDeps): Hono {
     if (offer instanceof Response) return offer;
     let choice;
     try {
-      choice = chooseH264(offer, { singleNalMode: true });
+      choice = chooseH264(offer, { singleNalMode: true, transportCc: true });
     } catch (e) {
       return respond.offerFailed(e);
     }

@@ -1,7 +1,8 @@
 /**
  * One WHIP publisher (RFC 9725) as the proxy sees it: a werift answerer, its state
  * (connecting → live → closed), the RTP it receives handed to a sink, and the RTCP
- * feedback the sink asks for: generic NACK (RFC 4585 §6.2.1) and PLI (§6.3.1).
+ * feedback the sink asks for: generic NACK (RFC 4585 §6.2.1) and PLI (§6.3.1). When the offer
+ * had transport-cc, werift's receiver also reports every packet's arrival (../webrtc/twcc_receiver.ts).
  *
  * werift's own receiver-side NACK generator is switched off (it re-NACKs every 5 ms and
  * mis-orders sequence numbers across the 16-bit wrap); the sink's jitter buffer decides.
@@ -10,6 +11,7 @@
 import type { GenericNack, RTCPeerConnection, RTCRtpReceiver, RtpPacket } from "werift";
 import { type Logger, logger } from "../log.ts";
 import { pinIngestFeedback } from "../webrtc/fast_receiver.ts";
+import { installTwccFeedback } from "../webrtc/twcc_receiver.ts";
 import { installWeriftFastPath } from "../webrtc/werift_fast_path.ts";
 import type { H264Choice } from "../webrtc/h264_offer.ts";
 import { answerOffer } from "./ingest_peer.ts";
@@ -21,6 +23,9 @@ import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 // (~25 → ~9 µs of werift's work per packet), or, if werift is not what they were checked
 // against, left alone with one warning.
 installWeriftFastPath(logger("webrtc"));
+// The transport-cc feedback werift's receiver sends is unreadable (../webrtc/twcc_receiver.ts):
+// ours goes out in its place.
+installTwccFeedback(logger("webrtc"));
 
 /** Life of a session: `connecting` until the first RTP packet, `live` after, `closed` at the end. */
 export type SessionState = "connecting" | "live" | "closed";

@@ -30,15 +30,21 @@ guardUdpErrors(UdpTransport, (msg, fields) => webrtcLog.warn(msg, fields));
 /** Gathering is local only (host candidates), so it takes milliseconds; this is a safety net. */
 const GATHER_TIMEOUT_MS = 5_000;
 
-/** H.264 with RTX for NACKed packets (RFC 4588); the payload types come from the offer. */
-function videoCodecs(): RTCRtpCodecParameters[] {
+/**
+ * H.264 with RTX for NACKed packets (RFC 4588); the payload types come from the offer. werift
+ * answers with the offer's feedback lines, not these (chooseH264 filters them); these say what
+ * each direction takes: a receiver also reports arrivals (transport-cc).
+ */
+function videoCodecs(direction: AnswerPeerOptions["direction"]): RTCRtpCodecParameters[] {
+  // RFC 4585 §4.2 (nack, nack pli), RFC 5104 §7.1 (ccm fir), draft-holmer-rmcat-transport-wide-cc-extensions-01
+  const feedback = [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }];
+  if (direction === "recvonly") feedback.push({ type: "transport-cc" });
   return [
     new RTCRtpCodecParameters({
       mimeType: "video/H264",
       clockRate: 90000,
       payloadType: 96,
-      // RFC 4585 §4.2 (nack, nack pli), RFC 5104 §7.1 (ccm fir)
-      rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }],
+      rtcpFeedback: feedback,
       parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
     }),
     new RTCRtpCodecParameters({ mimeType: "video/rtx", clockRate: 90000, payloadType: 97, parameters: "apt=96" }),
@@ -66,14 +72,18 @@ export interface AnswerPeerOptions {
 
 /**
  * werift's RTCPeerConnection config for `ice` (exported for tests). A receiving peer (the WHIP
- * ingest) takes abs-capture-time, each picture's capture time on the sender's clock; werift
- * answers with the offer's id for it (proxy/media/capture_clock.ts reads it).
+ * ingest) takes abs-capture-time, each picture's capture time on the sender's clock
+ * (proxy/media/capture_clock.ts reads it), and the transport-wide sequence number, whose
+ * arrivals the ingest reports back in transport-cc feedback (./twcc_receiver.ts). werift answers
+ * only the extensions the offer has, with the offer's ids.
  */
 export function peerConfig(ice: IngestIceOptions, direction: AnswerPeerOptions["direction"] = "sendonly") {
   const lite = ice.lite ?? true;
-  const video = direction === "recvonly" ? [new RTCRtpHeaderExtensionParameters({ uri: RTP_EXTENSION.absCaptureTime })] : [];
+  const video = direction === "recvonly"
+    ? [RTP_EXTENSION.absCaptureTime, RTP_EXTENSION.transportWideCc].map((uri) => new RTCRtpHeaderExtensionParameters({ uri }))
+    : [];
   return {
-    codecs: { video: videoCodecs(), audio: [] },
+    codecs: { video: videoCodecs(direction), audio: [] },
     headerExtensions: { video, audio: [] },
     iceLite: lite,
     // Explicit, so werift never falls back to its built-in public STUN server.

@@ -2,10 +2,11 @@
  * Cheap, equivalent versions of what werift 0.25.2's `RTCRtpReceiver.handleRTP`
  * (webrtc/src/media/rtpReceiver.ts) evaluates for every RTP packet:
  *
- * - `twccEnabled` (read per packet while no TWCC receiver exists, i.e. always here: the proxy
- *   negotiates no transport-cc) and `nackEnabled` (RFC 4585 §4.2, `a=rtcp-fb:PT nack`): each
- *   sorts `Object.values(codecs)` and searches the first codec's `rtcpFeedback` on every
- *   call. The replacements find the codec with the lowest
+ * - `twccEnabled` (read per packet while no TWCC receiver exists: in every session whose offer
+ *   had no transport-cc; with it werift makes its ReceiverTWCC at negotiation, from the offer's
+ *   `a=ssrc`, or at the first packet, and reads the getter no more) and `nackEnabled`
+ *   (RFC 4585 §4.2, `a=rtcp-fb:PT nack`): each sorts `Object.values(codecs)` and searches the
+ *   first codec's `rtcpFeedback` on every call. The replacements find the codec with the lowest
  *   payload type in one pass over `codecs`, so they still follow every renegotiation
  *   (`prepareReceive`, `resyncCodecs`): nothing is cached. `pliEnabled` goes the same way.
  * - `codec.name`, read twice per packet, splits `mimeType` each time; the replacement
@@ -79,8 +80,10 @@ export function skipWhenClosed<P>(stock: (this: { closed: boolean }, packet: P) 
  * For one ingest receiver whose NACK handler the proxy closed, fixes the two getters werift
  * reads for every packet: `nackEnabled` reads false (all it gates is the closed handler's
  * `addPacket`, which does nothing) and `twccEnabled` keeps the value it has now (a WHIP session
- * is never renegotiated, RFC 9725 §4.1). Even the fast getters walked the codecs per packet:
- * ~5 % of the proxy's samples at 16 streams.
+ * is never renegotiated, RFC 9725 §4.1): the transport-cc feedback when the offer had it, so
+ * werift still makes its ReceiverTWCC from it at the first packet if it has none yet, undefined
+ * when not. Even the fast getters walked the codecs per packet: ~5 % of the proxy's samples at
+ * 16 streams.
  */
 export function pinIngestFeedback(receiver: object): void {
   const twcc = (receiver as { twccEnabled?: unknown }).twccEnabled;

@@ -6,13 +6,15 @@
  * `getBit()`, copies the state, builds IVs and counters through generic writers and allocates
  * several times; this one computes them in place and copies once.
  *
- * Only V=2 with no padding, CSRC or extension is decrypted here (a 12-octet header; the proxy
- * negotiates no header extensions):
+ * Only V=2 with no padding or CSRC is decrypted here, with no header extension (a 12-octet
+ * header) or a one-byte one that werift reads as written (./fast_rtp_header.ts; the WHIP ingest
+ * negotiates abs-capture-time and the transport-wide sequence number, RFC 8285 §4.2):
  *
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- *   |1 0|0|0|0 0 0 0|M|     PT      |       sequence number         |  GCM: AAD   CM: authenticated
+ *   |1 0|0|X|0 0 0 0|M|     PT      |       sequence number         |  GCM: AAD   CM: authenticated
  *   |                           timestamp                           |
  *   |           synchronization source (SSRC) identifier            |
+ *   |  X = 1: 0xBEDE | length, then the one-byte elements (clear)   |
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  *   |                     encrypted payload …                       |  both: encrypted
  *   +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
@@ -31,7 +33,7 @@
  * committed only after the tag verified — exactly as werift does.
  */
 import { createDecipheriv, createHmac, timingSafeEqual } from "node:crypto";
-import type { HeaderLike } from "./fast_rtp_header.ts";
+import { type HeaderLike, oneByteExtensionEnd } from "./fast_rtp_header.ts";
 
 /** werift's number for SRTP_AEAD_AES_128_GCM (RFC 7714 §14.2: {0x00, 0x07}). */
 export const PROFILE_AEAD_AES_128_GCM = 7;
@@ -42,6 +44,9 @@ const GCM_TAG_BYTES = 16;
 /** RFC 3711 §5.2: HMAC-SHA1 cut to 80 bits. */
 const CM_TAG_BYTES = 10;
 const HEADER_BYTES = 12;
+/** First octet of V=2 with no padding, extension or CSRC, and with the extension bit. */
+const PLAIN_B0 = 0x80;
+const EXTENDED_B0 = 0x90;
 
 /** werift's per-SSRC SRTP state. */
 export interface SrtpSsrcState {
@@ -68,7 +73,7 @@ export interface SrtpFastCounters {
   fast: number;
   /** Another SRTP profile than AES-GCM and AES-CM with HMAC-SHA1-80. */
   otherProfile: number;
-  /** Padding, CSRCs, an extension, another version, or too short. */
+  /** Padding, CSRCs, an extension other than a plain one-byte block, another version, or too short. */
   otherHeader: number;
   /** The first packet of an SSRC (werift creates its state). */
   newSsrc: number;
@@ -89,7 +94,14 @@ export function leanDecryptRtp(stock: DecryptRtp, parseHeader: (raw: Buffer) => 
       return stock.call(this, cipherText);
     }
     const len = cipherText.length;
-    if (len < HEADER_BYTES + (gcm ? GCM_TAG_BYTES : CM_TAG_BYTES) || cipherText[0] !== 0x80) {
+    const tag = gcm ? GCM_TAG_BYTES : CM_TAG_BYTES;
+    const b0 = cipherText[0];
+    // The header is sent in the clear; werift parses it from the packet without its tag.
+    const header = len < HEADER_BYTES + tag ? undefined
+      : b0 === PLAIN_B0 ? HEADER_BYTES
+      : b0 === EXTENDED_B0 ? oneByteExtensionEnd(cipherText, len - tag)
+      : undefined;
+    if (header === undefined) {
       counters.otherHeader++;
       return stock.call(this, cipherText);
     }
@@ -102,7 +114,7 @@ export function leanDecryptRtp(stock: DecryptRtp, parseHeader: (raw: Buffer) => 
     this.updateRolloverCount(cipherText.readUInt16BE(2), next);
     const roc = next.rolloverCounter;
     if (roc > 0xffffffff) return stock.call(this, cipherText); // 2^48 packets in: werift's own writers decide
-    const dst = gcm ? gcmDecrypt(this.cipher, cipherText, roc) : cmDecrypt(this.cipher, cipherText, roc);
+    const dst = gcm ? gcmDecrypt(this.cipher, cipherText, roc, header) : cmDecrypt(this.cipher, cipherText, roc, header);
     if (dst === undefined) {
       // Tampered, replayed across a ROC change, or keyed otherwise: werift decides and throws.
       counters.authFailed++;
@@ -116,8 +128,8 @@ export function leanDecryptRtp(stock: DecryptRtp, parseHeader: (raw: Buffer) => 
 
 const gcmIv = Buffer.alloc(12);
 
-/** The plain packet (header ‖ payload), or undefined when the GCM tag does not verify. */
-function gcmDecrypt(cipher: SrtpContextLike["cipher"], cipherText: Buffer, roc: number): Buffer | undefined {
+/** The plain packet (`header` octets ‖ payload), or undefined when the GCM tag does not verify. */
+function gcmDecrypt(cipher: SrtpContextLike["cipher"], cipherText: Buffer, roc: number, header: number): Buffer | undefined {
   const len = cipherText.length;
   const { srtpSessionKey: key, srtpSessionSalt: salt } = cipher;
   const iv = gcmIv;
@@ -131,22 +143,22 @@ function gcmDecrypt(cipher: SrtpContextLike["cipher"], cipherText: Buffer, roc: 
   iv[10] = cipherText[2]! ^ salt[10]!;
   iv[11] = cipherText[3]! ^ salt[11]!;
   const decipher = createDecipheriv("aes-128-gcm", key, iv);
-  decipher.setAAD(cipherText.subarray(0, HEADER_BYTES));
+  decipher.setAAD(cipherText.subarray(0, header));
   decipher.setAuthTag(cipherText.subarray(len - GCM_TAG_BYTES));
-  const plain = decipher.update(cipherText.subarray(HEADER_BYTES, len - GCM_TAG_BYTES));
+  const plain = decipher.update(cipherText.subarray(header, len - GCM_TAG_BYTES));
   try {
     decipher.final();
   } catch {
     return undefined;
   }
-  return withHeader(cipherText, plain, len - GCM_TAG_BYTES);
+  return withHeader(cipherText, plain, len - GCM_TAG_BYTES, header);
 }
 
 const cmCounter = Buffer.alloc(16);
 const cmRoc = Buffer.alloc(4);
 
-/** The plain packet (header ‖ payload), or undefined when the HMAC-SHA1-80 tag does not verify. */
-function cmDecrypt(cipher: SrtpContextLike["cipher"], cipherText: Buffer, roc: number): Buffer | undefined {
+/** The plain packet (`header` octets ‖ payload), or undefined when the HMAC-SHA1-80 tag does not verify. */
+function cmDecrypt(cipher: SrtpContextLike["cipher"], cipherText: Buffer, roc: number, header: number): Buffer | undefined {
   const end = cipherText.length - CM_TAG_BYTES;
   const hmac = createHmac("sha1", cipher.srtpSessionAuthTag!);
   hmac.update(cipherText.subarray(0, end));
@@ -161,15 +173,15 @@ function cmDecrypt(cipher: SrtpContextLike["cipher"], cipherText: Buffer, roc: n
   iv[12] = cipherText[2]!;
   iv[13] = cipherText[3]!;
   for (let i = 0; i < salt.length && i < 16; i++) iv[i]! ^= salt[i]!; // salt (14 octets) · 2^16
-  const plain = createDecipheriv("aes-128-ctr", key, iv).update(cipherText.subarray(HEADER_BYTES, end));
-  return withHeader(cipherText, plain, end);
+  const plain = createDecipheriv("aes-128-ctr", key, iv).update(cipherText.subarray(header, end));
+  return withHeader(cipherText, plain, end, header);
 }
 
-/** A new buffer of `size` octets: the packet's 12-octet header, then `plain`. */
-function withHeader(cipherText: Buffer, plain: Buffer, size: number): Buffer {
+/** A new buffer of `size` octets: the packet's first `header` octets, then `plain`. */
+function withHeader(cipherText: Buffer, plain: Buffer, size: number, header: number): Buffer {
   // Not pooled: a packet the jitter buffer keeps must not pin a shared 8 KiB slab.
   const dst = Buffer.allocUnsafeSlow(size);
-  cipherText.copy(dst, 0, 0, HEADER_BYTES);
-  plain.copy(dst, HEADER_BYTES);
+  cipherText.copy(dst, 0, 0, header);
+  plain.copy(dst, header);
   return dst;
 }

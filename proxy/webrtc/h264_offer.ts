@@ -20,6 +20,12 @@
 // single NAL unit packets, §6.2), which GStreamer's webrtcbin offers before its payloader has
 // caps; mode 1 is preferred when both are offered. werift answers with the offered fmtp, so the
 // answer says mode 0 too. A WHEP viewer still needs mode 1: our packetizer sends FU-A.
+//
+// werift answers a codec with the offer's own `a=rtcp-fb` lines (not ours), so this filter is what
+// decides the answer's feedback. An ingest also keeps `transport-cc` when the offer has the
+// transport-wide sequence number extension too (draft-holmer-rmcat-transport-wide-cc-extensions-01
+// §2): then the ingest reports each packet's arrival time (§3.1, ./twcc_receiver.ts) and the
+// sender can estimate its uplink. With the feedback but not the extension there is nothing to report.
 
 import { RTP_EXTENSION } from "../../shared/mod.ts";
 
@@ -39,7 +45,7 @@ export interface H264Choice {
   rtxPayloadType?: number;
   /** `profile-level-id` as offered (lower case), if any. */
   profileLevelId?: string;
-  /** Feedback kept for `payloadType`, e.g. ["nack", "nack pli", "ccm fir"]. */
+  /** Feedback kept for `payloadType`, e.g. ["nack", "nack pli", "ccm fir"] (and "transport-cc"). */
   feedback: string[];
   /** RFC 6184 §8.1 packetization-mode of `payloadType`: 1, or 0 (single NAL units). */
   packetizationMode: 0 | 1;
@@ -51,9 +57,15 @@ export interface H264Choice {
 export interface ChooseOptions {
   /** Take packetization-mode 0 when no mode 1 is offered (an ingest can). Default false. */
   singleNalMode?: boolean;
+  /**
+   * Keep `transport-cc` feedback when the offer also has the transport-wide sequence number
+   * extension (an ingest receives, so it can report arrivals). Default false.
+   */
+  transportCc?: boolean;
 }
 
 const KEPT_FEEDBACK = new Set(["nack", "nack pli", "ccm fir"]);
+const TRANSPORT_CC = "transport-cc";
 const MAX_SDP_BYTES = 64 * 1024;
 
 interface Codec {
@@ -154,7 +166,7 @@ function direction(m: string[]): string {
   return m.find((l) => /^a=(sendonly|sendrecv|recvonly|inactive)$/.test(l))?.slice(2) ?? "sendrecv";
 }
 
-function narrow(m: string[], keep: Set<number>, h264: number): string[] {
+function narrow(m: string[], keep: Set<number>, h264: number, feedback: Set<string>): string[] {
   const parts = m[0]!.split(" ");
   const head = `${parts.slice(0, 3).join(" ")} ${[...keep].join(" ")}`;
   const out = [head];
@@ -163,7 +175,7 @@ function narrow(m: string[], keep: Set<number>, h264: number): string[] {
     if (attr) {
       const pt = Number(attr[2]);
       if (!keep.has(pt)) continue;
-      if (attr[1] === "rtcp-fb" && (pt !== h264 || !KEPT_FEEDBACK.has(attr[3]!.trim().toLowerCase()))) continue;
+      if (attr[1] === "rtcp-fb" && (pt !== h264 || !feedback.has(attr[3]!.trim().toLowerCase()))) continue;
     }
     out.push(line);
   }
@@ -198,25 +210,37 @@ export function chooseH264(sdp: string, options: ChooseOptions = {}): H264Choice
   }
   const rtx = [...codecs.values()].find((c) => c.name === "rtx" && c.fmtp.get("apt") === String(h264.pt));
   const keep = new Set([h264.pt, ...(rtx ? [rtx.pt] : [])]);
-  const narrowed = narrow(video, keep, h264.pt);
+  const transportCc = options.transportCc === true && h264.feedback.includes(TRANSPORT_CC) &&
+    extmapId(video, RTP_EXTENSION.transportWideCc) !== undefined;
+  const kept = transportCc ? new Set([...KEPT_FEEDBACK, TRANSPORT_CC]) : KEPT_FEEDBACK;
+  // Both halves or neither: the sequence numbers would cost the sender 4 octets a packet for nothing.
+  const narrowed = narrow(video, keep, h264.pt, kept).filter((l) => transportCc || extmapUri(l) !== RTP_EXTENSION.transportWideCc);
   const out = [...session, ...media.flatMap((m) => (m === video ? narrowed : m))];
   return {
     sdp: `${out.join("\r\n")}\r\n`,
     payloadType: h264.pt,
     rtxPayloadType: rtx?.pt,
     profileLevelId: h264.fmtp.get("profile-level-id")?.toLowerCase(),
-    feedback: h264.feedback.filter((f) => KEPT_FEEDBACK.has(f)),
+    feedback: h264.feedback.filter((f) => kept.has(f)),
     packetizationMode: modeOf(h264) === 1 ? 1 : 0,
     absCaptureTimeId: extmapId(video, RTP_EXTENSION.absCaptureTime),
   };
 }
 
-/** RFC 8285 §5: `a=extmap:<id>[/<direction>] <uri> …`; ids 1-14 (one-byte) or up to 255 (two-byte). */
+/** RFC 8285 §5: `a=extmap:<id>[/<direction>] <uri> …`. */
+const EXTMAP = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/;
+
+/** The id `uri` has in `m`: 1-14 (one-byte headers) or up to 255 (two-byte), RFC 8285 §4. */
 function extmapId(m: string[], uri: string): number | undefined {
   for (const line of m) {
-    const match = /^a=extmap:(\d+)(?:\/\w+)? (\S+)/.exec(line);
+    const match = EXTMAP.exec(line);
     const id = match ? Number(match[1]) : 0;
     if (match?.[2] === uri && id >= 1 && id <= 255 && id !== 15) return id;
   }
   return undefined;
+}
+
+/** The URI of an `a=extmap` line, undefined for other lines. */
+function extmapUri(line: string): string | undefined {
+  return EXTMAP.exec(line)?.[2];
 }

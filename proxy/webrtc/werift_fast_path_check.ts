@@ -107,6 +107,12 @@ export function probeRtpPackets(): Buffer[] {
   rtp(0x00, 0, 0, [], []); // version 0, empty payload: werift does not check the version
   rtp(0x81, 96, 2, [0, 0, 0, 9], [0x41]); // one CSRC: werift's parser
   rtp(0x90, 96, 3, [0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0], [0x41]); // one-byte extension (RFC 8285 §4.2)
+  rtp(0x90, 96, 4, [0xbe, 0xde, 0, 1, 0x31, 0xff, 0xfe, 0], [0x41]); // a transport-wide sequence number
+  rtp(0xb0, 96, 5, [0xbe, 0xde, 0, 2, 0, 0x21, 1, 2, 0x43, 9, 8, 7], [0x41, 0, 2]); // padding octets, two elements, RTP padding
+  rtp(0x90, 96, 6, [0xbe, 0xde, 0, 1, 0xf0, 0, 0, 0], [0x41]); // id 15: werift's parser stops there
+  rtp(0x90, 96, 7, [0xbe, 0xde, 0, 1, 0x17, 1, 2, 3], [0x41, 4, 5, 6, 7]); // element past the block: werift's
+  rtp(0x90, 96, 8, [0x10, 0x00, 0, 1, 1, 1, 0xaa, 0], [0x41]); // two-byte profile (RFC 8285 §4.3): werift's
+  rtp(0x90, 96, 9, [0xbe, 0xde, 0, 9, 0x10, 0xaa], []); // block past the packet: werift's
   out.push(Buffer.from([0x80, 96, 0, 1, 0])); // too short: werift throws
   return out;
 }
@@ -134,7 +140,9 @@ function checkSrtp(c: CheckInputs, keys: SessionKeys): void {
     const fastRx = c.newSession(keys, profile).remoteContext as { srtpSSRCStates: Record<number, SrtpSsrcState> };
     const sent = SEND.map((seq, i) => {
       const header = c.newHeader();
-      Object.assign(header, { payloadType: 96, sequenceNumber: seq, timestamp: 3000 * i, ssrc: 0x5eed, marker: i % 3 === 0 });
+      // Every other packet with one-byte extensions, as a publisher sends them (RFC 8285 §4.2).
+      const extensions = i % 2 === 0 ? [] : [{ id: 1, payload: Buffer.alloc(8 * (i % 3 === 0 ? 1 : 0) + 2, i) }, { id: 2, payload: Buffer.from([0, i]) }];
+      Object.assign(header, { payloadType: 96, sequenceNumber: seq, timestamp: 3000 * i, ssrc: 0x5eed, marker: i % 3 === 0, extensions });
       return sender.encrypt(Buffer.from([0x65, i, 0x88, 0x84, 0x21, i * 7]), header);
     });
     const fastBefore = c.counters.fast;

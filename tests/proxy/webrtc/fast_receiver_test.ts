@@ -1,13 +1,15 @@
 // The receiver's per-packet getters (proxy/webrtc/fast_receiver.ts) against werift's own: after
-// the proxy negotiates Chromium's offer, and on a receiver whose codecs are set and then
-// renegotiated (prepareReceive, resyncCodecs) — nothing is frozen, every answer follows the
-// codecs. codec.name equals werift's; a closed NACK handler books nothing, an open one as werift.
+// the proxy negotiates Chromium's offer (without and with transport-cc), and on a receiver whose
+// codecs are set and then renegotiated (prepareReceive, resyncCodecs) — nothing is frozen, every
+// answer follows the codecs. codec.name equals werift's; a closed NACK handler books nothing, an
+// open one as werift.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RTCRtpCodecParameters, RTCRtpReceiver } from "werift";
 import { chooseH264 } from "../../../proxy/webrtc/h264_offer.ts";
 import { answerPeer } from "../../../proxy/webrtc/answer_peer.ts";
 import { pinIngestFeedback } from "../../../proxy/webrtc/fast_receiver.ts";
 import { stockWerift } from "../../../proxy/webrtc/werift_fast_path.ts";
+import { RTP_EXTENSION } from "../../../shared/mod.ts";
 import { CHROMIUM_OFFER } from "../ingest/chromium_offer.ts";
 import { ensureFastPath } from "./stock_werift.ts";
 
@@ -31,6 +33,12 @@ function both(receiver: RTCRtpReceiver): { fast: Getters; stock: Getters } {
   return { fast, stock };
 }
 
+/** Chromium's offer with the transport-wide sequence number extension (the fixture has no extmap lines). */
+const TWCC_OFFER = CHROMIUM_OFFER.replace("a=mid:1\r\n", `a=mid:1\r\na=extmap:3 ${RTP_EXTENSION.transportWideCc}\r\n`);
+/** The options the WHIP ingest chooses with (proxy/ingest/whip_routes.ts). */
+const INGEST = { singleNalMode: true, transportCc: true };
+const ICE = { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1" };
+
 const h264 = (payloadType: number, rtcpFeedback: { type: string; parameter?: string }[]) =>
   new RTCRtpCodecParameters({ mimeType: "video/H264", clockRate: 90000, payloadType, rtcpFeedback });
 const rtx = (payloadType: number) => new RTCRtpCodecParameters({ mimeType: "video/rtx", clockRate: 90000, payloadType, parameters: `apt=${payloadType - 1}` });
@@ -52,6 +60,15 @@ describe("fast receiver getters", () => {
     for (const codec of Object.values((peer.transceiver.receiver as unknown as { codecs: Record<string, RTCRtpCodecParameters> }).codecs)) {
       expect(codec.name).toBe(stockWerift().getters.codecName.call(codec) as string);
     }
+  });
+
+  test("after the ingest answers an offer with transport-cc: TWCC on, as werift says, and werift's ReceiverTWCC made at negotiation", async () => {
+    const peer = await answerPeer(chooseH264(TWCC_OFFER, INGEST), ICE, { direction: "recvonly" });
+    cleanups.push(() => peer.pc.close());
+    const { fast, stock } = both(peer.transceiver.receiver);
+    expect(fast).toEqual(stock);
+    expect(fast.twccEnabled).toEqual({ type: "transport-cc", parameter: undefined });
+    expect((peer.transceiver.receiver as unknown as { receiverTWCC?: object }).receiverTWCC).toBeDefined();
   });
 
   test("follow the codecs when they are set and renegotiated (prepareReceive, resyncCodecs)", () => {
@@ -101,16 +118,19 @@ describe("fast receiver getters", () => {
     expect(nack.lostSeqNumbers).toEqual([]);
   });
 
-  test("pinIngestFeedback: an ingest receiver reads nack off (its handler is closed) and TWCC as it was negotiated, other receivers unchanged", async () => {
-    const peer = await answerPeer(chooseH264(CHROMIUM_OFFER), { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1" }, { direction: "recvonly" });
-    cleanups.push(() => peer.pc.close());
-    const receiver = peer.transceiver.receiver;
-    const before = both(receiver).stock;
-    pinIngestFeedback(receiver);
-    const r = receiver as unknown as Getters;
-    expect(r.nackEnabled).toBe(false);
-    expect(r.twccEnabled).toEqual(before.twccEnabled);
-    expect(r.pliEnabled).toEqual(before.pliEnabled); // PLI still goes out
+  test("pinIngestFeedback: an ingest receiver reads nack off (its handler is closed) and TWCC as it was negotiated (off, or on with transport-cc), other receivers unchanged", async () => {
+    for (const [offer, twcc] of [[CHROMIUM_OFFER, false], [TWCC_OFFER, true]] as const) {
+      const peer = await answerPeer(chooseH264(offer, INGEST), ICE, { direction: "recvonly" });
+      cleanups.push(() => peer.pc.close());
+      const receiver = peer.transceiver.receiver;
+      const before = both(receiver).stock;
+      pinIngestFeedback(receiver);
+      const r = receiver as unknown as Getters;
+      expect(r.nackEnabled).toBe(false);
+      expect(r.twccEnabled).toEqual(before.twccEnabled);
+      expect(r.twccEnabled !== undefined).toBe(twcc);
+      expect(r.pliEnabled).toEqual(before.pliEnabled); // PLI still goes out
+    }
     const other = new RTCRtpReceiver({ debug: {} } as never, "video", 1);
     other.prepareReceive({ codecs: [h264(96, [{ type: "nack" }, { type: "transport-cc" }])], encodings: [] } as never);
     const { fast, stock } = both(other);

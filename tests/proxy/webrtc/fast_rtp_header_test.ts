@@ -90,11 +90,17 @@ describe("fast RtpHeader.deSerialize and RtpPacket.clone", () => {
       build({ ext: { profile: 0x1234, words: [0x01020304] } }), // another profile
       build({ ext: { profile: 0xbede, words: [] } }),
       build({ ext: { profile: 0xbede, words: [0x10aa0000] }, csrc: [7], pad: 2, marker: true }),
+      build({ ext: { profile: 0xbede, words: [0x10aa0000] }, pad: 3 }),
+      build({ ext: { profile: 0xbede, words: [0x0031abcd] } }), // padding octet first
+      build({ ext: { profile: 0xbede, words: [0x05aabbcc, 0xddeeff00] } }), // id 0 with data: werift keeps it
+      build({ ext: { profile: 0xbede, words: [0x17010203] } }), // element past the block
+      build({ ext: { profile: 0xbede, words: [0x17010203] }, payload: [] }), // and past the packet
+      build({ ext: { profile: 0xbede, words: [0x31abcd00, 0xf0000000] } }), // id 15 after an element
     ];
     expectSameAsWerift(packets);
   });
 
-  test("parses the common header without calling werift's parser", () => {
+  test("parses the common header and one-byte extensions without calling werift's parser", () => {
     let calls = 0;
     const parse = fastRtpHeaderParser(RtpHeader.prototype, (raw) => {
       calls++;
@@ -102,10 +108,16 @@ describe("fast RtpHeader.deSerialize and RtpPacket.clone", () => {
     });
     parse(build({ marker: true }));
     parse(build({ pad: 4 }));
-    expect(calls).toBe(0);
-    parse(build({ csrc: [1] }));
     parse(build({ ext: { profile: 0xbede, words: [0] } }));
-    expect(calls).toBe(2);
+    const twcc = parse(build({ ext: { profile: 0xbede, words: [0x31ab_cd00] }, payload: [0x65, 9] }));
+    expect(calls).toBe(0);
+    expect(twcc.extensions).toEqual([{ id: 3, payload: Buffer.from([0xab, 0xcd]) }]);
+    expect(twcc.payloadOffset).toBe(20);
+    parse(build({ csrc: [1] }));
+    parse(build({ ext: { profile: 0x1000, words: [0x0101aa00] } }));
+    parse(build({ ext: { profile: 0xbede, words: [0xf0000000] } }));
+    parse(build({ ext: { profile: 0xbede, words: [0x17010203] } })); // 8 octets in a 4-octet block
+    expect(calls).toBe(4);
   });
 
   test("clone copies the header (a new object, shallow like werift's) and keeps the payload", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { chooseH264, OfferError } from "../../../proxy/webrtc/h264_offer.ts";
+import { RTP_EXTENSION } from "../../../shared/mod.ts";
 import { CHROMIUM_OFFER } from "../ingest/chromium_offer.ts";
 
 function videoSection(sdp: string): string[] {
@@ -54,6 +55,27 @@ describe("chooseH264()", () => {
     expect(rejects(vp8only).status).toBe(406);
     const audioOnly = CHROMIUM_OFFER.slice(0, CHROMIUM_OFFER.indexOf("m=video"));
     expect(rejects(audioOnly).status).toBe(406);
+  });
+
+  test("transportCc keeps Chromium's transport-cc and its sequence number extension; without either half, or without the option (WHEP), neither is kept", () => {
+    const extmap = `a=extmap:3 ${RTP_EXTENSION.transportWideCc}`;
+    const withExt = CHROMIUM_OFFER.replace("a=mid:1\r\n", `a=mid:1\r\n${extmap}\r\n`);
+    const feedbackLines = (sdp: string) => videoSection(sdp).filter((l) => l.startsWith("a=rtcp-fb:"));
+    const ingest = chooseH264(withExt, { transportCc: true });
+    expect(ingest.feedback).toEqual(["transport-cc", "ccm fir", "nack", "nack pli"]);
+    expect(feedbackLines(ingest.sdp)).toEqual(["a=rtcp-fb:106 transport-cc", "a=rtcp-fb:106 ccm fir", "a=rtcp-fb:106 nack", "a=rtcp-fb:106 nack pli"]);
+    expect(videoSection(ingest.sdp)).toContain(extmap);
+    // goog-remb stays out: werift's receiver sends no REMB.
+    expect(ingest.sdp).not.toContain("goog-remb");
+    for (const [what, choice] of [
+      ["no extension (the fixture has none)", chooseH264(CHROMIUM_OFFER, { transportCc: true })],
+      ["no option (a WHEP viewer's offer goes this way)", chooseH264(withExt)],
+      ["no transport-cc feedback", chooseH264(withExt.replaceAll(/a=rtcp-fb:\d+ transport-cc\r\n/g, ""), { transportCc: true })],
+    ] as const) {
+      expect({ what, feedback: choice.feedback }).toEqual({ what, feedback: ["ccm fir", "nack", "nack pli"] });
+      const video = videoSection(choice.sdp).join("\n");
+      expect({ what, twcc: video.includes("transport-cc") || video.includes(RTP_EXTENSION.transportWideCc) }).toEqual({ what, twcc: false });
+    }
   });
 
   test("answers 400 for malformed or unusable offers, naming what is wrong", () => {
