@@ -14,7 +14,7 @@ import { HEADER, ROUTE, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod
 import { agentBody } from "../proxy/sensor_body.ts";
 import { gstRtpArgv } from "./whip_harness.ts";
 import { metric } from "./media_harness.ts";
-import { exitOnSigint, startNetnsProxy } from "./netns_proxy.ts";
+import { exitOnSignal, startNetnsProxy } from "./netns_proxy.ts";
 import { datagramKind, udpRelay } from "./udp_relay.ts";
 
 const [role, ...rest] = process.argv.slice(2);
@@ -57,7 +57,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     (stats as Record<string, unknown>).drops = text.split("\n").filter((l) => /^vsb_(rtp_packets_dropped|frames_dropped)_total\{.*\} [1-9]/.test(l));
     console.log(JSON.stringify(stats));
   }, 250);
-  exitOnSigint(() => {
+  exitOnSignal(() => {
     clearInterval(poll);
     writeFileSync(out, Buffer.concat(bodies));
     writeFileSync(`${out}.json`, JSON.stringify(timestamps));

@@ -11,7 +11,7 @@
 // among live processes; the veths are created inside the namespaces, never in the host's. A
 // namespace of a dead pid with this prefix (a run that was SIGKILLed) is removed first.
 import { spawnSync } from "node:child_process";
-import { isAlive, onCleanup } from "../support/procs.ts";
+import { isAlive, onCleanup, sleepSync } from "../support/procs.ts";
 
 /** The three sides. */
 export type NetnsSide = "s" | "r" | "p";
@@ -32,7 +32,7 @@ export interface Netns {
   readonly addr: Readonly<{ s: string; rs: string; rp: string; p: string }>;
   /** `argv` prefixed to run in namespace `side` (`ip netns exec NS …`). */
   exec(side: NetnsSide, argv: string[]): string[];
-  /** Deletes the namespaces (their veths go with them); safe to call twice. */
+  /** Ends what still runs in the namespaces and deletes them (their veths go with them); safe to call twice. */
   remove(): void;
 }
 
@@ -44,13 +44,35 @@ function run(args: string[]): string | undefined {
   return `"${args.join(" ")}" failed: ${`${r.stderr ?? ""}${r.error ?? ""}`.trim() || `status ${r.status}`}`;
 }
 
+/**
+ * Ends what still runs in namespace `name` (`ip netns pids`: only processes of this test's own
+ * namespaces), TERM then KILL after `graceMs`, and deletes it. A peer killed before it could stop
+ * its children (RabbitMQ, the proxy) leaves them there; this is their last stop.
+ */
+function deleteNamespace(name: string, graceMs = 3000): void {
+  const pids = () => (spawnSync("ip", ["netns", "pids", name], { encoding: "utf8" }).stdout ?? "").split("\n").filter(Boolean).map(Number).filter(isAlive);
+  const signal = (sig: NodeJS.Signals) => pids().forEach((pid) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // It ended meanwhile.
+    }
+  });
+  if (pids().length > 0) {
+    signal("SIGTERM");
+    for (const deadline = Date.now() + graceMs; pids().length > 0 && Date.now() < deadline;) sleepSync(50);
+    signal("SIGKILL");
+  }
+  run(["ip", "netns", "del", name]);
+}
+
 function removeStale(prefix: string): void {
   const pattern = new RegExp(`^${prefix}-(\\d+)-\\d+-[SRP]$`);
   const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
   for (const line of list.split("\n")) {
     const name = line.split(" ")[0]!;
     const pid = pattern.exec(name)?.[1];
-    if (pid !== undefined && !isAlive(Number(pid))) run(["ip", "netns", "del", name]);
+    if (pid !== undefined && !isAlive(Number(pid))) deleteNamespace(name);
   }
 }
 
@@ -70,7 +92,7 @@ export function createNetns(options: NetnsOptions): Netns {
   const remove = () => {
     if (removed) return;
     removed = true;
-    for (const name of Object.values(ns)) run(["ip", "netns", "del", name]);
+    for (const name of Object.values(ns)) deleteNamespace(name);
   };
   const unregister = onCleanup(remove, remove);
   const steps = [

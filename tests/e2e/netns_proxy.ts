@@ -41,16 +41,22 @@ export async function startNetnsProxy(publicAddr: string, iceAddr: string, optio
 }
 
 /**
- * On the first SIGINT: runs `beforeExit` (write results, close the AMQP connection), then stops
- * this peer's proxy, RabbitMQ and epmd by pid, then exits 0. A failing `beforeExit` must not
- * skip the cleanup (the broker's epmd would be left running).
+ * On the first SIGINT or SIGTERM: runs `beforeExit` (write results, close the AMQP connection),
+ * then stops this peer's proxy, RabbitMQ and epmd by pid, then exits 0; a TERM during that is
+ * ignored (the stopper's KILL still ends it). A failing `beforeExit` must not skip the cleanup
+ * (the broker's epmd would be left running).
  */
-export function exitOnSigint(beforeExit: () => Promise<unknown> | unknown): void {
-  process.once("SIGINT", () => {
+export function exitOnSignal(beforeExit: () => Promise<unknown> | unknown): void {
+  let exiting = false;
+  const exit = () => {
+    if (exiting) return;
+    exiting = true;
     void Promise.resolve()
       .then(beforeExit)
       .catch((error) => console.error(`peer cleanup failed: ${error}`))
       .then(() => cleanupAll())
       .finally(() => process.exit(0));
-  });
+  };
+  process.on("SIGINT", exit);
+  process.on("SIGTERM", exit);
 }
