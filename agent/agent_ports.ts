@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { HEADER_ZOOM, quadkey, type Registration } from "../shared/mod.ts";
 import { CaptureSupervisor } from "./capture/capture_supervisor.ts";
-import { pipelineArgv } from "./capture/pipeline.ts";
+import { encoderRungs, needsEncoder, pipelineArgv, rungOf } from "./capture/pipeline.ts";
 import type { CaptureStats } from "./capture_stats.ts";
 import { offsetClock, systemClock } from "./clock.ts";
 import type { AgentConfig } from "./config/options.ts";
@@ -19,6 +19,8 @@ import { type LocationFix, locationFix } from "./location/location_fix.ts";
 import { readPositionFile, watchPositionFile } from "./location/position_file.ts";
 import type { Logger } from "./log.ts";
 import { CaptureStamper } from "./push/capture_stamp.ts";
+import type { SendMark } from "./push/ladder_select.ts";
+import { type AdaptStatus, LinkAdaptation } from "./push/link_adaptation.ts";
 import { WhipPublisher } from "./push/whip_publisher.ts";
 import { RtpStreamReader } from "./push/rtp_stream_reader.ts";
 import { dataflowMetadata } from "./registration/dataflow_metadata.ts";
@@ -35,15 +37,24 @@ export function agentPorts(
 ): FlowPorts & { close(): void } {
   let fix: LocationFix | undefined = config.lat !== undefined ? locationFix({ lat: config.lat, lon: config.lon! }) : undefined;
   let unwatch = () => {};
-  // Every open WHIP session gets every packet: two during a make-before-break handover.
-  const publishers = new Map<WhipPublisher, KeyframeGate | undefined>();
+  // Every open WHIP session gets every packet: two during a make-before-break handover. Each
+  // adapts to its own link (push/link_adaptation.ts) unless --ladder off.
+  const publishers = new Map<WhipPublisher, { gate: KeyframeGate | undefined; link: LinkAdaptation | undefined }>();
+  const rungs = encoderRungs(config);
+  const lastStage = new Map<string, number>();
+  let adaptStatus: () => AdaptStatus = () => ({
+    mode: "off", rung: 0, rungKbps: needsEncoder(config) ? config.bitrate : null, estimateKbps: null,
+    switchesDown: 0, switchesUp: 0, droppedForLink: 0, switches: [],
+  });
+  stats.adapt = () => adaptStatus();
   const hysteresis = new TileHysteresis({ holdMs: config.handoverHold * 1000 });
   // udp/rtsp/file/camera H.264 ignore --width/--height: the next keep-alive sends the SPS's size.
   const videoSize = new VideoSizeWatch();
   // HTTPS to the proxy trusting --proxy-ca-file; undefined: the runtime's fetch and system CAs.
   const proxyFetch = config.proxyCaFile ? fetchTrusting(readFileSync(config.proxyCaFile, "utf8")) : undefined;
-  // Each picture's capture time, stamped as its first packet leaves gst (push/capture_stamp.ts).
-  const stamper = new CaptureStamper();
+  // Each picture's capture time, stamped as its first packet leaves gst (push/capture_stamp.ts);
+  // a ladder's rungs interleave, so each has its own stamper.
+  const stampers = rungs.map(() => new CaptureStamper());
   const captureClock = offsetClock(systemClock, config.clockOffsetMs);
 
   const capture = new CaptureSupervisor({
@@ -56,19 +67,26 @@ export function agentPorts(
       return { push: (chunk) => reader.push(chunk).forEach(onPacket) };
     },
     onPacket: (raw) => {
+      const rung = rungs.length > 1 ? rungOf(raw) : 0;
+      const stamper = stampers[rung] ?? stampers[0]!;
       const packet = stamper.stamp(raw, captureClock.now());
-      stats.captureStamped = stamper.counters.stamped;
-      stats.captureUnstampable = stamper.counters.unstampable;
-      stats.count(packet);
+      stats.captureStamped = stampers[0]!.counters.stamped;
+      stats.captureUnstampable = stampers[0]!.counters.unstampable;
+      // Capture figures are the top rung's (what the camera gives at --bitrate).
+      if (rung === 0) stats.count(packet);
       const size = videoSize.observe(packet);
       if (size) log.info("video size detected", { ...size, configured: { width: config.width, height: config.height } });
-      if (publishers.size === 0) stats.unsent++;
-      for (const [pub, gate] of publishers) {
-        if (!gate || gate.open) pub.sendRtp(packet);
-        else if (gate.admit(packet)) {
-          pub.sendRtp(packet);
-          gate.onOpen?.();
-        } else stats.handoverAwaitingKeyframe++;
+      if (publishers.size === 0 && rung === 0) stats.unsent++;
+      for (const [pub, { gate, link }] of publishers) {
+        const deliver = (p: Uint8Array, mark: SendMark) => {
+          if (!gate || gate.open) pub.sendRtp(p, mark);
+          else if (gate.admit(p)) {
+            pub.sendRtp(p);
+            gate.onOpen?.();
+          } else stats.handoverAwaitingKeyframe++;
+        };
+        if (link) link.select(packet, deliver);
+        else deliver(packet, undefined);
       }
     },
     onRestart: () => stats.restarts++,
@@ -114,6 +132,8 @@ export function agentPorts(
     });
     let ended = false;
     const detach = () => {
+      const entry = publishers.get(pub);
+      if (entry?.link) lastStage.set(url, entry.link.stage);
       if (!publishers.delete(pub)) return;
       stats.sentByEnded += pub.counters.packetsSent;
     };
@@ -138,7 +158,18 @@ export function agentPorts(
     pub.on("failed", (e) => fail(e.reason));
     pub.on("disconnected", (e) => fail(e.reason));
     pub.on("pli", () => stats.plis++);
-    publishers.set(pub, gate);
+    // A new session to the same WHIP endpoint (a reconnect) starts where the last one was.
+    const link = config.ladder === "off" ? undefined : new LinkAdaptation({
+      rungsKbps: rungs.length > 1 ? rungs : [],
+      start: lastStage.get(url),
+      log: log.child({ component: "uplink" }),
+      onChange: () => stats.onAdaptChange?.(),
+    });
+    if (link) {
+      pub.onTwcc = (report, sent) => link.report(report, sent);
+      adaptStatus = () => link.status(); // the newest session's
+    }
+    publishers.set(pub, { gate, link });
     stats.sentByCurrent = () => [...publishers.keys()].reduce((sum, p) => sum + p.counters.packetsSent, 0);
     pub.start().catch((error: Error) => fail(error.message));
     return {

@@ -1,4 +1,5 @@
 /** Counters of what the gst child produced, read by the status reporter. */
+import type { AdaptStatus } from "./push/link_adaptation.ts";
 
 /** Cumulative capture counters. */
 export class CaptureStats {
@@ -20,6 +21,10 @@ export class CaptureStats {
   handoverAwaitingKeyframe = 0;
   /** Packets sent by WHIP sessions that have ended. */
   sentByEnded = 0;
+  /** The newest WHIP session's uplink adaptation (set by whoever owns it). */
+  adapt: (() => AdaptStatus) | undefined;
+  /** Called when that adaptation changes stage (the status reporter writes the file). */
+  onAdaptChange: (() => void) | undefined;
   /** Packets sent by the current WHIP session (set by whoever owns it). */
   sentByCurrent: () => number = () => 0;
 

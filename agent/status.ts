@@ -1,6 +1,6 @@
 /**
  * Status for operators and watchdogs: one JSON log line per state change and one every 10 s
- * with fps, bitrate, packets and restarts; the same object written atomically (write a
+ * with fps, bitrate, packets and restarts (and on every uplink adaptation step); the same object written atomically (write a
  * temporary file, then rename) to `--status-file`.
  */
 import { renameSync, writeFileSync } from "node:fs";
@@ -8,6 +8,7 @@ import type { CaptureStats } from "./capture_stats.ts";
 import type { ControlCounters } from "./control/control_verifier.ts";
 import type { FlowState } from "./flow.ts";
 import type { Logger } from "./log.ts";
+import type { AdaptStatus } from "./push/link_adaptation.ts";
 import { residentBytes } from "./runtime.ts";
 
 /** The status object. */
@@ -38,7 +39,11 @@ export interface AgentStatus {
   /** The same by reason: unsigned, forged, replayed, … (agent/control/control_verifier.ts). */
   controlIgnoredByReason: Record<string, number>;
   rssBytes: number;
+  /** Uplink adaptation of the newest WHIP session (agent/push/link_adaptation.ts); written on every change. */
+  adapt: AdaptStatus;
 }
+
+const OFF: AdaptStatus = { mode: "off", rung: 0, rungKbps: null, estimateKbps: null, switchesDown: 0, switchesUp: 0, droppedForLink: 0, switches: [] };
 
 /** Options of {@link StatusReporter}. */
 export interface StatusReporterOptions {
@@ -63,6 +68,7 @@ export class StatusReporter {
 
   constructor(options: StatusReporterOptions) {
     this.#o = options;
+    options.stats.onAdaptChange = () => this.#write();
   }
 
   /** Starts the periodic status line. */
@@ -119,6 +125,7 @@ export class StatusReporter {
       controlIgnored: this.#o.control?.rejectedTotal ?? 0,
       controlIgnoredByReason: { ...this.#o.control?.rejected },
       rssBytes: residentBytes(),
+      adapt: s.adapt?.() ?? OFF,
     };
   }
 

@@ -1,7 +1,8 @@
 // `make bench-agent`: the BUILT agent binary (1280x720 30 fps test source) against a real
 // proxy and RabbitMQ. First 10 demand→first-frame-on-the-bus trials (MQTT control path),
 // then 60 s of streaming. Prints one JSON line: agent CPU % of one core (the agent process
-// only, not its gst child; from /proc), agent RSS, packets/s and frames/s, packets lost
+// only; from /proc) and its gst child's (the encoders: with uplink adaptation on, the default
+// `--ladder auto`, one x264 per rung), agent RSS, packets/s and frames/s, packets lost
 // between the gst child and the proxy, demand→first frame p50/max.
 //
 // Packet loss over the streaming session: packets the agent read from its gst child (status
@@ -12,7 +13,7 @@
 // split into packets never handed to WebRTC (held before the session connected beyond the
 // replayed GOP, or before a restarted source's keyframe) and packets lost on the way.
 //
-//   bun bench/agent.ts [--seconds S] [--trials N] [--width W --height H --fps F --bitrate KBPS]
+//   bun bench/agent.ts [--seconds S] [--trials N] [--width W --height H --fps F --bitrate KBPS] [--ladder auto|off|KBPS,…]
 //   (a short run: --seconds 5 --trials 1)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -30,7 +31,7 @@ import {
 } from "../tests/e2e/agent_e2e_harness.ts";
 
 if (process.argv.includes("--help")) {
-  console.log("usage: bun bench/agent.ts [--seconds S=60] [--trials N=10] [--width W=1280 --height H=720 --fps F=30 --bitrate KBPS=2000]");
+  console.log("usage: bun bench/agent.ts [--seconds S=60] [--trials N=10] [--width W=1280 --height H=720 --fps F=30 --bitrate KBPS=2000] [--ladder auto|off|KBPS,…=auto]");
   process.exit(0);
 }
 
@@ -44,7 +45,18 @@ const width = option("--width", 1280);
 const height = option("--height", 720);
 const fps = option("--fps", 30);
 const bitrate = option("--bitrate", 2000); // the agent's default
+const ladderAt = process.argv.indexOf("--ladder");
+const ladder = ladderAt > 0 ? process.argv[ladderAt + 1]! : "auto"; // the agent's default
 const TICKS = 100; // USER_HZ on Linux
+
+/** The agent's child processes (its gst-launch-1.0). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return []; // the process is gone: no children to count
+  }
+}
 
 /** utime + stime of `pid` itself (children not included), in clock ticks. */
 function cpuTicks(pid: number): number {
@@ -90,7 +102,7 @@ async function main() {
   const bus = await watchBus(rabbit.amqpUrl);
   const statusFile = join(emptyDir("vsb-bench-agent-"), "status.json");
   const agent = startAgent(agentArgs(proxy, rabbit.mqttUrl, [
-    "--width", String(width), "--height", String(height), "--fps", String(fps), "--bitrate", String(bitrate), "--status-file", statusFile,
+    "--width", String(width), "--height", String(height), "--fps", String(fps), "--bitrate", String(bitrate), "--ladder", ladder, "--status-file", statusFile,
   ]));
   const id = await registeredId(agent);
   await agent.waitForLine(/"msg":"mqtt connected"/, { stream: "stderr" });
@@ -114,6 +126,8 @@ async function main() {
   const framesAtStart = bus.framesOf(id).length;
   const windowPackets0 = await metric(proxy.base, "vsb_whip_rtp_packets_total");
   const ticks0 = cpuTicks(agent.pid);
+  const gst = childrenOf(agent.pid);
+  const gstTicks0 = gst.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   const t0 = performance.now();
   let rssMax = 0;
   while (performance.now() - t0 < seconds * 1000) {
@@ -122,6 +136,7 @@ async function main() {
   }
   const elapsed = (performance.now() - t0) / 1000;
   const cpu = ((cpuTicks(agent.pid) - ticks0) / TICKS / elapsed) * 100;
+  const gstCpu = ((gst.reduce((sum, pid) => sum + cpuTicks(pid), 0) - gstTicks0) / TICKS / elapsed) * 100;
   const framesPerSecond = (bus.framesOf(id).length - framesAtStart) / elapsed;
   const packetsPerSecond = ((await metric(proxy.base, "vsb_whip_rtp_packets_total")) - windowPackets0) / elapsed;
   await withdraw(proxy, lease);
@@ -137,8 +152,11 @@ async function main() {
   console.log(JSON.stringify({
     bench: "agent",
     source: `test ${width}x${height}@${fps} ${bitrate} kbit/s`,
+    ladder,
     seconds: Math.round(elapsed),
     agentCpuPercentOfOneCore: Math.round(cpu * 100) / 100,
+    gstCpuPercentOfOneCore: Math.round(gstCpu * 100) / 100,
+    adapt: { mode: status.adapt?.mode, rungKbps: status.adapt?.rungKbps, switchesDown: status.adapt?.switchesDown, switchesUp: status.adapt?.switchesUp },
     agentRssMb: Math.round(rssMax),
     packetsPerSecond: Math.round(packetsPerSecond),
     framesPerSecondOnBus: Math.round(framesPerSecond * 10) / 10,

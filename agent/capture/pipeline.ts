@@ -6,6 +6,17 @@
  *
  * Raw sources are encoded; H.264 sources (udp, rtsp, file, v4l2 in h264 format) are not.
  * `-q` keeps gst-launch's own messages off stdout; `-e` turns SIGINT into an EOS.
+ *
+ * With a bitrate ladder (`--ladder`, uplink adaptation) a raw source is encoded once per rung:
+ * gst-launch-1.0 has no runtime control, so the encoders all run and the agent picks, per WHIP
+ * session, which rung's RTP it sends, switching at the target rung's keyframe
+ * (agent/push/ladder_select.ts). Each rung's payloader has its own payload type
+ * (96 + rung) and all share timestamp-offset 0, so picture N carries one RTP timestamp on
+ * every rung and a switch continues the stream without a jump:
+ *
+ *   … ! tee name=ladder  ladder. ! queue ! x264enc bitrate=B0 ! … ! rtph264pay pt=96 ! rungs.
+ *                        ladder. ! queue ! x264enc bitrate=B1 ! … ! rtph264pay pt=97 ! rungs.
+ *   funnel name=rungs ! rtpstreampay ! fdsink fd=1
  */
 import { type SourceSpec, UNQUOTABLE } from "./source_spec.ts";
 
@@ -33,6 +44,27 @@ export interface PipelineOptions {
   bitrate: number;
   /** Frames between keyframes. */
   keyint: number;
+  /** `--ladder`: kbit/s per rung, top first; "auto" is bitrate, /2, /4. Default "off". */
+  ladder?: "auto" | "off" | readonly number[];
+}
+
+/** Most rungs a ladder may have (payload types 96–99). */
+export const MAX_RUNGS = 4;
+
+/**
+ * The kbit/s of each encoder the pipeline runs, top first: one (`--bitrate`) unless the source
+ * is encoded here and a ladder is on.
+ */
+export function encoderRungs(o: Pick<PipelineOptions, "source" | "v4l2Format" | "bitrate" | "ladder">): number[] {
+  const ladder = o.ladder ?? "off";
+  if (ladder === "off" || !needsEncoder(o)) return [o.bitrate];
+  if (ladder !== "auto") return [...ladder];
+  return [o.bitrate, Math.round(o.bitrate / 2), Math.round(o.bitrate / 4)];
+}
+
+/** The rung of an RTP packet from a ladder pipeline (its payload type − 96). */
+export function rungOf(packet: Uint8Array): number {
+  return (packet[1]! & 0x7f) - RTP_PAYLOAD_TYPE;
 }
 
 /** RTP payload type and MTU the agent uses; the WHIP publisher rewrites PT as negotiated. */
@@ -55,8 +87,22 @@ export function gstQuoted(name: string, value: string): string {
   return `${name}="${value}"`;
 }
 
+/** An empty element: the next one starts a new chain (no `!` before it), as after `tee name=t`. */
+const BREAK: Element = [];
+
 function link(elements: Element[]): string[] {
-  return elements.flatMap((e, i) => (i === 0 ? e : ["!", ...e]));
+  const out: string[] = [];
+  let open = false;
+  for (const e of elements) {
+    if (e.length === 0) {
+      open = false;
+      continue;
+    }
+    if (open) out.push("!");
+    out.push(...e);
+    open = true;
+  }
+  return out;
 }
 
 function rawCaps(o: PipelineOptions, format?: string): Element {
@@ -86,19 +132,32 @@ export function encoderElements(o: PipelineOptions): Element[] {
   }
 }
 
+/** H.264 → RTP for one rung (payload type 96 + rung; a ladder's rungs share timestamp 0). */
+function payloader(rung?: number): Element[] {
+  const shared = rung === undefined ? [] : ["timestamp-offset=0"];
+  return [["h264parse", "config-interval=-1"], ["rtph264pay", `pt=${RTP_PAYLOAD_TYPE + (rung ?? 0)}`, `mtu=${RTP_MTU}`, ...shared]];
+}
+
+function streamSink(sync = false): Element[] {
+  return [["rtpstreampay"], sync ? ["fdsink", "fd=1", "sync=true"] : ["fdsink", "fd=1"]];
+}
+
 /** The common tail; `sync` paces file sources at their own timestamps. */
 export function payloadTail(sync = false): Element[] {
-  return [
-    ["h264parse", "config-interval=-1"],
-    ["rtph264pay", `pt=${RTP_PAYLOAD_TYPE}`, `mtu=${RTP_MTU}`],
-    ["rtpstreampay"],
-    sync ? ["fdsink", "fd=1", "sync=true"] : ["fdsink", "fd=1"],
-  ];
+  return [...payloader(), ...streamSink(sync)];
 }
 
 /** Raw frames in the given caps → encoder → tail. The V4L2 chain, testable with videotestsrc. */
 export function rawChain(o: PipelineOptions): Element[] {
-  return [["videoconvert"], ...encoderElements(o), ...payloadTail()];
+  const rungs = encoderRungs(o);
+  if (rungs.length === 1) return [["videoconvert"], ...encoderElements(o), ...payloadTail()];
+  if (rungs.length > MAX_RUNGS) throw new RangeError(`a ladder has at most ${MAX_RUNGS} rungs, not ${rungs.length}`);
+  // A leaky queue per rung: an encoder that falls behind drops its own raw frames, not the others'.
+  const branches = rungs.flatMap((bitrate, rung) => [
+    BREAK, ["ladder."], ["queue", "max-size-buffers=4", "max-size-bytes=0", "max-size-time=0", "leaky=downstream"],
+    ...encoderElements({ ...o, bitrate }), ...payloader(rung), ["rungs."],
+  ]);
+  return [["videoconvert"], ["tee", "name=ladder"], ...branches, BREAK, ["funnel", "name=rungs"], ...streamSink()];
 }
 
 function fileElements(path: string, fps: number): Element[] {

@@ -41,6 +41,17 @@ const source = z.string().transform((value, ctx) => {
   }
 });
 
+/** `--ladder`: "auto", "off", or strictly falling kbit/s, two to four of them. */
+const ladder = z.string().transform((value, ctx): "auto" | "off" | number[] => {
+  const v = value.trim().toLowerCase();
+  if (v === "auto" || v === "off") return v;
+  const rungs = v.split(",").map((r) => Number(r.trim()));
+  const bad = rungs.length < 2 || rungs.length > 4 || rungs.some((r, i) => !Number.isInteger(r) || r < 50 || r > 1_000_000 || (i > 0 && r >= rungs[i - 1]!));
+  if (!bad) return rungs;
+  ctx.addIssue({ code: "custom", message: "must be auto, off, or 2 to 4 falling bitrates in kbit/s (50 to 1000000), e.g. 4000,2000,1000" });
+  return z.NEVER;
+});
+
 /** Every option of vsb-agent, in `--help` order. */
 export const OPTIONS = {
   source: opt({ group: "Capture", flag: "--source", env: ["VSB_SOURCE"], kind: "string", arg: "SPEC", defaultText: "test",
@@ -64,6 +75,9 @@ export const OPTIONS = {
     help: "encoder bitrate in kbit/s", schema: positiveInt(1_000_000).default(2000) }),
   keyint: opt({ group: "Capture", flag: "--keyint", env: ["VSB_KEYINT"], kind: "number", arg: "FRAMES", defaultText: "fps (one a second)",
     help: "frames between keyframes (gst-launch cannot hear the MEC's PLI)", schema: positiveInt(10_000).optional() }),
+  ladder: opt({ group: "Capture", flag: "--ladder", env: ["VSB_LADDER"], kind: "string", arg: "auto|off|KBPS,…", defaultText: "auto",
+    help: "uplink adaptation: encoder bitrates switched at keyframes as the link shrinks and recovers (auto: --bitrate, /2, /4; pass-through sources drop to keyframes only); off: one encoder, never adapt",
+    schema: ladder.default("auto") }),
   gstLaunch: opt({ group: "Capture", flag: "--gst-launch", env: ["VSB_GST_LAUNCH"], kind: "string", arg: "PATH", defaultText: "gst-launch-1.0",
     help: "gst-launch-1.0 executable", schema: z.string().min(1).default("gst-launch-1.0") }),
   lat: opt({ group: "Location", flag: "--lat", env: ["VSB_LAT"], kind: "number", arg: "DEG",

@@ -7,6 +7,10 @@ import { RTP_EXTENSION } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { CAPTURE_STAMP_ID } from "./capture_stamp.ts";
 
+/** draft-holmer-rmcat-transport-wide-cc-extensions-01 §2, and its id in the offer (werift numbers extensions in order). */
+export const TRANSPORT_WIDE_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+export const TWCC_ID = 2;
+
 /** A STUN/TURN server as RTCPeerConnection takes it. */
 export interface IceServer {
   urls: string | string[];
@@ -54,7 +58,8 @@ export function publisherCodecs(): RTCRtpCodecParameters[] {
       mimeType: "video/H264",
       clockRate: 90000,
       payloadType: 102,
-      rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }],
+      // transport-cc: the proxy's feedback for the uplink estimate (push/link_estimator.ts).
+      rtcpFeedback: [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }, { type: "transport-cc" }],
       parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
     }),
     new RTCRtpCodecParameters({ mimeType: "video/rtx", clockRate: 90000, payloadType: 103, parameters: "apt=102" }),
@@ -71,7 +76,11 @@ export function publisherCodecs(): RTCRtpCodecParameters[] {
  * SR at all, is right from the first frame, and survives the GOP cache and source splices.
  */
 export function publisherHeaderExtensions(): RTCRtpHeaderExtensionParameters[] {
-  return [new RTCRtpHeaderExtensionParameters({ id: CAPTURE_STAMP_ID, uri: RTP_EXTENSION.absCaptureTime })];
+  return [
+    new RTCRtpHeaderExtensionParameters({ id: CAPTURE_STAMP_ID, uri: RTP_EXTENSION.absCaptureTime }),
+    // The transport-wide sequence number werift writes into every packet once negotiated.
+    new RTCRtpHeaderExtensionParameters({ id: TWCC_ID, uri: TRANSPORT_WIDE_CC }),
+  ];
 }
 
 /** werift's PeerConfig for these options. */

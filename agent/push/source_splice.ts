@@ -67,9 +67,19 @@ export class SourceSplice {
     return this.#seenStep ?? this.#defaultStep;
   }
 
-  /** The action for `packet` (at least an RTP header long). */
-  accept(packet: Uint8Array): SpliceAction {
+  /**
+   * The action for `packet` (at least an RTP header long). `continued`: the caller chose to
+   * continue the stream with this packet (a keyframe after a rung switch or dropped pictures,
+   * agent/push/ladder_select.ts): "splice", and a new SSRC is not a restart.
+   */
+  accept(packet: Uint8Array, continued = false): SpliceAction {
     const ssrc = ssrcOf(packet);
+    if (continued) {
+      this.#ssrc = ssrc;
+      this.#awaitingKeyframe = false;
+      this.#lastTimestamp = timestampOf(packet);
+      return "splice";
+    }
     if (ssrc !== this.#ssrc) {
       if (this.#ssrc !== undefined) {
         this.counters.sourceRestarts++;

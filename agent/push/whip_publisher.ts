@@ -10,10 +10,20 @@
  * a session that connects mid-GOP starts on a keyframe, and an RTCP watchdog: a full-ICE agent only notices a dead
  * peer after 30 s of failed consent checks (RFC 7675), the receiver reports every ~1 s.
  */
-import { RTCPeerConnection, type RTCRtpSender, type RTCRtpTransceiver, type RtcpPacket, RtcpPayloadSpecificFeedback } from "werift";
+import {
+  RTCPeerConnection,
+  type RTCRtpSender,
+  type RTCRtpTransceiver,
+  type RtcpPacket,
+  RtcpPayloadSpecificFeedback,
+  RtcpTransportLayerFeedback,
+  TransportWideCC,
+} from "werift";
 import { RTP_EXTENSION } from "../../shared/mod.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { GopCache } from "./gop_cache.ts";
+import type { SendMark } from "./ladder_select.ts";
+import type { SentInfo, TwccReport } from "./link_estimator.ts";
 import { PublisherEvents } from "./publisher_events.ts";
 import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
 import { withoutPublicStun } from "./no_public_stun.ts";
@@ -49,6 +59,9 @@ export interface PublisherCounters {
   captureStampsSent: number;
 }
 
+/** A continued stream's timestamp step is its own below this (10 s at 90 kHz), else one picture. */
+const MAX_OWN_STEP = 900_000;
+
 /** PSFB FMT of FIR (RFC 5104 §4.3.1.1); werift does not export its class. */
 const FIR_FMT = 4;
 
@@ -63,11 +76,18 @@ export class WhipPublisher extends PublisherEvents {
   captureStampId: number | undefined;
   /** Session URL once answered. */
   location: string | undefined;
+  /**
+   * Gets every transport-wide congestion control feedback (when the proxy negotiated
+   * transport-cc), with what was sent under each transport sequence number.
+   */
+  onTwcc: ((report: TwccReport, sent: (sequenceNumber: number) => SentInfo | undefined) => void) | undefined;
   private pc: RTCPeerConnection | undefined;
   private sender: RTCRtpSender | undefined;
   private readonly gop = new GopCache();
   private readonly splice: SourceSplice;
   private lastRtcpAt = 0;
+  /** RTP timestamp (as read from the capture) of the last packet sent. */
+  private lastSentTimestamp: number | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private readonly log: Logger;
 
@@ -155,6 +175,15 @@ export class WhipPublisher extends PublisherEvents {
         this.emit("pli", { kind: "fir" });
       }
     }
+    if (packet instanceof RtcpTransportLayerFeedback && packet.feedback instanceof TransportWideCC && this.onTwcc) {
+      // werift keeps what it sent per transport sequence number for its own estimator.
+      const infos = (this.sender as unknown as { senderBWE?: { sentInfos?: Record<number, { size: number; sendingAtMs: number }> } })?.senderBWE?.sentInfos;
+      const feedback = packet.feedback;
+      this.onTwcc({ referenceTime: feedback.referenceTime, results: feedback.packetResults }, (seq) => {
+        const info = infos?.[seq];
+        return info ? { size: info.size, sentAtMs: info.sendingAtMs } : undefined;
+      });
+    }
   }
 
   private checkAlive(connectBy: number): void {
@@ -179,31 +208,39 @@ export class WhipPublisher extends PublisherEvents {
   /**
    * Sends one RTP packet from the capture (SSRC and payload type are rewritten to the
    * negotiated ones). Before the session connects, the current GOP is held and replayed.
+   * `mark` (agent/push/ladder_select.ts): the packet continues the stream after a switch to
+   * another rung or after dropped pictures; sequence numbers go on without a gap and the
+   * timestamp by the capture's own step.
    */
-  sendRtp(packet: Uint8Array): void {
+  sendRtp(packet: Uint8Array, mark?: SendMark): void {
     if (this.state !== "connected") {
       if (this.state === "closed") return;
       this.counters.droppedNotConnected++;
       this.gop.push(packet);
       return;
     }
-    this.send(packet);
+    this.send(packet, mark);
   }
 
-  private send(packet: Uint8Array): void {
+  private send(packet: Uint8Array, mark?: SendMark): void {
     const sender = this.sender;
     if (!sender || packet.length < 12) return;
-    const action = this.splice.accept(packet);
+    const action = this.splice.accept(packet, mark !== undefined);
     this.counters.sourceRestarts = this.splice.counters.sourceRestarts;
     this.counters.droppedAwaitingKeyframe = this.splice.counters.droppedAwaitingKeyframe;
     if (action === "hold") return;
+    const timestamp = new DataView(packet.buffer, packet.byteOffset, packet.byteLength).getUint32(4);
     if (action === "splice") {
       // A restarted gst child has a new SSRC, sequence and timestamp base: continue ours
-      // (werift computes the offsets from the next packet it sends, this keyframe).
-      sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true, this.splice.timestampStep);
+      // (werift computes the offsets from the next packet it sends, this keyframe). A rung
+      // switch or dropped pictures keep the capture's timeline: step by its own distance.
+      const own = this.lastSentTimestamp === undefined ? 0 : (timestamp - this.lastSentTimestamp) >>> 0;
+      const step = mark !== undefined && own > 0 && own < MAX_OWN_STEP ? own : this.splice.timestampStep;
+      sender.replaceRTP({ sequenceNumber: 0, timestamp: 0 }, true, step);
       const { sourceRestarts, droppedAwaitingKeyframe } = this.counters;
-      this.log.info("source spliced at a keyframe", { sourceRestarts, droppedAwaitingKeyframe, timestampStep: this.splice.timestampStep });
+      if (mark === undefined) this.log.info("source spliced at a keyframe", { sourceRestarts, droppedAwaitingKeyframe, timestampStep: step });
     }
+    this.lastSentTimestamp = timestamp;
     if (this.counters.packetsSent === 0) this.lastRtcpAt = Date.now();
     this.counters.packetsSent++;
     this.counters.bytesSent += packet.length;
