@@ -85,20 +85,28 @@ async function shaperRole(listen: string, ports: string, target: string, rateBps
   const shaper = new LinkShaper<() => void>({ rateBps, queueLimitBytes, burstMs }, performance.now());
   let down = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let due = 0;
+  let late = 0; // the latest timer of the window, ms: a starved relay shows here
   // A setTimeout chain to the moment the head may go; a late timer only lets the bucket fill
   // (up to burstMs of rate), so timer jitter under 15 ms costs no throughput.
   const pump = () => {
     timer = undefined;
     const now = performance.now();
+    late = Math.max(late, now - due);
     for (const send of shaper.release(now)) send();
     const at = shaper.nextReleaseAt(now);
-    if (at !== undefined) timer = setTimeout(pump, Math.max(0, at - now));
+    if (at === undefined) return;
+    due = Math.max(now, at);
+    timer = setTimeout(pump, due - now);
   };
   await udpRelay({
     listen, target, ports: ports.split(",").map(Number),
     up: (msg, forward) => {
-      shaper.offer(forward, msg.length, performance.now(), datagramKind(msg) === "rtp");
-      if (!timer) pump();
+      const now = performance.now();
+      shaper.offer(forward, msg.length, now, datagramKind(msg) === "rtp");
+      if (timer) return;
+      due = now;
+      pump();
     },
     down: (msg, forward) => {
       down += msg.length;
@@ -112,16 +120,27 @@ async function shaperRole(listen: string, ports: string, target: string, rateBps
     console.log(JSON.stringify({ rate: shaper.rateBps, at: Date.now() }));
   });
   console.log(JSON.stringify({ listening: ports, rate: shaper.rateBps, at: Date.now(), queueLimitBytes, burstMs }));
+  // Event-loop lag, whether or not a datagram waits: a stall lets datagrams pile up in the socket
+  // buffer, and they then reach the queue as one burst.
+  let lag = 0;
+  let beat = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    lag = Math.max(lag, now - beat - 10);
+    beat = now;
+  }, 10);
   let last = performance.now();
   setInterval(() => {
     const now = performance.now();
     const w = shaper.takeWindow();
     console.log(JSON.stringify({
       at: Date.now(), rateBps: shaper.rateBps, inBytes: w.inBytes, outBytes: w.outBytes,
-      outKbps: Math.round((w.outBytes * 8) / (now - last)), queueBytes: shaper.queuedBytes, drops: w.drops,
-      dropsTotal: shaper.totals.drops, maxQueueDelayMs: Math.round(w.maxDelayMs), downBytes: down,
+      outKbps: Math.round((w.outBytes * 8) / (now - last)), queueBytes: shaper.queuedBytes, drops: w.drops, droppedBytes: w.droppedBytes,
+      dropsTotal: shaper.totals.drops, maxQueueDelayMs: Math.round(w.maxDelayMs), maxTimerLateMs: Math.round(late), loopLagMs: Math.round(lag), downBytes: down,
     }));
     last = now;
+    late = 0;
+    lag = 0;
   }, WINDOW_MS);
   process.once("SIGINT", () => {
     console.log(JSON.stringify({ totals: shaper.totals }));

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CAPTURE_TIME_SOURCE } from "../../shared/mod.ts";
-import { hasElements, skipUnless } from "../support/gst.ts";
+import { hasCommand, hasElements, skipUnless } from "../support/gst.ts";
 import { type Proc, sleep, spawnTracked, waitUntil } from "../support/procs.ts";
 import { hasRabbit } from "../support/rabbitmq.ts";
 import { tempDir } from "../support/temp_dir.ts";
@@ -39,9 +39,9 @@ const ICE_PORTS = [41_000, 41_001]; // in the test's own namespaces: no other te
 const PEER = new URL("./cellular_peer.ts", import.meta.url).pathname;
 const root = new URL("../..", import.meta.url).pathname;
 
-const parts = process.getuid?.() === 0 && hasRabbit() && denoBinary() !== undefined && hasElements(...GST_ELEMENTS, "clockoverlay");
+const parts = process.getuid?.() === 0 && hasRabbit() && denoBinary() !== undefined && hasCommand("chrt") && hasElements(...GST_ELEMENTS, "clockoverlay");
 let net: Netns | undefined;
-let why = parts ? undefined : "needs root, rabbitmq-server, node_modules/.bin/deno and GStreamer (x264enc, clockoverlay, …)";
+let why = parts ? undefined : "needs root, rabbitmq-server, node_modules/.bin/deno, chrt and GStreamer (x264enc, clockoverlay, …)";
 if (parts) {
   try {
     net = createNetns({ prefix: "vcell", subnets: [203, 204] });
@@ -52,9 +52,10 @@ if (parts) {
 const it = skipUnless(net !== undefined, `cellular test: ${why}`);
 
 const procs: Proc[] = [];
-const inNs = (side: NetnsSide, name: string, args: string[], stdin: "ignore" | "pipe" = "ignore") => {
-  const [command, ...rest] = net!.exec(side, [process.execPath, PEER, ...args]);
-  const proc = spawnTracked(command!, rest, { cwd: root, name, stdin, keepLines: 1000 });
+const inNs = (side: NetnsSide, name: string, args: string[], options: { stdin?: "pipe"; realtime?: boolean } = {}) => {
+  const rt = options.realtime ? ["chrt", "--rr", "10"] : [];
+  const [command, ...rest] = net!.exec(side, [...rt, process.execPath, PEER, ...args]);
+  const proc = spawnTracked(command!, rest, { cwd: root, name, stdin: options.stdin, keepLines: 1000 });
   procs.push(proc);
   return proc;
 };
@@ -66,7 +67,7 @@ interface Run {
   recoverAt: number;
   endAt: number;
   frames: BusFrame[];
-  relay: { at: number; inBytes: number; outBytes: number; drops: number; maxQueueDelayMs: number }[];
+  relay: { at: number; inBytes: number; outBytes: number; drops: number; droppedBytes: number; maxQueueDelayMs: number; loopLagMs: number }[];
   adaptBeforeDrop: AdaptStatus | undefined;
   adapt: AdaptStatus | undefined;
   status: Record<string, unknown> | undefined;
@@ -94,7 +95,11 @@ async function scenario(): Promise<Run> {
   const statusFile = join(dir.path, "agent-status.json");
   const proxy = inNs("p", "cell-proxy", ["proxy", addr.p, addr.rs, `${ICE_PORTS[0]}-${ICE_PORTS[1]}`, out]);
   const ready = JSON.parse(await proxy.waitForLine(/"ready":true/, { stream: "stdout", timeoutMs: 60_000 }));
-  const shaper = inNs("r", "cell-shaper", ["shaper", addr.rs, ICE_PORTS.join(","), addr.p, String(HIGH_BPS), String(QUEUE_BYTES)], "pipe");
+  // The shaper plays a link, which does not wait for a CPU. Under load (the agent's three x264
+  // rungs, other tests) a normal process stalls for up to ~240 ms here, nice -15 still ~100 ms,
+  // and a stall at 4 Mbit/s comes out as a 125 KB burst the queue drops. SCHED_RR (priority 10)
+  // keeps it ≤ 1-2 ms; it uses ~5 % of a core, and the kernel's RT throttling caps it anyway.
+  const shaper = inNs("r", "cell-shaper", ["shaper", addr.rs, ICE_PORTS.join(","), addr.p, String(HIGH_BPS), String(QUEUE_BYTES)], { stdin: "pipe", realtime: true });
   await shaper.waitForLine(/"listening"/, { stream: "stdout", timeoutMs: 10_000 });
   const agent = startAgentUnderDeno([
     "--source", "test", "--width", "640", "--height", "480", "--fps", "30", "--bitrate", String(TOP_KBPS), "--keyint", "30",
@@ -123,12 +128,14 @@ async function scenario(): Promise<Run> {
 
 function relayOver(r: Run, from: number, to: number) {
   const windows = r.relay.filter((w) => w.at > from && w.at <= to);
-  const sum = (key: "inBytes" | "outBytes" | "drops") => windows.reduce((s, w) => s + w[key], 0);
+  const sum = (key: "inBytes" | "outBytes" | "drops" | "droppedBytes") => windows.reduce((s, w) => s + w[key], 0);
   return {
     inKbps: Math.round((sum("inBytes") * 8) / (to - from)),
     outKbps: Math.round((sum("outBytes") * 8) / (to - from)),
     drops: sum("drops"),
+    droppedShare: +(sum("droppedBytes") / Math.max(1, sum("inBytes"))).toFixed(4),
     maxQueueDelayMs: windows.reduce((m, w) => Math.max(m, w.maxQueueDelayMs), 0),
+    maxLoopLagMs: windows.reduce((m, w) => Math.max(m, w.loopLagMs), 0),
   };
 }
 
@@ -187,7 +194,10 @@ describe("cellular uplink 8 → 1.5 → 8 Mbit/s (shaping relay in network names
     const f = figs!;
     expect(f.bus.frames).toBeGreaterThan(PHASE_MS.before / 1000 * 30 * 0.8);
     expect(f.bus.senderStamped).toBeGreaterThanOrEqual(f.bus.frames * 0.99); // glass-to-bus is the sender's clock
-    expect(f.relay.before.drops).toBe(0);
+    // At 8 Mbit/s the link is no bottleneck: ≤ 1 % of the bytes dropped. Not 0: under load the
+    // agent may stall and then send a burst larger than queue + bucket (80 KB), which a real
+    // 64 KB buffer drops too (seen: 7 datagrams in 9 s, 0.2 %).
+    expect(f.relay.before.droppedShare).toBeLessThanOrEqual(0.01);
     expect(f.relay.before.outKbps).toBeGreaterThan(TOP_KBPS * 0.7);
     expect(f.relay.drop.drops).toBeGreaterThan(0); // the link did shrink under the stream
     expect(f.relay.drop.outKbps).toBeLessThanOrEqual((LOW_BPS / 1000) * 1.03);
