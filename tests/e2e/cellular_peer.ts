@@ -7,7 +7,9 @@
 //       consumer of every dataflow's frames; on SIGINT the frames (BusFrame[]) go to OUT as JSON
 //   bun cellular_peer.ts shaper LISTEN_ADDR PORTS TARGET_ADDR RATE_BPS [QUEUE_BYTES [BURST_MS]]
 //       the UDP relay with the sender→proxy direction through a LinkShaper (token bucket + drop-tail
-//       queue, default 65536 B and 15 ms); a line "rate BPS" on stdin changes the rate at once
+//       queue, default 65536 B and 15 ms); a line "rate BPS" on stdin changes the rate at once and
+//       is answered {rate, at}; per 250 ms: rateBps, inBytes, outBytes, outKbps, queueBytes,
+//       drops, droppedBytes, maxQueueDelayMs, maxTimerLateMs, loopLagMs, downBytes
 import { writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import amqp from "amqplib";
@@ -74,21 +76,15 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
 }
 
 /**
- * The shaping relay. Every sender→proxy datagram (STUN, DTLS, SRTP, SRTCP) passes the one token
- * bucket and queue in arrival order, so the handshakes are delayed like media on a full link;
- * only SRTP/SRTCP (RFC 7983 §7: first byte 128–191) are dropped when the queue is full: werift's
- * DTLS does not recover every lost flight, and a lost STUN consent check would test ICE, not
- * adaptation. Proxy→sender (RTCP feedback, STUN answers) passes at once. Rates count UDP payload
- * bytes (IP and UDP headers, 28 B a datagram, are not charged).
+ * Sends what `shaper` releases, on time: a setTimeout chain to the moment its head may go. A
+ * late timer only lets the bucket fill (up to burstMs of rate), so jitter under 15 ms costs no
+ * throughput. `offer()` queues a datagram (dropped when the queue is full, if `droppable`);
+ * `takeLate()` is the latest timer since the previous call, ms.
  */
-async function shaperRole(listen: string, ports: string, target: string, rateBps: number, queueLimitBytes: number, burstMs: number): Promise<void> {
-  const shaper = new LinkShaper<() => void>({ rateBps, queueLimitBytes, burstMs }, performance.now());
-  let down = 0;
+function paced(shaper: LinkShaper<() => void>): { offer(bytes: number, send: () => void, droppable: boolean): void; takeLate(): number } {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let due = 0;
-  let late = 0; // the latest timer of the window, ms: a starved relay shows here
-  // A setTimeout chain to the moment the head may go; a late timer only lets the bucket fill
-  // (up to burstMs of rate), so timer jitter under 15 ms costs no throughput.
+  let late = 0;
   const pump = () => {
     timer = undefined;
     const now = performance.now();
@@ -99,15 +95,57 @@ async function shaperRole(listen: string, ports: string, target: string, rateBps
     due = Math.max(now, at);
     timer = setTimeout(pump, due - now);
   };
-  await udpRelay({
-    listen, target, ports: ports.split(",").map(Number),
-    up: (msg, forward) => {
+  return {
+    offer: (bytes, send, droppable) => {
       const now = performance.now();
-      shaper.offer(forward, msg.length, now, datagramKind(msg) === "rtp");
+      shaper.offer(send, bytes, now, droppable);
       if (timer) return;
       due = now;
       pump();
     },
+    takeLate: () => {
+      const value = late;
+      late = 0;
+      return value;
+    },
+  };
+}
+
+/**
+ * The event loop's lag (beyond a 10 ms beat) since the previous call, ms, whether or not a
+ * datagram waits: a stall lets datagrams pile up in the socket buffer, and they then reach the
+ * queue as one burst.
+ */
+function loopLag(): () => number {
+  let lag = 0;
+  let beat = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    lag = Math.max(lag, now - beat - 10);
+    beat = now;
+  }, 10);
+  return () => {
+    const value = lag;
+    lag = 0;
+    return value;
+  };
+}
+
+/**
+ * The shaping relay. Every sender→proxy datagram (STUN, DTLS, SRTP, SRTCP) passes the one token
+ * bucket and queue in arrival order, so the handshakes are delayed like media on a full link;
+ * only SRTP/SRTCP (RFC 7983 §7: first byte 128–191) are dropped when the queue is full: werift's
+ * DTLS does not recover every lost flight, and a lost STUN consent check would test ICE, not
+ * adaptation. Proxy→sender (RTCP feedback, STUN answers) passes at once. Rates count UDP payload
+ * bytes (IP and UDP headers, 28 B a datagram, are not charged).
+ */
+async function shaperRole(listen: string, ports: string, target: string, rateBps: number, queueLimitBytes: number, burstMs: number): Promise<void> {
+  const shaper = new LinkShaper<() => void>({ rateBps, queueLimitBytes, burstMs }, performance.now());
+  const link = paced(shaper);
+  let down = 0;
+  await udpRelay({
+    listen, target, ports: ports.split(",").map(Number),
+    up: (msg, forward) => link.offer(msg.length, forward, datagramKind(msg) === "rtp"),
     down: (msg, forward) => {
       down += msg.length;
       forward();
@@ -120,15 +158,7 @@ async function shaperRole(listen: string, ports: string, target: string, rateBps
     console.log(JSON.stringify({ rate: shaper.rateBps, at: Date.now() }));
   });
   console.log(JSON.stringify({ listening: ports, rate: shaper.rateBps, at: Date.now(), queueLimitBytes, burstMs }));
-  // Event-loop lag, whether or not a datagram waits: a stall lets datagrams pile up in the socket
-  // buffer, and they then reach the queue as one burst.
-  let lag = 0;
-  let beat = performance.now();
-  setInterval(() => {
-    const now = performance.now();
-    lag = Math.max(lag, now - beat - 10);
-    beat = now;
-  }, 10);
+  const lag = loopLag();
   let last = performance.now();
   setInterval(() => {
     const now = performance.now();
@@ -136,11 +166,10 @@ async function shaperRole(listen: string, ports: string, target: string, rateBps
     console.log(JSON.stringify({
       at: Date.now(), rateBps: shaper.rateBps, inBytes: w.inBytes, outBytes: w.outBytes,
       outKbps: Math.round((w.outBytes * 8) / (now - last)), queueBytes: shaper.queuedBytes, drops: w.drops, droppedBytes: w.droppedBytes,
-      dropsTotal: shaper.totals.drops, maxQueueDelayMs: Math.round(w.maxDelayMs), maxTimerLateMs: Math.round(late), loopLagMs: Math.round(lag), downBytes: down,
+      dropsTotal: shaper.totals.drops, maxQueueDelayMs: Math.round(w.maxDelayMs), maxTimerLateMs: Math.round(link.takeLate()),
+      loopLagMs: Math.round(lag()), downBytes: down,
     }));
     last = now;
-    late = 0;
-    lag = 0;
   }, WINDOW_MS);
   process.once("SIGINT", () => {
     console.log(JSON.stringify({ totals: shaper.totals }));
