@@ -7,7 +7,9 @@
  *   RabbitMQ `video` (a dataflow another replica ingests) ─frames─► WHEP playback
  *
  * plus the `newdataflow`/`terminatedataflow` follower, the media metrics and each dataflow's
- * live `stats` in `GET /dataflows`.
+ * live `stats` in `GET /dataflows`. What the media path holds of a dataflow has one owner
+ * (proxy/stream/dataflow_owners.ts): its one listener on the registry's "ended" ends the WHIP
+ * session, then the WHEP viewers, then the stream and its outputs, then forgets the dataflow.
  */
 import type { RouteModule } from "./api/create_app.ts";
 import type { BusConnection } from "./bus/bus_connection.ts";
@@ -24,7 +26,8 @@ import { DataflowFrames } from "./frames/dataflow_frames.ts";
 import { type Whep, type WhepOptions, type WhepParts, whepRoutesFor } from "./whep/whep_module.ts";
 import type { DataflowEvents } from "./outputs/dataflow_events.ts";
 import { glassToBusHistogram, receiveToConfirmHistogram, registerMediaMetrics, watchEventLoop } from "./outputs/media_metrics.ts";
-import { MediaStreams } from "./outputs/media_streams.ts";
+import { MediaStreams, type StreamOutputs } from "./outputs/media_streams.ts";
+import { DataflowOwners } from "./stream/dataflow_owners.ts";
 import type { ForwardTotals } from "./outputs/udp_forward_output.ts";
 
 /** Options and test hooks of {@link mediaRoutesFor}. */
@@ -34,6 +37,8 @@ export interface MediaRoutesOptions {
   onIngest?: (ingest: WhipIngest) => void;
   onWhep?: (whep: Whep) => void;
   onStreams?: (streams: MediaStreams) => void;
+  /** Called with the dataflows' owners once they are made (tests). */
+  onOwners?: (owners: DataflowOwners<StreamOutputs>) => void;
   onBusFrames?: (source: BusFrameSource) => void;
 }
 
@@ -69,7 +74,10 @@ function forwardTarget(registry: MediaParts["registry"]) {
 /** WHIP ingest, one stream per dataflow feeding RabbitMQ, UDP forward and WHEP; see the file comment. */
 export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
   return (parts: MediaParts): RouteModule[] => {
+    const owners = new DataflowOwners<StreamOutputs>({ log: logger("media") });
+    options.onOwners?.(owners);
     const streams = new MediaStreams({
+      owners,
       registry: parts.registry,
       publisher: parts.publisher,
       queueSeconds: parts.config.publishQueueSeconds,
@@ -91,13 +99,17 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
         options.onIngest?.(i);
       },
       heard: events,
+      followEnds: false, // the owner ends sessions, first
     })(parts);
+    owners.endSession = (id) => ingest?.endDataflow(id);
     // Viewers of a dataflow another replica ingests are fed from RabbitMQ (one code path: DataflowFrames).
     const busFrames = new BusFrameSource({ bus: parts.bus, log: logger("whep-bus") });
     registerBusSourceMetrics(parts.metrics, busFrames);
     options.onBusFrames?.(busFrames);
     const frames = new DataflowFrames(streams, busFrames, (id) => parts.registry.storedState(id));
-    const whep = whepRoutesFor(() => frames, options.whep ?? {}, options.onWhep)(parts);
+    const whep = whepRoutesFor(() => frames, { ...options.whep, owners }, options.onWhep)(parts);
+    // The one listener of the media path on "ended" (announcer and metrics only report ends).
+    const offEnded = parts.registry.on("ended", ({ id }) => owners.end(id));
     const media: RouteModule = {
       mount: () => undefined,
       flowStats: (id) => {
@@ -106,6 +118,7 @@ export function mediaRoutesFor(options: MediaRoutesOptions = {}) {
       },
       // Sessions end as "shutdown" (no terminatedataflow: the registry announces real ends).
       close: async () => {
+        offEnded();
         await ingest?.close();
         streams.close();
         stopLagWatch();

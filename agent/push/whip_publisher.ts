@@ -18,7 +18,9 @@ import {
   RtcpPayloadSpecificFeedback,
   RtcpTransportLayerFeedback,
   TransportWideCC,
+  UdpTransport,
 } from "werift";
+import { guardUdpErrors } from "../../shared/runtime/udp_errors.ts";
 import { RTP_EXTENSION } from "../../shared/mod.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { GopCache } from "./gop_cache.ts";
@@ -58,6 +60,10 @@ export interface PublisherCounters {
   /** Capture stamps (abs-capture-time) sent; 0 when the proxy did not negotiate it. */
   captureStampsSent: number;
 }
+
+// A proxy that went away must not end the agent (shared/runtime/udp_errors.ts).
+const udpLog = createLogger({ component: "push" });
+guardUdpErrors(UdpTransport, (msg, fields) => udpLog.warn(msg, fields));
 
 /** A continued stream's timestamp step is its own below this (10 s at 90 kHz), else one picture. */
 const MAX_OWN_STEP = 900_000;

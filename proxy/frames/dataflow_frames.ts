@@ -23,14 +23,14 @@ export type StoredState = (id: number) => Promise<string | undefined>;
 /** Frames of a dataflow from the local ingest or from RabbitMQ; see the file comment. */
 export class DataflowFrames implements UnitSource {
   constructor(
-    private readonly local: Pick<MediaStreams, "streams" | "addOutput" | "requestKeyframe">,
+    private readonly local: Pick<MediaStreams, "find" | "addOutput" | "requestKeyframe">,
     private readonly remote: Pick<BusFrameSource, "addOutput">,
     private readonly storedState: StoredState,
   ) {}
 
   /** True while a WHIP session of `dataflowId` is attached here. */
   isLocal(dataflowId: number): boolean {
-    return this.local.streams.get(dataflowId)?.current !== undefined;
+    return this.local.find(dataflowId)?.current !== undefined;
   }
 
   /** True when the shared store says another replica's ingest of `dataflowId` is live. */

@@ -1,7 +1,8 @@
 /**
  * Wires the WHIP ingest into the proxy: a route module for `createApp({ routes })`, ingest
  * tokens checked by the registration registry, media state reported back to it, sessions
- * torn down when their dataflow ends, and metrics.
+ * torn down when their dataflow ends (on the registry's "ended", or, in the media path, by the
+ * dataflow's owner: proxy/stream/dataflow_owners.ts, through `endDataflow`), and metrics.
  */
 import { ROUTE } from "../../shared/mod.ts";
 import type { RouteModule } from "../api/create_app.ts";
@@ -39,6 +40,8 @@ export interface WhipIngestOptions {
   timeouts?: Pick<RegistryOptions, "takeoverAfterMs" | "mediaTimeoutMs" | "connectTimeoutMs">;
   /** This process as a replica on the store (heartbeat, WHIP session ownership). Default none: one process. */
   replica?: { rows: ReplicaRows; publicUrl: string };
+  /** End sessions on the registry's "ended" itself. Default true; false when the dataflow's owner calls `endDataflow`. */
+  followEnds?: boolean;
 }
 
 /** The WHIP ingest of one proxy. */
@@ -48,6 +51,8 @@ export interface WhipIngest {
   presence?: ReplicaPresence;
   /** Pass to `createApp({ routes: [module] })`. */
   module: RouteModule;
+  /** Dataflow `id` ended: its session ends ("dataflow-expired") and its row in the store goes. */
+  endDataflow(id: number): void;
   close(): Promise<void>;
 }
 
@@ -82,10 +87,11 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   });
   ownership = replica?.ownership;
   const presence = replica?.presence;
-  const unsubscribe = registry.on("ended", ({ id }) => {
+  const endDataflow = (id: number) => {
     sessions.end(id, "dataflow-expired");
     ownership?.dataflowEnded(id);
-  });
+  };
+  const unsubscribe = options.followEnds === false ? () => {} : registry.on("ended", ({ id }) => endDataflow(id));
   const authenticate = async (id: number, token: string | undefined): Promise<IngestAuth> => {
     const verdict = await registry.checkIngestToken(id, token ?? "");
     if (verdict === "unknown") return "not-found";
@@ -97,6 +103,7 @@ export function createWhipIngest(options: WhipIngestOptions): WhipIngest {
   return {
     sessions,
     presence,
+    endDataflow,
     module: {
       publicPrefixes: [WHIP_PREFIX],
       flowOwner: (id) => presence?.ownerOf(id),
@@ -185,6 +192,8 @@ export interface WhipRoutesOptions {
   heard?: EndsHeard;
   /** How long to wait for the agent's own `terminatedataflow` (with `heard`). Default 1000 ms. */
   endGraceMs?: number;
+  /** See {@link WhipIngestOptions.followEnds}. Default true. */
+  followEnds?: boolean;
 }
 
 /**
@@ -212,6 +221,7 @@ export function whipRoutesFor(makeSinks: (parts: IngestParts) => SinkFactory, op
       offers: new OfferLimit(parts.config.maxSdpBytes),
       ends,
       replica: parts.store && parts.publicUrl ? { rows: parts.store.replicas, publicUrl: parts.publicUrl } : undefined,
+      followEnds: options.followEnds,
     });
     options.onIngest?.(ingest);
     return [ingest.module];

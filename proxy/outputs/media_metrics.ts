@@ -48,7 +48,7 @@ export function glassToBusHistogram(metrics: Metrics): HistogramChild {
 export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, events?: DataflowEvents): void {
   metrics.gauge("vsb_media_streams", "Dataflow streams by state (idle, starting, live, closing)", (s) => {
     const by = Object.fromEntries(STREAM_STATES.map((st) => [st, 0])) as Record<string, number>;
-    for (const stream of streams.streams.values()) by[stream.state]!++;
+    for (const stream of streams.all()) by[stream.state]!++;
     for (const [state, n] of Object.entries(by)) s.set({ state }, n);
   });
   metrics.counter("vsb_frames_assembled_total", "Whole access units assembled from RTP", (s) => s.set(undefined, streams.assemblerTotals()?.framesOut ?? 0));
@@ -74,7 +74,7 @@ export function registerMediaMetrics(metrics: Metrics, streams: MediaStreams, ev
   metrics.counter("vsb_rtp_packets_recovered_total", "RTP packets that arrived after being NACKed and filled their gap (retransmitted, or late)", (s) => s.set(undefined, streams.assemblerTotals()?.recovered ?? 0));
   metrics.counter("vsb_frame_output_errors_total", "Exceptions thrown by frame outputs (isolated)", (s) => {
     let n = 0;
-    for (const stream of streams.streams.values()) n += stream.outputErrors;
+    for (const stream of streams.all()) n += stream.outputErrors;
     s.set(undefined, n);
   });
   // Where the proxy's memory goes (RSS vs JS heap vs Buffers): media is what makes it grow.

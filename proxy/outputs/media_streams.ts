@@ -3,6 +3,8 @@
  * and the door for other outputs: `addOutput` (any {@link FrameOutput}), `subscribe` and
  * `requestKeyframe` (the `UnitSource` WHEP playback reads), `statsOf` (the `stats` of
  * `GET /dataflows`). Each stream gets a RabbitMQ output ({@link BusFrameOutput}) of its own.
+ * A stream and its outputs are one piece of the dataflow's owner (proxy/stream/dataflow_owners.ts):
+ * they go when the owner ends the dataflow, not on an "ended" listener of their own.
  */
 import type { Publisher } from "../bus/publisher.ts";
 import type { SessionInfo, SessionSink, SinkFactory } from "../ingest/ingest_types.ts";
@@ -11,6 +13,7 @@ import type { AccessUnit, AssemblerCounters, FrameAssemblerOptions } from "../me
 import type { Registry } from "../registry/registry.ts";
 import { BusFrameOutput } from "./bus_frame_output.ts";
 import { DataflowStream, type StreamStats } from "../stream/dataflow_stream.ts";
+import type { DataflowOwners, OwnedOutputs } from "../stream/dataflow_owners.ts";
 import type { FrameOutput } from "../stream/frame_output.ts";
 import { type ForwardTotals, UdpForwardOutput } from "./udp_forward_output.ts";
 import type { HistogramChild } from "../metrics.ts";
@@ -30,7 +33,20 @@ export interface MediaStreamsOptions {
   receiveToConfirm?: HistogramChild;
   /** Capture (sender's clock) → broker-confirm latency of frames with a sender capture time, in seconds. */
   glassToBus?: HistogramChild;
+  /** The dataflows' owners the streams are pieces of (whoever makes them ends dataflows there). */
+  owners: DataflowOwners<StreamOutputs>;
   now?: () => number;
+}
+
+/** One dataflow's stream with its bus output: the `outputs` piece of its owner. */
+export class StreamOutputs implements OwnedOutputs {
+  constructor(readonly stream: DataflowStream, readonly bus: BusFrameOutput, private readonly retire: (bus: BusFrameOutput) => void) {}
+
+  /** Disposes the stream (its outputs close); the bus lane's counters go to the totals. */
+  end(): void {
+    this.stream.dispose();
+    this.retire(this.bus);
+  }
 }
 
 /** A subscriber of `subscribe()` as a FrameOutput (it has no queue: the caller's hub has them). */
@@ -45,8 +61,8 @@ class ListenerOutput implements FrameOutput {
 
 /** The media streams of one proxy; see the file comment. */
 export class MediaStreams {
-  readonly streams = new Map<number, DataflowStream>();
-  readonly bus = new Map<number, BusFrameOutput>();
+  /** The dataflows' owners; each stream is the `outputs` piece of one. */
+  readonly owners: DataflowOwners<StreamOutputs>;
   /** Final counters of ended sessions, summed (for process-wide metrics). */
   readonly retired: { assembler: AssemblerCounters | undefined; busDropped: Record<string, number>; confirmed: number; confirmedBytes: number; captureInFuture: number } = {
     assembler: undefined, busDropped: {}, confirmed: 0, confirmedBytes: 0, captureInFuture: 0,
@@ -58,8 +74,8 @@ export class MediaStreams {
 
   constructor(private readonly options: MediaStreamsOptions) {
     this.now = options.now ?? Date.now;
+    this.owners = options.owners;
     const offs = [
-      options.registry.on("ended", ({ id }) => this.forget(id)),
       // A consumer just took a lease (send turned on): it should not wait a GOP for a keyframe.
       options.registry.on("send", ({ id, send }) => void (send && this.requestKeyframe(id))),
       // A lease for it was taken, maybe by a WHEP viewer on another replica (whose PLI cannot reach us).
@@ -87,7 +103,7 @@ export class MediaStreams {
 
   /** Asks the publisher of `dataflowId` for a keyframe (PLI); false when none is connected. */
   requestKeyframe(dataflowId: number): boolean {
-    return this.streams.get(dataflowId)?.requestKeyframe() ?? false;
+    return this.find(dataflowId)?.requestKeyframe() ?? false;
   }
 
   /**
@@ -95,16 +111,27 @@ export class MediaStreams {
    * with the glass-to-bus p50/p95 (ms) of its last 300 frames once it has sender capture times.
    */
   statsOf(dataflowId: number): StreamStats | undefined {
-    const stats = this.streams.get(dataflowId)?.stats(this.now());
-    const window = this.bus.get(dataflowId)?.glassToBusWindow;
+    const outputs = this.owners.get(dataflowId)?.outputs;
+    const stats = outputs?.stream.stats(this.now());
+    const window = outputs?.bus.glassToBusWindow;
     if (!stats || !window?.count) return stats;
     return { ...stats, glassToBusP50Ms: Math.round(window.quantile(0.5)!), glassToBusP95Ms: Math.round(window.quantile(0.95)!) };
   }
 
+  /** The stream of `dataflowId`, if it has one. */
+  find(dataflowId: number): DataflowStream | undefined {
+    return this.owners.get(dataflowId)?.stream;
+  }
+
+  /** Every stream held now. */
+  *all(): IterableIterator<DataflowStream> {
+    for (const owner of this.owners.values()) if (owner.outputs) yield owner.outputs.stream;
+  }
+
   /** The stream of `dataflowId`, made idle with its bus output when new. */
   streamOf(dataflowId: number): DataflowStream {
-    let stream = this.streams.get(dataflowId);
-    if (stream) return stream;
+    const owner = this.owners.of(dataflowId);
+    if (owner.outputs) return owner.outputs.stream;
     const bus = new BusFrameOutput(dataflowId, {
       publisher: this.options.publisher,
       metadata: () => this.options.registry.metadataOf(dataflowId),
@@ -113,7 +140,7 @@ export class MediaStreams {
       glassToBus: this.options.glassToBus,
       now: this.now,
     });
-    stream = new DataflowStream(dataflowId, {
+    const stream = new DataflowStream(dataflowId, {
       log: this.options.log,
       assembler: this.options.assembler,
       published: () => bus.confirmed,
@@ -124,15 +151,14 @@ export class MediaStreams {
     if (target) {
       stream.addPacketOutput(new UdpForwardOutput(dataflowId, { target: () => target(dataflowId), totals: this.forwardTotals, log: this.options.log }));
     }
-    this.bus.set(dataflowId, bus);
-    this.streams.set(dataflowId, stream);
+    owner.outputs = new StreamOutputs(stream, bus, (b) => this.retire(b));
     return stream;
   }
 
   /** Sum of the assembler counters of every session, ended and current. */
   assemblerTotals(): AssemblerCounters | undefined {
     let out = this.retired.assembler ? structuredClone(this.retired.assembler) : undefined;
-    for (const s of this.streams.values()) {
+    for (const s of this.all()) {
       const c = s.counters;
       if (c) out = out ? addCounters(out, c) : structuredClone(c);
     }
@@ -147,7 +173,9 @@ export class MediaStreams {
     let confirmedBytes = this.retired.confirmedBytes;
     let depth = 0;
     let queued = 0;
-    for (const b of this.bus.values()) {
+    for (const owner of this.owners.values()) {
+      const b = owner.outputs?.bus;
+      if (!b) continue;
       confirmed += b.confirmed;
       confirmedBytes += b.confirmedBytes;
       depth += b.depth;
@@ -161,29 +189,33 @@ export class MediaStreams {
   /** Stops following the registry and drops every stream. */
   close(): void {
     this.unsubscribe();
-    for (const id of [...this.streams.keys()]) this.forget(id);
+    for (const owner of [...this.owners.values()]) this.drop(owner.dataflowId);
   }
 
-  /** Dataflow `id` ended: its stream and bus lane go (their counters stay in the totals). */
-  private forget(id: number): void {
-    const stream = this.streams.get(id);
-    if (!stream) return;
-    stream.dispose();
-    const bus = this.bus.get(id);
-    if (bus) {
-      this.retired.confirmed += bus.confirmed;
-      this.retired.confirmedBytes += bus.confirmedBytes;
-      this.retired.captureInFuture += bus.captureInFuture;
-      for (const [k, v] of Object.entries(bus.dropped)) this.retired.busDropped[k] = (this.retired.busDropped[k] ?? 0) + v;
-    }
-    this.bus.delete(id);
-    this.streams.delete(id);
+  /** The stream of `id` goes without its dataflow ending (the proxy stops, or nothing uses it). */
+  private drop(id: number): void {
+    const outputs = this.owners.get(id)?.outputs;
+    if (!outputs) return;
+    outputs.end();
+    this.owners.release(id, "outputs");
   }
 
-  /** A stream made only for outputs of a dataflow that is not registered goes when they do. */
+  /** A lane's counters stay in the totals after its stream went. */
+  private retire(bus: BusFrameOutput): void {
+    this.retired.confirmed += bus.confirmed;
+    this.retired.confirmedBytes += bus.confirmedBytes;
+    this.retired.captureInFuture += bus.captureInFuture;
+    for (const [k, v] of Object.entries(bus.dropped)) this.retired.busDropped[k] = (this.retired.busDropped[k] ?? 0) + v;
+  }
+
+  /**
+   * A stream made only for outputs of a dataflow that is not registered goes when they do (not
+   * while its owner is ending the dataflow: the owner closes the outputs in its own order).
+   */
   private dropIfUnused(id: number): void {
-    const stream = this.streams.get(id);
-    if (stream && stream.state === "idle" && stream.outputs.size <= 1 && !this.options.registry.metadataOf(id)) this.forget(id);
+    const owner = this.owners.get(id);
+    const stream = owner?.stream;
+    if (owner?.state === "open" && stream && stream.state === "idle" && stream.outputs.size <= 1 && !this.options.registry.metadataOf(id)) this.drop(id);
   }
 }
 

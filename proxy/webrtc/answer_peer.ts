@@ -14,11 +14,18 @@ import {
   RTCRtpCodecParameters,
   RTCRtpHeaderExtensionParameters,
   type RTCRtpTransceiver,
+  UdpTransport,
 } from "werift";
+import { logger } from "../log.ts";
+import { guardUdpErrors } from "../../shared/runtime/udp_errors.ts";
 import { RTP_EXTENSION } from "../../shared/mod.ts";
 import type { H264Choice } from "./h264_offer.ts";
 import type { IngestIceOptions } from "./ice_options.ts";
 import { keepCandidates } from "../../shared/runtime/sdp_candidates.ts";
+
+// A viewer or publisher that went away must not end the process (shared/runtime/udp_errors.ts).
+const webrtcLog = logger("webrtc");
+guardUdpErrors(UdpTransport, (msg, fields) => webrtcLog.warn(msg, fields));
 
 /** Gathering is local only (host candidates), so it takes milliseconds; this is a safety net. */
 const GATHER_TIMEOUT_MS = 5_000;

@@ -44,6 +44,11 @@ export class ViewerDemand {
     return this.held.size;
   }
 
+  /** Whether a lease is held (or being taken) for `dataflowId`. */
+  has(dataflowId: number): boolean {
+    return this.held.has(dataflowId);
+  }
+
   /** The lease id held for `dataflowId`, if any. */
   leaseOf(dataflowId: number): string | undefined {
     return this.held.get(dataflowId)?.leaseId;

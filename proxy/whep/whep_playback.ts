@@ -3,6 +3,7 @@
  * hub from the stream's access units (local ingest or, for a dataflow another replica ingests,
  * RabbitMQ: proxy/frames/dataflow_frames.ts), holds a demand lease while a dataflow is watched,
  * ends viewers that went silent or whose dataflow ended, and counts everything for metrics.
+ * With `owners` its dataflow's owner ends them (proxy/stream/dataflow_owners.ts), else its "ended".
  *
  *   UnitSource (the dataflow's stream) ─► ViewerHub ─► WhepViewer queue ─► RTP ─► player
  *                                                   └► WhepViewer queue ─► RTP ─► player
@@ -11,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import type { IngestIceOptions } from "../webrtc/ice_options.ts";
 import type { Logger } from "../log.ts";
 import type { FrameOutput } from "../stream/frame_output.ts";
+import type { DataflowOwners } from "../stream/dataflow_owners.ts";
 import type { Registry } from "../registry/registry.ts";
 import { type GopCacheOptions, ViewerHub } from "./viewer_hub.ts";
 import { VIEWER_DROP_REASONS, type ViewerDropReason } from "./viewer_queue.ts";
@@ -70,6 +72,8 @@ export interface PlaybackOptions {
   cacheWhileLive?: boolean;
   stream?: ViewerStreamOptions;
   gop?: GopCacheOptions;
+  /** Owners whose `viewers` piece a watched (or asked for) dataflow is. Default none: follow "ended". */
+  owners?: Pick<DataflowOwners, "of" | "release">;
   now?: () => number;
 }
 
@@ -118,7 +122,7 @@ export class WhepPlayback {
     this.timer = setInterval(() => this.check(), options.checkIntervalMs ?? 500);
     (this.timer as { unref?: () => void }).unref?.();
     this.unsubscribes = [
-      options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended")),
+      options.owners ? () => {} : options.registry.on("ended", ({ id }) => this.endDataflow(id, "dataflow-ended")),
       options.registry.on("state", ({ id, state }) => {
         // Only a local stream is cached while live: a remote one costs a queue on the broker.
         if (state === "live" && (options.cacheWhileLive ?? true) && (options.source.isLocal?.(id) ?? true)) this.watch(id);
@@ -158,6 +162,7 @@ export class WhepPlayback {
     const local = source.isLocal?.(dataflowId) ?? true;
     if (state === "live" && local) return;
     if (!local && (await source.remoteLive?.(dataflowId))) return; // ingested on another replica
+    this.own(dataflowId); // the wake lease is given up when the dataflow ends
     this.demand.wake(dataflowId);
     throw new NotLiveError(dataflowId, state);
   }
@@ -195,7 +200,19 @@ export class WhepPlayback {
     });
     watched = { hub, viewers: new Map(), unsubscribe };
     this.watched.set(dataflowId, watched);
+    this.own(dataflowId);
     return watched;
+  }
+
+  /** Makes the viewers of `dataflowId` a piece of its owner (with `owners`). */
+  private own(dataflowId: number): void {
+    const owner = this.options.owners?.of(dataflowId);
+    if (owner) owner.viewers ??= { end: () => this.endDataflow(dataflowId, "dataflow-ended") };
+  }
+
+  /** Gives the piece back once `dataflowId` is neither followed nor leased for (with `owners`). */
+  private disown(dataflowId: number): void {
+    if (!this.watched.has(dataflowId) && !this.demand.has(dataflowId)) this.options.owners?.release(dataflowId, "viewers");
   }
 
   private onEnd(viewer: WhepViewer, reason: ViewerEndReason): void {
@@ -208,6 +225,7 @@ export class WhepPlayback {
     if (watched.viewers.size > 0) return;
     this.releaseIfUnused(viewer.dataflowId);
     if (reason !== "dataflow-ended") this.demand.setViewing(viewer.dataflowId, false);
+    this.disown(viewer.dataflowId);
   }
 
   /** Stops following `dataflowId` when it has no viewer and (with `cacheWhileLive`) is not live. */
@@ -217,6 +235,7 @@ export class WhepPlayback {
     if ((this.options.cacheWhileLive ?? true) && this.isLive(dataflowId)) return;
     watched.unsubscribe();
     this.watched.delete(dataflowId);
+    this.disown(dataflowId);
   }
 
   /** Live here: a remote dataflow's followed queue goes with its last viewer. */
@@ -243,6 +262,7 @@ export class WhepPlayback {
       this.watched.delete(dataflowId);
     }
     this.demand.drop(dataflowId);
+    this.disown(dataflowId);
   }
 
   /** Viewers of `dataflowId` (all dataflows when undefined). */

@@ -194,8 +194,16 @@ describe("handover between two MECs with their own brokers", () => {
     // pushes), and RTP timestamps that differ by one offset per pair of sessions: with it, every
     // picture of both buses goes on A's RTP timeline, where a missing picture is a step over 3000.
     const rtp = (f: Seen) => Number(f.headers[HEADER.rtpTimestamp]);
-    const onA = new Map(atA.map((f) => [captureTime(f), f]));
-    const common = atB.filter((f) => onA.has(captureTime(f)));
+    // Two pictures read from gst in one burst (an agent stall) can share a capture time in ms:
+    // only capture times that name one picture on each bus pair pictures up.
+    const once = (fs: Seen[]) => {
+      const count = new Map<number, number>();
+      for (const f of fs) count.set(captureTime(f), (count.get(captureTime(f)) ?? 0) + 1);
+      return (f: Seen) => count.get(captureTime(f)) === 1;
+    };
+    const onceA = once(atA), onceB = once(atB);
+    const onA = new Map(atA.filter(onceA).map((f) => [captureTime(f), f]));
+    const common = atB.filter((f) => onceB(f) && onA.has(captureTime(f)));
     const offsets = new Set(common.map((f) => (rtp(onA.get(captureTime(f))!) - rtp(f)) >>> 0));
     const offset = [...offsets][0] ?? 0;
     const origin = (rtp(firstB) + offset) >>> 0;
