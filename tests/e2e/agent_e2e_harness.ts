@@ -104,8 +104,9 @@ export function denoBinary(): string | undefined {
  * from node_modules and nothing is downloaded). The environment is PATH plus what Deno itself
  * reads: a fresh DENO_DIR (its caches; otherwise it falls back to $HOME/.cache, and HOME is
  * unset), no update check, no permission prompt, no ANSI colours in its own messages.
+ * `wrap` prefixes the command line, e.g. to run it in a network namespace (`ip netns exec NS …`).
  */
-export function startAgentUnderDeno(args: string[], name = "agent-deno"): Proc {
+export function startAgentUnderDeno(args: string[], name = "agent-deno", options: { wrap?: (argv: string[]) => string[] } = {}): Proc {
   const deno = denoBinary();
   if (!deno) throw new Error(`deno is not installed at "${join(ROOT, "node_modules/.bin/deno")}"`);
   const env = {
@@ -115,7 +116,8 @@ export function startAgentUnderDeno(args: string[], name = "agent-deno"): Proc {
     DENO_NO_PROMPT: "1",
     NO_COLOR: "1",
   };
-  return spawnTracked(deno, ["run", "-A", "--no-check", "agent/main.ts", ...args], { cwd: ROOT, env, name });
+  const [command, ...argv] = (options.wrap ?? ((a) => a))([deno, "run", "-A", "--no-check", "agent/main.ts", ...args]);
+  return spawnTracked(command!, argv, { cwd: ROOT, env, name });
 }
 
 /** Common agent flags for a 320x240 test pattern against `proxy`. */

@@ -5,39 +5,24 @@
 //       an AMQP consumer of its frames (bodies written to OUT on SIGINT)
 //   bun media_loss_peer.ts relay LISTEN_ADDR PORTS TARGET_ADDR LOSS   UDP relay that drops LOSS % each way
 //   bun media_loss_peer.ts sender WHIP_URL TOKEN ADDR                 gst x264 → WhipPublisher from ADDR
-import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import amqp from "amqplib";
 import { createLogger } from "../../agent/log.ts";
 import { readRtpStream } from "../../agent/push/rtp_stream_reader.ts";
 import { WhipPublisher } from "../../agent/push/whip_publisher.ts";
-import { HEADER, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
+import { HEADER, ROUTE, VIDEO_EXCHANGE, videoRoutingKey } from "../../shared/mod.ts";
 import { agentBody } from "../proxy/sensor_body.ts";
-import { freePort } from "../support/ports.ts";
-import { cleanupAll, spawnTracked } from "../support/procs.ts";
-import { startRabbit } from "../support/rabbitmq.ts";
-import { tempDir } from "../support/temp_dir.ts";
-import { waitForHttp } from "../support/wait.ts";
 import { gstRtpArgv } from "./whip_harness.ts";
 import { metric } from "./media_harness.ts";
+import { exitOnSignal, startNetnsProxy } from "./netns_proxy.ts";
+import { datagramKind, udpRelay } from "./udp_relay.ts";
 
 const [role, ...rest] = process.argv.slice(2);
-const root = new URL("../..", import.meta.url).pathname;
 
 async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, out: string): Promise<void> {
-  const rabbit = await startRabbit();
-  const dir = tempDir("vsb-loss-");
-  const port = await freePort();
-  spawnTracked(process.execPath, [
-    join(root, "proxy/main.ts"), "--listen", `0.0.0.0:${port}`, "--public-url", `http://${publicAddr}:${port}`,
-    "--db", join(dir.path, "vsb.db"), "--amqp-url", rabbit.amqpUrl, "--ice-address", iceAddr, "--ice-ports", icePorts,
-    "--keepalive-seconds", "60", "--log-level", "warn", "--insecure-open", // a private netns, on purpose
-  ], { cwd: root, name: "vsb-proxy" });
-  const base = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${base}/ready`, { timeoutMs: 30_000 });
-  const reg = await (await fetch(`${base}/dataflows`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) })).json();
-  const model = await amqp.connect(rabbit.amqpUrl);
+  const { base, amqpUrl } = await startNetnsProxy(publicAddr, iceAddr, { icePorts });
+  const reg = await (await fetch(`${base}${ROUTE.dataflows}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(agentBody()) })).json();
+  const model = await amqp.connect(amqpUrl);
   const channel = await model.createChannel();
   const q = await channel.assertQueue("", { exclusive: true });
   await channel.bindQueue(q.queue, VIDEO_EXCHANGE, videoRoutingKey("h264", reg.id));
@@ -63,7 +48,7 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
   const poll = setInterval(async () => {
     // The proxy goes first at SIGINT: a failed scrape must not kill this process mid-cleanup
     // (its RabbitMQ's epmd would be left running).
-    const text = await fetch(`${base}/metrics`).then((r) => r.text()).catch(() => undefined);
+    const text = await fetch(`${base}${ROUTE.metrics}`).then((r) => r.text()).catch(() => undefined);
     if (text === undefined) return;
     stats.nacks = metric(text, "vsb_whip_nacked_seqs_total") ?? 0;
     stats.lost = metric(text, "vsb_rtp_packets_lost_total") ?? 0;
@@ -72,11 +57,11 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
     (stats as Record<string, unknown>).drops = text.split("\n").filter((l) => /^vsb_(rtp_packets_dropped|frames_dropped)_total\{.*\} [1-9]/.test(l));
     console.log(JSON.stringify(stats));
   }, 250);
-  process.once("SIGINT", () => {
+  exitOnSignal(() => {
     clearInterval(poll);
     writeFileSync(out, Buffer.concat(bodies));
     writeFileSync(`${out}.json`, JSON.stringify(timestamps));
-    void model.close().catch(() => undefined).then(() => cleanupAll()).finally(() => process.exit(0));
+    return model.close();
   });
 }
 
@@ -85,32 +70,19 @@ async function proxyRole(publicAddr: string, iceAddr: string, icePorts: string, 
  * datagrams each way. STUN and DTLS (told apart by their first byte, RFC 7983 §7) pass: werift's
  * DTLS does not recover every lost handshake flight, and the point here is media recovery.
  */
-function relayRole(listen: string, ports: string, target: string, loss: number): void {
+async function relayRole(listen: string, ports: string, target: string, loss: number): Promise<void> {
   const dropped = { up: 0, down: 0, passed: 0 };
-  const lose = (msg: Buffer) => msg[0]! > 127 && msg[0]! < 192 && Math.random() * 100 < loss;
-  for (const port of ports.split(",").map(Number)) {
-    const front = createSocket("udp4");
-    const backs = new Map<string, Socket>();
-    front.on("message", (msg, from: RemoteInfo) => {
-      const key = `${from.address}:${from.port}`;
-      let back = backs.get(key);
-      if (!back) {
-        const b = createSocket("udp4");
-        b.on("message", (reply) => {
-          if (lose(reply)) return void dropped.down++;
-          dropped.passed++;
-          front.send(reply, from.port, from.address);
-        });
-        b.bind(0);
-        backs.set(key, b);
-        back = b;
-      }
-      if (lose(msg)) return void dropped.up++;
-      dropped.passed++;
-      back.send(msg, port, target);
-    });
-    front.bind(port, listen);
-  }
+  const lose = (msg: Buffer) => datagramKind(msg) === "rtp" && Math.random() * 100 < loss;
+  const pass = (msg: Buffer, forward: () => void, way: "up" | "down") => {
+    if (lose(msg)) return void dropped[way]++;
+    dropped.passed++;
+    forward();
+  };
+  await udpRelay({
+    listen, target, ports: ports.split(",").map(Number),
+    up: (msg, forward) => pass(msg, forward, "up"),
+    down: (msg, forward) => pass(msg, forward, "down"),
+  });
   setInterval(() => console.log(JSON.stringify(dropped)), 250);
 }
 
@@ -141,5 +113,5 @@ async function senderRole(url: string, token: string, addr: string): Promise<voi
 }
 
 if (role === "proxy") await proxyRole(rest[0]!, rest[1]!, rest[2]!, rest[3]!);
-else if (role === "relay") relayRole(rest[0]!, rest[1]!, rest[2]!, Number(rest[3]));
+else if (role === "relay") await relayRole(rest[0]!, rest[1]!, rest[2]!, Number(rest[3]));
 else if (role === "sender") await senderRole(rest[0]!, rest[1]!, rest[2]!);

@@ -6,12 +6,11 @@
 // ≥ 99 % of the pictures are published, keyframe first, a seq jump only for a dropped frame and
 // then at a keyframe, and the bodies decode
 // to exactly as many pictures as messages (none with a hole). Private addresses only, on links
-// of the test's own namespaces: nothing leaves the machine.
+// of the test's own namespaces (tests/e2e/netns_harness.ts): nothing leaves the machine.
 //
 //   S 10.201.x.1 ─veth─ 10.201.x.2 R 10.202.x.1 ─veth─ 10.202.x.2 P
 //   sender               relay (UDP, 5 % loss)           proxy + RabbitMQ
 import { afterAll, describe, expect } from "bun:test";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hasElements, skipUnless } from "../support/gst.ts";
@@ -19,65 +18,36 @@ import { hasRabbit } from "../support/rabbitmq.ts";
 import { type Proc, spawnTracked } from "../support/procs.ts";
 import { tempDir } from "../support/temp_dir.ts";
 import { decodedPictures } from "./media_harness.ts";
+import { createNetns, type Netns, type NetnsSide } from "./netns_harness.ts";
 import { GST_ELEMENTS } from "./whip_harness.ts";
 
-const tag = String(process.pid % 100000);
-const x = process.pid % 250;
-const NS = { s: `vlS${tag}`, r: `vlR${tag}`, p: `vlP${tag}` };
-const ADDR = { s: `10.201.${x}.1`, rs: `10.201.${x}.2`, rp: `10.202.${x}.1`, p: `10.202.${x}.2` };
-const ICE_PORTS = [41_000 + (process.pid % 500) * 2, 41_001 + (process.pid % 500) * 2];
+const ICE_PORTS = [41_000, 41_001]; // in the test's own namespaces: no other test's ports there
 const PEER = new URL("./media_loss_peer.ts", import.meta.url).pathname;
 const root = new URL("../..", import.meta.url).pathname;
 
-function sh(args: string[]): { ok: boolean; err: string } {
-  const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-  return { ok: r.status === 0, err: `${r.stderr ?? ""}${r.error ?? ""}`.trim() };
-}
-
-/** Makes the namespaces, links, addresses and routes; returns why not, if it cannot. */
-function setUp(): string | undefined {
-  const steps = [
-    ...Object.values(NS).map((ns) => ["ip", "netns", "add", ns]),
-    ["ip", "link", "add", `vla${tag}`, "type", "veth", "peer", "name", `vlb${tag}`],
-    ["ip", "link", "add", `vlc${tag}`, "type", "veth", "peer", "name", `vld${tag}`],
-    ["ip", "link", "set", `vla${tag}`, "netns", NS.s], ["ip", "link", "set", `vlb${tag}`, "netns", NS.r],
-    ["ip", "link", "set", `vlc${tag}`, "netns", NS.r], ["ip", "link", "set", `vld${tag}`, "netns", NS.p],
-    ["ip", "-n", NS.s, "addr", "add", `${ADDR.s}/30`, "dev", `vla${tag}`],
-    ["ip", "-n", NS.r, "addr", "add", `${ADDR.rs}/30`, "dev", `vlb${tag}`],
-    ["ip", "-n", NS.r, "addr", "add", `${ADDR.rp}/30`, "dev", `vlc${tag}`],
-    ["ip", "-n", NS.p, "addr", "add", `${ADDR.p}/30`, "dev", `vld${tag}`],
-    ...Object.values(NS).map((ns) => ["ip", "-n", ns, "link", "set", "lo", "up"]),
-    ["ip", "-n", NS.s, "link", "set", `vla${tag}`, "up"], ["ip", "-n", NS.r, "link", "set", `vlb${tag}`, "up"],
-    ["ip", "-n", NS.r, "link", "set", `vlc${tag}`, "up"], ["ip", "-n", NS.p, "link", "set", `vld${tag}`, "up"],
-    ["ip", "-n", NS.s, "route", "add", "default", "via", ADDR.rs],
-    ["ip", "-n", NS.p, "route", "add", "default", "via", ADDR.rp],
-    ["ip", "netns", "exec", NS.r, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
-  ];
-  for (const step of steps) {
-    const r = sh(step);
-    if (!r.ok) return `"${step.join(" ")}" failed: ${r.err}`;
-  }
-  return undefined;
-}
-
-function tearDown(): void {
-  for (const ns of Object.values(NS)) sh(["ip", "netns", "del", ns]);
-}
-
 const canRun = hasElements(...GST_ELEMENTS, "avdec_h264") && hasRabbit() && process.getuid?.() === 0;
-const why = canRun ? setUp() : "needs root, RabbitMQ and GStreamer";
-if (why) tearDown();
-const it = skipUnless(canRun && !why, `loss test cannot set up its namespaces: ${why}`);
+let net: Netns | undefined;
+let why = canRun ? undefined : "needs root, RabbitMQ and GStreamer";
+if (canRun) {
+  try {
+    net = createNetns({ prefix: "vloss", subnets: [201, 202] });
+  } catch (error) {
+    why = (error as Error).message;
+  }
+}
+const it = skipUnless(net !== undefined, `loss test cannot set up its namespaces: ${why}`);
+const ADDR = net?.addr ?? { s: "", rs: "", rp: "", p: "" };
 
 const procs: Proc[] = [];
 afterAll(async () => {
   for (const p of procs.reverse()) await p.stop();
-  tearDown();
+  net?.remove();
 }, 60_000);
 
 const lastJson = (p: Proc) => JSON.parse(p.output("stdout").trim().split("\n").filter((l) => l.startsWith("{")).at(-1)!);
-const inNs = (ns: string, name: string, args: string[]) => {
-  const proc = spawnTracked("ip", ["netns", "exec", ns, process.execPath, PEER, ...args], { cwd: root, name });
+const inNs = (side: NetnsSide, name: string, args: string[]) => {
+  const [command, ...rest] = net!.exec(side, [process.execPath, PEER, ...args]);
+  const proc = spawnTracked(command!, rest, { cwd: root, name });
   procs.push(proc);
   return proc;
 };
@@ -86,11 +56,11 @@ describe("media path over a lossy link (5 % each way)", () => {
   it("NACK + RTX recover: ≥ 99 % of pictures published, keyframe first, seq jumps only at keyframes, all decode", async () => {
     const dir = tempDir("vsb-loss-out-");
     const out = join(dir.path, "frames.h264");
-    const proxy = inNs(NS.p, "loss-proxy", ["proxy", ADDR.p, ADDR.rs, `${ICE_PORTS[0]}-${ICE_PORTS[1]}`, out]);
+    const proxy = inNs("p", "loss-proxy", ["proxy", ADDR.p, ADDR.rs, `${ICE_PORTS[0]}-${ICE_PORTS[1]}`, out]);
     const reg = JSON.parse(await proxy.waitForLine(/whipUrl/, { stream: "stdout", timeoutMs: 60_000 }));
-    const relay = inNs(NS.r, "loss-relay", ["relay", ADDR.rs, ICE_PORTS.join(","), ADDR.p, "5"]);
+    const relay = inNs("r", "loss-relay", ["relay", ADDR.rs, ICE_PORTS.join(","), ADDR.p, "5"]);
     await relay.waitForLine(/passed/, { stream: "stdout", timeoutMs: 10_000 });
-    const sender = inNs(NS.s, "loss-sender", ["sender", reg.whipUrl, reg.token, ADDR.s]);
+    const sender = inNs("s", "loss-sender", ["sender", reg.whipUrl, reg.token, ADDR.s]);
     await sender.waitForLine(/"state":"connected"/, { stream: "stdout", timeoutMs: 30_000 });
     await Bun.sleep(10_000);
     await sender.stop();
