@@ -16,6 +16,8 @@
 // sent after a dropped picture is marked "resume" (the publisher closes the sequence gap, so
 // the receiver does not NACK packets that were never sent). Leaving it waits for a keyframe.
 import { rungOf } from "../capture/pipeline.ts";
+import { NalType, nalType } from "../../shared/mod.ts";
+import { rtpPayloadOffset } from "./gop_cache.ts";
 import { startsKeyframe } from "./source_splice.ts";
 
 /** How a packet continues the outgoing stream: as it is, or after a switch or dropped pictures. */
@@ -40,6 +42,12 @@ type Send = (packet: Uint8Array, mark: SendMark) => void;
 
 function timestampOf(packet: Uint8Array): number {
   return ((packet[4]! << 24) | (packet[5]! << 16) | (packet[6]! << 8) | packet[7]!) >>> 0;
+}
+
+/** True when the packet is a lone access unit delimiter (NAL type 9, as x264enc writes first). */
+function isDelimiter(packet: Uint8Array): boolean {
+  const offset = rtpPayloadOffset(packet);
+  return offset >= 0 && offset < packet.length && nalType(packet[offset]!) === NalType.aud;
 }
 
 /** True when RTP timestamp `a` is `b` or later (RFC 3550 §5.1 wrap-around). */
@@ -137,6 +145,14 @@ export class LadderSelect {
 
   /** A packet of the rung being sent: out, unless keyframes only drops its picture. */
   #forward(packet: Uint8Array, send: Send): void {
+    // An access unit delimiter comes before the picture's first slice (or SPS): it cannot say
+    // whether the picture is a keyframe, so it follows the picture before it.
+    if (isDelimiter(packet)) {
+      if (!this.#keyframesOnly && !this.#dropping) return send(packet, this.#takeMark());
+      this.counters.packetsDropped++;
+      this.#droppedSinceSent = true;
+      return;
+    }
     const ts = timestampOf(packet);
     if (ts !== this.#pictureTs) {
       this.#pictureTs = ts;
@@ -150,9 +166,13 @@ export class LadderSelect {
       this.#droppedSinceSent = true;
       return;
     }
+    send(packet, this.#takeMark());
+  }
+
+  #takeMark(): SendMark {
     const mark: SendMark = this.#droppedSinceSent ? "resume" : undefined;
     this.#droppedSinceSent = false;
-    send(packet, mark);
+    return mark;
   }
 
   /** The old rung reached the switch picture: send the held packets, keyframe first. */

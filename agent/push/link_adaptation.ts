@@ -6,8 +6,8 @@
 //
 // - Down, fast: the link is overused when over the last 500 ms more than 10 % of the packets
 //   were lost or packets queue more than 150 ms. The stage goes straight to the highest rung that
-//   fits 80 % of what the link delivered (RTP/SRTP overhead and a margin), or keyframes only when
-//   none does. The switch itself happens at that rung's next keyframe (≤ --keyint).
+//   fits 80 % of what the link delivered (RTP/SRTP overhead and a margin), else the lowest rung,
+//   or keyframes only when the link delivers under 70 % of the lowest rung. The switch itself happens at that rung's next keyframe (≤ --keyint).
 // - Up, by probing: what a link delivers cannot show what it could carry, so after `holdMs`
 //   without overuse the next rung up is tried. Overused within 2 s of taking effect, the probe
 //   failed: back down, and the hold doubles (up to `maxHoldMs`); a probe that holds resets it.
@@ -59,6 +59,8 @@ export interface LinkAdaptationOptions {
 const LOSS_LIMIT = 0.1;
 const QUEUE_LIMIT_MS = 150;
 const FIT = 0.8;
+/** Keyframes only below this share of the lowest rung. */
+const FLOOR_FIT = 0.7;
 const PROBE_MS = 2000;
 const HISTORY = 32;
 /** Reported packets in the window before any decision. */
@@ -81,6 +83,7 @@ export class LinkAdaptation {
   #down = 0;
   #up = 0;
   #history: SwitchRecord[] = [];
+  #loggedAt = -Infinity;
 
   constructor(options: LinkAdaptationOptions) {
     this.#o = options;
@@ -110,6 +113,10 @@ export class LinkAdaptation {
     const now = this.#now();
     if (this.#effectiveAt === undefined && this.#settled()) this.#effectiveAt = now;
     const s = this.#estimator.sample();
+    if (now - this.#loggedAt >= 250) {
+      this.#loggedAt = now;
+      this.#o.log?.debug("uplink sample", { ...s, stage: this.#stage, rung: this.#select.current, hold: this.#hold, probe: this.#probe !== undefined });
+    }
     if (s.packets < MIN_PACKETS) return;
     if (s.deliveryKbps !== undefined) this.#estimate = s.deliveryKbps;
     const overused = s.loss > LOSS_LIMIT || s.queueDelayMs > QUEUE_LIMIT_MS;
@@ -147,7 +154,9 @@ export class LinkAdaptation {
     const rungs = this.#rungs;
     if (rungs[0] === null) return sendKbps !== undefined && deliveryKbps < sendKbps * FIT ? this.#floor : 0;
     for (let i = 0; i < rungs.length; i++) if (rungs[i]! <= budget) return i;
-    return this.#floor;
+    // Delivery under congestion is a low estimate (retransmissions take part of the link):
+    // keyframes only when the link is clearly below the lowest rung.
+    return deliveryKbps < rungs.at(-1)! * FLOOR_FIT ? this.#floor : rungs.length - 1;
   }
 
   #settled(): boolean {

@@ -81,8 +81,10 @@ export function busKbps(frames: readonly BusFrame[], from: number, to: number): 
 export interface AdaptFigures {
   /** First down switch after the drop began, ms after it; null when none. */
   firstDownAfterMs: number | null;
-  /** Highest rung (kbit/s) in effect from 2 s into the drop to its end. */
+  /** Highest rung (kbit/s) in effect from 2 s into the drop to its end (a probe up counts). */
   maxKbpsInDrop: number | null;
+  /** Share of that time on a rung of at most `lowKbps` (probes are the rest). */
+  lowShareInDrop: number | null;
   /** First switch back to `topKbps` after the link recovered, ms after it; null when none. */
   backToTopAfterMs: number | null;
   /** The rung in effect at the end. */
@@ -90,17 +92,22 @@ export interface AdaptFigures {
 }
 
 /** Reads {@link AdaptFigures} off `adapt.switches` (the agent starts on `topKbps`). */
-export function adaptFigures(adapt: AdaptStatus | undefined, link: { dropAt: number; recoverAt: number; topKbps: number }): AdaptFigures {
-  if (!adapt) return { firstDownAfterMs: null, maxKbpsInDrop: null, backToTopAfterMs: null, finalKbps: null };
+export function adaptFigures(adapt: AdaptStatus | undefined, link: { dropAt: number; recoverAt: number; topKbps: number; lowKbps?: number }): AdaptFigures {
+  if (!adapt) return { firstDownAfterMs: null, maxKbpsInDrop: null, lowShareInDrop: null, backToTopAfterMs: null, finalKbps: null };
   const switches = adapt.switches.map((s) => ({ ...s, t: Date.parse(s.at) })).sort((a, b) => a.t - b.t);
   const rungAt = (t: number) => switches.filter((s) => s.t <= t).at(-1)?.toKbps ?? link.topKbps;
   const settled = link.dropAt + 2000;
   const inDrop = switches.filter((s) => s.t > settled && s.t <= link.recoverAt).map((s) => s.toKbps);
   const down = switches.find((s) => s.t >= link.dropAt && s.toKbps < s.fromKbps);
   const up = switches.find((s) => s.t >= link.recoverAt && s.toKbps === link.topKbps);
+  // Time on each rung from `settled` to the recovery, switch by switch.
+  const edges = [settled, ...switches.filter((s) => s.t > settled && s.t < link.recoverAt).map((s) => s.t), link.recoverAt];
+  let low = 0;
+  for (let i = 0; i + 1 < edges.length; i++) if (rungAt(edges[i]!)! <= (link.lowKbps ?? Infinity)) low += edges[i + 1]! - edges[i]!;
   return {
     firstDownAfterMs: down ? down.t - link.dropAt : null,
     maxKbpsInDrop: Math.max(rungAt(settled), ...inDrop),
+    lowShareInDrop: +(low / (link.recoverAt - settled)).toFixed(3),
     backToTopAfterMs: up ? up.t - link.recoverAt : null,
     finalKbps: adapt.rungKbps,
   };

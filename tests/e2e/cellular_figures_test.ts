@@ -35,12 +35,14 @@ describe("cellular figures", () => {
   });
 
   test("`adaptFigures()` reads the first down switch, the rung in the drop and the way back up", () => {
-    const link = { dropAt: T0 + 10_000, recoverAt: T0 + 30_000, topKbps: 4000 };
+    const link = { dropAt: T0 + 10_000, recoverAt: T0 + 30_000, topKbps: 4000, lowKbps: 1500 };
     const good = adaptFigures(adapt([[10_800, 4000, 2000], [11_500, 2000, 1000], [33_000, 1000, 2000], [36_000, 2000, 4000]]), link);
-    expect(good).toEqual({ firstDownAfterMs: 800, maxKbpsInDrop: 1000, backToTopAfterMs: 6000, finalKbps: 4000 });
-    // A probe up to 2000 during the drop shows; no switch at all leaves the top rung in effect.
-    expect(adaptFigures(adapt([[10_500, 4000, 1000], [20_000, 1000, 2000]]), link).maxKbpsInDrop).toBe(2000);
-    expect(adaptFigures(adapt([]), link)).toEqual({ firstDownAfterMs: null, maxKbpsInDrop: 4000, backToTopAfterMs: null, finalKbps: 4000 });
+    expect(good).toEqual({ firstDownAfterMs: 800, maxKbpsInDrop: 1000, lowShareInDrop: 1, backToTopAfterMs: 6000, finalKbps: 4000 });
+    // A probe up to 2000 during the drop shows, and its time; no switch at all leaves the top rung in effect.
+    const probed = adaptFigures(adapt([[10_500, 4000, 1000], [20_000, 1000, 2000], [21_800, 2000, 1000]]), link);
+    expect(probed.maxKbpsInDrop).toBe(2000);
+    expect(probed.lowShareInDrop).toBe(+(1 - 1800 / 18_000).toFixed(3));
+    expect(adaptFigures(adapt([]), link)).toEqual({ firstDownAfterMs: null, maxKbpsInDrop: 4000, lowShareInDrop: 0, backToTopAfterMs: null, finalKbps: 4000 });
     expect(adaptFigures(undefined, link).firstDownAfterMs).toBeNull();
   });
 });

@@ -8,8 +8,8 @@ const FU_P_START = [0x7c, 0x81];
 const FU_MIDDLE = [0x7c, 0x05];
 
 /** Packet `part` of picture `n` of `rung` (payload type 96 + rung, timestamp n × 3000). */
-function pkt(rung: number, n: number, part: number, keyframe: boolean): Uint8Array {
-  const payload = part > 0 ? FU_MIDDLE : keyframe ? FU_KEY_START : FU_P_START;
+function pkt(rung: number, n: number, part: number, keyframe: boolean, aud = false): Uint8Array {
+  const payload = aud ? [0x09, 0xf0] : part > 0 ? FU_MIDDLE : keyframe ? FU_KEY_START : FU_P_START;
   const p = new Uint8Array(12 + payload.length + 4);
   p[0] = 0x80;
   p[1] = 96 + rung;
@@ -96,6 +96,18 @@ describe("LadderSelect", () => {
     expect(sent.filter((s) => s.mark === "resume").map((s) => s.picture)).toEqual([30, 60, 90]);
     expect(select.counters.picturesDropped).toBe(100 - pictures.length);
     expect(select.counters.packetsDropped).toBe((100 - pictures.length) * 3);
+  });
+
+  test("keyframes only with access unit delimiters first (as x264enc writes them): keyframes still go out", () => {
+    const select = new LadderSelect(1);
+    select.keyframesOnly = true;
+    const packets = Array.from({ length: 90 }, (_, n) => [pkt(0, n, 0, false, true), ...[0, 1].map((part) => pkt(0, n, part, n % 30 === 0))]).flat();
+    const sent = run(select, packets);
+    expect([...new Set(sent.map((s) => s.picture))]).toEqual([0, 30, 60]);
+    expect(sent.length).toBe(3 * 2); // each keyframe's two slices; the delimiters before them dropped
+    // Every sent keyframe follows dropped packets (its own delimiter at least): each closes the gap.
+    expect(sent.filter((s) => s.mark === "resume").map((s) => s.picture)).toEqual([0, 30, 60]);
+    expect(select.counters.picturesDropped).toBe(87);
   });
 
   test("an old rung that stops (its encoder stalled) does not hold the switch forever", () => {
