@@ -20,7 +20,7 @@ import { readPositionFile, watchPositionFile } from "./location/position_file.ts
 import type { Logger } from "./log.ts";
 import { CaptureStamper } from "./push/capture_stamp.ts";
 import type { SendMark } from "./push/ladder_select.ts";
-import { type AdaptStatus, LinkAdaptation } from "./push/link_adaptation.ts";
+import { type AdaptStatus, type AdaptTotals, LinkAdaptation } from "./push/link_adaptation.ts";
 import { WhipPublisher } from "./push/whip_publisher.ts";
 import { RtpStreamReader } from "./push/rtp_stream_reader.ts";
 import { dataflowMetadata } from "./registration/dataflow_metadata.ts";
@@ -42,6 +42,7 @@ export function agentPorts(
   const publishers = new Map<WhipPublisher, { gate: KeyframeGate | undefined; link: LinkAdaptation | undefined }>();
   const rungs = encoderRungs(config);
   const lastStage = new Map<string, number>();
+  const adaptTotals: AdaptTotals = { down: 0, up: 0, history: [] };
   let adaptStatus: () => AdaptStatus = () => ({
     mode: "off", rung: 0, rungKbps: needsEncoder(config) ? config.bitrate : null, estimateKbps: null,
     switchesDown: 0, switchesUp: 0, droppedForLink: 0, switches: [],
@@ -162,6 +163,7 @@ export function agentPorts(
     const link = config.ladder === "off" ? undefined : new LinkAdaptation({
       rungsKbps: rungs.length > 1 ? rungs : [],
       start: lastStage.get(url),
+      totals: adaptTotals,
       log: log.child({ component: "uplink" }),
       onChange: () => stats.onAdaptChange?.(),
     });

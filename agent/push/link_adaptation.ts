@@ -39,12 +39,21 @@ export interface AdaptStatus {
   switches: SwitchRecord[];
 }
 
+/** Steps down and up, and the last ones, across the sessions that share this object. */
+export interface AdaptTotals {
+  down: number;
+  up: number;
+  history: SwitchRecord[];
+}
+
 /** Options of {@link LinkAdaptation}; each field documents its default. */
 export interface LinkAdaptationOptions {
   /** kbit/s per rung, top first; empty for a pass-through source. */
   rungsKbps: readonly number[];
   /** The stage to start on (0: the top rung; a past session's, so a new one on the same link does not start too high). Default 0. */
   start?: number;
+  /** Switch counts and history to continue (shared by the sessions of one agent, so a reconnect keeps them). Default: new. */
+  totals?: AdaptTotals;
   /** Quiet time before probing a rung up. Default 2000 ms. */
   holdMs?: number;
   /** The most a failed probe doubles the hold to. Default 4000 ms. */
@@ -80,14 +89,13 @@ export class LinkAdaptation {
   #lastOveruseAt = -Infinity;
   #probe: { from: number; at?: number } | undefined;
   #estimate: number | undefined;
-  #down = 0;
-  #up = 0;
-  #history: SwitchRecord[] = [];
+  readonly #totals: AdaptTotals;
   #loggedAt = -Infinity;
 
   constructor(options: LinkAdaptationOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#totals = options.totals ?? { down: 0, up: 0, history: [] };
     this.#rungs = options.rungsKbps.length ? options.rungsKbps : [null];
     this.#stage = Math.max(0, Math.min(options.start ?? 0, this.#rungs.length));
     this.#select = new LadderSelect(this.#rungs.length, Math.min(this.#stage, this.#rungs.length - 1));
@@ -171,10 +179,12 @@ export class LinkAdaptation {
     this.#select.keyframesOnly = stage === this.#floor;
     this.#changedAt = this.#now();
     this.#effectiveAt = undefined;
-    if (stage > from) this.#down++;
-    else this.#up++;
+    const totals = this.#totals;
+    if (stage > from) totals.down++;
+    else totals.up++;
     const record = { at: new Date(this.#changedAt).toISOString(), fromKbps: this.#kbps(from), toKbps: this.#kbps(stage), reason };
-    this.#history = [...this.#history, record].slice(-HISTORY);
+    totals.history.push(record);
+    if (totals.history.length > HISTORY) totals.history.splice(0, totals.history.length - HISTORY);
     this.#o.log?.info(stage > from ? "uplink: stepping down" : "uplink: stepping up", { ...record, keyframesOnly: stage === this.#floor });
     this.#o.onChange?.();
   }
@@ -196,10 +206,10 @@ export class LinkAdaptation {
       rung: this.#select.current,
       rungKbps: this.#rungs[this.#select.current]!,
       estimateKbps: this.#estimate === undefined ? null : Math.round(this.#estimate),
-      switchesDown: this.#down,
-      switchesUp: this.#up,
+      switchesDown: this.#totals.down,
+      switchesUp: this.#totals.up,
       droppedForLink: c.picturesDropped,
-      switches: [...this.#history],
+      switches: [...this.#totals.history],
     };
   }
 }
