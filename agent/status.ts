@@ -39,7 +39,7 @@ export interface AgentStatus {
   /** The same by reason: unsigned, forged, replayed, … (agent/control/control_verifier.ts). */
   controlIgnoredByReason: Record<string, number>;
   rssBytes: number;
-  /** Uplink adaptation of the newest WHIP session (agent/push/link_adaptation.ts); written on every change. */
+  /** Uplink adaptation (agent/push/link_adaptation.ts): the newest WHIP session's rung and estimate, the switch counts and history of all of them; written on every change. */
   adapt: AdaptStatus;
 }
 
