@@ -14,6 +14,13 @@ import { type IngestAuth, whipRoutes } from "../../proxy/ingest/whip_routes.ts";
 export const LOOPBACK_ICE = { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1", lite: true };
 
 /** What one session's sink saw. */
+/** Where an RTP packet's payload starts: after CSRCs and a header extension (RFC 3550 §5.3.1; transport-cc and abs-capture-time use one). */
+function payloadOffset(packet: Uint8Array): number {
+  let offset = 12 + (packet[0]! & 0x0f) * 4;
+  if (packet[0]! & 0x10) offset += 4 + ((packet[offset + 2]! << 8) | packet[offset + 3]!) * 4;
+  return offset;
+}
+
 export interface RecordedSession {
   info: SessionInfo;
   packets: number;
@@ -35,7 +42,7 @@ export function recordingSinks(sessions: RecordedSession[]): SinkFactory {
     sessions.push(rec);
     return {
       onPacket(packet) {
-        if (rec.headPayloadBytes.length < 8) rec.headPayloadBytes.push(packet[12 + (packet[0]! & 0x0f) * 4]!);
+        if (rec.headPayloadBytes.length < 8) rec.headPayloadBytes.push(packet[payloadOffset(packet)]!);
         rec.packets++;
         rec.bytes += packet.length;
         rec.seqs.push((packet[2]! << 8) | packet[3]!);
