@@ -1,8 +1,8 @@
 // A WHIP publisher for tests and bench/proxy.ts that can offer transport-wide congestion control
 // (draft-holmer-rmcat-transport-wide-cc-extensions-01): the agent's werift config
-// (agent/push/publisher_config.ts) plus `a=rtcp-fb:PT transport-cc` on H.264 and the
-// transport-wide sequence number extension (§2). With `twcc: false` it offers exactly what the
-// agent offers. It keeps every TransportWideCC feedback (§3.1) the proxy sends back.
+// (agent/push/publisher_config.ts, which offers `a=rtcp-fb:PT transport-cc` on H.264 and the
+// transport-wide sequence number extension, §2). With `twcc: false` both are taken out: an offer
+// as older agents and senders without TWCC make. It keeps every TransportWideCC feedback (§3.1) the proxy sends back.
 //
 // Only what the tests need of agent/push/whip_publisher.ts: no GOP cache, no source splice, no
 // RTCP watchdog; packets sent before "connected" are dropped (and counted).
@@ -27,12 +27,12 @@ export interface TwccPublisherOptions {
   fetch?: typeof fetch;
 }
 
-/** The agent's werift config, plus transport-cc when `twcc`. */
+/** The agent's werift config (which offers transport-cc since the agent adapts to its uplink), without it unless `twcc`. */
 export function twccPublisherConfig(options: TwccPublisherOptions) {
   const config = publisherConfig({ url: options.url, interfaceAddresses: options.interfaceAddresses ?? ["127.0.0.1"] });
-  if (options.twcc ?? true) {
-    for (const codec of config.codecs.video) if (codec.mimeType === "video/H264") codec.rtcpFeedback.push({ type: "transport-cc" });
-    config.headerExtensions.video.push(new RTCRtpHeaderExtensionParameters({ uri: RTP_EXTENSION.transportWideCc }));
+  if (!(options.twcc ?? true)) {
+    for (const codec of config.codecs.video) codec.rtcpFeedback = codec.rtcpFeedback.filter((f) => f.type !== "transport-cc");
+    config.headerExtensions.video = config.headerExtensions.video.filter((e: RTCRtpHeaderExtensionParameters) => e.uri !== RTP_EXTENSION.transportWideCc);
   }
   return config;
 }
