@@ -39,7 +39,7 @@ export function agentPorts(
   let unwatch = () => {};
   // Every open WHIP session gets every packet: two during a make-before-break handover. Each
   // adapts to its own link (push/link_adaptation.ts) unless --ladder off.
-  const publishers = new Map<WhipPublisher, { gate: KeyframeGate | undefined; link: LinkAdaptation | undefined }>();
+  const publishers = new Map<WhipPublisher, { link: LinkAdaptation | undefined; deliver: (packet: Uint8Array, mark: SendMark) => void }>();
   const rungs = encoderRungs(config);
   const lastStage = new Map<string, number>();
   const adaptTotals: AdaptTotals = { down: 0, up: 0, history: [] };
@@ -78,14 +78,7 @@ export function agentPorts(
       const size = videoSize.observe(packet);
       if (size) log.info("video size detected", { ...size, configured: { width: config.width, height: config.height } });
       if (publishers.size === 0 && rung === 0) stats.unsent++;
-      for (const [pub, { gate, link }] of publishers) {
-        const deliver = (p: Uint8Array, mark: SendMark) => {
-          if (!gate || gate.open) pub.sendRtp(p, mark);
-          else if (gate.admit(p)) {
-            pub.sendRtp(p);
-            gate.onOpen?.();
-          } else stats.handoverAwaitingKeyframe++;
-        };
+      for (const { link, deliver } of publishers.values()) {
         if (link) link.select(packet, deliver);
         else deliver(packet, undefined);
       }
@@ -171,7 +164,15 @@ export function agentPorts(
       pub.onTwcc = (report, sent) => link.report(report, sent);
       adaptStatus = () => link.status(); // the newest session's
     }
-    publishers.set(pub, { gate, link });
+    // What this session is sent, behind its handover gate.
+    const deliver = (p: Uint8Array, mark: SendMark) => {
+      if (!gate || gate.open) pub.sendRtp(p, mark);
+      else if (gate.admit(p)) {
+        pub.sendRtp(p);
+        gate.onOpen?.();
+      } else stats.handoverAwaitingKeyframe++;
+    };
+    publishers.set(pub, { link, deliver });
     stats.sentByCurrent = () => [...publishers.keys()].reduce((sum, p) => sum + p.counters.packetsSent, 0);
     pub.start().catch((error: Error) => fail(error.message));
     return {

@@ -26,6 +26,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { GopCache } from "./gop_cache.ts";
 import type { SendMark } from "./ladder_select.ts";
 import type { SentInfo, TwccReport } from "./link_estimator.ts";
+import { SentLog, twccReport } from "./twcc_report.ts";
 import { PublisherEvents } from "./publisher_events.ts";
 import { publisherConfig, type WhipPublisherOptions } from "./publisher_config.ts";
 import { withoutPublicStun } from "./no_public_stun.ts";
@@ -65,11 +66,6 @@ export interface PublisherCounters {
 const udpLog = createLogger({ component: "push" });
 guardUdpErrors(UdpTransport, (msg, fields) => udpLog.warn(msg, fields));
 
-/** Transport sequence numbers remembered (a few seconds at 4 Mbit/s). */
-const SENT_LOG = 4096;
-/** SRTP's authentication tag (10 bytes, AES_CM_128_HMAC_SHA1_80) and the transport-cc extension (8). */
-const SRTP_OVERHEAD = 18;
-
 /** A continued stream's timestamp step is its own below this (10 s at 90 kHz), else one picture. */
 const MAX_OWN_STEP = 900_000;
 
@@ -97,8 +93,7 @@ export class WhipPublisher extends PublisherEvents {
   private readonly gop = new GopCache();
   private readonly splice: SourceSplice;
   private lastRtcpAt = 0;
-  /** Size and send time per transport-wide sequence number, the last SENT_LOG of them. */
-  private readonly sentLog = new Map<number, SentInfo>();
+  private readonly sentLog = new SentLog();
   /** RTP timestamp (as read from the capture) of the last packet sent. */
   private lastSentTimestamp: number | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
@@ -259,12 +254,7 @@ export class WhipPublisher extends PublisherEvents {
     const before = dtls?.transportSequenceNumber;
     sender.sendRtp(weriftPacket(packet, this.captureStampId)).catch(() => this.counters.sendErrors++);
     const seq = dtls?.transportSequenceNumber;
-    if (this.onTwcc && seq !== undefined && seq !== before) this.logSent(seq, packet.length + SRTP_OVERHEAD);
-  }
-
-  private logSent(seq: number, size: number): void {
-    this.sentLog.set(seq, { size, sentAtMs: Date.now() });
-    this.sentLog.delete((seq - SENT_LOG) & 0xffff);
+    if (this.onTwcc && seq !== undefined && seq !== before) this.sentLog.add(seq, packet.length, Date.now());
   }
 
   /** Ends the session: WHIP DELETE on the Location (errors logged), then closes the peer. */
@@ -282,28 +272,6 @@ export class WhipPublisher extends PublisherEvents {
     await this.pc?.close().catch((error) => this.log.warn("peer close failed", { error }));
     this.emit("closed", {});
   }
-}
-
-/**
- * One feedback as its packets' statuses and deltas, read from werift's parsed chunks: werift's
- * own `packetResults` adds a phantom received result after each run, numbers every chunk from
- * the base sequence number again, leaves status-vector chunks out and does not wrap at 65536.
- * Statuses 1 and 2 (small and large delta) are received (draft-holmer §3.1.1).
- */
-export function twccReport(feedback: TransportWideCC): TwccReport {
-  const statuses: number[] = [];
-  for (const chunk of feedback.packetChunks as unknown as { packetStatus?: number; runLength?: number; symbolList?: number[] }[]) {
-    if (chunk.symbolList) statuses.push(...chunk.symbolList);
-    else for (let i = 0; i < (chunk.runLength ?? 0); i++) statuses.push(chunk.packetStatus ?? 0);
-  }
-  const deltas = feedback.recvDeltas;
-  let d = 0;
-  const results = statuses.slice(0, feedback.packetStatusCount).map((status, i) => {
-    const received = status === 1 || status === 2;
-    const delta = received ? deltas[d++]?.delta : undefined;
-    return { sequenceNumber: (feedback.baseSequenceNumber + i) & 0xffff, received: received && delta !== undefined, delta };
-  });
-  return { referenceTime: feedback.referenceTime, results };
 }
 
 /** The id the answer gave header extension `uri`, if it kept it. */

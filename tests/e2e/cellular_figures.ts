@@ -17,25 +17,9 @@ export interface BusFrame {
   source: string;
 }
 
-/** One encoder rung change, as the agent's status file lists it. */
-export interface LadderSwitch {
-  at: string;
-  fromKbps: number;
-  toKbps: number;
-  reason: string;
-}
-
-/** The agent's `adapt` status (the contract of issue #15 item 4). */
-export interface AdaptStatus {
-  mode: "ladder" | "keyframes-only" | "off";
-  rung: number;
-  rungKbps: number | null;
-  estimateKbps: number | null;
-  switchesDown: number;
-  switchesUp: number;
-  droppedForLink: number;
-  switches: LadderSwitch[];
-}
+/** The agent's `adapt` status and one of its switches (agent/push/link_adaptation.ts). */
+import type { AdaptStatus } from "../../agent/push/link_adaptation.ts";
+export type { AdaptStatus, SwitchRecord as LadderSwitch } from "../../agent/push/link_adaptation.ts";
 
 /** p50, p95 and max of some values (ms), null when there are none. */
 export interface Spread {
@@ -94,7 +78,8 @@ export interface AdaptFigures {
 /** Reads {@link AdaptFigures} off `adapt.switches` (the agent starts on `topKbps`). */
 export function adaptFigures(adapt: AdaptStatus | undefined, link: { dropAt: number; recoverAt: number; topKbps: number; lowKbps?: number }): AdaptFigures {
   if (!adapt) return { firstDownAfterMs: null, maxKbpsInDrop: null, lowShareInDrop: null, backToTopAfterMs: null, finalKbps: null };
-  const switches = adapt.switches.map((s) => ({ ...s, t: Date.parse(s.at) })).sort((a, b) => a.t - b.t);
+  // kbit/s are null only for a pass-through source's own bitrate, which a ladder run has not.
+  const switches = adapt.switches.map((s) => ({ t: Date.parse(s.at), fromKbps: s.fromKbps ?? 0, toKbps: s.toKbps ?? 0 })).sort((a, b) => a.t - b.t);
   const rungAt = (t: number) => switches.filter((s) => s.t <= t).at(-1)?.toKbps ?? link.topKbps;
   const settled = link.dropAt + 2000;
   const inDrop = switches.filter((s) => s.t > settled && s.t <= link.recoverAt).map((s) => s.toKbps);

@@ -2,7 +2,7 @@
 // itself, not through werift's packetResults (a phantom received result after each run).
 import { describe, expect, test } from "bun:test";
 import { RtcpPacketConverter, type RtcpTransportLayerFeedback, TransportWideCC } from "werift";
-import { twccReport } from "../../agent/push/whip_publisher.ts";
+import { twccReport } from "../../agent/push/twcc_report.ts";
 import { TwccFeedback } from "../../proxy/webrtc/twcc_feedback.ts";
 
 const parse = (bytes: Uint8Array) =>
