@@ -7,8 +7,7 @@ import { RTP_EXTENSION } from "../../shared/mod.ts";
 import type { Logger } from "../log.ts";
 import { CAPTURE_STAMP_ID } from "./capture_stamp.ts";
 
-/** draft-holmer-rmcat-transport-wide-cc-extensions-01 §2, and its id in the offer (werift numbers extensions in order). */
-export const TRANSPORT_WIDE_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+/** The id of the transport-wide sequence number extension (draft-holmer §2) in the offer (werift numbers extensions in order). */
 export const TWCC_ID = 2;
 
 /** A STUN/TURN server as RTCPeerConnection takes it. */
@@ -79,7 +78,7 @@ export function publisherHeaderExtensions(): RTCRtpHeaderExtensionParameters[] {
   return [
     new RTCRtpHeaderExtensionParameters({ id: CAPTURE_STAMP_ID, uri: RTP_EXTENSION.absCaptureTime }),
     // The transport-wide sequence number werift writes into every packet once negotiated.
-    new RTCRtpHeaderExtensionParameters({ id: TWCC_ID, uri: TRANSPORT_WIDE_CC }),
+    new RTCRtpHeaderExtensionParameters({ id: TWCC_ID, uri: RTP_EXTENSION.transportWideCc }),
   ];
 }
 

@@ -3,7 +3,7 @@
 // (sending) answerer does not take it.
 import { afterAll, describe, expect, test } from "bun:test";
 import { RTCPeerConnection } from "werift";
-import { publisherConfig, TRANSPORT_WIDE_CC, TWCC_ID } from "../../../agent/push/publisher_config.ts";
+import { publisherConfig, TWCC_ID } from "../../../agent/push/publisher_config.ts";
 import { chooseH264 } from "../../../proxy/webrtc/h264_offer.ts";
 import { answerPeer } from "../../../proxy/webrtc/answer_peer.ts";
 import { RTP_EXTENSION } from "../../../shared/mod.ts";
@@ -26,7 +26,7 @@ describe("abs-capture-time negotiation", () => {
   test("the agent offers it; chooseH264() reads its id; the ingest answers it with that id", async () => {
     const offer = await agentOffer();
     // transport-wide-cc beside it: the agent's uplink estimate (agent/push/link_estimator.ts).
-    expect(extmap(offer)).toEqual([`a=extmap:1 ${RTP_EXTENSION.absCaptureTime}`, `a=extmap:${TWCC_ID} ${TRANSPORT_WIDE_CC}`]);
+    expect(extmap(offer)).toEqual([`a=extmap:1 ${RTP_EXTENSION.absCaptureTime}`, `a=extmap:${TWCC_ID} ${RTP_EXTENSION.transportWideCc}`]);
     const choice = chooseH264(offer);
     expect(choice.absCaptureTimeId).toBe(1);
     const ice = { addresses: ["127.0.0.1"], bindAddress: "127.0.0.1" };
